@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {
+    BatchCalibration,
+    BatchHeader,
+    Calibration,
+    Inclusion,
+    Member,
+    MemberStatus,
+    RecordHeader,
+    RecordState,
+    RecordStatus,
+    RecordTypes,
+    Roles,
+    RootState,
+    Tier
+} from "./common/Types.sol";
+import {RecordMerkle} from "./common/RecordMerkle.sol";
+import {Semver} from "./common/Semver.sol";
+import {InstrumentRegistry} from "./InstrumentRegistry.sol";
+import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
+import {IQualityLedger} from "./interfaces/IQualityLedger.sol";
+
+/// @title QualityLedger
+/// @notice Tier A, B and C anchoring of quality records, their revocation and supersession, and (inherited)
+/// the instrument and calibration registry the anchoring checks run against.
+contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
+    /// @dev Flag bits of a packed calibration window (see {_window}) that no measurement can pass.
+    uint256 private constant _UNUSABLE = 1 << 80;
+
+    IConsortiumRegistry private immutable _registry;
+
+    mapping(bytes32 recordId => RecordState) private _records;
+    mapping(bytes32 root => RootState) private _roots;
+    mapping(bytes32 recordId => bytes32 replacementId) private _supersededBy;
+
+    constructor(IConsortiumRegistry registry_) Semver(0, 1, 0) {
+        _registry = registry_;
+    }
+
+    // ---------------------------------------------------------------- anchoring
+
+    /// @inheritdoc IQualityLedger
+    /// @dev Requirements: caller active and accredited for `recordType`; every header field set; calibration
+    /// registered for the instrument, not withdrawn and covering `measuredAt`; record not yet known.
+    /// Emits {RecordAnchored}.
+    function anchor(uint8 recordType, RecordHeader calldata header) external {
+        _requireSubmitter(recordType);
+        bytes32 recordId = header.recordId;
+        if (
+            recordId == bytes32(0)
+                || !_passes(header.operatorId, header.measuredAt, _window(header.instrumentId, header.calibrationDigest))
+        ) {
+            _revertHeader(recordId, header.instrumentId, header.calibrationDigest, header.operatorId, header.measuredAt);
+        }
+        if (_records[recordId].status != RecordStatus.None) revert QualityLedgerRecordExists(recordId);
+        _records[recordId] =
+            RecordState(msg.sender, uint40(block.timestamp), Tier.A, RecordStatus.Anchored, recordType);
+        emit RecordAnchored(
+            recordId,
+            msg.sender,
+            recordType,
+            header.instrumentId,
+            header.calibrationDigest,
+            header.operatorId,
+            header.measuredAt
+        );
+    }
+
+    /// @inheritdoc IQualityLedger
+    /// @dev Applies the checks of {anchor} to every header, resolved through the batch's tables.
+    /// Emits {BatchAnchored}.
+    function anchorBatch(
+        uint8 recordType,
+        BatchCalibration[] calldata calibrations,
+        bytes32[] calldata operatorIds,
+        BatchHeader[] calldata headers
+    ) external returns (bytes32 root) {
+        _requireSubmitter(recordType);
+        uint256 n = headers.length;
+        if (n == 0) revert QualityLedgerEmptyBatch();
+        uint256[] memory windows = new uint256[](calibrations.length);
+        for (uint256 c = 0; c < calibrations.length; ++c) {
+            windows[c] = _window(calibrations[c].instrumentId, calibrations[c].calibrationDigest);
+        }
+        bytes32[] memory leaves = new bytes32[](n);
+        bytes32 previous;
+        for (uint256 i = 0; i < n; ++i) {
+            BatchHeader calldata header = headers[i];
+            bytes32 recordId = header.recordId;
+            uint256 c = header.calibration;
+            uint256 o = header.operator;
+            if (recordId <= previous || c >= windows.length || o >= operatorIds.length) {
+                _revertOrder(i, recordId, previous);
+            }
+            if (!_passes(operatorIds[o], header.measuredAt, windows[c])) {
+                BatchCalibration calldata ref = calibrations[c];
+                _revertHeader(recordId, ref.instrumentId, ref.calibrationDigest, operatorIds[o], header.measuredAt);
+            }
+            if (_records[recordId].status != RecordStatus.None) revert QualityLedgerRecordExists(recordId);
+            leaves[i] = RecordMerkle.leaf(recordId);
+            previous = recordId;
+        }
+        root = RecordMerkle.rootInPlace(leaves);
+        // A batch is bounded by the block gas limit, far below 2**32 records.
+        _storeRoot(root, Tier.B, recordType, uint32(n));
+        emit BatchAnchored(root, msg.sender, recordType, uint32(n));
+    }
+
+    /// @inheritdoc IQualityLedger
+    /// @dev Requirements: caller active; `root` non-zero and new; `count` positive. Emits {RootAnchored}.
+    function anchorRoot(bytes32 root, uint32 count, bytes32 schema) external {
+        if (!_registry.isActive(msg.sender)) revert QualityLedgerSubmitterNotActive(msg.sender);
+        if (count == 0) revert QualityLedgerEmptyBatch();
+        _storeRoot(root, Tier.C, 0, count);
+        emit RootAnchored(root, msg.sender, count, schema);
+    }
+
+    // ---------------------------------------------------------------- status changes
+
+    /// @inheritdoc IQualityLedger
+    /// @dev Emits {RecordRevoked}; may emit {CalibrationWithdrawn}.
+    function revoke(bytes32 recordId, bytes32 reason) external {
+        _revoke(recordId, bytes32(0), _locate(recordId, bytes32(0), _emptyProof()), reason);
+    }
+
+    /// @inheritdoc IQualityLedger
+    /// @dev Emits {RecordRevoked}; may emit {CalibrationWithdrawn}.
+    function revokeBatched(bytes32 root, bytes32 recordId, bytes32[] calldata proof, bytes32 reason) external {
+        _revoke(recordId, root, _locate(recordId, root, proof), reason);
+    }
+
+    /// @inheritdoc IQualityLedger
+    /// @dev Emits {RecordSuperseded}; may emit {CalibrationWithdrawn}.
+    function supersede(bytes32 recordId, bytes32 replacementId, bytes32 reason) external {
+        bytes32[] calldata none = _emptyProof();
+        _supersede(recordId, _locate(recordId, 0, none), replacementId, _locate(replacementId, 0, none), reason);
+    }
+
+    /// @inheritdoc IQualityLedger
+    /// @dev Emits {RecordSuperseded}; may emit {CalibrationWithdrawn}.
+    function supersedeBatched(Inclusion calldata record, Inclusion calldata replacement, bytes32 reason) external {
+        _supersede(
+            record.recordId,
+            _locate(record.recordId, record.root, record.proof),
+            replacement.recordId,
+            _locate(replacement.recordId, replacement.root, replacement.proof),
+            reason
+        );
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IQualityLedger
+    function recordOf(bytes32 recordId) external view returns (RecordState memory) {
+        return _records[recordId];
+    }
+
+    /// @inheritdoc IQualityLedger
+    function rootOf(bytes32 root) external view returns (RootState memory) {
+        return _roots[root];
+    }
+
+    /// @inheritdoc IQualityLedger
+    function statusOf(Inclusion calldata record) external view returns (RecordStatus) {
+        RecordStatus status = _records[record.recordId].status;
+        if (record.root == bytes32(0)) return status;
+        if (_roots[record.root].submitter == address(0)) return RecordStatus.None;
+        if (!RecordMerkle.contains(record.root, record.recordId, record.proof)) return RecordStatus.None;
+        return status == RecordStatus.None ? RecordStatus.Anchored : status;
+    }
+
+    /// @inheritdoc IQualityLedger
+    function supersededBy(bytes32 recordId) external view returns (bytes32) {
+        return _supersededBy[recordId];
+    }
+
+    /// @inheritdoc IQualityLedger
+    function consortium() external view returns (address) {
+        return address(_registry);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _consortium() internal view override returns (IConsortiumRegistry) {
+        return _registry;
+    }
+
+    function _recordStatus(bytes32 recordId) internal view override returns (RecordStatus, uint8) {
+        RecordState storage r = _records[recordId];
+        return (r.status, r.recordType);
+    }
+
+    /// @dev The caller must be active and accredited, now, for `recordType`. The happy path asks the registry
+    /// one yes/no question; only a refusal reads the whole standing to name the reason.
+    function _requireSubmitter(uint8 recordType) private view {
+        if (recordType == 0 || recordType > RecordTypes.MAX) revert QualityLedgerInvalidRecordType(recordType);
+        if (_registry.isAccredited(msg.sender, recordType)) return;
+        Member memory m = _registry.memberOf(msg.sender);
+        if (m.status != MemberStatus.Active) revert QualityLedgerSubmitterNotActive(msg.sender);
+        if ((m.recordTypeScope >> recordType) & 1 == 0) {
+            revert QualityLedgerSubmitterNotAccredited(msg.sender, recordType);
+        }
+        revert QualityLedgerAccreditationExpired(msg.sender, m.accreditationValidUntil);
+    }
+
+    /// @dev A calibration's window packed for the anchoring loop: validFrom | validUntil << 40, plus a flag
+    /// bit from bit 80 up when it cannot cover any measurement (zero ids, not registered, withdrawn).
+    function _window(bytes32 instrumentId, bytes32 calibrationDigest) private view returns (uint256) {
+        if (instrumentId == bytes32(0) || calibrationDigest == bytes32(0)) return _UNUSABLE;
+        Calibration storage c = _calibration(instrumentId, calibrationDigest);
+        (uint40 validFrom, uint40 validUntil, bool withdrawn) = (c.validFrom, c.validUntil, c.withdrawn);
+        if (validFrom == 0 || withdrawn) return _UNUSABLE;
+        return uint256(validFrom) | (uint256(validUntil) << 40);
+    }
+
+    /// @dev The checks every tier A and B header must pass, bar the record id's: a few comparisons against
+    /// the packed window, which already refuses zero instrument and calibration ids. A header that fails
+    /// goes to {_revertHeader} to name its first fault.
+    function _passes(bytes32 operatorId, uint64 measuredAt, uint256 window) private view returns (bool) {
+        return operatorId != bytes32(0) && measuredAt <= block.timestamp && window < _UNUSABLE
+            && measuredAt >= uint40(window) && measuredAt <= uint40(window >> 40);
+    }
+
+    /// @dev Reverts with the first fault of a header, in a fixed order.
+    function _revertHeader(
+        bytes32 recordId,
+        bytes32 instrumentId,
+        bytes32 calibrationDigest,
+        bytes32 operatorId,
+        uint64 measuredAt
+    ) private view {
+        if (recordId == bytes32(0)) revert QualityLedgerZeroRecordId();
+        if (instrumentId == bytes32(0)) revert QualityLedgerZeroInstrument(recordId);
+        if (calibrationDigest == bytes32(0)) revert QualityLedgerZeroCalibration(recordId);
+        if (operatorId == bytes32(0)) revert QualityLedgerZeroOperator(recordId);
+        if (measuredAt > block.timestamp) revert QualityLedgerMeasuredInFuture(recordId, measuredAt);
+        Calibration storage c = _calibration(instrumentId, calibrationDigest);
+        if (c.validFrom == 0) {
+            revert QualityLedgerCalibrationNotRegistered(recordId, instrumentId, calibrationDigest);
+        }
+        if (c.withdrawn) revert QualityLedgerCalibrationWithdrawn(recordId, calibrationDigest);
+        revert QualityLedgerCalibrationNotValidAt(recordId, measuredAt, c.validFrom, c.validUntil);
+    }
+
+    /// @dev Reverts for a batch header out of order, duplicated, or referring past the batch's tables.
+    function _revertOrder(uint256 index, bytes32 recordId, bytes32 previous) private pure {
+        if (recordId == bytes32(0)) revert QualityLedgerZeroRecordId();
+        if (recordId == previous) revert QualityLedgerRecordExists(recordId);
+        if (recordId < previous) revert QualityLedgerBatchNotSorted(index);
+        revert QualityLedgerBatchBadReference(index);
+    }
+
+    function _storeRoot(bytes32 root, Tier tier, uint8 recordType, uint32 count) private {
+        if (root == bytes32(0)) revert QualityLedgerZeroRoot();
+        if (_roots[root].submitter != address(0)) revert QualityLedgerRootExists(root);
+        _roots[root] = RootState(msg.sender, uint40(block.timestamp), tier, recordType, count);
+    }
+
+    /// @dev The state of a record given directly (`root` zero) or under an anchored root. A batched record
+    /// without a status entry yet gets one built from its root.
+    function _locate(bytes32 recordId, bytes32 root, bytes32[] calldata proof)
+        private
+        view
+        returns (RecordState memory state)
+    {
+        state = _records[recordId];
+        if (root == bytes32(0)) {
+            if (state.status == RecordStatus.None) revert QualityLedgerUnknownRecord(recordId);
+            return state;
+        }
+        RootState storage r = _roots[root];
+        if (r.submitter == address(0)) revert QualityLedgerUnknownRoot(root);
+        if (!RecordMerkle.contains(root, recordId, proof)) revert QualityLedgerNotIncluded(root, recordId);
+        if (state.status == RecordStatus.None) {
+            state = RecordState(r.submitter, r.anchoredAt, r.tier, RecordStatus.Anchored, r.recordType);
+        }
+    }
+
+    /// @dev Emits {RecordRevoked}; counts a strike against the submitter.
+    function _revoke(bytes32 recordId, bytes32 root, RecordState memory state, bytes32 reason) private {
+        if (state.status != RecordStatus.Anchored) revert QualityLedgerRecordNotInForce(recordId, state.status);
+        Member memory caller = _registry.memberOf(msg.sender);
+        bool mayRevokeAny = caller.roles & (Roles.REGULATOR | Roles.AUDITOR) != 0;
+        if (caller.status != MemberStatus.Active || (msg.sender != state.submitter && !mayRevokeAny)) {
+            revert QualityLedgerUnauthorized(msg.sender, recordId);
+        }
+        state.status = RecordStatus.Revoked;
+        _records[recordId] = state;
+        emit RecordRevoked(recordId, msg.sender, root, reason);
+        _withdrawCalibration(recordId);
+        _registry.recordStrike(state.submitter, recordId);
+    }
+
+    /// @dev Emits {RecordSuperseded}.
+    function _supersede(
+        bytes32 recordId,
+        RecordState memory state,
+        bytes32 replacementId,
+        RecordState memory replacement,
+        bytes32 reason
+    ) private {
+        if (recordId == replacementId) revert QualityLedgerSelfSupersede(recordId);
+        if (state.status != RecordStatus.Anchored) revert QualityLedgerRecordNotInForce(recordId, state.status);
+        if (replacement.status != RecordStatus.Anchored) {
+            revert QualityLedgerRecordNotInForce(replacementId, replacement.status);
+        }
+        if (
+            state.submitter != msg.sender || replacement.submitter != msg.sender
+                || _registry.memberOf(msg.sender).status != MemberStatus.Active
+        ) revert QualityLedgerUnauthorized(msg.sender, recordId);
+        state.status = RecordStatus.Superseded;
+        _records[recordId] = state;
+        _supersededBy[recordId] = replacementId;
+        emit RecordSuperseded(recordId, replacementId, msg.sender, reason);
+        _withdrawCalibration(recordId);
+    }
+
+    function _emptyProof() private pure returns (bytes32[] calldata proof) {
+        assembly ("memory-safe") {
+            proof.offset := 0
+            proof.length := 0
+        }
+    }
+}

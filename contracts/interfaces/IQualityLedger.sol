@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {
+    BatchCalibration,
+    BatchHeader,
+    Inclusion,
+    RecordHeader,
+    RecordState,
+    RecordStatus,
+    RootState
+} from "../common/Types.sol";
+
+/// @title IQualityLedger
+/// @notice Anchors quality records in three tiers and tracks their status (ISO/IEC 17025 7.8.8).
+/// Tier A and B enforce the mandatory instrument, calibration and operator fields and the submitter's
+/// standing, so a member that sends transactions directly still cannot anchor a bad record.
+interface IQualityLedger {
+    /// @dev The record id (SM3 digest) is zero.
+    error QualityLedgerZeroRecordId();
+    /// @dev The header names no instrument.
+    error QualityLedgerZeroInstrument(bytes32 recordId);
+    /// @dev The header names no calibration certificate.
+    error QualityLedgerZeroCalibration(bytes32 recordId);
+    /// @dev The calibration certificate is not registered for that instrument.
+    error QualityLedgerCalibrationNotRegistered(bytes32 recordId, bytes32 instrumentId, bytes32 calibrationDigest);
+    /// @dev The calibration's certificate was revoked or superseded.
+    error QualityLedgerCalibrationWithdrawn(bytes32 recordId, bytes32 calibrationDigest);
+    /// @dev `measuredAt` lies outside the calibration's validity window.
+    error QualityLedgerCalibrationNotValidAt(bytes32 recordId, uint64 measuredAt, uint40 validFrom, uint40 validUntil);
+    /// @dev The header names no operator.
+    error QualityLedgerZeroOperator(bytes32 recordId);
+    /// @dev `measuredAt` is later than the block time.
+    error QualityLedgerMeasuredInFuture(bytes32 recordId, uint64 measuredAt);
+    /// @dev `submitter` is not an active member.
+    error QualityLedgerSubmitterNotActive(address submitter);
+    /// @dev `submitter`'s accreditation does not cover `recordType`.
+    error QualityLedgerSubmitterNotAccredited(address submitter, uint8 recordType);
+    /// @dev `submitter`'s accreditation expired at `validUntil`.
+    error QualityLedgerAccreditationExpired(address submitter, uint40 validUntil);
+    /// @dev The record is anchored (or has a status) already.
+    error QualityLedgerRecordExists(bytes32 recordId);
+    /// @dev Batch headers must be in strictly ascending record id order; `index` breaks it.
+    error QualityLedgerBatchNotSorted(uint256 index);
+    /// @dev The header at `index` refers to a calibration or operator the batch does not list.
+    error QualityLedgerBatchBadReference(uint256 index);
+    /// @dev A batch or root must hold at least one record.
+    error QualityLedgerEmptyBatch();
+    /// @dev The Merkle root is zero.
+    error QualityLedgerZeroRoot();
+    /// @dev The Merkle root is anchored already.
+    error QualityLedgerRootExists(bytes32 root);
+    /// @dev The Merkle root is not anchored.
+    error QualityLedgerUnknownRoot(bytes32 root);
+    /// @dev The proof does not place `recordId` under `root`.
+    error QualityLedgerNotIncluded(bytes32 root, bytes32 recordId);
+    /// @dev The record is not in the ledger.
+    error QualityLedgerUnknownRecord(bytes32 recordId);
+    /// @dev The record is revoked or superseded (`status`), so it cannot change again.
+    error QualityLedgerRecordNotInForce(bytes32 recordId, RecordStatus status);
+    /// @dev `caller` may not change this record.
+    error QualityLedgerUnauthorized(address caller, bytes32 recordId);
+    /// @dev A record cannot supersede itself.
+    error QualityLedgerSelfSupersede(bytes32 recordId);
+    /// @dev The record type code is 0 or above 63.
+    error QualityLedgerInvalidRecordType(uint8 recordType);
+
+    /// @notice A record was anchored in tier A.
+    event RecordAnchored(
+        bytes32 indexed recordId,
+        address indexed submitter,
+        uint8 recordType,
+        bytes32 instrumentId,
+        bytes32 calibrationDigest,
+        bytes32 operatorId,
+        uint64 measuredAt
+    );
+    /// @notice A tier B batch was checked and its Merkle root anchored; the headers are in the call data.
+    event BatchAnchored(bytes32 indexed root, address indexed submitter, uint8 recordType, uint32 count);
+    /// @notice A tier C root of record digests was anchored.
+    event RootAnchored(bytes32 indexed root, address indexed submitter, uint32 count, bytes32 schema);
+    /// @notice A record was revoked; `root` is zero for a tier A record.
+    event RecordRevoked(bytes32 indexed recordId, address indexed by, bytes32 indexed root, bytes32 reason);
+    /// @notice A record was superseded by an amended record.
+    event RecordSuperseded(
+        bytes32 indexed recordId,
+        bytes32 indexed replacementId,
+        address indexed by,
+        bytes32 reason
+    );
+
+    /// @notice Tier A: anchor one record after checking its header and the caller's standing.
+    /// @param recordType Record type code (1..63).
+    /// @param header The record's header.
+    function anchor(uint8 recordType, RecordHeader calldata header) external;
+
+    /// @notice Tier B: check every header, build their Merkle root on chain and anchor it.
+    /// @dev Headers must be sorted by strictly ascending `recordId`. Duplicates within the batch and records
+    /// anchored in tier A (or with a status) are refused; the headers themselves are not stored (they stay in
+    /// the transaction's call data).
+    /// @param recordType Record type code shared by every record in the batch.
+    /// @param calibrations The (instrument, calibration certificate) pairs the headers refer to.
+    /// @param operatorIds The operators the headers refer to.
+    /// @param headers The compact headers.
+    /// @return root The anchored Merkle root.
+    function anchorBatch(
+        uint8 recordType,
+        BatchCalibration[] calldata calibrations,
+        bytes32[] calldata operatorIds,
+        BatchHeader[] calldata headers
+    ) external returns (bytes32 root);
+
+    /// @notice Tier C: anchor an off-chain Merkle root of record digests.
+    /// @param root The Merkle root (see {RecordMerkle}).
+    /// @param count Number of records under the root.
+    /// @param schema Digest naming the schema of the records.
+    function anchorRoot(bytes32 root, uint32 count, bytes32 schema) external;
+
+    /// @notice Revoke a tier A record. The submitter may revoke its own; a regulator or auditor any.
+    /// @dev Counts a strike against the submitter.
+    /// @param recordId The record.
+    /// @param reason Digest or short text of the grounds.
+    function revoke(bytes32 recordId, bytes32 reason) external;
+
+    /// @notice Revoke a record anchored under a Merkle root.
+    /// @param root The anchored root.
+    /// @param recordId The record.
+    /// @param proof Its Merkle proof.
+    /// @param reason Digest or short text of the grounds.
+    function revokeBatched(bytes32 root, bytes32 recordId, bytes32[] calldata proof, bytes32 reason) external;
+
+    /// @notice Mark a tier A record superseded by another tier A record of the same submitter.
+    /// @param recordId The record replaced.
+    /// @param replacementId The amended record.
+    /// @param reason Digest or short text of the reason for the amendment.
+    function supersede(bytes32 recordId, bytes32 replacementId, bytes32 reason) external;
+
+    /// @notice Mark a record superseded, either record given directly (root zero) or under a Merkle root.
+    /// @param record The record replaced.
+    /// @param replacement The amended record.
+    /// @param reason Digest or short text of the reason for the amendment.
+    function supersedeBatched(Inclusion calldata record, Inclusion calldata replacement, bytes32 reason) external;
+
+    /// @notice State of a record known individually (tier A, or a batched record whose status changed).
+    /// @param recordId The record.
+    /// @return The state; status None if unknown.
+    function recordOf(bytes32 recordId) external view returns (RecordState memory);
+
+    /// @notice State of an anchored Merkle root.
+    /// @param root The root.
+    /// @return The state; submitter zero if unknown.
+    function rootOf(bytes32 root) external view returns (RootState memory);
+
+    /// @notice Status of a record given directly (tier A) or under a Merkle root with its proof.
+    /// @param record The record and, for a batched record, its root and proof.
+    /// @return None when not in the ledger, else Anchored, Revoked or Superseded.
+    function statusOf(Inclusion calldata record) external view returns (RecordStatus);
+
+    /// @notice The record that superseded `recordId` (zero if none).
+    /// @param recordId The record.
+    /// @return The replacement's id.
+    function supersededBy(bytes32 recordId) external view returns (bytes32);
+
+    /// @notice The consortium whose members may anchor.
+    /// @return The ConsortiumRegistry.
+    function consortium() external view returns (address);
+}

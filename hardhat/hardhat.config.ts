@@ -1,0 +1,36 @@
+import { fileURLToPath } from "node:url";
+
+import hardhatNetworkHelpers from "@nomicfoundation/hardhat-network-helpers";
+import hardhatNodeTestRunner from "@nomicfoundation/hardhat-node-test-runner";
+import hardhatViem from "@nomicfoundation/hardhat-viem";
+import hardhatViemAssertions from "@nomicfoundation/hardhat-viem-assertions";
+import { defineConfig } from "hardhat/config";
+
+// Compile offline with npm's solc-js: nothing may download a compiler on these machines.
+const soljson = fileURLToPath(import.meta.resolve("solc/soljson.js"));
+
+export default defineConfig({
+  plugins: [hardhatViem, hardhatViemAssertions, hardhatNodeTestRunner, hardhatNetworkHelpers],
+  solidity: {
+    version: "0.8.37",
+    path: soljson,
+    settings: {
+      evmVersion: "cancun",
+      optimizer: { enabled: true, runs: 1000000 },
+      viaIR: true,
+    },
+  },
+  paths: {
+    sources: "contracts",
+    tests: { solidity: "test", nodejs: "test" },
+  },
+  test: {
+    solidity: {
+      fuzz: { runs: 256 },
+      invariant: { runs: 64, depth: 32 },
+    },
+  },
+  networks: {
+    default: { type: "edr-simulated", chainType: "l1", hardfork: "cancun" },
+  },
+});

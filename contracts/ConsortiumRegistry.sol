@@ -65,18 +65,19 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
         _checkAdmissible(admission);
         proposalId = _propose(ProposalKind.Admit, account, 0, organisationId);
         _admissions[proposalId] = admission;
+        _vote(proposalId, msg.sender);
     }
 
     /// @inheritdoc IConsortiumRegistry
     function proposeSuspension(address account, bytes32 reason) external returns (uint256) {
         if (_members[account].status != MemberStatus.Active) revert ConsortiumNotActiveMember(account);
-        return _propose(ProposalKind.Suspend, account, 0, reason);
+        return _proposeAndVote(ProposalKind.Suspend, account, 0, reason);
     }
 
     /// @inheritdoc IConsortiumRegistry
     function proposeReinstatement(address account, bytes32 reason) external returns (uint256) {
         if (_members[account].status != MemberStatus.Suspended) revert ConsortiumMemberNotSuspended(account);
-        return _propose(ProposalKind.Reinstate, account, 0, reason);
+        return _proposeAndVote(ProposalKind.Reinstate, account, 0, reason);
     }
 
     /// @inheritdoc IConsortiumRegistry
@@ -88,23 +89,24 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
         _checkAccreditation(account, accreditation);
         proposalId = _propose(ProposalKind.UpdateAccreditation, account, 0, accreditation.scopeDigest);
         _admissions[proposalId].accreditation = accreditation;
+        _vote(proposalId, msg.sender);
     }
 
     /// @inheritdoc IConsortiumRegistry
     function proposeQuorum(uint256 bps) external returns (uint256) {
         if (bps == 0 || bps > _BPS) revert ConsortiumInvalidQuorum(bps);
-        return _propose(ProposalKind.SetQuorum, address(0), bps, bytes32(0));
+        return _proposeAndVote(ProposalKind.SetQuorum, address(0), bps, bytes32(0));
     }
 
     /// @inheritdoc IConsortiumRegistry
     function proposeStrikeThreshold(uint256 threshold) external returns (uint256) {
         SafeCast.toUint32(threshold);
-        return _propose(ProposalKind.SetStrikeThreshold, address(0), threshold, bytes32(0));
+        return _proposeAndVote(ProposalKind.SetStrikeThreshold, address(0), threshold, bytes32(0));
     }
 
     /// @inheritdoc IConsortiumRegistry
     function proposeRecallConfirmation(RecallConfirmation policy) external returns (uint256) {
-        return _propose(ProposalKind.SetRecallConfirmation, address(0), uint256(policy), bytes32(0));
+        return _proposeAndVote(ProposalKind.SetRecallConfirmation, address(0), uint256(policy), bytes32(0));
     }
 
     /// @inheritdoc IConsortiumRegistry
@@ -228,8 +230,18 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev Records a proposal from an active member and counts the proposer's approval.
-    /// Emits {ProposalCreated} and {VoteCast}; may execute at once (quorum of one).
+    /// @dev {_propose} then the proposer's approval, for proposals without a stored payload.
+    function _proposeAndVote(ProposalKind kind, address target, uint256 value, bytes32 reason)
+        private
+        returns (uint256 proposalId)
+    {
+        proposalId = _propose(kind, target, value, reason);
+        _vote(proposalId, msg.sender);
+    }
+
+    /// @dev Records a proposal from an active member. The caller stores any payload, then counts the
+    /// proposer's approval with {_vote} (which may execute at once under a quorum of one).
+    /// Emits {ProposalCreated}.
     function _propose(ProposalKind kind, address target, uint256 value, bytes32 reason)
         private
         returns (uint256 proposalId)
@@ -249,7 +261,6 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
             reason: reason
         });
         emit ProposalCreated(proposalId, kind, msg.sender, target, value, reason);
-        _vote(proposalId, msg.sender);
     }
 
     /// @dev Counts `voter`'s approval; executes the proposal when it reaches the quorum.

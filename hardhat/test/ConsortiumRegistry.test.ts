@@ -165,6 +165,28 @@ describe("ConsortiumRegistry", () => {
       assert.equal(await registry.read.isAccredited([wallets.lab.account.address, RecordType.EL_IMAGE]), false);
     });
 
+    it("re-checks a proposal when it executes: a member suspended twice, or reinstated twice, refuses the last vote", async () => {
+      const f = await networkHelpers.loadFixture(fixture);
+      const { registry, wallets } = f;
+      const target = wallets.manufacturer.account.address;
+      await registry.write.proposeSuspension([target, id("first")], { account: wallets.regulator.account });
+      const first = await latestProposal(f);
+      await registry.write.proposeSuspension([target, id("second")], { account: wallets.auditor.account });
+      const second = await latestProposal(f);
+      for (const w of [wallets.lab, wallets.calLab, wallets.agent1]) await registry.write.vote([first], { account: w.account });
+      assert.equal((await registry.read.memberOf([target])).status, MemberStatus.Suspended);
+      for (const w of [wallets.lab, wallets.calLab]) await registry.write.vote([second], { account: w.account });
+      await viem.assertions.revertWithCustomErrorWithArgs(registry.write.vote([second], { account: wallets.agent1.account }), registry, "ConsortiumNotActiveMember", [target]);
+
+      await registry.write.proposeReinstatement([target, id("first")], { account: wallets.regulator.account });
+      const r1 = await latestProposal(f);
+      await registry.write.proposeReinstatement([target, id("second")], { account: wallets.auditor.account });
+      const r2 = await latestProposal(f);
+      for (const w of [wallets.lab, wallets.calLab, wallets.agent1]) await registry.write.vote([r1], { account: w.account });
+      for (const w of [wallets.lab, wallets.calLab]) await registry.write.vote([r2], { account: w.account });
+      await viem.assertions.revertWithCustomErrorWithArgs(registry.write.vote([r2], { account: wallets.agent1.account }), registry, "ConsortiumMemberNotSuspended", [target]);
+    });
+
     it("executes at once when one approval is the quorum", async () => {
       const [a, b] = await viem.getWalletClients();
       const registry = await viem.deployContract("ConsortiumRegistry", [

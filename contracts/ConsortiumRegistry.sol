@@ -100,7 +100,7 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
 
     /// @inheritdoc IConsortiumRegistry
     function proposeStrikeThreshold(uint256 threshold) external returns (uint256) {
-        SafeCast.toUint32(threshold);
+        if (threshold > type(uint32).max) revert ConsortiumInvalidStrikeThreshold(threshold);
         return _proposeAndVote(ProposalKind.SetStrikeThreshold, address(0), threshold, bytes32(0));
     }
 
@@ -359,8 +359,9 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
 
     /// @dev Emits {StrikeThresholdChanged}.
     function _setStrikeThreshold(uint256 threshold) private {
+        if (threshold > type(uint32).max) revert ConsortiumInvalidStrikeThreshold(threshold);
         emit StrikeThresholdChanged(_strikeThreshold, threshold);
-        _strikeThreshold = SafeCast.toUint32(threshold);
+        _strikeThreshold = uint32(threshold);
     }
 
     /// @dev Emits {RecallConfirmationChanged}.

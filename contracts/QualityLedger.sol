@@ -85,7 +85,7 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
             windows[c] = _window(calibrations[c].instrumentId, calibrations[c].calibrationDigest);
         }
         bytes32[] memory leaves = new bytes32[](n);
-        bytes32 previous;
+        bytes32 previous = bytes32(0);
         for (uint256 i = 0; i < n; ++i) {
             BatchHeader calldata header = headers[i];
             bytes32 recordId = header.recordId;

@@ -51,6 +51,8 @@ interface IConsortiumRegistry {
     error ConsortiumInvalidAccreditation(address account);
     /// @dev The quorum must be within 1..10000 basis points.
     error ConsortiumInvalidQuorum(uint256 bps);
+    /// @dev The strike threshold must fit 32 bits.
+    error ConsortiumInvalidStrikeThreshold(uint256 threshold);
     /// @dev The zero address was given where an account is needed.
     error ConsortiumZeroAddress();
     /// @dev No proposal has this id.
@@ -153,8 +155,8 @@ interface IConsortiumRegistry {
     function vote(uint256 proposalId) external;
 
     /// @notice Bind the ledger whose revocations count as strikes. Callable once, by the deployer.
-    /// @param ledger The QualityLedger address.
-    function bindLedger(address ledger) external;
+    /// @param ledger_ The QualityLedger address.
+    function bindLedger(address ledger_) external;
 
     /// @notice Count a revoked submission against `account`; suspends it when the threshold is reached.
     /// @dev Only the bound ledger calls this.

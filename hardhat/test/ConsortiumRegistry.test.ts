@@ -216,7 +216,7 @@ describe("ConsortiumRegistry", () => {
       await viem.assertions.revertWithCustomErrorWithArgs(registry.write.proposeAccreditation([x.address, noAccreditation], { account: lab }), registry, "ConsortiumNotActiveMember", [x.address]);
       await viem.assertions.revertWithCustomErrorWithArgs(registry.write.proposeQuorum([0n], { account: lab }), registry, "ConsortiumInvalidQuorum", [0n]);
       await viem.assertions.revertWithCustomErrorWithArgs(registry.write.proposeQuorum([10_001n], { account: lab }), registry, "ConsortiumInvalidQuorum", [10_001n]);
-      await viem.assertions.revertWithCustomErrorWithArgs(registry.write.proposeStrikeThreshold([2n ** 32n], { account: lab }), registry, "SafeCastOverflowedUintDowncast", [32, 2n ** 32n]);
+      await viem.assertions.revertWithCustomErrorWithArgs(registry.write.proposeStrikeThreshold([2n ** 32n], { account: lab }), registry, "ConsortiumInvalidStrikeThreshold", [2n ** 32n]);
       await viem.assertions.revertWithCustomErrorWithArgs(registry.write.proposeQuorum([6000n], { account: wallets.outsider.account }), registry, "ConsortiumNotActiveMember", [wallets.outsider.account.address]);
     });
   });

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Static analysis of contracts/: slither (PyPI slither-analyzer, in its own virtual environment because it
+# pins web3 7) with npm's solc-js behind a solc-compatible wrapper. Fails on any medium or high finding not
+# triaged in TRIAGE.md.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+source "$root/.ci/node-env.sh"
+venv="$root/.venv-slither"
+if [ ! -x "$venv/bin/slither" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check slither-analyzer==0.11.6
+fi
+cd "$here/.."
+"$venv/bin/slither" static-analysis/Contracts.sol --config-file static-analysis/slither.config.json --fail-medium

@@ -4,7 +4,7 @@ import hardhatNetworkHelpers from "@nomicfoundation/hardhat-network-helpers";
 import hardhatNodeTestRunner from "@nomicfoundation/hardhat-node-test-runner";
 import hardhatViem from "@nomicfoundation/hardhat-viem";
 import hardhatViemAssertions from "@nomicfoundation/hardhat-viem-assertions";
-import { defineConfig } from "hardhat/config";
+import { configVariable, defineConfig } from "hardhat/config";
 
 // Compile offline with npm's solc-js: nothing may download a compiler on these machines.
 const soljson = fileURLToPath(import.meta.resolve("solc/soljson.js"));
@@ -32,5 +32,13 @@ export default defineConfig({
   },
   networks: {
     default: { type: "edr-simulated", chainType: "l1", hardfork: "cancun" },
+    // Any JSON-RPC node: anvil or a Hardhat node in development, a Besu QBFT validator in production.
+    // The deployer key comes from the environment or Hardhat's keystore, never from the repository.
+    rpc: {
+      type: "http",
+      chainType: "l1",
+      url: configVariable("QLEDGER_RPC_URL"),
+      accounts: [configVariable("QLEDGER_DEPLOYER_KEY")],
+    },
   },
 });

@@ -6,10 +6,6 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 source "$root/.ci/node-env.sh"
-venv="$root/.venv-slither"
-if [ ! -x "$venv/bin/slither" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check slither-analyzer==0.11.6
-fi
+venv="$root/.venv-slither" # made by .ci/install.sh
 cd "$here/.."
 "$venv/bin/slither" static-analysis/Contracts.sol --config-file static-analysis/slither.config.json --fail-medium

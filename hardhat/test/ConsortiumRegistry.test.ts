@@ -75,6 +75,7 @@ describe("ConsortiumRegistry", () => {
     await assert.rejects(viem.deployContract("ConsortiumRegistry", [[founder], 0n, 3n, DAY, 0]));
     await assert.rejects(viem.deployContract("ConsortiumRegistry", [[founder], 10_001n, 3n, DAY, 0]));
     await assert.rejects(viem.deployContract("ConsortiumRegistry", [[founder, founder], 5000n, 3n, DAY, 0]));
+    await assert.rejects(viem.deployContract("ConsortiumRegistry", [[founder], 5000n, 2n ** 32n, DAY, 0]), /ConsortiumInvalidStrikeThreshold/);
   });
 
   describe("governance by vote", () => {

@@ -1,0 +1,30 @@
+"""The one root of qledger's exceptions; every leaf says when it is raised."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Root of every error qledger raises on purpose."""
+
+
+class ChainError(LedgerError):
+    """The chain could not be used: a node down, a deployment missing, an artifact unreadable."""
+
+
+class TransactionReverted(ChainError):
+    """A contract refused a call; `name` and `arguments` are its decoded custom error (EIP-6093 style)."""
+
+    def __init__(self, name: str, arguments: dict[str, Any], selector: str) -> None:
+        self.name = name
+        self.arguments = arguments
+        self.selector = selector
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in arguments.items())
+        super().__init__(f"{name}({shown})")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return str(value)

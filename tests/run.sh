@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The project's test command (README): contract tests with coverage, gas budgets, committed-artifact and
+# deployment checks, static analysis, then the Python suite. Expects .ci/install.sh to have run.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$root/.ci/node-env.sh"
+
+echo "== contracts: unit, fuzz and invariant tests with line coverage (threshold 95%)"
+cd "$root/hardhat"
+npx hardhat test --coverage 2> >(grep -v -e '^Warning' -e '^ *|' -e '^ *-->' -e '^$' >&2)
+node scripts/check-coverage.mjs 95
+
+echo "== contracts: gas budgets (with gas report), committed ABI/bytecode, deployment on anvil"
+npx hardhat test nodejs checks/*.test.ts --gas-stats
+
+echo "== contracts: static analysis (slither)"
+bash static-analysis/run.sh
+
+echo "== python: lint, types, tests"
+cd "$root"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/pytest

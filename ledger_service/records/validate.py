@@ -1,0 +1,186 @@
+"""Validation of an incoming record: schema, then the facts only the ledger knows. Every fault is reported,
+each with the path of the field at fault, a stable code and a message; nothing is written for a record
+with a fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import TypeAdapter, ValidationError
+
+from ledger_service.errors import LedgerError
+from ledger_service.records.types import Record
+
+
+class FaultCode(StrEnum):
+    """Stable reason codes of a refused record. NOTE: public API; only ever append."""
+
+    MISSING_FIELD = "MISSING_FIELD"
+    UNKNOWN_FIELD = "UNKNOWN_FIELD"
+    INVALID_VALUE = "INVALID_VALUE"
+    UNKNOWN_RECORD_TYPE = "UNKNOWN_RECORD_TYPE"
+    CALIBRATION_NOT_ANCHORED = "CALIBRATION_NOT_ANCHORED"
+    CALIBRATION_WRONG_INSTRUMENT = "CALIBRATION_WRONG_INSTRUMENT"
+    CALIBRATION_MISMATCH = "CALIBRATION_MISMATCH"
+    CALIBRATION_NOT_VALID_AT = "CALIBRATION_NOT_VALID_AT"
+    UNKNOWN_OPERATOR = "UNKNOWN_OPERATOR"
+    MEASURED_IN_FUTURE = "MEASURED_IN_FUTURE"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One reason a record is refused."""
+
+    path: str  # dotted path of the field, e.g. "instrument.calibration.valid_until"
+    code: FaultCode
+    message: str
+
+
+class RecordInvalid(LedgerError, ValueError):
+    """Raised when a record fails validation; `faults` lists every fault found."""
+
+    def __init__(self, faults: list[Fault]) -> None:
+        self.faults = faults
+        super().__init__("; ".join(f"{f.path}: {f.message}" for f in faults))
+
+
+@dataclass(frozen=True)
+class AnchoredCertificate:
+    """What the ledger knows of an anchored, in-force calibration_certificate record."""
+
+    instrument_id: str  # the calibrated instrument
+    valid_from: datetime
+    valid_until: datetime
+
+
+class ValidationContext(Protocol):
+    """The ledger's knowledge a record is checked against."""
+
+    def certificate(self, record_id: str) -> AnchoredCertificate | None:
+        """The anchored, in-force calibration certificate with this record id, if any."""
+
+    def is_operator(self, lab_member_id: str, operator_id: str) -> bool:
+        """Whether `operator_id` is an authorised operator of the lab."""
+
+
+_RECORD: TypeAdapter[Record] = TypeAdapter(Record)
+_PYDANTIC_CODES = {
+    "missing": FaultCode.MISSING_FIELD,
+    "extra_forbidden": FaultCode.UNKNOWN_FIELD,
+    "union_tag_invalid": FaultCode.UNKNOWN_RECORD_TYPE,
+    "union_tag_not_found": FaultCode.MISSING_FIELD,
+}
+
+
+def validate_record(raw: Mapping[str, Any], ctx: ValidationContext, now: datetime | None = None) -> Record:
+    """The typed record, or RecordInvalid listing every fault (schema and ledger facts together)."""
+    faults: list[Fault] = []
+    record: Record | None = None
+    try:
+        record = _RECORD.validate_python(raw)
+    except ValidationError as error:
+        faults += [_fault_from_pydantic(e) for e in error.errors(include_url=False)]
+    faults += _ledger_faults(raw, ctx, now or datetime.now(UTC))
+    if faults or record is None:
+        raise RecordInvalid(faults)
+    return record
+
+
+def _fault_from_pydantic(e: Any) -> Fault:
+    loc = [str(p) for p in e["loc"]]
+    # A discriminated union puts the chosen tag first in the location: drop it from the field path.
+    if loc and loc[0] in _tags():
+        loc = loc[1:]
+    code = _PYDANTIC_CODES.get(e["type"], FaultCode.INVALID_VALUE)
+    if code in (FaultCode.UNKNOWN_RECORD_TYPE, FaultCode.MISSING_FIELD) and not loc:
+        loc = ["record_type"]
+    return Fault(".".join(loc), code, e["msg"])
+
+
+def _tags() -> set[str]:
+    from ledger_service.records.types import RECORD_TYPE_CODES
+
+    return set(RECORD_TYPE_CODES)
+
+
+def _get(raw: Mapping[str, Any], *path: str) -> Any:
+    node: Any = raw
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else None
+
+
+def _ledger_faults(raw: Mapping[str, Any], ctx: ValidationContext, now: datetime) -> list[Fault]:
+    """Checks against the ledger, run on whatever parts of the raw record are readable."""
+    faults: list[Fault] = []
+    measured_at = _when(_get(raw, "measured_at"))
+    if measured_at is not None and measured_at > now:
+        faults.append(Fault("measured_at", FaultCode.MEASURED_IN_FUTURE, "measured_at is later than now"))
+    calibration = _get(raw, "instrument", "calibration")
+    cert_id = _get(raw, "instrument", "calibration", "certificate_record_id")
+    declared_from = _when(_get(raw, "instrument", "calibration", "valid_from"))
+    declared_until = _when(_get(raw, "instrument", "calibration", "valid_until"))
+    if isinstance(cert_id, str):
+        cert = ctx.certificate(cert_id)
+        path = "instrument.calibration.certificate_record_id"
+        if cert is None:
+            faults.append(
+                Fault(
+                    path,
+                    FaultCode.CALIBRATION_NOT_ANCHORED,
+                    "not an anchored, in-force calibration certificate",
+                )
+            )
+        else:
+            instrument_id = _get(raw, "instrument", "id")
+            if isinstance(instrument_id, str) and instrument_id != cert.instrument_id:
+                faults.append(
+                    Fault(
+                        "instrument.id",
+                        FaultCode.CALIBRATION_WRONG_INSTRUMENT,
+                        f"the certificate calibrates instrument {cert.instrument_id}, not {instrument_id}",
+                    )
+                )
+            if (declared_from, declared_until) != (cert.valid_from, cert.valid_until) and declared_from:
+                faults.append(
+                    Fault(
+                        "instrument.calibration",
+                        FaultCode.CALIBRATION_MISMATCH,
+                        "validity window differs from the anchored certificate's",
+                    )
+                )
+            declared_from, declared_until = cert.valid_from, cert.valid_until
+    if isinstance(calibration, Mapping) and measured_at and declared_from and declared_until:
+        if not declared_from <= measured_at <= declared_until:
+            faults.append(
+                Fault(
+                    "measured_at",
+                    FaultCode.CALIBRATION_NOT_VALID_AT,
+                    f"calibration valid {declared_from.isoformat()} .. {declared_until.isoformat()}",
+                )
+            )
+    lab = _get(raw, "lab", "member_id")
+    operator = _get(raw, "operator", "id")
+    if isinstance(lab, str) and isinstance(operator, str) and not ctx.is_operator(lab, operator):
+        faults.append(Fault("operator.id", FaultCode.UNKNOWN_OPERATOR, f"not an operator of {lab}"))
+    return faults

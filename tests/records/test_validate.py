@@ -1,0 +1,108 @@
+"""Records are refused before anything is written, with every fault listed by path and code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger_service.records import RECORD_TYPE_CODES, FaultCode, RecordInvalid, validate_record
+from tests.utils.records import NOW, RESULTS, FakeLedger, valid_raw
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def faults_of(raw: dict[str, Any], ledger: FakeLedger | None = None) -> set[tuple[str, FaultCode]]:
+    with pytest.raises(RecordInvalid) as refused:
+        validate_record(raw, ledger or FakeLedger(), now=NOW)
+    return {(f.path, f.code) for f in refused.value.faults}
+
+
+@pytest.mark.parametrize("record_type", sorted(RESULTS))
+def test_a_valid_record_of_each_type_passes(record_type: str) -> None:
+    record = validate_record(valid_raw(record_type), FakeLedger(), now=NOW)
+    assert record.record_type == record_type
+    assert record.measured_at.tzinfo is not None
+
+
+def test_every_missing_mandatory_field_is_listed_not_just_the_first() -> None:
+    raw = valid_raw("tensile_test")
+    del raw["title"]
+    del raw["operator"]
+    del raw["instrument"]["serial"]
+    del raw["results"]["specimen_id"]
+    assert faults_of(raw) == {
+        ("title", FaultCode.MISSING_FIELD),
+        ("operator", FaultCode.MISSING_FIELD),
+        ("instrument.serial", FaultCode.MISSING_FIELD),
+        ("results.specimen_id", FaultCode.MISSING_FIELD),
+    }
+
+
+def test_schema_and_ledger_faults_are_reported_together() -> None:
+    raw = valid_raw("xrf_analysis", operator={"id": "op-mallory"})
+    raw["results"]["elements"][0]["unit"] = "ppm"
+    assert faults_of(raw) == {
+        ("results.elements.0.unit", FaultCode.INVALID_VALUE),
+        ("operator.id", FaultCode.UNKNOWN_OPERATOR),
+    }
+
+
+def test_unknown_record_type_and_unknown_fields() -> None:
+    assert ("record_type", FaultCode.UNKNOWN_RECORD_TYPE) in faults_of(
+        valid_raw("tensile_test", record_type="x")
+    )
+    assert faults_of(valid_raw("tensile_test", colour="blue")) == {("colour", FaultCode.UNKNOWN_FIELD)}
+
+
+def test_measurement_outside_the_calibration_window_is_refused() -> None:
+    raw = valid_raw("el_image", measured_at="2025-01-01T00:00:00Z")
+    assert faults_of(raw) == {("measured_at", FaultCode.CALIBRATION_NOT_VALID_AT)}
+
+
+def test_calibration_certificate_must_be_an_anchored_record() -> None:
+    raw = valid_raw("tensile_test")
+    raw["instrument"]["calibration"]["certificate_record_id"] = "f" * 64
+    assert faults_of(raw) == {
+        ("instrument.calibration.certificate_record_id", FaultCode.CALIBRATION_NOT_ANCHORED)
+    }
+
+
+def test_certificate_of_another_instrument_or_with_another_window_is_refused() -> None:
+    raw = valid_raw("tensile_test")
+    raw["instrument"]["id"] = "TENSILE-9"
+    raw["instrument"]["calibration"]["valid_until"] = "2030-01-01T00:00:00Z"
+    assert faults_of(raw) == {
+        ("instrument.id", FaultCode.CALIBRATION_WRONG_INSTRUMENT),
+        ("instrument.calibration", FaultCode.CALIBRATION_MISMATCH),
+    }
+
+
+def test_times_must_carry_a_zone_and_not_lie_in_the_future() -> None:
+    assert faults_of(valid_raw("tensile_test", measured_at="2026-11-28T08:00:00")) == {
+        ("measured_at", FaultCode.INVALID_VALUE)
+    }
+    assert ("measured_at", FaultCode.MEASURED_IN_FUTURE) in faults_of(
+        valid_raw("tensile_test", measured_at="2026-11-29T08:00:00Z")
+    )
+
+
+def test_type_specific_rules() -> None:
+    assert faults_of(valid_raw("el_image", attachments=[])) == {("attachments", FaultCode.INVALID_VALUE)}
+    cal = valid_raw("calibration_certificate")
+    del cal["results"]["points"][0]["uncertainty"]
+    assert ("results.points.0.uncertainty", FaultCode.MISSING_FIELD) in faults_of(cal)
+
+
+def test_record_type_codes_match_the_contracts_and_the_deploy_config() -> None:
+    solidity = (ROOT / "contracts/common/Types.sol").read_text()
+    on_chain = {
+        m[0].lower(): int(m[1]) for m in re.findall(r"uint8 internal constant ([A-Z_]+) = (\d+);", solidity)
+    }
+    on_chain.pop("max")
+    assert on_chain == RECORD_TYPE_CODES
+    config = (ROOT / "hardhat/scripts/consortium-config.ts").read_text()
+    deployed = {m[0]: int(m[1]) for m in re.findall(r"^\s+(\w+): (\d+),$", config, re.M)}
+    assert deployed == RECORD_TYPE_CODES

@@ -13,13 +13,22 @@ class ChainError(LedgerError):
     """The chain could not be used: a node down, a deployment missing, an artifact unreadable."""
 
 
-class TransactionReverted(ChainError):
-    """A contract refused a call; `name` and `arguments` are its decoded custom error (EIP-6093 style)."""
+class ChainUnavailable(ChainError):
+    """The chain node could not be reached or did not answer in time; the call may be retried."""
 
-    def __init__(self, name: str, arguments: dict[str, Any], selector: str) -> None:
+
+class TransactionReverted(ChainError):
+    """A contract refused a call; `name` and `arguments` are its decoded custom error (EIP-6093 style) and
+    `code` the stable qledger code it maps to (the same codes the API and CLI report).
+    """
+
+    def __init__(
+        self, name: str, arguments: dict[str, Any], selector: str, code: str = "CHAIN_REFUSED"
+    ) -> None:
         self.name = name
         self.arguments = arguments
         self.selector = selector
+        self.code = code
         shown = ", ".join(f"{k}={_show(v)}" for k, v in arguments.items())
         super().__init__(f"{name}({shown})")
 

@@ -15,6 +15,39 @@ from eth_utils.crypto import keccak
 from ledger_service.chain.artifacts import CONTRACT_NAMES, load_artifact
 from ledger_service.errors import ChainError, TransactionReverted
 
+# Contract custom errors -> qledger's stable codes (shared with record validation where the rule is the same).
+# NOTE: codes are public API: only ever append.
+ERROR_CODES: dict[str, str] = {
+    "QualityLedgerZeroRecordId": "INVALID_RECORD_ID",
+    "QualityLedgerZeroInstrument": "MISSING_FIELD",
+    "QualityLedgerZeroCalibration": "MISSING_FIELD",
+    "QualityLedgerZeroOperator": "MISSING_FIELD",
+    "QualityLedgerCalibrationNotRegistered": "CALIBRATION_NOT_ANCHORED",
+    "QualityLedgerCalibrationWithdrawn": "CALIBRATION_WITHDRAWN",
+    "QualityLedgerCalibrationNotValidAt": "CALIBRATION_NOT_VALID_AT",
+    "QualityLedgerMeasuredInFuture": "MEASURED_IN_FUTURE",
+    "QualityLedgerSubmitterNotActive": "MEMBER_NOT_ACTIVE",
+    "QualityLedgerSubmitterNotAccredited": "NOT_ACCREDITED",
+    "QualityLedgerAccreditationExpired": "ACCREDITATION_EXPIRED",
+    "QualityLedgerInvalidRecordType": "UNKNOWN_RECORD_TYPE",
+    "QualityLedgerRecordExists": "ALREADY_ANCHORED",
+    "QualityLedgerRootExists": "ALREADY_ANCHORED",
+    "QualityLedgerUnknownRecord": "NOT_ANCHORED",
+    "QualityLedgerUnknownRoot": "NOT_ANCHORED",
+    "QualityLedgerNotIncluded": "NOT_ANCHORED",
+    "QualityLedgerRecordNotInForce": "NOT_IN_FORCE",
+    "QualityLedgerUnauthorized": "FORBIDDEN",
+    "InstrumentNotOwner": "FORBIDDEN",
+    "InstrumentNotActiveMember": "MEMBER_NOT_ACTIVE",
+    "InstrumentNotCalibrationLab": "NOT_ACCREDITED",
+    "CalibrationCertificateNotAnchored": "CALIBRATION_NOT_ANCHORED",
+    "RecallNotRegulator": "FORBIDDEN",
+    "RecallNotEscrowAgent": "FORBIDDEN",
+    "RecallUnauthorized": "FORBIDDEN",
+    "RecallNotConfirmed": "RECALL_NOT_CONFIRMED",
+    "RecallIsClosed": "RECALL_CLOSED",
+}
+
 
 def _type_of(param: dict[str, Any]) -> str:
     """Canonical ABI type of a parameter, with tuples expanded."""
@@ -71,4 +104,5 @@ def decode_revert(data: bytes) -> TransactionReverted:
         raise ChainError(f"revert with an unknown selector 0x{data[:4].hex()}")
     name, names, types = entry
     values = abi_decode(list(types), data[4:])
-    return TransactionReverted(name, dict(zip(names, values, strict=True)), "0x" + data[:4].hex())
+    arguments = dict(zip(names, values, strict=True))
+    return TransactionReverted(name, arguments, "0x" + data[:4].hex(), ERROR_CODES.get(name, "CHAIN_REFUSED"))

@@ -1,0 +1,318 @@
+"""The ChainClient over web3.py, shared by the embedded-EVM and JSON-RPC adapters, which differ only in their
+provider and in how accounts get funds. Transactions are signed locally with the members' keys, nonces are
+kept per account, and a refused call is decoded into its custom error before anything is sent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+
+from ledger_service import merkle
+from ledger_service.chain.artifacts import load_artifact
+from ledger_service.chain.base import ChainClient
+from ledger_service.chain.revert import decode_revert, revert_data
+from ledger_service.chain.types import (
+    ZERO32,
+    BatchReceipt,
+    ConsortiumSpec,
+    Deployment,
+    Header,
+    OnChainStatus,
+    Receipt,
+)
+from ledger_service.errors import ChainError, ChainUnavailable
+
+T = TypeVar("T")
+_GAS_MARGIN = 1.25  # estimates are exact on a quiet chain; the margin covers state changing in between
+
+
+def _text32(value: str) -> bytes:
+    raw = value.encode()
+    if len(raw) > 32:
+        raise ChainError(f"{value!r} is longer than 32 bytes")
+    return raw.ljust(32, b"\x00")
+
+
+def founders_args(spec: ConsortiumSpec) -> list[tuple[Any, ...]]:
+    """The ConsortiumRegistry constructor's founders, as ABI tuples."""
+    out = []
+    for f in spec.founders:
+        a = f.accreditation
+        acc = (
+            (
+                _text32(a.body),
+                _text32(a.number),
+                a.scope_digest,
+                sum(1 << t for t in a.record_types),
+                a.valid_until,
+            )
+            if a
+            else (ZERO32, ZERO32, ZERO32, 0, 0)
+        )
+        out.append((Web3.to_checksum_address(f.account), _text32(f.organisation_id), f.roles, acc))
+    return out
+
+
+class Web3ChainClient(ChainClient):
+    """ChainClient over a web3 provider; subclasses choose the provider."""
+
+    def __init__(self, w3: Web3) -> None:
+        self.w3 = w3
+        self._accounts: dict[str, LocalAccount] = {}
+        self._nonces: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._chain_id: int | None = None
+        self.deployment: Deployment | None = None
+        self._registry: Contract | None = None
+        self._ledger: Contract | None = None
+        self._recalls: Contract | None = None
+
+    # ------------------------------------------------------------------ accounts
+
+    def add_account(self, private_key: bytes | str) -> str:
+        """Make a member's key available for signing; returns its checksum address."""
+        account: LocalAccount = Account.from_key(private_key)
+        self._accounts[account.address] = account
+        return account.address
+
+    def fund(self, address: str, wei: int) -> None:
+        """Give `address` enough ether for gas (development chains only)."""
+        raise ChainError("this chain has no faucet: fund the account on the network itself")
+
+    # ------------------------------------------------------------------ ChainClient
+
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self._rpc(lambda: self.w3.eth.chain_id)
+        return self._chain_id
+
+    def is_connected(self) -> bool:
+        try:
+            return bool(self.w3.is_connected())
+        except Exception:
+            return False
+
+    def deploy(self, spec: ConsortiumSpec, deployer: str) -> Deployment:
+        registry = self._deploy_contract(
+            deployer,
+            "ConsortiumRegistry",
+            founders_args(spec),
+            spec.quorum_bps,
+            spec.strike_threshold,
+            spec.voting_period_s,
+            spec.recall_confirmation,
+        )
+        ledger = self._deploy_contract(deployer, "QualityLedger", registry)
+        self._transact(deployer, self._contract("ConsortiumRegistry", registry).functions.bindLedger(ledger))
+        recalls = self._deploy_contract(deployer, "RecallRegistry", registry)
+        block = self._rpc(lambda: self.w3.eth.block_number)
+        deployment = Deployment(self.chain_id(), registry, ledger, recalls, block)
+        self.attach(deployment)
+        return deployment
+
+    def attach(self, deployment: Deployment) -> None:
+        if deployment.chain_id != self.chain_id():
+            raise ChainError(
+                f"deployment is for chain {deployment.chain_id}, node is chain {self.chain_id()}"
+            )
+        self.deployment = deployment
+        self._registry = self._contract("ConsortiumRegistry", deployment.registry)
+        self._ledger = self._contract("QualityLedger", deployment.ledger)
+        self._recalls = self._contract("RecallRegistry", deployment.recalls)
+
+    def register_instrument(self, sender: str, instrument_id: bytes, model_digest: bytes) -> Receipt:
+        return self._transact(sender, self.ledger.functions.registerInstrument(instrument_id, model_digest))
+
+    def register_calibration(
+        self, sender: str, instrument_id: bytes, certificate_id: bytes, valid_from: int, valid_until: int
+    ) -> Receipt:
+        fn = self.ledger.functions.registerCalibration(instrument_id, certificate_id, valid_from, valid_until)
+        return self._transact(sender, fn)
+
+    def register_reference_calibration(
+        self, sender: str, instrument_id: bytes, certificate_id: bytes, valid_from: int, valid_until: int
+    ) -> Receipt:
+        fn = self.ledger.functions.registerReferenceCalibration(
+            instrument_id, certificate_id, valid_from, valid_until
+        )
+        return self._transact(sender, fn)
+
+    def anchor(self, sender: str, record_type: int, header: Header) -> Receipt:
+        h = header
+        fn = self.ledger.functions.anchor(
+            record_type, (h.record_id, h.instrument_id, h.calibration_digest, h.operator_id, h.measured_at)
+        )
+        return self._transact(sender, fn)
+
+    def anchor_batch(self, sender: str, record_type: int, headers: Sequence[Header]) -> BatchReceipt:
+        ordered = sorted(headers, key=lambda h: h.record_id)
+        calibrations: dict[tuple[bytes, bytes], int] = {}
+        operators: dict[bytes, int] = {}
+        compact = []
+        for h in ordered:
+            c = calibrations.setdefault((h.instrument_id, h.calibration_digest), len(calibrations))
+            o = operators.setdefault(h.operator_id, len(operators))
+            compact.append((h.record_id, h.measured_at, c, o))
+        fn = self.ledger.functions.anchorBatch(record_type, list(calibrations), list(operators), compact)
+        record_ids = tuple(h.record_id for h in ordered)
+        return self._batch_receipt(self._transact(sender, fn), record_ids)
+
+    def anchor_root(self, sender: str, record_ids: Sequence[bytes], schema: bytes) -> BatchReceipt:
+        ids = tuple(record_ids)
+        fn = self.ledger.functions.anchorRoot(merkle.root(ids), len(ids), schema)
+        return self._batch_receipt(self._transact(sender, fn), ids)
+
+    def revoke(
+        self,
+        sender: str,
+        record_id: bytes,
+        reason: bytes,
+        root: bytes | None = None,
+        proof: Sequence[bytes] = (),
+    ) -> Receipt:
+        if root is None:
+            return self._transact(sender, self.ledger.functions.revoke(record_id, reason))
+        return self._transact(
+            sender, self.ledger.functions.revokeBatched(root, record_id, list(proof), reason)
+        )
+
+    def supersede(self, sender: str, record_id: bytes, replacement_id: bytes, reason: bytes) -> Receipt:
+        return self._transact(sender, self.ledger.functions.supersede(record_id, replacement_id, reason))
+
+    def status(
+        self, record_id: bytes, root: bytes | None = None, proof: Sequence[bytes] = ()
+    ) -> OnChainStatus:
+        raw = self._call(self.ledger.functions.statusOf((record_id, root or ZERO32, list(proof))))
+        return OnChainStatus(raw)
+
+    # ------------------------------------------------------------------ contracts
+
+    @property
+    def registry(self) -> Contract:
+        return self._require(self._registry)
+
+    @property
+    def ledger(self) -> Contract:
+        return self._require(self._ledger)
+
+    @property
+    def recalls(self) -> Contract:
+        return self._require(self._recalls)
+
+    @staticmethod
+    def _require(contract: Contract | None) -> Contract:
+        if contract is None:
+            raise ChainError("no consortium deployment attached: deploy or attach first")
+        return contract
+
+    def _contract(self, name: str, address: str) -> Contract:
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact(name).abi)
+
+    # ------------------------------------------------------------------ transactions
+
+    def _rpc(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except (ConnectionError, OSError, TimeoutError) as error:
+            raise ChainUnavailable(f"chain node unreachable: {error}") from error
+
+    def _call(self, fn: ContractFunction) -> Any:
+        try:
+            return self._rpc(fn.call)
+        except ChainUnavailable:
+            raise
+        except Exception as error:
+            raise self._refusal(error) from error
+
+    def _refusal(self, error: Exception) -> ChainError:
+        data = revert_data(error)
+        if data is not None:
+            try:
+                return decode_revert(data)
+            except ChainError:
+                pass
+        if isinstance(error, ChainError):
+            return error
+        return ChainError(f"chain call failed: {error}")
+
+    def _next_nonce(self, address: str) -> int:
+        with self._lock:
+            if address not in self._nonces:
+                checksum = Web3.to_checksum_address(address)
+                self._nonces[address] = self._rpc(
+                    lambda: self.w3.eth.get_transaction_count(checksum, "pending")
+                )
+            nonce = self._nonces[address]
+            self._nonces[address] = nonce + 1
+            return nonce
+
+    def _forget_nonce(self, address: str) -> None:
+        with self._lock:
+            self._nonces.pop(address, None)
+
+    def _signer(self, sender: str) -> LocalAccount:
+        try:
+            return self._accounts[Web3.to_checksum_address(sender)]
+        except KeyError:
+            raise ChainError(f"no key for {sender}: add_account() it first") from None
+
+    def _send(self, account: LocalAccount, tx: dict[str, Any]) -> Receipt:
+        tx.setdefault("chainId", self.chain_id())
+        tx["nonce"] = self._next_nonce(account.address)
+        signed = account.sign_transaction(tx)
+        try:
+            tx_hash = self._rpc(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        except ChainUnavailable:
+            self._forget_nonce(account.address)
+            raise
+        except Exception as error:
+            self._forget_nonce(account.address)
+            raise self._refusal(error) from error
+        receipt = self._rpc(lambda: self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120))
+        if receipt["status"] != 1:
+            raise ChainError(f"transaction 0x{bytes(tx_hash).hex()} failed on chain")
+        block = self._rpc(lambda: self.w3.eth.get_block(receipt["blockNumber"]))
+        return Receipt(bytes(tx_hash), receipt["blockNumber"], block["timestamp"], receipt["gasUsed"])
+
+    def _transact(self, sender: str, fn: ContractFunction) -> Receipt:
+        account = self._signer(sender)
+        try:
+            gas = self._rpc(lambda: fn.estimate_gas({"from": account.address}))
+        except ChainUnavailable:
+            raise
+        except Exception as error:  # the node refused the call: name the contract's reason
+            raise self._refusal(error) from error
+        tx = self._rpc(lambda: fn.build_transaction({"from": account.address, "gas": int(gas * _GAS_MARGIN)}))
+        return self._send(account, dict(tx))
+
+    def _deploy_contract(self, sender: str, name: str, *args: Any) -> str:
+        account = self._signer(sender)
+        artifact = load_artifact(name)
+        factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        try:
+            tx = self._rpc(lambda: factory.constructor(*args).build_transaction({"from": account.address}))
+        except ChainUnavailable:
+            raise
+        except Exception as error:
+            raise self._refusal(error) from error
+        receipt = self._send(account, dict(tx))
+        full = self._rpc(lambda: self.w3.eth.get_transaction_receipt(receipt.tx_hash))  # type: ignore[arg-type]
+        return str(full["contractAddress"])
+
+    def _batch_receipt(self, receipt: Receipt, record_ids: tuple[bytes, ...]) -> BatchReceipt:
+        return BatchReceipt(
+            receipt.tx_hash,
+            receipt.block_number,
+            receipt.block_time,
+            receipt.gas_used,
+            root=merkle.root(record_ids),
+            record_ids=record_ids,
+        )

@@ -13,7 +13,7 @@ class InProcessEvmClient(Web3ChainClient):
     """ChainClient over an in-process EVM; accounts are funded from its prefunded test accounts."""
 
     def __init__(self) -> None:
-        # Optional dependency, imported only when the embedded chain is used (as web3's EthereumTesterProvider).
+        # Imported only when the embedded chain is used, as web3 does for its tester provider.
         from eth_tester import EthereumTester, PyEVMBackend
         from web3.providers.eth_tester import EthereumTesterProvider
 

@@ -9,6 +9,18 @@ class LedgerError(Exception):
     """Root of every error qledger raises on purpose."""
 
 
+class StoreError(LedgerError):
+    """The content store failed."""
+
+
+class ContentNotFound(StoreError, KeyError):
+    """No content with the requested CID is stored."""
+
+
+class StoreUnavailable(StoreError):
+    """The content store (an IPFS node) could not be reached; the call may be retried."""
+
+
 class ChainError(LedgerError):
     """The chain could not be used: a node down, a deployment missing, an artifact unreadable."""
 

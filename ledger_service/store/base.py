@@ -1,0 +1,42 @@
+"""The content store interface: put, get, has. Adapters: EmbeddedStore (local blocks, Kubo-identical CIDs)
+and IpfsRpcStore (a Kubo RPC endpoint).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+
+class ContentStore(ABC):
+    """Content-addressed storage of files; CIDs are CIDv1, raw leaves, 256 KiB chunks, balanced DAG."""
+
+    @abstractmethod
+    def put(self, data: bytes) -> str:
+        """Store `data`, pin it, and return its CID."""
+
+    @abstractmethod
+    def put_stream(self, stream: BinaryIO) -> str:
+        """Store everything left in `stream` without holding it in memory; return its CID."""
+
+    def put_file(self, path: str | Path) -> str:
+        with open(path, "rb") as f:
+            return self.put_stream(f)
+
+    def put_many(self, items: Sequence[bytes]) -> list[str]:
+        """Store several files; adapters override this to send them in one request."""
+        return [self.put(item) for item in items]
+
+    @abstractmethod
+    def get(self, cid: str) -> bytes:
+        """The file with this CID; raises ContentNotFound."""
+
+    @abstractmethod
+    def has(self, cid: str) -> bool:
+        """Whether the whole file is stored here."""
+
+    @abstractmethod
+    def is_available(self) -> bool:
+        """Whether the store answers now."""

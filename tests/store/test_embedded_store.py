@@ -1,0 +1,89 @@
+"""The embedded store: Kubo-identical CIDs for single blocks, round trips, DAG shape, CAR export."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from ledger_service.errors import ContentNotFound
+from ledger_service.store import EmbeddedStore, cid_of_bytes, store_from_url
+from ledger_service.store.cid import CHUNK_SIZE, DAG_PB, MAX_LINKS, RAW, Cid, node_links, read_varint
+
+
+def test_single_block_cids_are_the_well_known_ones() -> None:
+    # Published CIDs of `ipfs add --cid-version=1` (raw leaves) for the empty file and "hello world".
+    assert cid_of_bytes(b"") == "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+    assert cid_of_bytes(b"hello world") == "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
+
+
+def test_cid_string_round_trip() -> None:
+    cid = Cid.of(DAG_PB, b"x")
+    assert Cid.parse(str(cid)) == cid
+    with pytest.raises(ValueError):
+        Cid.parse("Qm" + "1" * 44)
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE - 7])
+def test_round_trip_and_has(tmp_path: Path, size: int) -> None:
+    store = EmbeddedStore(tmp_path)
+    data = os.urandom(size)
+    cid = store.put(data)
+    assert cid == cid_of_bytes(data)
+    assert store.has(cid) and store.get(cid) == data
+    assert store.put_stream(io.BytesIO(data)) == cid
+
+
+def test_dag_shape_balanced_with_174_links(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    data = b"\x01" * (CHUNK_SIZE * (MAX_LINKS + 2))  # two levels of dag-pb nodes
+    root = Cid.parse(store.put(data))
+    assert root.codec == DAG_PB
+    children = node_links((tmp_path / "blocks" / str(root)).read_bytes())
+    assert len(children) == 2 and all(c.codec == DAG_PB for c in children)
+    first = node_links((tmp_path / "blocks" / str(children[0])).read_bytes())
+    assert len(first) == MAX_LINKS and all(c.codec == RAW for c in first)
+    assert store.get(str(root)) == data
+
+
+def test_missing_content(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    cid = store.put(os.urandom(CHUNK_SIZE * 2))
+    leaf = next(p for p in (tmp_path / "blocks").iterdir() if p.name.startswith("bafkrei"))
+    leaf.unlink()
+    assert not store.has(cid)
+    with pytest.raises(ContentNotFound):
+        store.get(cid)
+    with pytest.raises(ContentNotFound):
+        store.get("not-a-cid")
+
+
+def test_car_export_holds_every_block_once_with_valid_hashes(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    a = store.put(os.urandom(CHUNK_SIZE * 3))
+    b = store.put(b"small file")
+    out = io.BytesIO()
+    store.export_car([a, b, a], out)
+    car = out.getvalue()
+    header_len, pos = read_varint(car, 0)
+    header = car[pos : pos + header_len]
+    assert header.startswith(b"\xa2\x65roots\x83") and header.endswith(b"\x67version\x01")
+    pos += header_len
+    blocks = []
+    while pos < len(car):
+        length, pos = read_varint(car, pos)
+        section = car[pos : pos + length]
+        pos += length
+        cid = Cid.from_binary(section[:36])
+        assert hashlib.sha256(section[36:]).digest() == cid.digest
+        blocks.append(cid)
+    assert len(blocks) == len(set(blocks)) == 5  # root + 3 leaves, + the small file
+
+
+def test_store_from_url(tmp_path: Path) -> None:
+    assert isinstance(store_from_url(None, tmp_path), EmbeddedStore)
+    with pytest.raises(Exception, match="unsupported IPFS URL"):
+        store_from_url("ftp://x", tmp_path)

@@ -159,8 +159,5 @@ def build_dag(leaves: Iterable[bytes]) -> Iterator[tuple[Cid, bytes]]:
 def cid_of_bytes(data: bytes) -> str:
     """The CID Kubo gives `data` with `ipfs add --cid-version=1`."""
     pieces = [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)]
-    root: Cid | None = None
-    for root, _ in build_dag(pieces):
-        pass
-    assert root is not None
+    *_, (root, _) = build_dag(pieces)
     return str(root)

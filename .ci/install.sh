@@ -4,6 +4,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$root/.ci/install-node.sh"
+# PostgreSQL server binaries for the index tests (Debian's; the base image usually has them).
+if ! command -v initdb >/dev/null && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+  apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+fi
 if [ ! -x "$root/.venv/bin/python" ]; then
   python3 -m venv "$root/.venv"
 fi

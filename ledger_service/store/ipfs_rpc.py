@@ -16,6 +16,7 @@ ADD_PARAMS = {
     "chunker": "size-262144",
     "pin": "true",
     "hash": "sha2-256",
+    "cid-base": "base32",
 }
 
 
@@ -49,7 +50,9 @@ class IpfsRpcStore(ContentStore):
 
     def has(self, cid: str) -> bool:
         # A pin lookup never goes to the network, unlike cat of an unknown CID.
-        response = self._post("/api/v0/pin/ls", params={"arg": cid, "type": "recursive"})
+        response = self._post(
+            "/api/v0/pin/ls", params={"arg": cid, "type": "recursive", "cid-base": "base32"}
+        )
         return response.status_code == 200 and cid in response.text
 
     def pin(self, cid: str) -> None:

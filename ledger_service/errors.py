@@ -34,9 +34,7 @@ class TransactionReverted(ChainError):
     `code` the stable qledger code it maps to (the same codes the API and CLI report).
     """
 
-    def __init__(
-        self, name: str, arguments: dict[str, Any], selector: str, code: str = "CHAIN_REFUSED"
-    ) -> None:
+    def __init__(self, name: str, arguments: dict[str, Any], selector: str, code: str = "CHAIN_REFUSED") -> None:
         self.name = name
         self.arguments = arguments
         self.selector = selector

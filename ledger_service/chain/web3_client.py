@@ -14,6 +14,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
+from web3.logs import DISCARD as _DISCARD
 
 from ledger_service import merkle
 from ledger_service.chain.artifacts import load_artifact
@@ -120,9 +121,7 @@ class Web3ChainClient(ChainClient):
 
     def attach(self, deployment: Deployment) -> None:
         if deployment.chain_id != self.chain_id():
-            raise ChainError(
-                f"deployment is for chain {deployment.chain_id}, node is chain {self.chain_id()}"
-            )
+            raise ChainError(f"deployment is for chain {deployment.chain_id}, node is chain {self.chain_id()}")
         self.deployment = deployment
         self._registry = self._contract("ConsortiumRegistry", deployment.registry)
         self._ledger = self._contract("QualityLedger", deployment.ledger)
@@ -140,9 +139,7 @@ class Web3ChainClient(ChainClient):
     def register_reference_calibration(
         self, sender: str, instrument_id: bytes, certificate_id: bytes, valid_from: int, valid_until: int
     ) -> Receipt:
-        fn = self.ledger.functions.registerReferenceCalibration(
-            instrument_id, certificate_id, valid_from, valid_until
-        )
+        fn = self.ledger.functions.registerReferenceCalibration(instrument_id, certificate_id, valid_from, valid_until)
         return self._transact(sender, fn)
 
     def anchor(self, sender: str, record_type: int, header: Header) -> Receipt:
@@ -180,16 +177,12 @@ class Web3ChainClient(ChainClient):
     ) -> Receipt:
         if root is None:
             return self._transact(sender, self.ledger.functions.revoke(record_id, reason))
-        return self._transact(
-            sender, self.ledger.functions.revokeBatched(root, record_id, list(proof), reason)
-        )
+        return self._transact(sender, self.ledger.functions.revokeBatched(root, record_id, list(proof), reason))
 
     def supersede(self, sender: str, record_id: bytes, replacement_id: bytes, reason: bytes) -> Receipt:
         return self._transact(sender, self.ledger.functions.supersede(record_id, replacement_id, reason))
 
-    def status(
-        self, record_id: bytes, root: bytes | None = None, proof: Sequence[bytes] = ()
-    ) -> OnChainStatus:
+    def status(self, record_id: bytes, root: bytes | None = None, proof: Sequence[bytes] = ()) -> OnChainStatus:
         raw = self._call(self.ledger.functions.statusOf((record_id, root or ZERO32, list(proof))))
         return OnChainStatus(raw)
 
@@ -247,9 +240,7 @@ class Web3ChainClient(ChainClient):
         with self._lock:
             if address not in self._nonces:
                 checksum = Web3.to_checksum_address(address)
-                self._nonces[address] = self._rpc(
-                    lambda: self.w3.eth.get_transaction_count(checksum, "pending")
-                )
+                self._nonces[address] = self._rpc(lambda: self.w3.eth.get_transaction_count(checksum, "pending"))
             nonce = self._nonces[address]
             self._nonces[address] = nonce + 1
             return nonce
@@ -316,3 +307,52 @@ class Web3ChainClient(ChainClient):
             root=merkle.root(record_ids),
             record_ids=record_ids,
         )
+
+
+class ChainReader:
+    """Read-only views the verifiers need, over any attached Web3ChainClient."""
+
+    def __init__(self, client: Web3ChainClient) -> None:
+        self.client = client
+
+    def record_of(self, record_id: bytes) -> dict[str, Any]:
+        s = self.client._call(self.client.ledger.functions.recordOf(record_id))
+        return {"submitter": s[0], "anchored_at": s[1], "tier": s[2], "status": s[3], "record_type": s[4]}
+
+    def root_of(self, root: bytes) -> dict[str, Any]:
+        s = self.client._call(self.client.ledger.functions.rootOf(root))
+        return {"submitter": s[0], "anchored_at": s[1], "tier": s[2], "record_type": s[3], "count": s[4]}
+
+    def member_of(self, account: str) -> dict[str, Any]:
+        m = self.client._call(self.client.registry.functions.memberOf(Web3.to_checksum_address(account)))
+        return {
+            "roles": m[0],
+            "status": m[1],
+            "strikes": m[2],
+            "admitted_block": m[3],
+            "accreditation_valid_until": m[4],
+            "record_type_scope": m[5],
+        }
+
+    def calibration_of(self, instrument_id: bytes, certificate_id: bytes) -> dict[str, Any]:
+        c = self.client._call(self.client.ledger.functions.calibrationOf(instrument_id, certificate_id))
+        return {
+            "valid_from": c[0],
+            "valid_until": c[1],
+            "registered_at": c[2],
+            "withdrawn": c[3],
+            "external": c[4],
+        }
+
+    def anchor_events(self, tx_hash: bytes) -> list[dict[str, Any]]:
+        """The ledger's anchoring events in a transaction, decoded."""
+        receipt = self.client._rpc(lambda: self.client.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+        ledger = self.client.ledger
+        out: list[dict[str, Any]] = []
+        for event in (ledger.events.RecordAnchored, ledger.events.BatchAnchored, ledger.events.RootAnchored):
+            for log in event().process_receipt(receipt, errors=_DISCARD):
+                out.append({"event": log["event"], "block_hash": bytes(log["blockHash"]), **dict(log["args"])})
+        return out
+
+    def block_hash(self, number: int) -> bytes:
+        return bytes(self.client._rpc(lambda: self.client.w3.eth.get_block(number))["hash"])

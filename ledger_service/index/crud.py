@@ -146,9 +146,7 @@ def add_anchor(
             proof=proof,
         )
     )
-    set_status(
-        session=session, record_id=record_id, status="anchored", actor=actor, reason=f"tier {tier} {tx_hash}"
-    )
+    set_status(session=session, record_id=record_id, status="anchored", actor=actor, reason=f"tier {tier} {tx_hash}")
     return True
 
 
@@ -207,9 +205,7 @@ def list_records(
 
 
 def audit_trail(*, session: Session, record_id: str) -> list[AuditRow]:
-    return list(
-        session.scalars(select(AuditRow).where(AuditRow.record_id == record_id).order_by(AuditRow.id))
-    )
+    return list(session.scalars(select(AuditRow).where(AuditRow.record_id == record_id).order_by(AuditRow.id)))
 
 
 def add_operator(*, session: Session, lab_member: str, operator_id: str, actor: str) -> None:
@@ -219,17 +215,29 @@ def add_operator(*, session: Session, lab_member: str, operator_id: str, actor: 
 
 
 def add_certificate(
-    *, session: Session, record_id: str, instrument_id: str, valid_from: datetime, valid_until: datetime
+    *,
+    session: Session,
+    record_id: str,
+    instrument_id: str,
+    valid_from: datetime,
+    valid_until: datetime,
+    external: bool = False,
 ) -> None:
+    """Know a calibration certificate: a ledger record, or an external traceability root."""
     if session.get(CertificateRow, record_id) is None:
         session.add(
             CertificateRow(
                 record_id=record_id,
+                external=external,
                 instrument_id=instrument_id,
                 valid_from=valid_from,
                 valid_until=valid_until,
             )
         )
+
+
+def get_certificate(*, session: Session, record_id: str) -> CertificateRow | None:
+    return session.get(CertificateRow, record_id)
 
 
 class IndexValidationContext:
@@ -240,9 +248,12 @@ class IndexValidationContext:
 
     def certificate(self, record_id: str) -> AnchoredCertificate | None:
         row = self.session.get(CertificateRow, record_id)
-        record = self.session.get(RecordRow, record_id)
-        if row is None or record is None or record.status != "anchored":
+        if row is None:
             return None
+        if not row.external:
+            record = self.session.get(RecordRow, record_id)
+            if record is None or record.status != "anchored":
+                return None
         return AnchoredCertificate(row.instrument_id, _utc(row.valid_from), _utc(row.valid_until))
 
     def is_operator(self, lab_member_id: str, operator_id: str) -> bool:

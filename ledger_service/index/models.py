@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -32,9 +32,7 @@ class RecordRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)  # accepted | anchored | revoked | superseded
     superseded_by: Mapped[str | None] = mapped_column(String(64))
 
-    attachments: Mapped[list[AttachmentRow]] = relationship(
-        back_populates="record", order_by="AttachmentRow.position"
-    )
+    attachments: Mapped[list[AttachmentRow]] = relationship(back_populates="record", order_by="AttachmentRow.position")
     anchor: Mapped[AnchorRow | None] = relationship(back_populates="record")
 
 
@@ -95,11 +93,13 @@ class OperatorRow(Base):
     operator_id: Mapped[str] = mapped_column(String(120), primary_key=True)
 
 
-# Anchored calibration certificates, by record id, with the instrument and window they cover.
+# Calibration certificates by id, with the instrument and window they cover: ledger records, or (external)
+# traceability roots such as a national metrology institute's certificate of a reference standard.
 class CertificateRow(Base):
     __tablename__ = "certificates"
 
-    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    external: Mapped[bool] = mapped_column(Boolean, default=False)
     instrument_id: Mapped[str] = mapped_column(String(120), index=True)
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))

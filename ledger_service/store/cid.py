@@ -150,9 +150,7 @@ def build_dag(leaves: Iterable[bytes]) -> Iterator[tuple[Cid, bytes]]:
             block = file_node(group)
             cid = Cid.of(DAG_PB, block)
             yield cid, block
-            parents.append(
-                Link(cid, len(block) + sum(g.tsize for g in group), sum(g.content_size for g in group))
-            )
+            parents.append(Link(cid, len(block) + sum(g.tsize for g in group), sum(g.content_size for g in group)))
         level = parents
 
 

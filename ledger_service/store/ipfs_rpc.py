@@ -50,9 +50,7 @@ class IpfsRpcStore(ContentStore):
 
     def has(self, cid: str) -> bool:
         # A pin lookup never goes to the network, unlike cat of an unknown CID.
-        response = self._post(
-            "/api/v0/pin/ls", params={"arg": cid, "type": "recursive", "cid-base": "base32"}
-        )
+        response = self._post("/api/v0/pin/ls", params={"arg": cid, "type": "recursive", "cid-base": "base32"})
         return response.status_code == 200 and cid in response.text
 
     def pin(self, cid: str) -> None:

@@ -64,9 +64,7 @@ def build_world(client: Web3ChainClient) -> World:
     year = now + 365 * DAY
     spec = ConsortiumSpec(
         founders=(
-            Founder(
-                addr["lab"], "LAB-1", Role.LAB, Accreditation("CNAS", "L1", h("s1"), frozenset({EL}), year)
-            ),
+            Founder(addr["lab"], "LAB-1", Role.LAB, Accreditation("CNAS", "L1", h("s1"), frozenset({EL}), year)),
             Founder(
                 addr["cal_lab"],
                 "CAL-1",
@@ -154,8 +152,6 @@ class ChainClientContract:
         with pytest.raises(ChainError, match="no key for"):
             world.client.anchor(Account.create().address, EL, world.header())
         assert world.client.deployment is not None
-        other = world.client.deployment.__class__(
-            999, "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20, 0
-        )
+        other = world.client.deployment.__class__(999, "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20, 0)
         with pytest.raises(ChainError, match="chain 999"):
             world.client.attach(other)

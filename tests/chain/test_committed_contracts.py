@@ -52,16 +52,12 @@ def chain() -> dict[str, Any]:
     registry.functions.bindLedger(ledger.address).transact({"from": lab})
     reference, nmi, instrument, cert = _h("ref"), _h("nmi"), _h("camera"), _h("cert")
     ledger.functions.registerInstrument(reference, b"\0" * 32).transact({"from": cal_lab})
-    ledger.functions.registerReferenceCalibration(reference, nmi, now - 30 * DAY, year).transact(
-        {"from": cal_lab}
-    )
+    ledger.functions.registerReferenceCalibration(reference, nmi, now - 30 * DAY, year).transact({"from": cal_lab})
     ledger.functions.anchor(CALIBRATION_CERTIFICATE, (cert, reference, nmi, _h("op"), now - DAY)).transact(
         {"from": cal_lab}
     )
     ledger.functions.registerInstrument(instrument, b"\0" * 32).transact({"from": lab})
-    ledger.functions.registerCalibration(instrument, cert, now - 30 * DAY, now + 300 * DAY).transact(
-        {"from": lab}
-    )
+    ledger.functions.registerCalibration(instrument, cert, now - 30 * DAY, now + 300 * DAY).transact({"from": lab})
     return {"w3": w3, "ledger": ledger, "lab": lab, "instrument": instrument, "cert": cert, "now": now}
 
 

@@ -103,12 +103,8 @@ def test_anchor_status_and_audit_trail(engine: Engine) -> None:
         crud.set_status(session=s, record_id=rid, status="revoked", actor="AUD-1", reason="out of tolerance")
     with make() as s:
         r = crud.get_record(session=s, record_id=rid)
-        assert (
-            r is not None and r.status == "revoked" and r.anchor is not None and r.anchor.proof == ["f" * 64]
-        )
-        trail = [
-            (a.action, a.old_value, a.new_value, a.actor) for a in crud.audit_trail(session=s, record_id=rid)
-        ]
+        assert r is not None and r.status == "revoked" and r.anchor is not None and r.anchor.proof == ["f" * 64]
+        trail = [(a.action, a.old_value, a.new_value, a.actor) for a in crud.audit_trail(session=s, record_id=rid)]
         assert trail == [
             ("create", None, "tensile_test", "LAB-1"),
             ("status", "accepted", "anchored", "worker"),

@@ -51,9 +51,7 @@ def test_schema_and_ledger_faults_are_reported_together() -> None:
 
 
 def test_unknown_record_type_and_unknown_fields() -> None:
-    assert ("record_type", FaultCode.UNKNOWN_RECORD_TYPE) in faults_of(
-        valid_raw("tensile_test", record_type="x")
-    )
+    assert ("record_type", FaultCode.UNKNOWN_RECORD_TYPE) in faults_of(valid_raw("tensile_test", record_type="x"))
     assert faults_of(valid_raw("tensile_test", colour="blue")) == {("colour", FaultCode.UNKNOWN_FIELD)}
 
 
@@ -65,9 +63,7 @@ def test_measurement_outside_the_calibration_window_is_refused() -> None:
 def test_calibration_certificate_must_be_an_anchored_record() -> None:
     raw = valid_raw("tensile_test")
     raw["instrument"]["calibration"]["certificate_record_id"] = "f" * 64
-    assert faults_of(raw) == {
-        ("instrument.calibration.certificate_record_id", FaultCode.CALIBRATION_NOT_ANCHORED)
-    }
+    assert faults_of(raw) == {("instrument.calibration.certificate_record_id", FaultCode.CALIBRATION_NOT_ANCHORED)}
 
 
 def test_certificate_of_another_instrument_or_with_another_window_is_refused() -> None:
@@ -98,9 +94,7 @@ def test_type_specific_rules() -> None:
 
 def test_record_type_codes_match_the_contracts_and_the_deploy_config() -> None:
     solidity = (ROOT / "contracts/common/Types.sol").read_text()
-    on_chain = {
-        m[0].lower(): int(m[1]) for m in re.findall(r"uint8 internal constant ([A-Z_]+) = (\d+);", solidity)
-    }
+    on_chain = {m[0].lower(): int(m[1]) for m in re.findall(r"uint8 internal constant ([A-Z_]+) = (\d+);", solidity)}
     on_chain.pop("max")
     assert on_chain == RECORD_TYPE_CODES
     config = (ROOT / "hardhat/scripts/consortium-config.ts").read_text()

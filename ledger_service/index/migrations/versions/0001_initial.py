@@ -75,7 +75,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "certificates",
-        sa.Column("record_id", sa.String(64), sa.ForeignKey("records.id"), primary_key=True),
+        sa.Column("record_id", sa.String(64), primary_key=True),
+        sa.Column("external", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("instrument_id", sa.String(120), nullable=False, index=True),
         sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
         sa.Column("valid_until", sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,375 @@
+"""The record pipeline: validate -> canonicalise -> hash -> pin -> anchor -> index (DESIGN.md section 1).
+
+`submit` validates a record with its attachment files and stores it as accepted (nothing is written for a
+record with a fault); `anchor_pending` anchors every accepted record in its tier and indexes the proofs.
+The record id is the idempotency key: submitting or anchoring the same record twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger_service import merkle
+from ledger_service.canonical import canonical_json
+from ledger_service.chain import Header, Web3ChainClient
+from ledger_service.chain.types import BatchReceipt, Receipt
+from ledger_service.chain.web3_client import ChainReader
+from ledger_service.digests import digest_bytes, digest_file
+from ledger_service.errors import LedgerError
+from ledger_service.ids import instrument_key, operator_key, schema_key, unix
+from ledger_service.index import crud
+from ledger_service.index.models import RecordRow
+from ledger_service.records import RECORD_TYPE_CODES, validate_record
+from ledger_service.records.types import CalibrationCertificate
+from ledger_service.store import ContentStore
+from ledger_service.verification import Anchor, Evidence, Fragment, make_bundle, verify
+
+DEFAULT_TIERS: Final[dict[str, str]] = {
+    "calibration_certificate": "A",
+    "tensile_test": "A",
+    "human_review": "A",
+    "el_image": "B",
+    "ai_inspection": "B",
+    "xrf_analysis": "C",
+}
+BATCH_B: Final = 256
+BATCH_C: Final = 1024
+
+
+class AttachmentMismatch(LedgerError, ValueError):
+    """An attachment's declared digest differs from its content."""
+
+
+@dataclass(frozen=True)
+class AttachmentFile:
+    """A file submitted with a record: a path (streamed) or bytes."""
+
+    name: str
+    media_type: str
+    path: Path | None = None
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    record_id: str
+    created: bool
+    cid: str
+
+
+class LedgerService:
+    """The pipeline over a chain, a content store and the SQL index."""
+
+    def __init__(
+        self,
+        *,
+        chain: Web3ChainClient,
+        store: ContentStore,
+        sessions: sessionmaker[Session],
+        accounts: Mapping[str, str],
+        tiers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.chain = chain
+        self.store = store
+        self.sessions = sessions
+        self.accounts = dict(accounts)  # consortium member id -> chain account
+        self.tiers = dict(tiers or DEFAULT_TIERS)
+
+    # ------------------------------------------------------------------ ingest
+
+    def submit(self, raw: Mapping[str, Any], files: Sequence[AttachmentFile] = (), actor: str = "cli") -> Submitted:
+        """Validate, hash, pin and index one record; raises RecordInvalid listing every fault."""
+        envelope = dict(raw)
+        envelope["attachments"] = self._pin_attachments(raw.get("attachments", []), files)
+        with self.sessions.begin() as session:
+            record = validate_record(envelope, crud.IndexValidationContext(session))
+            document = record.model_dump(mode="json", exclude_none=True)
+            canonical = canonical_json(document)
+            digests = digest_bytes(canonical)
+            record_id = digests.sm3_hex
+            cid = self.store.put(canonical)
+            _, created = crud.add_record(
+                session=session,
+                record_id=record_id,
+                record_type=record.record_type,
+                sha256=digests.sha256_hex,
+                lab_member=record.lab.member_id,
+                lot=record.subject.lot,
+                product=record.subject.product,
+                measured_at=record.measured_at,
+                confidentiality=record.confidentiality,
+                canonical=canonical,
+                cid=cid,
+                attachments=[
+                    crud.NewAttachment(a.name, a.media_type, a.size, a.sm3, a.sha256, a.cid) for a in record.attachments
+                ],
+                actor=actor,
+            )
+            if isinstance(record, CalibrationCertificate):
+                r = record.results
+                crud.add_certificate(
+                    session=session,
+                    record_id=record_id,
+                    instrument_id=r.calibrated_instrument.id,
+                    valid_from=r.valid_from,
+                    valid_until=r.valid_until,
+                )
+        return Submitted(record_id, created, cid)
+
+    def _pin_attachments(self, declared: Iterable[Mapping[str, Any]], files: Sequence[AttachmentFile]) -> list[Any]:
+        declared_by_name = {d.get("name"): d for d in declared if isinstance(d, Mapping)}
+        out: list[Any] = []
+        for f in files:
+            if f.path is not None:
+                d = digest_file(f.path)
+                cid = self.store.put_file(f.path)
+            else:
+                data = f.data or b""
+                d = digest_bytes(data)
+                cid = self.store.put(data)
+            meta = {
+                "name": f.name,
+                "media_type": f.media_type,
+                "size": d.size,
+                "sm3": d.sm3_hex,
+                "sha256": d.sha256_hex,
+            }
+            claimed = declared_by_name.pop(f.name, None)
+            if claimed and (
+                claimed.get("sm3") not in (None, d.sm3_hex) or claimed.get("sha256") not in (None, d.sha256_hex)
+            ):
+                raise AttachmentMismatch(f"attachments.{f.name}: declared digest does not match the file")
+            out.append({**meta, "cid": cid})
+        # Attachments declared but not sent stay as declared (their content lives elsewhere).
+        out.extend(declared_by_name.values())
+        return out
+
+    # ------------------------------------------------------------------ anchoring
+
+    def anchor_pending(self, actor: str = "anchor-worker", progress: Any = None) -> int:
+        """Anchor every accepted record in its tier; returns how many were anchored."""
+        with self.sessions() as session:
+            rows = crud.list_records(session=session, status="accepted", limit=10**9)
+            pending = [(r.id, r.record_type, r.lab_member, r.canonical) for r in rows]
+        groups: dict[tuple[str, str, str], list[tuple[str, bytes]]] = defaultdict(list)
+        for record_id, record_type, lab, canonical in pending:
+            groups[(self.tiers.get(record_type, "B"), record_type, lab)].append((record_id, canonical))
+        done = 0
+        # Calibration certificates first: records measured with them are checked against them on chain.
+        for (tier, record_type, lab), items in sorted(
+            groups.items(), key=lambda g: g[0][1] != "calibration_certificate"
+        ):
+            sender = self._account(lab)
+            if tier == "A":
+                for record_id, canonical in items:
+                    receipt = self.chain.anchor(sender, RECORD_TYPE_CODES[record_type], self._header(canonical))
+                    self._index_anchor("A", [record_id], receipt, actor)
+                    done += 1
+                    if progress:
+                        progress(1)
+            else:
+                size = BATCH_B if tier == "B" else BATCH_C
+                for i in range(0, len(items), size):
+                    chunk = items[i : i + size]
+                    batch: BatchReceipt
+                    if tier == "B":
+                        headers = [self._header(c) for _, c in chunk]
+                        batch = self.chain.anchor_batch(sender, RECORD_TYPE_CODES[record_type], headers)
+                    else:
+                        ids = [bytes.fromhex(r) for r, _ in chunk]
+                        batch = self.chain.anchor_root(sender, ids, schema_key(record_type, "1"))
+                    self._index_anchor(tier, [r.hex() for r in batch.record_ids], batch, actor)
+                    done += len(chunk)
+                    if progress:
+                        progress(len(chunk))
+        return done
+
+    def _header(self, canonical: bytes) -> Header:
+        doc = _load(canonical)
+        lab = doc["lab"]["member_id"]
+        return Header(
+            record_id=digest_bytes(canonical).sm3,
+            instrument_id=instrument_key(doc["instrument"]["id"]),
+            calibration_digest=bytes.fromhex(doc["instrument"]["calibration"]["certificate_record_id"]),
+            operator_id=operator_key(lab, doc["operator"]["id"]),
+            measured_at=unix(datetime.fromisoformat(doc["measured_at"].replace("Z", "+00:00"))),
+        )
+
+    def _index_anchor(self, tier: str, record_ids: list[str], receipt: Receipt, actor: str) -> None:
+        assert self.chain.deployment is not None
+        root = receipt.root if isinstance(receipt, BatchReceipt) else None
+        ids = [bytes.fromhex(r) for r in record_ids]
+        with self.sessions.begin() as session:
+            for index, record_id in enumerate(record_ids):
+                crud.add_anchor(
+                    session=session,
+                    record_id=record_id,
+                    tier=tier,
+                    chain_id=self.chain.deployment.chain_id,
+                    contract=self.chain.deployment.ledger,
+                    tx_hash="0x" + receipt.tx_hash.hex(),
+                    block_number=receipt.block_number,
+                    block_time=receipt.block_time,
+                    root=root.hex() if root else None,
+                    leaf_index=index if root else None,
+                    proof=[p.hex() for p in merkle.proof(ids, index)] if root else [],
+                    actor=actor,
+                )
+
+    # ------------------------------------------------------------------ instruments and calibrations
+
+    def register_instrument(self, *, member: str, instrument_id: str, model: str) -> None:
+        """Register an instrument owned by `member` on chain."""
+        self.chain.register_instrument(
+            self._account(member), instrument_key(instrument_id), digest_bytes(model.encode()).sm3
+        )
+
+    def register_reference_calibration(
+        self,
+        *,
+        member: str,
+        instrument_id: str,
+        certificate_sm3: str,
+        valid_from: datetime,
+        valid_until: datetime,
+    ) -> None:
+        """A traceability root: an outside certificate (e.g. a national metrology institute's) of `member`'s
+        reference standard, registered by an accredited calibration lab."""
+        self.chain.register_reference_calibration(
+            self._account(member),
+            instrument_key(instrument_id),
+            bytes.fromhex(certificate_sm3),
+            unix(valid_from),
+            unix(valid_until),
+        )
+        with self.sessions.begin() as session:
+            crud.add_certificate(
+                session=session,
+                record_id=certificate_sm3,
+                instrument_id=instrument_id,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                external=True,
+            )
+            crud.audit(
+                session=session,
+                actor=member,
+                action="reference_calibration",
+                field=instrument_id,
+                new_value=certificate_sm3,
+            )
+
+    def register_calibration(self, *, member: str, certificate_record_id: str) -> None:
+        """Register on chain the calibration that an anchored calibration certificate grants its instrument."""
+        with self.sessions() as session:
+            self._anchored(session, certificate_record_id)
+            cert = crud.get_certificate(session=session, record_id=certificate_record_id)
+            if cert is None:
+                raise LedgerError(f"{certificate_record_id} is not a calibration certificate")
+            instrument, start, end = cert.instrument_id, cert.valid_from, cert.valid_until
+        self.chain.register_calibration(
+            self._account(member),
+            instrument_key(instrument),
+            bytes.fromhex(certificate_record_id),
+            unix(start),
+            unix(end),
+        )
+
+    def add_operator(self, *, lab_member: str, operator_id: str, actor: str) -> None:
+        with self.sessions.begin() as session:
+            crud.add_operator(session=session, lab_member=lab_member, operator_id=operator_id, actor=actor)
+
+    # ------------------------------------------------------------------ verification
+
+    def evidence(self, record_id: str, attachment_content: Mapping[str, bytes] | None = None) -> Evidence:
+        """What the index knows of a record, as verification evidence."""
+        with self.sessions() as session:
+            row = crud.get_record(session=session, record_id=record_id)
+            if row is None:
+                raise LedgerError(f"unknown record {record_id}")
+            anchor = row.anchor
+            claimed = None
+            if anchor is not None:
+                claimed = Anchor(
+                    tier=anchor.tier,
+                    chain_id=anchor.chain_id,
+                    ledger=anchor.contract,
+                    tx_hash=anchor.tx_hash,
+                    block_number=anchor.block_number,
+                    block_hash=None,
+                    root=anchor.root,
+                    proof=list(anchor.proof),
+                )
+            return Evidence(_load(row.canonical), row.id, claimed, dict(attachment_content or {}))
+
+    def verify(self, record_id: str, attachment_content: Mapping[str, bytes] | None = None) -> list[Fragment]:
+        return verify(self.evidence(record_id, attachment_content), ChainReader(self.chain), self.store)
+
+    def proof_bundle(self, record_id: str) -> dict[str, Any]:
+        with self.sessions() as session:
+            row = self._anchored(session, record_id)
+            assert self.chain.deployment is not None and row.anchor is not None
+            block_hash = ChainReader(self.chain).block_hash(row.anchor.block_number)
+            return make_bundle(row, self.chain.deployment, block_hash)
+
+    # ------------------------------------------------------------------ status changes
+
+    def revoke(self, record_id: str, *, member: str, reason: str) -> None:
+        """Revoke a record on chain (by digest, or by root and proof when batched), then in the index."""
+        with self.sessions() as session:
+            row = self._anchored(session, record_id)
+            anchor = row.anchor
+            assert anchor is not None
+            root = bytes.fromhex(anchor.root) if anchor.root else None
+            proof = [bytes.fromhex(p) for p in anchor.proof]
+        self.chain.revoke(self._account(member), bytes.fromhex(record_id), _reason(reason), root, proof)
+        with self.sessions.begin() as session:
+            crud.set_status(session=session, record_id=record_id, status="revoked", actor=member, reason=reason)
+
+    def supersede(self, record_id: str, replacement_id: str, *, member: str, reason: str) -> None:
+        with self.sessions() as session:
+            self._anchored(session, record_id)
+            self._anchored(session, replacement_id)
+        self.chain.supersede(
+            self._account(member), bytes.fromhex(record_id), bytes.fromhex(replacement_id), _reason(reason)
+        )
+        with self.sessions.begin() as session:
+            crud.set_status(
+                session=session,
+                record_id=record_id,
+                status="superseded",
+                actor=member,
+                reason=reason,
+                superseded_by=replacement_id,
+            )
+
+    def _anchored(self, session: Session, record_id: str) -> RecordRow:
+        row = crud.get_record(session=session, record_id=record_id)
+        if row is None or row.anchor is None:
+            raise LedgerError(f"record {record_id} is not anchored")
+        return row
+
+    def _account(self, member: str) -> str:
+        try:
+            return self.accounts[member]
+        except KeyError:
+            raise LedgerError(f"no chain account for member {member!r}") from None
+
+
+def _load(canonical: bytes) -> dict[str, Any]:
+    import json
+
+    doc: dict[str, Any] = json.loads(canonical)
+    return doc
+
+
+def _reason(text: str) -> bytes:
+    raw = text.encode()
+    return raw[:32].ljust(32, b"\x00") if len(raw) <= 32 else digest_bytes(raw).sm3

@@ -1,0 +1,259 @@
+"""The checks. Each takes the evidence and returns one fragment; none raises (see `coded_errors`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ledger_service import merkle
+from ledger_service.canonical import canonical_json
+from ledger_service.chain.types import OnChainStatus
+from ledger_service.chain.web3_client import ChainReader
+from ledger_service.digests import digest_bytes
+from ledger_service.ids import instrument_key, operator_key, unix
+from ledger_service.records import RECORD_TYPE_CODES
+from ledger_service.store import ContentStore
+from ledger_service.verification.fragment import Fragment, Reason, Status, coded_errors, not_valid, valid
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where a record is claimed to be anchored (from the index or a proof bundle)."""
+
+    tier: str
+    chain_id: int
+    ledger: str
+    tx_hash: str
+    block_number: int
+    block_hash: str | None
+    root: str | None
+    proof: list[str]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything a verification looks at."""
+
+    record: Mapping[str, Any]  # the record document (its canonical JSON is what was anchored)
+    record_id: str  # the claimed record id (SM3 hex)
+    anchor: Anchor | None
+    attachment_content: Mapping[str, bytes] = field(default_factory=dict)  # name -> content, where supplied
+
+
+def _measured_at(record: Mapping[str, Any]) -> int:
+    return unix(datetime.fromisoformat(str(record["measured_at"]).replace("Z", "+00:00")))
+
+
+@coded_errors("Sm3RecordHash", "integrity")
+def sm3_record_hash(ev: Evidence) -> Fragment:
+    d = digest_bytes(canonical_json(ev.record))
+    if d.sm3_hex != ev.record_id:
+        return not_valid(
+            "Sm3RecordHash",
+            "integrity",
+            Status.INVALID,
+            Reason.DIGEST_MISMATCH,
+            "the record's SM3 differs from its record id",
+            computed=d.sm3_hex,
+            claimed=ev.record_id,
+        )
+    return valid("Sm3RecordHash", "integrity", sm3=d.sm3_hex, sha256=d.sha256_hex)
+
+
+@coded_errors("Sm3AttachmentHash", "integrity")
+def attachment_hashes(ev: Evidence, store: ContentStore | None) -> Fragment:
+    name = "Sm3AttachmentHash"
+    declared = list(ev.record.get("attachments", []))
+    if not declared:
+        return not_valid(name, "integrity", Status.SKIPPED, Reason.NO_ATTACHMENTS, "the record has no attachments")
+    checked = []
+    for a in declared:
+        content = ev.attachment_content.get(a["name"])
+        if content is None and store is not None and a.get("cid"):
+            content = store.get(a["cid"]) if store.has(a["cid"]) else None
+        if content is None:
+            return not_valid(
+                name,
+                "integrity",
+                Status.SKIPPED,
+                Reason.ATTACHMENT_NOT_PROVIDED,
+                f"{a['name']}: content not available",
+            )
+        d = digest_bytes(content)
+        if d.sm3_hex != a["sm3"] or d.sha256_hex != a["sha256"]:
+            return not_valid(
+                name,
+                "integrity",
+                Status.INVALID,
+                Reason.ATTACHMENT_DIGEST_MISMATCH,
+                f"{a['name']}: content does not match its declared SM3",
+                attachment=a["name"],
+                computed=d.sm3_hex,
+            )
+        checked.append(a["name"])
+    return valid(name, "integrity", attachments=checked)
+
+
+@coded_errors("ChainAnchor", "anchored")
+def chain_anchor(ev: Evidence, chain: ChainReader) -> Fragment:
+    name = "ChainAnchor"
+    a = ev.anchor
+    if a is None:
+        return not_valid(name, "anchored", Status.INVALID, Reason.NOT_ANCHORED, "no anchor is known for this record")
+    if chain.client.chain_id() != a.chain_id:
+        return not_valid(
+            name,
+            "anchored",
+            Status.INVALID,
+            Reason.WRONG_CHAIN,
+            f"anchored on chain {a.chain_id}, node is another",
+        )
+    record_id = bytes.fromhex(ev.record_id)
+    events = chain.anchor_events(bytes.fromhex(a.tx_hash.removeprefix("0x")))
+    if a.tier == "A":
+        match = [e for e in events if e["event"] == "RecordAnchored" and e["recordId"] == record_id]
+        if not match:
+            return not_valid(
+                name,
+                "anchored",
+                Status.INVALID,
+                Reason.ANCHOR_TX_MISMATCH,
+                "the transaction anchors another record",
+            )
+        e = match[0]
+        rec = ev.record
+        expected = {
+            "instrumentId": instrument_key(rec["instrument"]["id"]),
+            "calibrationDigest": bytes.fromhex(rec["instrument"]["calibration"]["certificate_record_id"]),
+            "operatorId": operator_key(rec["lab"]["member_id"], rec["operator"]["id"]),
+            "measuredAt": _measured_at(rec),
+            "recordType": RECORD_TYPE_CODES[rec["record_type"]],
+        }
+        wrong = [k for k, v in expected.items() if e[k] != v]
+        if wrong:
+            return not_valid(
+                name,
+                "anchored",
+                Status.INVALID,
+                Reason.HEADER_MISMATCH,
+                f"anchored header differs in {', '.join(wrong)}",
+            )
+    else:
+        root = bytes.fromhex(a.root or "")
+        if not merkle.verify(record_id, [bytes.fromhex(p) for p in a.proof], root):
+            return not_valid(
+                name,
+                "anchored",
+                Status.INVALID,
+                Reason.MERKLE_PROOF_INVALID,
+                "the proof does not reach the root",
+            )
+        if not any(e["event"] in ("BatchAnchored", "RootAnchored") and e["root"] == root for e in events):
+            return not_valid(
+                name,
+                "anchored",
+                Status.INVALID,
+                Reason.ANCHOR_TX_MISMATCH,
+                "the transaction anchors another root",
+            )
+        e = next(e for e in events if e.get("root") == root)
+    if a.block_hash and e["block_hash"].hex() != a.block_hash.removeprefix("0x"):
+        return not_valid(name, "anchored", Status.INVALID, Reason.BLOCK_MISMATCH, "the anchor is in another block now")
+    return valid(name, "anchored", tier=a.tier, tx_hash=a.tx_hash, block_number=a.block_number)
+
+
+@coded_errors("RecordStatus", "status")
+def record_status(ev: Evidence, chain: ChainReader) -> Fragment:
+    name = "RecordStatus"
+    a = ev.anchor
+    if a is None:
+        return not_valid(name, "status", Status.INVALID, Reason.NOT_ANCHORED, "no anchor is known for this record")
+    root = bytes.fromhex(a.root) if a.root else None
+    status = chain.client.status(bytes.fromhex(ev.record_id), root, [bytes.fromhex(p) for p in a.proof])
+    if status is OnChainStatus.REVOKED:
+        return not_valid(name, "status", Status.INVALID, Reason.REVOKED, "the record was revoked")
+    if status is OnChainStatus.SUPERSEDED:
+        replacement = chain.client._call(chain.client.ledger.functions.supersededBy(bytes.fromhex(ev.record_id)))
+        return not_valid(
+            name,
+            "status",
+            Status.INVALID,
+            Reason.SUPERSEDED,
+            "the record was superseded",
+            superseded_by=replacement.hex(),
+        )
+    if status is OnChainStatus.NONE:
+        return not_valid(name, "status", Status.INVALID, Reason.NOT_ANCHORED, "the chain does not know the record")
+    return valid(name, "status", status="anchored")
+
+
+@coded_errors("CalibrationValidity", "calibration")
+def calibration(ev: Evidence, chain: ChainReader) -> Fragment:
+    name = "CalibrationValidity"
+    rec = ev.record
+    cert = bytes.fromhex(rec["instrument"]["calibration"]["certificate_record_id"])
+    window = chain.calibration_of(instrument_key(rec["instrument"]["id"]), cert)
+    if window["valid_from"] == 0:
+        return not_valid(
+            name,
+            "calibration",
+            Status.INVALID,
+            Reason.CALIBRATION_NOT_ANCHORED,
+            "no such calibration is registered",
+        )
+    if not window["external"] and chain.client.status(cert) is OnChainStatus.REVOKED:
+        return not_valid(name, "calibration", Status.INVALID, Reason.CALIBRATION_REVOKED, "the certificate was revoked")
+    t = _measured_at(rec)
+    if not window["valid_from"] <= t <= window["valid_until"]:
+        return not_valid(
+            name,
+            "calibration",
+            Status.INVALID,
+            Reason.CALIBRATION_EXPIRED,
+            "the calibration did not cover measured_at",
+            valid_from=window["valid_from"],
+            valid_until=window["valid_until"],
+        )
+    return valid(name, "calibration", certificate=cert.hex(), valid_until=window["valid_until"])
+
+
+@coded_errors("IssuerStanding", "issuer")
+def issuer(ev: Evidence, chain: ChainReader) -> Fragment:
+    name = "IssuerStanding"
+    a = ev.anchor
+    if a is None:
+        return not_valid(name, "issuer", Status.SKIPPED, Reason.NOT_ANCHORED, "no anchor to attribute")
+    if a.tier == "A":
+        state = chain.record_of(bytes.fromhex(ev.record_id))
+        submitter, anchored_at = state["submitter"], state["anchored_at"]
+    else:
+        state = chain.root_of(bytes.fromhex(a.root or ""))
+        submitter, anchored_at = state["submitter"], state["anchored_at"]
+    member = chain.member_of(submitter)
+    if a.tier in ("A", "B"):
+        # The contract checked standing and accreditation when it accepted the anchor.
+        return valid(name, "issuer", submitter=submitter, enforced_on_chain=True, status_now=member["status"])
+    if member["status"] != 1:
+        return not_valid(name, "issuer", Status.INVALID, Reason.ISSUER_SUSPENDED, "the issuer is not an active member")
+    code = RECORD_TYPE_CODES.get(ev.record.get("record_type", ""), 0)
+    accredited = (member["record_type_scope"] >> code) & 1 and anchored_at <= member["accreditation_valid_until"]
+    if not accredited:
+        return not_valid(
+            name,
+            "issuer",
+            Status.INVALID,
+            Reason.ISSUER_NOT_ACCREDITED,
+            "not accredited for this record type at anchor time",
+        )
+    return valid(name, "issuer", submitter=submitter, enforced_on_chain=False)
+
+
+@coded_errors("OperatorSignature", "operator")
+def operator(ev: Evidence) -> Fragment:
+    name = "OperatorSignature"
+    if not ev.record.get("operator", {}).get("signature"):
+        return not_valid(name, "operator", Status.SKIPPED, Reason.OPERATOR_NOT_SIGNED, "the operator did not sign")
+    # Operator signatures (SM2) arrive with member keys; until then a present signature is not checked.
+    return not_valid(name, "operator", Status.SKIPPED, Reason.OPERATOR_NOT_SIGNED, "signature checking not available")

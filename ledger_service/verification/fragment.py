@@ -1,0 +1,108 @@
+"""Verification results, in the shape of oa-verify: one fragment per check, never an exception.
+
+A fragment is VALID, INVALID (the evidence says no), ERROR (we could not tell: a node down; never folded
+into INVALID) or SKIPPED (does not apply). Every status but VALID carries a reason with a stable code.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Final, Literal, ParamSpec
+
+from ledger_service.errors import ChainUnavailable, StoreUnavailable
+
+FragmentType = Literal["integrity", "anchored", "issuer", "calibration", "operator", "status", "certificate"]
+
+
+class Status(StrEnum):
+    VALID = "VALID"
+    INVALID = "INVALID"
+    ERROR = "ERROR"
+    SKIPPED = "SKIPPED"
+
+
+class Reason(StrEnum):
+    """Stable reason codes. NOTE: public API: NEVER change or reuse a value; only append."""
+
+    DIGEST_MISMATCH = "DIGEST_MISMATCH"
+    ATTACHMENT_DIGEST_MISMATCH = "ATTACHMENT_DIGEST_MISMATCH"
+    ATTACHMENT_NOT_PROVIDED = "ATTACHMENT_NOT_PROVIDED"
+    NOT_ANCHORED = "NOT_ANCHORED"
+    MERKLE_PROOF_INVALID = "MERKLE_PROOF_INVALID"
+    ANCHOR_TX_MISMATCH = "ANCHOR_TX_MISMATCH"
+    HEADER_MISMATCH = "HEADER_MISMATCH"
+    BLOCK_MISMATCH = "BLOCK_MISMATCH"
+    WRONG_CHAIN = "WRONG_CHAIN"
+    REVOKED = "REVOKED"
+    SUPERSEDED = "SUPERSEDED"
+    ISSUER_SUSPENDED = "ISSUER_SUSPENDED"
+    ISSUER_NOT_ACCREDITED = "ISSUER_NOT_ACCREDITED"
+    CALIBRATION_NOT_ANCHORED = "CALIBRATION_NOT_ANCHORED"
+    CALIBRATION_REVOKED = "CALIBRATION_REVOKED"
+    CALIBRATION_EXPIRED = "CALIBRATION_EXPIRED"
+    OPERATOR_NOT_SIGNED = "OPERATOR_NOT_SIGNED"
+    NO_ATTACHMENTS = "NO_ATTACHMENTS"
+    CHAIN_UNAVAILABLE = "CHAIN_UNAVAILABLE"
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+    UNEXPECTED_ERROR = "UNEXPECTED_ERROR"
+
+
+@dataclass(frozen=True)
+class Fragment:
+    name: str  # the verifier's name, e.g. "Sm3RecordHash"
+    type: FragmentType
+    status: Status
+    reason: dict[str, str] | None = None  # {"code": ..., "message": ...}; None only when VALID
+    data: dict[str, Any] = field(default_factory=dict)  # JSON-serialisable details
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = str(self.status)
+        return out
+
+
+def valid(name: str, type_: FragmentType, **data: Any) -> Fragment:
+    return Fragment(name, type_, Status.VALID, None, data)
+
+
+def not_valid(name: str, type_: FragmentType, status: Status, code: Reason, message: str, **data: Any) -> Fragment:
+    return Fragment(name, type_, status, {"code": str(code), "message": message}, data)
+
+
+P = ParamSpec("P")
+
+
+def coded_errors(name: str, type_: FragmentType) -> Callable[[Callable[P, Fragment]], Callable[P, Fragment]]:
+    """Turns an exception inside a check into an ERROR fragment: the one place that does (oa-verify's
+    withCodedErrorHandler). An unreachable node or store is ERROR with its code; anything else is
+    UNEXPECTED_ERROR.
+    """
+
+    def wrap(check: Callable[P, Fragment]) -> Callable[P, Fragment]:
+        @functools.wraps(check)
+        def run(*args: P.args, **kwargs: P.kwargs) -> Fragment:
+            try:
+                return check(*args, **kwargs)
+            except ChainUnavailable as error:
+                return not_valid(name, type_, Status.ERROR, Reason.CHAIN_UNAVAILABLE, str(error))
+            except StoreUnavailable as error:
+                return not_valid(name, type_, Status.ERROR, Reason.STORE_UNAVAILABLE, str(error))
+            except Exception as error:  # a bug or an unforeseen answer: say so, never crash the verification
+                return not_valid(name, type_, Status.ERROR, Reason.UNEXPECTED_ERROR, f"{type(error).__name__}: {error}")
+
+        return run
+
+    return wrap
+
+
+REQUIRED: Final[tuple[FragmentType, ...]] = ("integrity", "anchored", "status", "calibration")
+
+
+def is_valid(fragments: Sequence[Fragment], types: Iterable[FragmentType] = REQUIRED) -> bool:
+    """Passes when each required type has a VALID fragment and every fragment is VALID or SKIPPED."""
+    if any(f.status not in (Status.VALID, Status.SKIPPED) for f in fragments):
+        return False
+    return all(any(f.type == t and f.status is Status.VALID for f in fragments) for t in types)

@@ -1,0 +1,21 @@
+"""Typed settings, from the environment (QLEDGER_*) or arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where qledger keeps its state and which services it talks to. Unset URLs mean the embedded default."""
+
+    model_config = SettingsConfigDict(env_prefix="QLEDGER_")
+
+    data_dir: Path = Path("qledger-data")
+    chain_url: str | None = None  # None: embedded in-process EVM; else an EVM JSON-RPC URL
+    ipfs_url: str | None = None  # None: embedded block store in data_dir/ipfs; else a Kubo RPC URL
+    database_url: str | None = None  # None: SQLite at data_dir/index.db
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'index.db'}"

@@ -1,0 +1,371 @@
+"""`qledger demo`: the main job in one process with nothing else running.
+
+A consortium (a test lab, a calibration lab, a manufacturer, a regulator) is founded on the chain; the labs
+register instruments and anchor calibration certificates; a mixed set of records (EL images as real PNG
+files, tensile and XRF reports) is validated, hashed, pinned, anchored in tiers A, B and C and indexed; every
+record is verified; then a tampered attachment, an expired calibration and a revoked record are each caught
+with their reason code.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ledger_service.chain import Accreditation, ConsortiumSpec, Founder, Header, Role, Web3ChainClient
+from ledger_service.chain.types import Deployment
+from ledger_service.digests import sm3
+from ledger_service.errors import TransactionReverted
+from ledger_service.ids import instrument_key, operator_key, unix
+from ledger_service.images import el_cell_png
+from ledger_service.keys import KeyStore
+from ledger_service.records import RECORD_TYPE_CODES, RecordInvalid
+from ledger_service.service import AttachmentFile, LedgerService
+from ledger_service.verification import Status, is_valid
+
+LAB, CAL, MFR, REG = "LAB-SZ", "CAL-NIM", "MFR-DM", "REG-CN"
+INSTRUMENTS = {  # lab instrument -> (the calibration lab's reference standard, method)
+    "EL-CAM-01": ("REF-IRRADIANCE", "IEC TS 60904-13"),
+    "TENSILE-01": ("REF-FORCE", "ISO 6892-1"),
+    "XRF-01": ("REF-XRF-CRM", "IEC 62321-3-1"),
+}
+OLD_CAMERA = "EL-CAM-00"  # its calibration expired a month ago
+Progress = Callable[[str, int, int], None]  # (task, advance, total)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class DemoReport:
+    records_by_tier: dict[str, int] = field(default_factory=dict)
+    anchored: int = 0
+    verified_valid: int = 0
+    verified_total: int = 0
+    cases: list[tuple[str, str, str]] = field(default_factory=list)  # (case, where caught, reason code)
+    timings: dict[str, float] = field(default_factory=dict)
+    deployment: Deployment | None = None
+
+
+class Demo:
+    """The demo's consortium and its data on one LedgerService."""
+
+    def __init__(self, service: LedgerService, keys: KeyStore, seed: int = 2026) -> None:
+        self.service = service
+        self.keys = keys
+        self.rng = random.Random(seed)
+        self.now = datetime.fromtimestamp(service.chain.w3.eth.get_block("latest")["timestamp"], UTC)
+        self.certificates: dict[str, str] = {}  # instrument -> certificate record id
+
+    # ------------------------------------------------------------------ set-up
+
+    def found_consortium(self) -> Deployment:
+        chain: Web3ChainClient = self.service.chain
+        accounts = {m: chain.add_account(self.keys.get_or_create(m)) for m in (LAB, CAL, MFR, REG, "deployer")}
+        for address in accounts.values():
+            chain.fund(address, 10**21)
+        self.service.accounts.update(accounts)
+        year = unix(self.now + timedelta(days=365))
+        lab_types = {
+            RECORD_TYPE_CODES[t] for t in ("el_image", "tensile_test", "xrf_analysis", "ai_inspection", "human_review")
+        }
+        spec = ConsortiumSpec(
+            founders=(
+                Founder(
+                    accounts[LAB],
+                    LAB,
+                    Role.LAB,
+                    Accreditation("CNAS", "CNAS L1001", b"\x01" * 32, frozenset(lab_types), year),
+                ),
+                Founder(
+                    accounts[CAL],
+                    CAL,
+                    Role.LAB,
+                    Accreditation(
+                        "CNAS",
+                        "CNAS L0002",
+                        b"\x02" * 32,
+                        frozenset({RECORD_TYPE_CODES["calibration_certificate"]}),
+                        year,
+                    ),
+                ),
+                Founder(accounts[MFR], MFR, Role.MANUFACTURER),
+                Founder(accounts[REG], REG, Role.REGULATOR | Role.AUDITOR),
+            )
+        )
+        return chain.deploy(spec, accounts["deployer"])
+
+    def calibrate_instruments(self) -> None:
+        s = self.service
+        for operator in ("op-alice", "op-bob"):
+            s.add_operator(lab_member=LAB, operator_id=operator, actor=LAB)
+        s.add_operator(lab_member=CAL, operator_id="cal-tech-1", actor=CAL)
+        windows = {name: (self.now - timedelta(days=30), self.now + timedelta(days=335)) for name in INSTRUMENTS}
+        windows[OLD_CAMERA] = (self.now - timedelta(days=400), self.now - timedelta(days=30))
+        for name, (reference, _) in {**INSTRUMENTS, OLD_CAMERA: INSTRUMENTS["EL-CAM-01"]}.items():
+            if name != OLD_CAMERA:
+                s.register_instrument(member=CAL, instrument_id=reference, model=f"{reference} reference standard")
+                s.register_reference_calibration(
+                    member=CAL,
+                    instrument_id=reference,
+                    certificate_sm3=_nmi_certificate(reference),
+                    valid_from=self.now - timedelta(days=600),
+                    valid_until=self.now + timedelta(days=400),
+                )
+            start, end = windows[name]
+            submitted = s.submit(self._certificate(name, reference, start, end), actor=CAL)
+            self.certificates[name] = submitted.record_id
+        s.anchor_pending()
+        for name, cert in self.certificates.items():
+            s.register_instrument(member=LAB, instrument_id=name, model=f"{name} master data")
+            s.register_calibration(member=LAB, certificate_record_id=cert)
+
+    def _certificate(self, instrument: str, reference: str, start: datetime, end: datetime) -> dict[str, Any]:
+        ref_cert = _nmi_certificate(reference)
+        return self._envelope(
+            "calibration_certificate",
+            lab=CAL,
+            instrument=reference,
+            certificate=ref_cert,
+            window=(self.now - timedelta(days=600), self.now + timedelta(days=400)),
+            measured_at=start - timedelta(hours=1),
+            operator="cal-tech-1",
+            results={
+                "calibrated_instrument": {
+                    "id": instrument,
+                    "maker": "Demo",
+                    "model": instrument,
+                    "serial": f"SN-{instrument}",
+                },
+                "points": [
+                    {"quantity": "response", "value": 1.002, "unit": "1", "uncertainty": 0.004, "coverage_factor": 2}
+                ],
+                "conditions": {"temperature_C": 23.0, "humidity_pct": 45.0},
+                "traceability_statement": "Traceable to SI through NIM China (CIPM MRA)",
+                "valid_from": _iso(start),
+                "valid_until": _iso(end),
+            },
+        )
+
+    def _envelope(
+        self,
+        record_type: str,
+        *,
+        lab: str,
+        instrument: str,
+        certificate: str,
+        window: tuple[datetime, datetime],
+        measured_at: datetime,
+        operator: str,
+        results: dict[str, Any],
+        lot: str = "LOT-2026-11-A",
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        n = self.rng.randrange(10**8)
+        return {
+            "record_type": record_type,
+            "title": f"{record_type.replace('_', ' ')} report",
+            "report_id": f"R-{n:08d}",
+            "lab": {"member_id": lab, "name": f"{lab} laboratory", "address": "88 Science Road, Suzhou"},
+            "activity_location": "Suzhou, CN",
+            "customer": {"name": "Demo Modules Ltd", "contact": "quality@demo-modules.example"},
+            "subject": {
+                "description": "60-cell PV module",
+                "unambiguous_id": f"MOD-{n:08d}",
+                "lot": lot,
+                "product": "DM-400",
+            },
+            "method": {
+                "standard": INSTRUMENTS.get(instrument, ("", "ISO/IEC 17025"))[1] or "ISO/IEC 17025",
+                "edition": "2018",
+            },
+            "measured_at": _iso(measured_at),
+            "date_issued": measured_at.date().isoformat(),
+            "instrument": {
+                "id": instrument,
+                "maker": "Demo Instruments",
+                "model": instrument,
+                "serial": f"SN-{instrument}",
+                "calibration": {
+                    "certificate_record_id": certificate,
+                    "valid_from": _iso(window[0]),
+                    "valid_until": _iso(window[1]),
+                },
+            },
+            "operator": {"id": operator},
+            "checker_id": "op-carol",
+            "authorized_by": {"name": "Dr. Wei Chen", "role": "Technical manager"},
+            "statement_results_relate_only_to_items": True,
+            "attachments": attachments or [],
+            "results": results,
+        }
+
+    # ------------------------------------------------------------------ records
+
+    def _window(self, instrument: str) -> tuple[datetime, datetime]:
+        if instrument == OLD_CAMERA:
+            return self.now - timedelta(days=400), self.now - timedelta(days=30)
+        return self.now - timedelta(days=30), self.now + timedelta(days=335)
+
+    def record(self, kind: str, i: int, instrument: str | None = None) -> tuple[dict[str, Any], list[AttachmentFile]]:
+        rng = self.rng
+        measured = self.now - timedelta(minutes=rng.randint(5, 60 * 24 * 20))
+        operator = rng.choice(["op-alice", "op-bob"])
+        if kind == "el_image":
+            instrument = instrument or "EL-CAM-01"
+            cracks = rng.choice([0, 0, 0, 1, 2])
+            png = el_cell_png(seed=i, size=96, cracks=cracks)
+            el: dict[str, Any] = {
+                "module": {
+                    "maker": "Demo Modules",
+                    "model": "DM-400",
+                    "serial": f"MOD-{i:06d}",
+                    "technology": "mono-PERC",
+                    "cells_layout": "6x10",
+                },
+                "test_stage": rng.choice(["initial", "after TC200", "after DH1000"]),
+                "capture": {"sensor": "Si-CCD", "resolution": "96x96", "exposure_s": 1.5, "injection_current_A": 9.8},
+                "processing": {
+                    "background_subtracted": True,
+                    "flat_field_corrected": True,
+                    "distortion_corrected": True,
+                },
+                "features": [{"cell": [rng.randrange(6), rng.randrange(10)], "kind": "crack_B"} for _ in range(cracks)],
+            }
+            raw = self._envelope(
+                kind,
+                lab=LAB,
+                instrument=instrument,
+                certificate=self.certificates[instrument],
+                window=self._window(instrument),
+                measured_at=measured,
+                operator=operator,
+                results=el,
+            )
+            return raw, [AttachmentFile(f"cell-{i:06d}.png", "image/png", data=png)]
+        if kind == "tensile_test":
+            rm = rng.gauss(520, 12)
+            results: dict[str, Any] = {
+                "test_condition_code": "A224",
+                "specimen_id": f"SP-{i:05d}",
+                "test_piece": {"type": "flat", "original_cross_section_mm2": 20.0, "original_gauge_length_mm": 50.0},
+                "temperature_C": 23.0,
+                "values": [
+                    {"quantity": "Rp0.2", "value": round(rm * 0.78, 1), "unit": "MPa"},
+                    {"quantity": "Rm", "value": round(rm, 1), "unit": "MPa", "uncertainty": 6.0, "coverage_factor": 2},
+                    {"quantity": "A", "value": round(rng.gauss(22, 1.5), 1), "unit": "%"},
+                ],
+            }
+            instrument = "TENSILE-01"
+        else:
+            pb = max(0.0, rng.gauss(300, 350))
+            results = {
+                "method": "IEC 62321-3-1",
+                "instrument_type": "ED",
+                "calibration_mode": "FP",
+                "reference_materials": ["ERM-EC681m"],
+                "sample_preparation": "as-is",
+                "replicates": 3,
+                "elements": [
+                    {"element": "Pb", "value": round(pb, 1), "unit": "mg/kg", "lod": 5.0},
+                    {"element": "Cd", "value": round(max(0.0, rng.gauss(10, 15)), 1), "unit": "mg/kg", "lod": 2.0},
+                ],
+                "screening_class": "OL" if pb > 1000 else ("X" if pb > 700 else "BL"),
+            }
+            instrument = "XRF-01"
+        raw = self._envelope(
+            kind,
+            lab=LAB,
+            instrument=instrument,
+            certificate=self.certificates[instrument],
+            window=self._window(instrument),
+            measured_at=measured,
+            operator=operator,
+            results=results,
+        )
+        return raw, []
+
+
+def run_demo(service: LedgerService, keys: KeyStore, count: int = 1000, progress: Progress | None = None) -> DemoReport:
+    """Run the whole story; `progress(task, advance, total)` reports long steps."""
+    report = DemoReport()
+    tick = progress or (lambda task, advance, total: None)
+    demo = Demo(service, keys)
+    t = time.perf_counter()
+    report.deployment = demo.found_consortium()
+    demo.calibrate_instruments()
+    report.timings["consortium and calibrations"] = time.perf_counter() - t
+
+    mix = ["el_image"] * 52 + ["xrf_analysis"] * 40 + ["tensile_test"] * 8
+    kinds = [mix[i % len(mix)] for i in range(count)]
+    t = time.perf_counter()
+    ids: list[tuple[str, str, list[AttachmentFile]]] = []
+    for i, kind in enumerate(kinds):
+        raw, files = demo.record(kind, i)
+        ids.append((service.submit(raw, files, actor=LAB).record_id, kind, files))
+        tick("ingest", 1, count)
+    report.timings["validate, hash, pin, index"] = time.perf_counter() - t
+    for _, kind, _ in ids:
+        tier = service.tiers[kind]
+        report.records_by_tier[tier] = report.records_by_tier.get(tier, 0) + 1
+
+    t = time.perf_counter()
+    report.anchored = service.anchor_pending(progress=lambda n: tick("anchor", n, count))
+    report.timings["anchor (tiers A, B, C)"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    for record_id, _, _ in ids:
+        report.verified_valid += is_valid(service.verify(record_id))
+        report.verified_total += 1
+        tick("verify", 1, count)
+    report.timings["verify every record"] = time.perf_counter() - t
+
+    # A tampered attachment: one EL image with a single byte changed.
+    record_id, _, files = next(x for x in ids if x[1] == "el_image")
+    png = bytearray(files[0].data or b"")
+    png[len(png) // 2] ^= 0xFF
+    fragments = service.verify(record_id, {files[0].name: bytes(png)})
+    report.cases.append(("tampered EL image", "verification", _code(fragments, "Sm3AttachmentHash")))
+
+    # An expired calibration: refused by validation, and by the contract when sent around the service.
+    raw, files = demo.record("el_image", 10**6, instrument=OLD_CAMERA)
+    try:
+        service.submit(raw, files, actor=LAB)
+        report.cases.append(("expired calibration", "ingest", "ACCEPTED (wrong)"))
+    except RecordInvalid as refused:
+        report.cases.append(("expired calibration", "ingest", ",".join(f.code for f in refused.faults)))
+    header = Header(
+        record_id=b"\x42" * 32,
+        instrument_id=instrument_key(OLD_CAMERA),
+        calibration_digest=bytes.fromhex(demo.certificates[OLD_CAMERA]),
+        operator_id=operator_key(LAB, "op-alice"),
+        measured_at=unix(demo.now - timedelta(days=2)),
+    )
+    try:
+        service.chain.anchor(service.accounts[LAB], RECORD_TYPE_CODES["el_image"], header)
+        report.cases.append(("expired calibration", "contract, bypassing the service", "ACCEPTED (wrong)"))
+    except TransactionReverted as refused:
+        report.cases.append(
+            ("expired calibration", "contract, bypassing the service", f"{refused.code} ({refused.name})")
+        )
+
+    # A revoked record: the regulator withdraws a tensile report; verification says REVOKED.
+    revoked = next(r for r, kind, _ in ids if kind == "tensile_test")
+    service.revoke(revoked, member=REG, reason="specimen mix-up")
+    report.cases.append(("revoked tensile report", "verification", _code(service.verify(revoked), "RecordStatus")))
+    return report
+
+
+def _nmi_certificate(reference: str) -> str:
+    """SM3 of the (outside) national metrology institute certificate of a reference standard."""
+    return sm3(f"NIM certificate of {reference}".encode()).hex()
+
+
+def _code(fragments: list[Any], name: str) -> str:
+    f = next(f for f in fragments if f.name == name)
+    return f.reason["code"] if f.status is not Status.VALID and f.reason else "VALID (not caught)"

@@ -1,0 +1,35 @@
+"""Wire a LedgerService from settings: the one place adapters are chosen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from ledger_service.chain import chain_from_url
+from ledger_service.config import Settings
+from ledger_service.index import engine_from_url, migrate, session_factory
+from ledger_service.keys import KeyStore
+from ledger_service.service import LedgerService
+from ledger_service.store import store_from_url
+
+# anvil's first development key funds member accounts on local development chains only.
+DEV_FAUCET_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    service: LedgerService
+    keys: KeyStore
+    engine: Engine
+
+
+def open_runtime(settings: Settings) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = engine_from_url(settings.resolved_database_url())
+    migrate(engine)
+    chain = chain_from_url(settings.chain_url, faucet_key=DEV_FAUCET_KEY if settings.chain_url else None)
+    store = store_from_url(settings.ipfs_url, settings.data_dir)
+    service = LedgerService(chain=chain, store=store, sessions=session_factory(engine), accounts={})
+    return Runtime(settings, service, KeyStore(settings.data_dir), engine)

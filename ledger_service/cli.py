@@ -36,7 +36,7 @@ def demo(
         Path | None, typer.Option(help="Keep the demo's state here (default: a temporary directory).")
     ] = None,
 ) -> None:
-    """Run the main job in one process: consortium, calibrations, records in tiers A/B/C, verification, caught faults."""
+    """Run the main job in one process: consortium, calibrations, tiers A/B/C, verification, caught faults."""
     from ledger_service.demo import run_demo
     from ledger_service.runtime import open_runtime
 

@@ -309,8 +309,11 @@ class LedgerService:
                 )
             return Evidence(_load(row.canonical), row.id, claimed, dict(attachment_content or {}))
 
-    def verify(self, record_id: str, attachment_content: Mapping[str, bytes] | None = None) -> list[Fragment]:
-        return verify(self.evidence(record_id, attachment_content), ChainReader(self.chain), self.store)
+    def verify(
+        self, record_id: str, attachment_content: Mapping[str, bytes] | None = None, reader: ChainReader | None = None
+    ) -> list[Fragment]:
+        """Every fragment for one record; pass one `reader` to a sweep over many records to share chain reads."""
+        return verify(self.evidence(record_id, attachment_content), reader or ChainReader(self.chain), self.store)
 
     def proof_bundle(self, record_id: str) -> dict[str, Any]:
         with self.sessions() as session:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -310,21 +310,31 @@ class Web3ChainClient(ChainClient):
 
 
 class ChainReader:
-    """Read-only views the verifiers need, over any attached Web3ChainClient."""
+    """Read-only views the verifiers need, over any attached Web3ChainClient. Facts that many records share
+    (a batch's transaction, a root, a calibration, a member) are read once per reader: use one reader for
+    one verification sweep, a new one for the next.
+    """
 
     def __init__(self, client: Web3ChainClient) -> None:
         self.client = client
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    def _cached(self, key: tuple[Any, ...], read: Callable[[], T]) -> T:
+        if key not in self._cache:
+            self._cache[key] = read()
+        return cast(T, self._cache[key])
 
     def record_of(self, record_id: bytes) -> dict[str, Any]:
         s = self.client._call(self.client.ledger.functions.recordOf(record_id))
         return {"submitter": s[0], "anchored_at": s[1], "tier": s[2], "status": s[3], "record_type": s[4]}
 
     def root_of(self, root: bytes) -> dict[str, Any]:
-        s = self.client._call(self.client.ledger.functions.rootOf(root))
+        s = self._cached(("root", root), lambda: self.client._call(self.client.ledger.functions.rootOf(root)))
         return {"submitter": s[0], "anchored_at": s[1], "tier": s[2], "record_type": s[3], "count": s[4]}
 
     def member_of(self, account: str) -> dict[str, Any]:
-        m = self.client._call(self.client.registry.functions.memberOf(Web3.to_checksum_address(account)))
+        fn = self.client.registry.functions.memberOf(Web3.to_checksum_address(account))
+        m = self._cached(("member", account), lambda: self.client._call(fn))
         return {
             "roles": m[0],
             "status": m[1],
@@ -335,7 +345,8 @@ class ChainReader:
         }
 
     def calibration_of(self, instrument_id: bytes, certificate_id: bytes) -> dict[str, Any]:
-        c = self.client._call(self.client.ledger.functions.calibrationOf(instrument_id, certificate_id))
+        fn = self.client.ledger.functions.calibrationOf(instrument_id, certificate_id)
+        c = self._cached(("calibration", instrument_id, certificate_id), lambda: self.client._call(fn))
         return {
             "valid_from": c[0],
             "valid_until": c[1],
@@ -346,6 +357,9 @@ class ChainReader:
 
     def anchor_events(self, tx_hash: bytes) -> list[dict[str, Any]]:
         """The ledger's anchoring events in a transaction, decoded."""
+        return self._cached(("events", tx_hash), lambda: self._anchor_events(tx_hash))
+
+    def _anchor_events(self, tx_hash: bytes) -> list[dict[str, Any]]:
         receipt = self.client._rpc(lambda: self.client.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
         ledger = self.client.ledger
         out: list[dict[str, Any]] = []

@@ -1,0 +1,125 @@
+"""The pipeline end to end on the embedded EVM and on anvil: ingest, anchor, verify, revoke, proof bundles."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from ledger_service.cli import app
+from ledger_service.config import Settings
+from ledger_service.demo import LAB, REG, Demo, run_demo
+from ledger_service.index.models import RecordRow
+from ledger_service.records import RecordInvalid
+from ledger_service.runtime import Runtime, open_runtime
+from ledger_service.verification import Status, is_valid
+from tests.utils.anvil import anvil_node
+
+
+def test_the_demo_story_on_the_embedded_chain(tmp_path: Path) -> None:
+    runtime = open_runtime(Settings(data_dir=tmp_path))
+    report = run_demo(runtime.service, runtime.keys, count=30)
+    assert report.records_by_tier == {"A": 2, "B": 16, "C": 12}
+    assert report.anchored == 30
+    assert (report.verified_valid, report.verified_total) == (30, 30)
+    assert [c[2] for c in report.cases] == [
+        "ATTACHMENT_DIGEST_MISMATCH",
+        "CALIBRATION_NOT_VALID_AT",
+        "CALIBRATION_NOT_VALID_AT (QualityLedgerCalibrationNotValidAt)",
+        "REVOKED",
+    ]
+    assert oct((tmp_path / "keys" / f"{LAB}.key").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.fixture(scope="module")
+def on_anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Demo, str]]:
+    with anvil_node("--hardfork", "cancun") as url:
+        runtime = open_runtime(Settings(data_dir=tmp_path_factory.mktemp("anvil-demo"), chain_url=url))
+        demo = Demo(runtime.service, runtime.keys)
+        demo.found_consortium()
+        demo.calibrate_instruments()
+        yield runtime, demo, url
+
+
+def _count(runtime: Runtime) -> int:
+    with runtime.service.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(RecordRow)) or 0)
+
+
+def test_ingest_is_idempotent_and_refusals_write_nothing(on_anvil: tuple[Runtime, Demo, str]) -> None:
+    runtime, demo, _ = on_anvil
+    service = runtime.service
+    raw, files = demo.record("tensile_test", 1)
+    first = service.submit(raw, files)
+    again = service.submit(raw, files)
+    assert first.record_id == again.record_id and first.created and not again.created
+    assert service.anchor_pending() == 1
+    assert service.anchor_pending() == 0
+    before = _count(runtime)
+    bad, _ = demo.record("xrf_analysis", 2)
+    del bad["operator"]
+    bad["instrument"]["calibration"]["certificate_record_id"] = "0" * 64
+    with pytest.raises(RecordInvalid) as refused:
+        service.submit(bad)
+    assert {f.code for f in refused.value.faults} == {"MISSING_FIELD", "CALIBRATION_NOT_ANCHORED"}
+    assert _count(runtime) == before
+
+
+def test_proof_bundles_verify_against_the_node_without_a_database(
+    on_anvil: tuple[Runtime, Demo, str], tmp_path: Path
+) -> None:
+    runtime, demo, url = on_anvil
+    service = runtime.service
+    ids = [
+        service.submit(*demo.record(kind, 100 + i)).record_id
+        for i, kind in enumerate(["el_image", "xrf_analysis", "tensile_test"])
+    ]
+    service.anchor_pending()
+    runner = CliRunner()
+    for record_id in ids:
+        bundle = tmp_path / f"{record_id}.json"
+        bundle.write_text(json.dumps(service.proof_bundle(record_id)))
+        result = runner.invoke(app, ["verify", str(bundle), "--rpc", url, "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["valid"] is True
+
+    # A changed figure in the record breaks its digest.
+    tampered = json.loads((tmp_path / f"{ids[2]}.json").read_text())
+    tampered["record"]["results"]["values"][1]["value"] += 1
+    (tmp_path / "t.json").write_text(json.dumps(tampered))
+    result = runner.invoke(app, ["verify", str(tmp_path / "t.json"), "--rpc", url, "--json"])
+    assert result.exit_code == 2
+    codes = {f["name"]: (f["reason"] or {}).get("code") for f in json.loads(result.output)["fragments"]}
+    assert codes["Sm3RecordHash"] == "DIGEST_MISMATCH"
+
+    # A revoked record: the bundle still proves the anchor, and the status says REVOKED.
+    service.revoke(ids[1], member=REG, reason="withdrawn by regulator")
+    result = runner.invoke(app, ["verify", str(tmp_path / f"{ids[1]}.json"), "--rpc", url, "--json"])
+    fragments = {f["name"]: f for f in json.loads(result.output)["fragments"]}
+    assert result.exit_code == 2 and fragments["RecordStatus"]["reason"]["code"] == "REVOKED"
+    assert fragments["ChainAnchor"]["status"] == "VALID"
+
+    # Malformed input: one readable line, exit 1.
+    (tmp_path / "bad.json").write_text('{"format": "something else"}')
+    result = runner.invoke(app, ["verify", str(tmp_path / "bad.json"), "--rpc", url])
+    assert result.exit_code == 1 and "format" in result.output
+
+
+def test_supersede_and_verification_by_record_id(on_anvil: tuple[Runtime, Demo, str]) -> None:
+    runtime, demo, _ = on_anvil
+    service = runtime.service
+    old = service.submit(*demo.record("tensile_test", 200)).record_id
+    new = service.submit(*demo.record("tensile_test", 201)).record_id
+    service.anchor_pending()
+    assert is_valid(service.verify(old))
+    service.supersede(old, new, member=LAB, reason="7.8.8 amendment")
+    status = next(f for f in service.verify(old) if f.name == "RecordStatus")
+    assert status.status is Status.INVALID and status.reason == {
+        "code": "SUPERSEDED",
+        "message": "the record was superseded",
+    }
+    assert status.data["superseded_by"] == new

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,15 +18,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from ledger_service.config import Settings
-from ledger_service.errors import LedgerError
+from ledger_service.demo import Demo
+from ledger_service.errors import LedgerError, TransactionReverted
+from ledger_service.localnode import local_chain
+from ledger_service.records import RecordInvalid
+from ledger_service.runtime import Runtime, load_deployment, open_runtime, save_deployment
+from ledger_service.service import AttachmentFile
+from ledger_service.verification import is_valid
 
 app = typer.Typer(help="qledger: quality records validated, SM3-hashed, pinned and anchored on a consortium chain.")
-console = Console()
+console = Console(soft_wrap=True)  # ids and paths stay on one line, whatever the terminal width
 
 
 def _fail(message: str) -> None:
     """One readable line on stderr and a non-zero exit."""
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=1)
 
 
@@ -84,30 +93,192 @@ def demo(
         _fail("the demo found a record that did not verify or a fault that was not caught")
 
 
+@contextmanager
+def _runtime(need_consortium: bool = True) -> Iterator[Runtime]:
+    """Settings from QLEDGER_*; without a chain URL, a local anvil keeps the chain in the data directory."""
+    settings = Settings()
+    with ExitStack() as stack:
+        if settings.chain_url is None:
+            settings.chain_url = stack.enter_context(local_chain(settings.data_dir))
+        runtime = open_runtime(settings)
+        if not load_deployment(runtime) and need_consortium:
+            raise LedgerError(f"no consortium in {settings.data_dir}: run `qledger init` first")
+        yield runtime
+
+
+def _guard(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except RecordInvalid as refused:
+        for fault in refused.faults:
+            typer.echo(f"  {fault.path or '(record)'}: {fault.code} - {fault.message}", err=True)
+        _fail(f"record refused: {len(refused.faults)} fault(s)")
+    except TransactionReverted as refused:
+        _fail(f"the chain refused it: {refused.code} ({refused})")
+    except (LedgerError, OSError, ValueError) as error:
+        _fail(str(error))
+
+
+@app.command()
+def init() -> None:
+    """Found a local consortium (two labs, a manufacturer, a regulator) with calibrated instruments."""
+
+    def run() -> None:
+        with _runtime(need_consortium=False) as rt:
+            if rt.service.chain.deployment is not None:
+                raise LedgerError(f"{rt.settings.data_dir} already holds a consortium")
+            demo = Demo(rt.service, rt.keys)
+            demo.found_consortium()
+            demo.calibrate_instruments()
+            save_deployment(rt, demo.certificates)
+            table = Table(title=f"consortium founded in {rt.settings.data_dir}")
+            table.add_column("instrument")
+            table.add_column("calibration certificate (record id)")
+            for instrument, certificate in demo.certificates.items():
+                table.add_row(instrument, certificate)
+            console.print(table)
+
+    _guard(run)
+
+
+@app.command()
+def example(
+    record_type: Annotated[str, typer.Argument(help="el_image, tensile_test or xrf_analysis")],
+    out_dir: Annotated[Path, typer.Option(help="Where to write the record JSON (and its image).")] = Path("."),
+) -> None:
+    """Write a valid example record for the local consortium, ready for `qledger ingest`."""
+
+    def run() -> None:
+        if record_type not in ("el_image", "tensile_test", "xrf_analysis"):
+            raise LedgerError("record type must be el_image, tensile_test or xrf_analysis")
+        with _runtime() as rt:
+            demo = Demo(rt.service, rt.keys, seed=int.from_bytes(os.urandom(4), "big"))
+            demo.load_calibrations(rt.certificates)
+            raw, files = demo.record(record_type, demo.rng.randrange(10**6))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            (out_dir / f.name).write_bytes(f.data or b"")
+            raw["attachments"] = [{"name": f.name, "media_type": f.media_type, "file": f.name}]
+        path = out_dir / f"{record_type}-{raw['report_id']}.json"
+        path.write_text(json.dumps(raw, indent=2) + "\n")
+        console.print(str(path))
+
+    _guard(run)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Record JSON files, or folders of them.")],
+    member: Annotated[str, typer.Option(help="The submitting member (its key is in the data directory).")] = "LAB-SZ",
+) -> None:
+    """Validate, hash, pin, anchor and index records. Attachments: entries with a "file" path beside the JSON."""
+
+    def run() -> None:
+        files = [p for path in paths for p in (sorted(path.glob("*.json")) if path.is_dir() else [path])]
+        with _runtime() as rt, _bar() as bar:
+            task = bar.add_task("ingest", total=len(files))
+            for path in files:
+                raw = json.loads(path.read_text())
+                attachments = []
+                for entry in raw.get("attachments", []):
+                    if "file" in entry:
+                        location = path.parent / entry.pop("file")
+                        attachments.append(AttachmentFile(entry["name"], entry["media_type"], path=location))
+                raw["attachments"] = [e for e in raw.get("attachments", []) if "sm3" in e]
+                result = rt.service.submit(raw, attachments, actor=member)
+                console.print(f"{path.name}: {result.record_id} ({'new' if result.created else 'already known'})")
+                bar.advance(task)
+            anchor_task = bar.add_task("anchor", total=None)
+            anchored = rt.service.anchor_pending(actor=member, progress=lambda n: bar.advance(anchor_task, n))
+            bar.update(anchor_task, total=anchored, completed=anchored)
+            console.print(f"anchored {anchored} record(s)")
+
+    _guard(run)
+
+
+@app.command()
+def status(record_id: str) -> None:
+    """Where a record stands: index status, anchor, and the chain's word."""
+
+    def run() -> None:
+        with _runtime() as rt:
+            fragments = rt.service.verify(record_id)
+            table = Table(title=f"record {record_id}")
+            for column in ("check", "status", "reason"):
+                table.add_column(column)
+            for f in fragments:
+                table.add_row(f.name, str(f.status), f.reason["code"] if f.reason else "")
+            console.print(table)
+
+    _guard(run)
+
+
+@app.command()
+def proof(
+    record_id: str,
+    out: Annotated[Path | None, typer.Option(help="Write the bundle here instead of standard output.")] = None,
+) -> None:
+    """Write a self-contained proof bundle of an anchored record."""
+
+    def run() -> None:
+        with _runtime() as rt:
+            text = json.dumps(rt.service.proof_bundle(record_id), indent=2)
+        if out is None:
+            sys.stdout.write(text + "\n")
+        else:
+            out.write_text(text + "\n")
+
+    _guard(run)
+
+
+@app.command()
+def revoke(
+    record_id: str,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail; its digest goes on chain).")],
+    member: Annotated[str, typer.Option(help="Who revokes: the submitter, a regulator or an auditor.")] = "REG-CN",
+) -> None:
+    """Revoke an anchored record (ISO/IEC 17025 7.8.8)."""
+
+    def run() -> None:
+        with _runtime() as rt:
+            rt.service.revoke(record_id, member=member, reason=reason)
+        console.print(f"revoked {record_id}")
+
+    _guard(run)
+
+
 @app.command("verify")
-def verify_bundle(
-    bundle: Annotated[Path, typer.Argument(help="A proof bundle written by `qledger proof`.")],
-    rpc: Annotated[str, typer.Option(help="Any JSON-RPC node of the consortium chain.")],
+def verify_command(
+    target: Annotated[str, typer.Argument(help="A record id, or a proof bundle file.")],
+    rpc: Annotated[str | None, typer.Option(help="For a bundle: any JSON-RPC node of the chain.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the fragments as JSON.")] = False,
 ) -> None:
-    """Verify a proof bundle against a node of the chain, with no qledger database."""
+    """Verify a record by id (index + chain) or a proof bundle (chain only, no database)."""
     from ledger_service.chain.jsonrpc import JsonRpcChainClient
     from ledger_service.chain.web3_client import ChainReader
-    from ledger_service.verification import is_valid, read_bundle, verify
+    from ledger_service.verification import read_bundle, verify
 
-    try:
-        evidence, deployment = read_bundle(json.loads(bundle.read_text()))
-        client = JsonRpcChainClient(rpc)
-        client.attach(deployment)
-    except (OSError, ValueError, LedgerError) as error:
-        _fail(f"{bundle}: {error}")
-        return
-    fragments = verify(evidence, ChainReader(client))
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        if Path(target).is_file():
+            evidence, deployment = read_bundle(json.loads(Path(target).read_text()))
+            with ExitStack() as stack:
+                url = rpc or stack.enter_context(local_chain(Settings().data_dir))
+                client = JsonRpcChainClient(url)
+                client.attach(deployment)
+                result["id"], result["fragments"] = evidence.record_id, verify(evidence, ChainReader(client))
+        else:
+            with _runtime() as rt:
+                result["id"], result["fragments"] = target, rt.service.verify(target)
+
+    _guard(run)
+    fragments = result["fragments"]
     ok = is_valid(fragments)
     if as_json:
         console.print_json(json.dumps({"valid": ok, "fragments": [f.to_json() for f in fragments]}))
     else:
-        table = Table(title=f"record {evidence.record_id[:16]}...: {'VALID' if ok else 'NOT VALID'}")
+        table = Table(title=f"record {result['id'][:16]}...: {'VALID' if ok else 'NOT VALID'}")
         for column in ("check", "type", "status", "reason"):
             table.add_column(column)
         for f in fragments:
@@ -116,6 +287,11 @@ def verify_bundle(
         console.print(table)
     if not ok:
         raise typer.Exit(code=2)
+
+
+def _bar() -> Progress:
+    columns = (TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=console)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -23,6 +23,7 @@ from ledger_service.digests import sm3
 from ledger_service.errors import TransactionReverted
 from ledger_service.ids import instrument_key, operator_key, unix
 from ledger_service.images import el_cell_png
+from ledger_service.index import crud
 from ledger_service.keys import KeyStore
 from ledger_service.records import RECORD_TYPE_CODES, RecordInvalid
 from ledger_service.service import AttachmentFile, LedgerService
@@ -62,6 +63,7 @@ class Demo:
         self.rng = random.Random(seed)
         self.now = datetime.fromtimestamp(service.chain.w3.eth.get_block("latest")["timestamp"], UTC)
         self.certificates: dict[str, str] = {}  # instrument -> certificate record id
+        self.windows: dict[str, tuple[datetime, datetime]] = {}  # instrument -> calibration validity
 
     # ------------------------------------------------------------------ set-up
 
@@ -119,6 +121,7 @@ class Demo:
                     valid_until=self.now + timedelta(days=400),
                 )
             start, end = windows[name]
+            self.windows[name] = (start, end)
             submitted = s.submit(self._certificate(name, reference, start, end), actor=CAL)
             self.certificates[name] = submitted.record_id
         s.anchor_pending()
@@ -209,9 +212,17 @@ class Demo:
     # ------------------------------------------------------------------ records
 
     def _window(self, instrument: str) -> tuple[datetime, datetime]:
-        if instrument == OLD_CAMERA:
-            return self.now - timedelta(days=400), self.now - timedelta(days=30)
-        return self.now - timedelta(days=30), self.now + timedelta(days=335)
+        return self.windows[instrument]
+
+    def load_calibrations(self, certificates: dict[str, str]) -> None:
+        """Use the calibrations of an existing consortium (from the index)."""
+        with self.service.sessions() as session:
+            for instrument, certificate in certificates.items():
+                row = crud.get_certificate(session=session, record_id=certificate)
+                if row is not None:
+                    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (row.valid_from, row.valid_until))
+                    self.certificates[instrument] = certificate
+                    self.windows[instrument] = (start, end)
 
     def record(self, kind: str, i: int, instrument: str | None = None) -> tuple[dict[str, Any], list[AttachmentFile]]:
         rng = self.rng

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import Engine
 
 from ledger_service.chain import chain_from_url
+from ledger_service.chain.types import Deployment
 from ledger_service.config import Settings
 from ledger_service.index import engine_from_url, migrate, session_factory
 from ledger_service.keys import KeyStore
@@ -23,6 +25,33 @@ class Runtime:
     service: LedgerService
     keys: KeyStore
     engine: Engine
+    certificates: dict[str, str] = field(default_factory=dict)  # instrument -> calibration certificate id
+
+
+DEPLOYMENT_FILE = "deployment.json"
+
+
+def save_deployment(runtime: Runtime, certificates: dict[str, str]) -> None:
+    """Remember the consortium's contracts, the members whose keys are in the data directory, and the
+    calibration certificate of each instrument."""
+    d = runtime.service.chain.deployment
+    assert d is not None
+    members = sorted(m for m in runtime.service.accounts if m != "deployer")
+    doc = {"deployment": asdict(d), "members": members, "certificates": certificates}
+    (runtime.settings.data_dir / DEPLOYMENT_FILE).write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def load_deployment(runtime: Runtime) -> bool:
+    """Attach the saved deployment and the members' keys; False when there is none yet."""
+    path = runtime.settings.data_dir / DEPLOYMENT_FILE
+    if not path.exists():
+        return False
+    doc = json.loads(path.read_text())
+    runtime.certificates = dict(doc.get("certificates", {}))
+    runtime.service.chain.attach(Deployment(**doc["deployment"]))
+    for member in doc["members"]:
+        runtime.service.accounts[member] = runtime.service.chain.add_account(runtime.keys.get_or_create(member))
+    return True
 
 
 def open_runtime(settings: Settings) -> Runtime:

@@ -1,0 +1,73 @@
+"""A local chain whose state survives restarts: anvil (npm) with --state in the data directory, started for
+as long as a command needs it. Used by the CLI when no chain URL is set (the in-process EVM lives only inside
+one process, which suits `qledger demo` but not a ledger kept across commands).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from ledger_service.errors import ChainUnavailable
+
+_REPO_ANVIL = Path(__file__).resolve().parents[1] / "hardhat/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+
+
+def find_anvil() -> str:
+    for candidate in (os.environ.get("QLEDGER_ANVIL"), str(_REPO_ANVIL), shutil.which("anvil")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise ChainUnavailable(
+        "no chain: set QLEDGER_CHAIN_URL, or install anvil (npm @foundry-rs/anvil-linux-amd64; QLEDGER_ANVIL=path)"
+    )
+
+
+@contextmanager
+def local_chain(data_dir: Path) -> Iterator[str]:
+    """Start anvil on a free loopback port with its state in `data_dir/chain`; yield its URL."""
+    state_dir = data_dir / "chain"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    # --prune-history keeps memory bounded; --state loads the chain and writes it back on exit.
+    cmd = [
+        find_anvil(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--prune-history",
+        "--state",
+        str(state_dir / "anvil-state.json"),
+        "--hardfork",
+        "cancun",
+        "--silent",
+    ]
+    proc = subprocess.Popen(cmd, env={**os.environ, "HOME": str(state_dir)}, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise ChainUnavailable("the local chain (anvil) did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()  # anvil writes its state on SIGTERM
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

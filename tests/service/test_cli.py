@@ -1,0 +1,54 @@
+"""The CLI across separate commands: the chain (anvil --state), index and store persist in the data directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ledger_service.cli import app
+
+
+def test_init_example_ingest_proof_revoke_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QLEDGER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("QLEDGER_CHAIN_URL", raising=False)
+    runner = CliRunner()
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    refused = runner.invoke(app, ["ingest", str(tmp_path)])
+    assert refused.exit_code == 1 and "qledger init" in refused.output
+    ok("init")
+    assert runner.invoke(app, ["init"]).exit_code == 1  # once only
+    records = tmp_path / "records"
+    ok("example", "el_image", "--out-dir", str(records))
+    ok("example", "xrf_analysis", "--out-dir", str(records))
+    out = ok("ingest", str(records))
+    ids = [line.split(": ")[1].split()[0] for line in out.splitlines() if ".json: " in line]
+    assert len(ids) == 2 and "anchored 2 record(s)" in out
+
+    bundle = tmp_path / "bundle.json"
+    ok("proof", ids[0], "--out", str(bundle))
+    assert json.loads(ok("verify", str(bundle), "--json"))["valid"] is True
+    verdict = json.loads(ok("verify", ids[0], "--json"))
+    assert verdict["valid"] is True
+    assert {f["name"]: f["status"] for f in verdict["fragments"]}["Sm3AttachmentHash"] == "VALID"  # image re-read
+
+    ok("revoke", ids[1], "--reason", "specimen mix-up")
+    result = runner.invoke(app, ["verify", ids[1], "--json"])
+    assert result.exit_code == 2
+    assert "REVOKED" in {(f["reason"] or {}).get("code") for f in json.loads(result.output)["fragments"]}
+
+    bad = records / "bad.json"
+    raw = json.loads(next(records.glob("xrf*.json")).read_text())
+    raw["results"]["elements"][0]["unit"] = "ppm"
+    del raw["checker_id"]
+    bad.write_text(json.dumps(raw))
+    result = runner.invoke(app, ["ingest", str(bad)])
+    assert result.exit_code == 1
+    assert "results.elements.0.unit: INVALID_VALUE" in result.output and "checker_id: MISSING_FIELD" in result.output

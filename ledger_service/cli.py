@@ -83,7 +83,7 @@ def demo(
     console.print(table)
     cases = Table(title="faults caught")
     for column in ("case", "caught by", "reason code"):
-        cases.add_column(column)
+        cases.add_column(column, overflow="fold")
     for case in report.cases:
         cases.add_row(*case)
     console.print(cases)

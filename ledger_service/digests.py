@@ -53,6 +53,15 @@ def sm3(data: bytes) -> bytes:
     return h.finalize()
 
 
+def sm3_file(path: str | Path, chunk_size: int = CHUNK) -> bytes:
+    """SM3 alone of a file, streamed (the fast path when SHA-256 is not needed)."""
+    h = hashes.Hash(hashes.SM3())
+    with open(path, "rb") as f:
+        while block := f.read(chunk_size):
+            h.update(block)
+    return h.finalize()
+
+
 def digest_bytes(data: bytes) -> Digests:
     """SM3 and SHA-256 of an in-memory byte string."""
     both = _Both()

@@ -26,7 +26,7 @@ from ledger_service.errors import LedgerError
 from ledger_service.ids import instrument_key, operator_key, schema_key, unix
 from ledger_service.index import crud
 from ledger_service.index.models import RecordRow
-from ledger_service.records import RECORD_TYPE_CODES, validate_record
+from ledger_service.records import RECORD_TYPE_CODES, Fault, Record, RecordInvalid, validate_record
 from ledger_service.records.types import CalibrationCertificate
 from ledger_service.store import ContentStore
 from ledger_service.verification import Anchor, Evidence, Fragment, make_bundle, verify
@@ -86,41 +86,73 @@ class LedgerService:
 
     def submit(self, raw: Mapping[str, Any], files: Sequence[AttachmentFile] = (), actor: str = "cli") -> Submitted:
         """Validate, hash, pin and index one record; raises RecordInvalid listing every fault."""
-        envelope = dict(raw)
-        envelope["attachments"] = self._pin_attachments(raw.get("attachments", []), files)
+        return self.submit_many([(raw, files)], actor=actor)[0]
+
+    def submit_many(
+        self, items: Sequence[tuple[Mapping[str, Any], Sequence[AttachmentFile]]], actor: str = "cli", chunk: int = 500
+    ) -> list[Submitted]:
+        """`submit` for many records, `chunk` at a time in one index transaction and one store request each.
+        A chunk with a refused record writes nothing and raises RecordInvalid (paths prefixed with the index)."""
+        out: list[Submitted] = []
+        for i in range(0, len(items), chunk):
+            out += self._submit_chunk(items[i : i + chunk], actor, offset=i)
+        return out
+
+    def _submit_chunk(
+        self, items: Sequence[tuple[Mapping[str, Any], Sequence[AttachmentFile]]], actor: str, offset: int
+    ) -> list[Submitted]:
         with self.sessions.begin() as session:
-            record = validate_record(envelope, crud.IndexValidationContext(session))
-            document = record.model_dump(mode="json", exclude_none=True)
-            canonical = canonical_json(document)
-            digests = digest_bytes(canonical)
-            record_id = digests.sm3_hex
-            cid = self.store.put(canonical)
-            _, created = crud.add_record(
+            ctx = crud.IndexValidationContext(session)
+            prepared: list[tuple[Record, bytes]] = []
+            faults: list[Fault] = []
+            for n, (raw, files) in enumerate(items):
+                envelope = dict(raw)
+                envelope["attachments"] = self._pin_attachments(raw.get("attachments", []), files)
+                try:
+                    record = validate_record(envelope, ctx)
+                except RecordInvalid as refused:
+                    if len(items) == 1:
+                        raise
+                    faults += [Fault(f"[{offset + n}].{f.path}", f.code, f.message) for f in refused.faults]
+                    continue
+                prepared.append((record, canonical_json(record.model_dump(mode="json", exclude_none=True))))
+            if faults:
+                raise RecordInvalid(faults)
+            cids = self.store.put_many([canonical for _, canonical in prepared])
+            out = []
+            for (record, canonical), cid in zip(prepared, cids, strict=True):
+                out.append(self._index_record(session, record, canonical, cid, actor))
+            return out
+
+    def _index_record(self, session: Session, record: Record, canonical: bytes, cid: str, actor: str) -> Submitted:
+        digests = digest_bytes(canonical)
+        record_id = digests.sm3_hex
+        _, created = crud.add_record(
+            session=session,
+            record_id=record_id,
+            record_type=record.record_type,
+            sha256=digests.sha256_hex,
+            lab_member=record.lab.member_id,
+            lot=record.subject.lot,
+            product=record.subject.product,
+            measured_at=record.measured_at,
+            confidentiality=record.confidentiality,
+            canonical=canonical,
+            cid=cid,
+            attachments=[
+                crud.NewAttachment(a.name, a.media_type, a.size, a.sm3, a.sha256, a.cid) for a in record.attachments
+            ],
+            actor=actor,
+        )
+        if isinstance(record, CalibrationCertificate):
+            r = record.results
+            crud.add_certificate(
                 session=session,
                 record_id=record_id,
-                record_type=record.record_type,
-                sha256=digests.sha256_hex,
-                lab_member=record.lab.member_id,
-                lot=record.subject.lot,
-                product=record.subject.product,
-                measured_at=record.measured_at,
-                confidentiality=record.confidentiality,
-                canonical=canonical,
-                cid=cid,
-                attachments=[
-                    crud.NewAttachment(a.name, a.media_type, a.size, a.sm3, a.sha256, a.cid) for a in record.attachments
-                ],
-                actor=actor,
+                instrument_id=r.calibrated_instrument.id,
+                valid_from=r.valid_from,
+                valid_until=r.valid_until,
             )
-            if isinstance(record, CalibrationCertificate):
-                r = record.results
-                crud.add_certificate(
-                    session=session,
-                    record_id=record_id,
-                    instrument_id=r.calibrated_instrument.id,
-                    valid_from=r.valid_from,
-                    valid_until=r.valid_until,
-                )
         return Submitted(record_id, created, cid)
 
     def _pin_attachments(self, declared: Iterable[Mapping[str, Any]], files: Sequence[AttachmentFile]) -> list[Any]:

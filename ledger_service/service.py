@@ -119,14 +119,21 @@ class LedgerService:
             if faults:
                 raise RecordInvalid(faults)
             cids = self.store.put_many([canonical for _, canonical in prepared])
+            known = crud.existing_record_ids(session=session, record_ids=[digest_bytes(c).sm3_hex for _, c in prepared])
             out = []
-            for (record, canonical), cid in zip(prepared, cids, strict=True):
-                out.append(self._index_record(session, record, canonical, cid, actor))
+            with session.no_autoflush:  # one flush at commit, not one per record
+                for (record, canonical), cid in zip(prepared, cids, strict=True):
+                    out.append(self._index_record(session, record, canonical, cid, actor, known))
             return out
 
-    def _index_record(self, session: Session, record: Record, canonical: bytes, cid: str, actor: str) -> Submitted:
+    def _index_record(
+        self, session: Session, record: Record, canonical: bytes, cid: str, actor: str, known: set[str]
+    ) -> Submitted:
         digests = digest_bytes(canonical)
         record_id = digests.sm3_hex
+        if record_id in known:  # the record id is the idempotency key
+            return Submitted(record_id, False, cid)
+        known.add(record_id)
         _, created = crud.add_record(
             session=session,
             record_id=record_id,
@@ -237,23 +244,24 @@ class LedgerService:
     def _index_anchor(self, tier: str, record_ids: list[str], receipt: Receipt, actor: str) -> None:
         assert self.chain.deployment is not None
         root = receipt.root if isinstance(receipt, BatchReceipt) else None
-        ids = [bytes.fromhex(r) for r in record_ids]
+        paths = merkle.proofs([bytes.fromhex(r) for r in record_ids]) if root else []
+        anchors = [
+            crud.NewAnchor(
+                record_id=record_id,
+                tier=tier,
+                chain_id=self.chain.deployment.chain_id,
+                contract=self.chain.deployment.ledger,
+                tx_hash="0x" + receipt.tx_hash.hex(),
+                block_number=receipt.block_number,
+                block_time=receipt.block_time,
+                root=root.hex() if root else None,
+                leaf_index=index if root else None,
+                proof=[p.hex() for p in paths[index]] if root else [],
+            )
+            for index, record_id in enumerate(record_ids)
+        ]
         with self.sessions.begin() as session:
-            for index, record_id in enumerate(record_ids):
-                crud.add_anchor(
-                    session=session,
-                    record_id=record_id,
-                    tier=tier,
-                    chain_id=self.chain.deployment.chain_id,
-                    contract=self.chain.deployment.ledger,
-                    tx_hash="0x" + receipt.tx_hash.hex(),
-                    block_number=receipt.block_number,
-                    block_time=receipt.block_time,
-                    root=root.hex() if root else None,
-                    leaf_index=index if root else None,
-                    proof=[p.hex() for p in merkle.proof(ids, index)] if root else [],
-                    actor=actor,
-                )
+            crud.add_anchors(session=session, anchors=anchors, actor=actor)
 
     # ------------------------------------------------------------------ instruments and calibrations
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -114,40 +115,75 @@ def add_record(
     return row, True
 
 
-def add_anchor(
-    *,
-    session: Session,
-    record_id: str,
-    tier: str,
-    chain_id: int,
-    contract: str,
-    tx_hash: str,
-    block_number: int,
-    block_time: int,
-    root: str | None,
-    leaf_index: int | None,
-    proof: list[str],
-    actor: str,
-) -> bool:
-    """Record where a record was anchored, once; marks it anchored. Returns whether it was new."""
-    if session.get(AnchorRow, record_id) is not None:
-        return False
-    session.add(
-        AnchorRow(
-            record_id=record_id,
-            tier=tier,
-            chain_id=chain_id,
-            contract=contract,
-            tx_hash=tx_hash,
-            block_number=block_number,
-            block_time=block_time,
-            root=root,
-            leaf_index=leaf_index,
-            proof=proof,
+def existing_record_ids(*, session: Session, record_ids: Sequence[str]) -> set[str]:
+    """Which of `record_ids` the index holds already (one query)."""
+    if not record_ids:
+        return set()
+    return set(session.scalars(select(RecordRow.id).where(RecordRow.id.in_(list(record_ids)))))
+
+
+@dataclass(frozen=True)
+class NewAnchor:
+    """Where one record was anchored; `root`, `leaf_index` and `proof` are empty for tier A."""
+
+    record_id: str
+    tier: str
+    chain_id: int
+    contract: str
+    tx_hash: str
+    block_number: int
+    block_time: int
+    root: str | None
+    leaf_index: int | None
+    proof: list[str]
+
+
+def add_anchors(*, session: Session, anchors: Sequence[NewAnchor], actor: str) -> int:
+    """Record anchors, each once, and mark their records anchored (with audit entries); returns how many
+    were new. Reads what exists in two queries, whatever the batch size."""
+    ids = [a.record_id for a in anchors]
+    have = set(session.scalars(select(AnchorRow.record_id).where(AnchorRow.record_id.in_(ids))))
+    records = {r.id: r for r in session.scalars(select(RecordRow).where(RecordRow.id.in_(ids)))}
+    added = 0
+    for a in anchors:
+        if a.record_id in have:
+            continue
+        record = records.get(a.record_id)
+        if record is None:
+            raise KeyError(a.record_id)
+        session.add(
+            AnchorRow(
+                record_id=a.record_id,
+                tier=a.tier,
+                chain_id=a.chain_id,
+                contract=a.contract,
+                tx_hash=a.tx_hash,
+                block_number=a.block_number,
+                block_time=a.block_time,
+                root=a.root,
+                leaf_index=a.leaf_index,
+                proof=a.proof,
+            )
         )
-    )
-    set_status(session=session, record_id=record_id, status="anchored", actor=actor, reason=f"tier {tier} {tx_hash}")
-    return True
+        audit(
+            session=session,
+            actor=actor,
+            action="status",
+            record_id=a.record_id,
+            field="status",
+            old_value=record.status,
+            new_value="anchored",
+            reason=f"tier {a.tier} {a.tx_hash}",
+        )
+        record.status = "anchored"
+        have.add(a.record_id)
+        added += 1
+    return added
+
+
+def add_anchor(*, session: Session, actor: str, **anchor: Any) -> bool:
+    """One anchor (see `add_anchors`); returns whether it was new."""
+    return add_anchors(session=session, anchors=[NewAnchor(**anchor)], actor=actor) == 1
 
 
 def set_status(
@@ -245,8 +281,22 @@ class IndexValidationContext:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._certificates: dict[str, AnchoredCertificate | None] = {}
+        self._operators: dict[tuple[str, str], bool] = {}
 
     def certificate(self, record_id: str) -> AnchoredCertificate | None:
+        # Records of one batch share a handful of certificates and operators: look each up once.
+        if record_id not in self._certificates:
+            self._certificates[record_id] = self._certificate(record_id)
+        return self._certificates[record_id]
+
+    def is_operator(self, lab_member_id: str, operator_id: str) -> bool:
+        key = (lab_member_id, operator_id)
+        if key not in self._operators:
+            self._operators[key] = self.session.get(OperatorRow, key) is not None
+        return self._operators[key]
+
+    def _certificate(self, record_id: str) -> AnchoredCertificate | None:
         row = self.session.get(CertificateRow, record_id)
         if row is None:
             return None
@@ -255,9 +305,6 @@ class IndexValidationContext:
             if record is None or record.status != "anchored":
                 return None
         return AnchoredCertificate(row.instrument_id, _utc(row.valid_from), _utc(row.valid_until))
-
-    def is_operator(self, lab_member_id: str, operator_id: str) -> bool:
-        return self.session.get(OperatorRow, (lab_member_id, operator_id)) is not None
 
 
 def _utc(moment: datetime) -> datetime:

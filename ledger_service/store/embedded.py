@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -14,7 +14,8 @@ from ledger_service.store.cid import CHUNK_SIZE, DAG_PB, RAW, Cid, build_dag, no
 
 
 class EmbeddedStore(ContentStore):
-    """Blocks stored one file each under `root/blocks/`, named by CID."""
+    """Blocks stored one file each under `root/blocks/XY/`, named by CID, where XY are the CID's next-to-last
+    two characters (sharded as Kubo's flatfs, so that no directory grows too large to open files fast)."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -64,15 +65,17 @@ class EmbeddedStore(ContentStore):
         return str(root)
 
     def _path(self, cid: Cid) -> Path:
-        return self.blocks / str(cid)
+        name = str(cid)
+        return self.blocks / name[-3:-1] / name
 
     def _write(self, cid: Cid, block: bytes) -> None:
         path = self._path(cid)
         if path.exists():
             return
+        path.parent.mkdir(exist_ok=True)
         # Write then rename: a crash never leaves a truncated block under a valid name.
-        fd, tmp = tempfile.mkstemp(dir=self.blocks, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with open(tmp, "wb") as f:
             f.write(block)
         os.replace(tmp, path)
 

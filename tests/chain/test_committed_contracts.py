@@ -107,3 +107,4 @@ def test_python_merkle_proofs_verify_for_every_leaf(count: int) -> None:
     ids = [os.urandom(32) for _ in range(count)]
     r = merkle.root(ids)
     assert all(merkle.verify(ids[i], merkle.proof(ids, i), r) for i in range(count))
+    assert merkle.proofs(ids) == [merkle.proof(ids, i) for i in range(count)]

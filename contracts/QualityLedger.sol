@@ -164,6 +164,18 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
 
     /// @inheritdoc IQualityLedger
     function statusOf(Inclusion calldata record) external view returns (RecordStatus) {
+        return _statusOf(record);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function statusesOf(Inclusion[] calldata records) external view returns (RecordStatus[] memory statuses) {
+        statuses = new RecordStatus[](records.length);
+        for (uint256 i = 0; i < records.length; ++i) {
+            statuses[i] = _statusOf(records[i]);
+        }
+    }
+
+    function _statusOf(Inclusion calldata record) private view returns (RecordStatus) {
         RecordStatus status = _records[record.recordId].status;
         if (record.root == bytes32(0)) return status;
         if (_roots[record.root].submitter == address(0)) return RecordStatus.None;

@@ -1,17 +1,70 @@
-"""Canonical JSON (RFC 8785, JCS) and the record id derived from it."""
+"""Canonical JSON (RFC 8785, JCS) and the record id derived from it.
+
+The serialiser writes strings with the C-accelerated JSON string encoder (JCS escapes exactly what Python's
+JSON encoder escapes with ensure_ascii off), sorts keys by UTF-16 code units as JCS requires, and leaves
+non-integral numbers to the `rfc8785` reference implementation (ECMAScript number formatting). A property
+test holds it byte for byte to `rfc8785.dumps`; it is several times faster, which verification at thousands
+of records per second needs.
+"""
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring
 from typing import Any
 
 import rfc8785
 
 from ledger_service.digests import sm3
 
+_MAX_SAFE = 2**53 - 1  # JCS numbers are IEEE 754 doubles
+
+
+def _utf16_key(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
+
+
+def _write(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif value is None:
+        out.append("null")
+    elif isinstance(value, int) and -_MAX_SAFE <= value <= _MAX_SAFE:
+        out.append(str(value))
+    elif isinstance(value, float) and value.is_integer() and abs(value) <= _MAX_SAFE:
+        out.append(str(int(value)))
+    elif isinstance(value, int | float):
+        out.append(rfc8785.dumps(value).decode())  # exponent forms and range errors, as the reference does
+    elif isinstance(value, dict):
+        out.append("{")
+        for i, key in enumerate(sorted(value, key=_utf16_key)):
+            if not isinstance(key, str):
+                raise rfc8785.CanonicalizationError(f"object keys must be strings, got {type(key).__name__}")
+            if i:
+                out.append(",")
+            out.append(encode_basestring(key))
+            out.append(":")
+            _write(value[key], out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _write(item, out)
+        out.append("]")
+    else:
+        raise rfc8785.CanonicalizationError(f"cannot canonicalise a {type(value).__name__}")
+
 
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical UTF-8 bytes of a JSON value (dicts, lists, str, int, float, bool, None)."""
-    return rfc8785.dumps(value)
+    out: list[str] = []
+    _write(value, out)
+    return "".join(out).encode("utf-8")
 
 
 def record_id(envelope: Any) -> bytes:

@@ -7,6 +7,7 @@ its last node up unchanged. Pure functions: tier B roots computed here equal the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from eth_utils.crypto import keccak
 
@@ -18,6 +19,7 @@ def leaf(record_id: bytes) -> bytes:
     return keccak(record_id)
 
 
+@lru_cache(maxsize=1 << 16)  # proofs of one batch share their upper nodes: verifying a batch hashes each once
 def _node(a: bytes, b: bytes) -> bytes:
     return keccak(a + b) if a < b else keccak(b + a)
 

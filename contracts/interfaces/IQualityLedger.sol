@@ -156,6 +156,11 @@ interface IQualityLedger {
     /// @return None when not in the ledger, else Anchored, Revoked or Superseded.
     function statusOf(Inclusion calldata record) external view returns (RecordStatus);
 
+    /// @notice `statusOf` for many records in one call (for verifiers sweeping thousands of proofs).
+    /// @param records The records and, for batched records, their roots and proofs.
+    /// @return statuses One status per record, in order.
+    function statusesOf(Inclusion[] calldata records) external view returns (RecordStatus[] memory statuses);
+
     /// @notice The record that superseded `recordId` (zero if none).
     /// @param recordId The record.
     /// @return The replacement's id.

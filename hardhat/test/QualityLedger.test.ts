@@ -193,6 +193,14 @@ describe("QualityLedger", () => {
         assert.equal(await ledger.read.statusOf([inclusion]), Status.Anchored);
       }
       assert.equal(await ledger.read.statusOf([{ recordId: b.recordIds[0], root: expected, proof: proof(b.recordIds, 1) }]), Status.None);
+      const many = await ledger.read.statusesOf([
+        [
+          { recordId: b.recordIds[3], root: expected, proof: proof(b.recordIds, 3) },
+          { recordId: b.recordIds[3], root: expected, proof: proof(b.recordIds, 4) },
+          { recordId: b.recordIds[36], root: expected, proof: proof(b.recordIds, 36) },
+        ],
+      ]);
+      assert.deepEqual([...many], [Status.Anchored, Status.None, Status.Anchored]);
       assert.equal((await ledger.read.recordOf([b.recordIds[0]])).status, Status.None, "batched records take no slot");
     });
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from ledger_service.chain.types import Deployment
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.store import ContentStore
 from ledger_service.verification import checks
@@ -23,6 +27,41 @@ def verify(evidence: Evidence, chain: ChainReader, store: ContentStore | None = 
     ]
 
 
+def verify_many(
+    evidences: list[Evidence], chain: ChainReader, store: ContentStore | None = None
+) -> list[list[Fragment]]:
+    """`verify` for a sweep of records: their statuses are read in JSON-RPC batches first."""
+    chain.prefetch_statuses(
+        [
+            (
+                bytes.fromhex(e.record_id),
+                bytes.fromhex(e.anchor.root) if e.anchor.root else None,
+                [bytes.fromhex(p) for p in e.anchor.proof],
+            )
+            for e in evidences
+            if e.anchor is not None
+        ]
+    )
+    return [verify(e, chain, store) for e in evidences]
+
+
+def verify_bundles(bundles: Sequence[Any], rpc_url: str) -> list[list[Fragment]]:
+    """Verify proof bundles of one deployment against a JSON-RPC node, with batched status reads.
+    Raises BundleInvalid for a malformed bundle. (Forked workers were measured: on two cores the node is the
+    other half of the work, and they gained nothing.)"""
+    from ledger_service.chain.jsonrpc import JsonRpcChainClient
+
+    read = [read_bundle(b) for b in bundles]
+    if not read:
+        return []
+    deployment = read[0][1]
+    if any(d != deployment for _, d in read):
+        raise BundleInvalid("chain: the bundles name different deployments; verify them separately")
+    client = JsonRpcChainClient(rpc_url)
+    client.attach(deployment)
+    return verify_many([e for e, _ in read], ChainReader(client))
+
+
 __all__ = [
     "Anchor",
     "BundleInvalid",
@@ -34,4 +73,6 @@ __all__ = [
     "make_bundle",
     "read_bundle",
     "verify",
+    "verify_bundles",
+    "verify_many",
 ]

@@ -171,7 +171,7 @@ def record_status(ev: Evidence, chain: ChainReader) -> Fragment:
     if a is None:
         return not_valid(name, "status", Status.INVALID, Reason.NOT_ANCHORED, "no anchor is known for this record")
     root = bytes.fromhex(a.root) if a.root else None
-    status = chain.client.status(bytes.fromhex(ev.record_id), root, [bytes.fromhex(p) for p in a.proof])
+    status = chain.status(bytes.fromhex(ev.record_id), root, [bytes.fromhex(p) for p in a.proof])
     if status is OnChainStatus.REVOKED:
         return not_valid(name, "status", Status.INVALID, Reason.REVOKED, "the record was revoked")
     if status is OnChainStatus.SUPERSEDED:
@@ -203,7 +203,7 @@ def calibration(ev: Evidence, chain: ChainReader) -> Fragment:
             Reason.CALIBRATION_NOT_ANCHORED,
             "no such calibration is registered",
         )
-    if not window["external"] and chain.client.status(cert) is OnChainStatus.REVOKED:
+    if not window["external"] and chain.status(cert) is OnChainStatus.REVOKED:
         return not_valid(name, "calibration", Status.INVALID, Reason.CALIBRATION_REVOKED, "the certificate was revoked")
     t = _measured_at(rec)
     if not window["valid_from"] <= t <= window["valid_until"]:

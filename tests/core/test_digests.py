@@ -71,3 +71,29 @@ def test_record_id_ignores_key_order_but_not_values() -> None:
     b = {"results": {"Rm": 512}, "record_type": "tensile_test"}
     assert record_id(a) == record_id(b)
     assert record_id(a) != record_id({**a, "results": {"Rm": 513}})
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=6), children, max_size=5),
+    max_leaves=25,
+)
+
+
+@given(_json)
+def test_canonical_json_equals_the_rfc8785_reference(value: object) -> None:
+    import rfc8785
+
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_canonical_json_sorts_keys_by_utf16_code_units() -> None:
+    import rfc8785
+
+    value = {"\U0001f600": 1, "\ufb01": 2, "a": 3}  # a supplementary character sorts before U+FB01 in UTF-16
+    assert canonical_json(value) == rfc8785.dumps(value)
+    with pytest.raises(rfc8785.CanonicalizationError):
+        canonical_json({"x": float("nan")})
+    with pytest.raises(rfc8785.CanonicalizationError):
+        canonical_json({"x": 2**60})

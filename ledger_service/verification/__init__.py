@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ledger_service.chain.types import Deployment
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.store import ContentStore
 from ledger_service.verification import checks

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -249,20 +250,34 @@ def revoke(
 
 @app.command("verify")
 def verify_command(
-    target: Annotated[str, typer.Argument(help="A record id, or a proof bundle file.")],
+    target: Annotated[str, typer.Argument(help="A record id, a proof bundle file, or a record file.")],
     rpc: Annotated[str | None, typer.Option(help="For a bundle: any JSON-RPC node of the chain.")] = None,
+    attach: Annotated[
+        list[Path] | None, typer.Option(help="For a record file: its attachment files, checked by SM3.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the fragments as JSON.")] = False,
 ) -> None:
     """Verify a record by id (index + chain) or a proof bundle (chain only, no database)."""
     from ledger_service.chain.jsonrpc import JsonRpcChainClient
     from ledger_service.chain.web3_client import ChainReader
-    from ledger_service.verification import read_bundle, verify
+    from ledger_service.verification import Evidence, read_bundle, verify
+    from ledger_service.verification.bundle import FORMAT
 
     result: dict[str, Any] = {}
 
     def run() -> None:
-        if Path(target).is_file():
-            evidence, deployment = read_bundle(json.loads(Path(target).read_text()))
+        document = json.loads(Path(target).read_text()) if Path(target).is_file() else None
+        if document is not None and document.get("format") != FORMAT:
+            contents = {p.name: p.read_bytes() for p in attach or []}
+            with _runtime() as rt:
+                record_id, normalised = rt.service.record_document(document)
+                try:
+                    evidence = replace(rt.service.evidence(record_id, contents), record=normalised)
+                except LedgerError:  # not in this index: the checks say what the chain says
+                    evidence = Evidence(normalised, record_id, None, contents)
+                result["id"], result["fragments"] = record_id, verify(evidence, ChainReader(rt.service.chain))
+        elif document is not None:
+            evidence, deployment = read_bundle(document)
             with ExitStack() as stack:
                 url = rpc or stack.enter_context(local_chain(Settings().data_dir))
                 client = JsonRpcChainClient(url)

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_service import merkle
@@ -28,6 +29,7 @@ from ledger_service.index import crud
 from ledger_service.index.models import RecordRow
 from ledger_service.records import RECORD_TYPE_CODES, Fault, Record, RecordInvalid, validate_record
 from ledger_service.records.types import CalibrationCertificate
+from ledger_service.records.validate import RECORD_ADAPTER, fault_from_pydantic
 from ledger_service.store import ContentStore
 from ledger_service.verification import Anchor, Evidence, Fragment, make_bundle, verify
 
@@ -348,6 +350,15 @@ class LedgerService:
                     proof=list(anchor.proof),
                 )
             return Evidence(_load(row.canonical), row.id, claimed, dict(attachment_content or {}))
+
+    def record_document(self, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """A record file as the ledger stores it (schema-normalised) and the record id that form hashes to."""
+        try:
+            record = RECORD_ADAPTER.validate_python(raw)
+        except ValidationError as error:
+            raise RecordInvalid([fault_from_pydantic(e) for e in error.errors(include_url=False)]) from None
+        document = record.model_dump(mode="json", exclude_none=True)
+        return digest_bytes(canonical_json(document)).sm3_hex, document
 
     def verify(
         self, record_id: str, attachment_content: Mapping[str, bytes] | None = None, reader: ChainReader | None = None

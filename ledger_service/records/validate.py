@@ -68,7 +68,7 @@ class ValidationContext(Protocol):
         """Whether `operator_id` is an authorised operator of the lab."""
 
 
-_RECORD: TypeAdapter[Record] = TypeAdapter(Record)
+RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
 _PYDANTIC_CODES = {
     "missing": FaultCode.MISSING_FIELD,
     "extra_forbidden": FaultCode.UNKNOWN_FIELD,
@@ -82,16 +82,16 @@ def validate_record(raw: Mapping[str, Any], ctx: ValidationContext, now: datetim
     faults: list[Fault] = []
     record: Record | None = None
     try:
-        record = _RECORD.validate_python(raw)
+        record = RECORD_ADAPTER.validate_python(raw)
     except ValidationError as error:
-        faults += [_fault_from_pydantic(e) for e in error.errors(include_url=False)]
+        faults += [fault_from_pydantic(e) for e in error.errors(include_url=False)]
     faults += _ledger_faults(raw, ctx, now or datetime.now(UTC))
     if faults or record is None:
         raise RecordInvalid(faults)
     return record
 
 
-def _fault_from_pydantic(e: Any) -> Fault:
+def fault_from_pydantic(e: Any) -> Fault:
     loc = [str(p) for p in e["loc"]]
     # A discriminated union puts the chosen tag first in the location: drop it from the field path.
     if loc and loc[0] in _tags():

@@ -39,6 +39,24 @@ def test_init_example_ingest_proof_revoke_verify(tmp_path: Path, monkeypatch: py
     assert verdict["valid"] is True
     assert {f["name"]: f["status"] for f in verdict["fragments"]}["Sm3AttachmentHash"] == "VALID"  # image re-read
 
+    # A record file with its attachment: checked by SM3; a changed image is caught; an unknown record is not anchored.
+    el_file = tmp_path / "el-record.json"  # the record as stored (its attachments named by their digests)
+    el_id = next(i for i in ids if json.loads(ok("verify", i, "--json"))["fragments"][1]["status"] == "VALID")
+    ok("proof", el_id, "--out", str(tmp_path / "el-bundle.json"))
+    el_file.write_text(json.dumps(json.loads((tmp_path / "el-bundle.json").read_text())["record"]))
+    image = next(records.glob("*.png"))
+    assert json.loads(ok("verify", str(el_file), "--attach", str(image), "--json"))["valid"] is True
+    image.write_bytes(image.read_bytes()[:-1] + b"\x00")
+    result = runner.invoke(app, ["verify", str(el_file), "--attach", str(image), "--json"])
+    codes = {(f["reason"] or {}).get("code") for f in json.loads(result.output)["fragments"]}
+    assert result.exit_code == 2 and "ATTACHMENT_DIGEST_MISMATCH" in codes
+    stranger = json.loads(el_file.read_text())
+    stranger["report_id"] = "R-NEVER-INGESTED"
+    (tmp_path / "stranger.json").write_text(json.dumps(stranger))
+    result = runner.invoke(app, ["verify", str(tmp_path / "stranger.json"), "--json"])
+    codes = {(f["reason"] or {}).get("code") for f in json.loads(result.output)["fragments"]}
+    assert result.exit_code == 2 and "NOT_ANCHORED" in codes
+
     ok("revoke", ids[1], "--reason", "specimen mix-up")
     result = runner.invoke(app, ["verify", ids[1], "--json"])
     assert result.exit_code == 2

@@ -1,0 +1,55 @@
+"""Fragments: a check never raises; a dead node is ERROR (never INVALID); the pass/fail policy."""
+
+from __future__ import annotations
+
+from ledger_service.canonical import canonical_json
+from ledger_service.chain.jsonrpc import JsonRpcChainClient
+from ledger_service.chain.types import Deployment
+from ledger_service.chain.web3_client import ChainReader
+from ledger_service.digests import sm3
+from ledger_service.verification import Anchor, Evidence, Status, is_valid, verify
+from ledger_service.verification.fragment import Reason, coded_errors, not_valid, valid
+from tests.utils.anvil import free_port
+from tests.utils.records import valid_raw
+
+
+def _dead_reader() -> ChainReader:
+    client = JsonRpcChainClient(f"http://127.0.0.1:{free_port()}", timeout_s=1)
+    client._chain_id = 31337  # known from the bundle: attach without asking the (dead) node
+    client.attach(Deployment(31337, "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20, 0))
+    return ChainReader(client)
+
+
+def test_a_dead_node_gives_error_fragments_not_invalid_ones() -> None:
+    record = valid_raw("tensile_test")
+    evidence = Evidence(
+        record=record,
+        record_id=sm3(canonical_json(record)).hex(),
+        anchor=Anchor("A", 31337, "0x" + "22" * 20, "0x" + "ab" * 32, 5, None, None, []),
+    )
+    fragments = {f.name: f for f in verify(evidence, _dead_reader())}
+    assert fragments["Sm3RecordHash"].status is Status.VALID
+    for name in ("ChainAnchor", "RecordStatus", "CalibrationValidity", "IssuerStanding"):
+        assert fragments[name].status is Status.ERROR, name
+        assert fragments[name].reason == {"code": "CHAIN_UNAVAILABLE", "message": fragments[name].reason["message"]}
+    assert not is_valid(list(fragments.values()))
+
+
+def test_an_unexpected_exception_becomes_one_error_fragment() -> None:
+    @coded_errors("Boom", "integrity")
+    def boom() -> None:  # type: ignore[return]
+        raise ZeroDivisionError("division by zero")
+
+    f = boom()  # type: ignore[func-returns-value]
+    assert (f.status, f.reason["code"]) == (Status.ERROR, "UNEXPECTED_ERROR")
+    assert f.to_json()["status"] == "ERROR"
+
+
+def test_is_valid_needs_each_required_type_valid_and_nothing_invalid() -> None:
+    base = [valid("A", "integrity"), valid("B", "anchored"), valid("C", "status"), valid("D", "calibration")]
+    assert is_valid(base)
+    skipped = not_valid("E", "operator", Status.SKIPPED, Reason.OPERATOR_NOT_SIGNED, "unsigned")
+    assert is_valid([*base, skipped])
+    assert not is_valid(base[:3])  # no calibration fragment
+    revoked = not_valid("C", "status", Status.INVALID, Reason.REVOKED, "revoked")
+    assert not is_valid([*base[:2], revoked, base[3]])

@@ -261,13 +261,12 @@ def verify_command(
     from ledger_service.chain.jsonrpc import JsonRpcChainClient
     from ledger_service.chain.web3_client import ChainReader
     from ledger_service.verification import Evidence, read_bundle, verify
-    from ledger_service.verification.bundle import FORMAT
 
     result: dict[str, Any] = {}
 
     def run() -> None:
         document = json.loads(Path(target).read_text()) if Path(target).is_file() else None
-        if document is not None and document.get("format") != FORMAT:
+        if document is not None and "format" not in document:  # a record file, not a bundle
             contents = {p.name: p.read_bytes() for p in attach or []}
             with _runtime() as rt:
                 record_id, normalised = rt.service.record_document(document)

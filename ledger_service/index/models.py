@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -44,7 +44,7 @@ class AttachmentRow(Base):
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(255))
     media_type: Mapped[str] = mapped_column(String(100))
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)  # attachments may pass 2 GB
     sm3: Mapped[str] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64))
     cid: Mapped[str | None] = mapped_column(String(100))
@@ -58,11 +58,11 @@ class AnchorRow(Base):
 
     record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
     tier: Mapped[str] = mapped_column(String(1))
-    chain_id: Mapped[int] = mapped_column(Integer)
+    chain_id: Mapped[int] = mapped_column(BigInteger)  # EIP-155 ids pass 2**31 (eth-tester: 131277322940537)
     contract: Mapped[str] = mapped_column(String(42))
     tx_hash: Mapped[str] = mapped_column(String(66), index=True)
-    block_number: Mapped[int] = mapped_column(Integer)
-    block_time: Mapped[int] = mapped_column(Integer)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_time: Mapped[int] = mapped_column(BigInteger)
     root: Mapped[str | None] = mapped_column(String(64), index=True)
     leaf_index: Mapped[int | None] = mapped_column(Integer)
     proof: Mapped[list[str]] = mapped_column(JSON)

@@ -151,3 +151,13 @@ def test_sqlite_default_path(tmp_path: Path) -> None:
     with e.connect() as c:
         tables = {r[0] for r in c.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
     assert {"records", "attachments", "anchors", "audit_trail", "operators", "certificates"} <= tables
+
+
+def test_the_migrations_build_exactly_the_models_schema(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from ledger_service.index.models import Base
+
+    with engine.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,16 @@ from ledger_service.records import RecordInvalid
 from ledger_service.runtime import Runtime, open_runtime
 from ledger_service.verification import Status, is_valid
 from tests.utils.anvil import anvil_node
+from tests.utils.postgres import postgres_cluster
 
 
-def test_the_demo_story_on_the_embedded_chain(tmp_path: Path) -> None:
-    runtime = open_runtime(Settings(data_dir=tmp_path))
-    report = run_demo(runtime.service, runtime.keys, count=30)
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_demo_story_on_the_embedded_chain(tmp_path: Path, database: str) -> None:
+    with ExitStack() as stack:
+        url = stack.enter_context(postgres_cluster()) if database == "postgresql" else None
+        runtime = open_runtime(Settings(data_dir=tmp_path, database_url=url))
+        report = run_demo(runtime.service, runtime.keys, count=30)
+        runtime.engine.dispose()
     assert report.records_by_tier == {"A": 2, "B": 16, "C": 12}
     assert report.anchored == 30
     assert (report.verified_valid, report.verified_total) == (30, 30)

@@ -1,6 +1,6 @@
 """A local chain whose state survives restarts: anvil (npm) with --state in the data directory, started for
 as long as a command needs it. Used by the CLI when no chain URL is set (the in-process EVM lives only inside
-one process, which suits `qledger demo` but not a ledger kept across commands).
+one process, which suits `qledger demo` but not a ledger kept across commands), and by the tests.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -30,44 +31,50 @@ def find_anvil() -> str:
     )
 
 
-@contextmanager
-def local_chain(data_dir: Path) -> Iterator[str]:
-    """Start anvil on a free loopback port with its state in `data_dir/chain`; yield its URL."""
-    state_dir = data_dir / "chain"
-    state_dir.mkdir(parents=True, exist_ok=True)
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    # --prune-history keeps memory bounded; --state loads the chain and writes it back on exit.
-    cmd = [
-        find_anvil(),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--prune-history",
-        "--state",
-        str(state_dir / "anvil-state.json"),
-        "--hardfork",
-        "cancun",
-        "--silent",
-    ]
-    proc = subprocess.Popen(cmd, env={**os.environ, "HOME": str(state_dir)}, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise ChainUnavailable("the local chain (anvil) did not start") from None
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()  # anvil writes its state on SIGTERM
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def anvil(*extra: str, state: Path | None = None) -> Iterator[str]:
+    """Start anvil on a free loopback port (state loaded from and written back to `state`, if given; else in
+    a temporary home); yield its URL; stop it."""
+    with ExitStack() as stack:
+        home = (
+            state.parent if state else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qledger-anvil-")))
+        )
+        port = free_port()
+        # --prune-history keeps memory bounded; without it anvil grows without limit.
+        cmd = [find_anvil(), "--host", "127.0.0.1", "--port", str(port), "--prune-history", "--silent", *extra]
+        if state:
+            cmd += ["--state", str(state)]
+        proc = subprocess.Popen(cmd, env={**os.environ, "HOME": str(home)}, stdout=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise ChainUnavailable("anvil did not start") from None
+                    time.sleep(0.05)
+            yield url
+        finally:
+            proc.terminate()  # anvil writes its state on SIGTERM
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextmanager
+def local_chain(data_dir: Path) -> Iterator[str]:
+    """The data directory's own chain: anvil with its state in `data_dir/chain`."""
+    state_dir = data_dir / "chain"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with anvil("--hardfork", "cancun", state=state_dir / "anvil-state.json") as url:
+        yield url

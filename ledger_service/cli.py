@@ -303,6 +303,46 @@ def verify_command(
         raise typer.Exit(code=2)
 
 
+keys_app = typer.Typer(help="Members' API keys.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("issue")
+def issue_key(
+    member: Annotated[str, typer.Argument(help="A member whose chain key is in the data directory.")],
+) -> None:
+    """Issue an API key for a member; it is printed once, only its SM3 is kept."""
+    from ledger_service.index import crud
+
+    def run() -> None:
+        with _runtime() as rt:
+            account = rt.service.accounts.get(member)
+            if account is None:
+                raise LedgerError(f"unknown member {member!r}: one of {', '.join(sorted(rt.service.accounts))}")
+            with rt.service.sessions.begin() as session:
+                key = crud.issue_api_key(session=session, member=member, account=account, actor="cli")
+        sys.stdout.write(key + "\n")
+
+    _guard(run)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+) -> None:
+    """Run the HTTP API (and its anchoring worker) until interrupted."""
+    import uvicorn
+
+    from ledger_service.api.main import create_app
+
+    def run() -> None:
+        with _runtime() as rt:
+            uvicorn.run(create_app(rt.service), host=host, port=port, log_level="info")
+
+    _guard(run)
+
+
 def _bar() -> Progress:
     columns = (TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     return Progress(*columns, console=console)

@@ -54,14 +54,10 @@ def anvil(*extra: str, state: Path | None = None) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 20
-            while True:
-                try:
-                    httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise ChainUnavailable("anvil did not start") from None
-                    time.sleep(0.05)
+            while not _answers(url):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise ChainUnavailable("anvil did not start")
+                time.sleep(0.05)
             yield url
         finally:
             proc.terminate()  # anvil writes its state on SIGTERM
@@ -71,10 +67,28 @@ def anvil(*extra: str, state: Path | None = None) -> Iterator[str]:
                 proc.kill()
 
 
+def _answers(url: str) -> bool:
+    try:
+        httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
+        return True
+    except httpx.TransportError:
+        return False
+
+
 @contextmanager
 def local_chain(data_dir: Path) -> Iterator[str]:
-    """The data directory's own chain: anvil with its state in `data_dir/chain`."""
+    """The data directory's own chain: anvil with its state in `data_dir/chain`. While one command runs it
+    (`qledger serve`, say), `chain/node.url` names it and other commands use that node instead of starting a
+    second one on the same state."""
     state_dir = data_dir / "chain"
     state_dir.mkdir(parents=True, exist_ok=True)
+    marker = state_dir / "node.url"
+    if marker.exists() and _answers(running := marker.read_text().strip()):
+        yield running
+        return
     with anvil("--hardfork", "cancun", state=state_dir / "anvil-state.json") as url:
-        yield url
+        marker.write_text(url)
+        try:
+            yield url
+        finally:
+            marker.unlink(missing_ok=True)

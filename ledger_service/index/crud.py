@@ -4,6 +4,7 @@ record's state writes its audit entry in the same transaction.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,8 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger_service.digests import sm3
 from ledger_service.index.models import (
     AnchorRow,
+    ApiKeyRow,
     AttachmentRow,
     AuditRow,
     CertificateRow,
@@ -224,19 +227,25 @@ def list_records(
     lot: str | None = None,
     product: str | None = None,
     status: str | None = None,
+    measured_from: datetime | None = None,
+    measured_until: datetime | None = None,
+    visible_to: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[RecordRow]:
+    """Records in measurement order; `visible_to` leaves out other members' confidential records."""
     query = select(RecordRow).order_by(RecordRow.measured_at, RecordRow.id)
-    for column, value in (
-        (RecordRow.record_type, record_type),
-        (RecordRow.lot, lot),
-        (RecordRow.product, product),
-    ):
+    for column, value in ((RecordRow.record_type, record_type), (RecordRow.lot, lot), (RecordRow.product, product)):
         if value is not None:
             query = query.where(column == value)
     if status is not None:
         query = query.where(RecordRow.status == status)
+    if measured_from is not None:
+        query = query.where(RecordRow.measured_at >= measured_from)
+    if measured_until is not None:
+        query = query.where(RecordRow.measured_at <= measured_until)
+    if visible_to is not None:
+        query = query.where((RecordRow.confidentiality == "public") | (RecordRow.lab_member == visible_to))
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
@@ -274,6 +283,20 @@ def add_certificate(
 
 def get_certificate(*, session: Session, record_id: str) -> CertificateRow | None:
     return session.get(CertificateRow, record_id)
+
+
+def issue_api_key(*, session: Session, member: str, account: str, actor: str) -> str:
+    """A new API key for `member`, returned once; the index keeps only its SM3."""
+    key = "qlk_" + secrets.token_urlsafe(32)
+    session.add(ApiKeyRow(key_sm3=sm3(key.encode()).hex(), member=member, account=account, created_at=_now()))
+    audit(session=session, actor=actor, action="issue_api_key", field=member, new_value=account)
+    return key
+
+
+def member_of_key(*, session: Session, key: str) -> ApiKeyRow | None:
+    """The member an API key belongs to, if the key is known and not revoked."""
+    row = session.get(ApiKeyRow, sm3(key.encode()).hex())
+    return row if row is not None and row.revoked_at is None else None
 
 
 class IndexValidationContext:

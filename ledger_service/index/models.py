@@ -105,4 +105,15 @@ class CertificateRow(Base):
     valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+# A member's API credential: the key is shown once when issued; only its SM3 is kept.
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    key_sm3: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member: Mapped[str] = mapped_column(String(80), index=True)
+    account: Mapped[str] = mapped_column(String(42))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 Index("ix_records_type_time", RecordRow.record_type, RecordRow.measured_at)

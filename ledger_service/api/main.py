@@ -1,0 +1,34 @@
+"""The HTTP API: wiring only (routers, problem handlers, the anchoring worker)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ledger_service import __version__
+from ledger_service.api import problems
+from ledger_service.api.routes import health, members, records
+from ledger_service.api.worker import AnchorWorker
+from ledger_service.service import LedgerService
+
+
+def create_app(service: LedgerService, *, max_upload_bytes: int = 64 << 20, worker: bool = True) -> FastAPI:
+    anchor_worker = AnchorWorker(service)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if worker:
+            anchor_worker.start()
+        yield
+        anchor_worker.stop()
+
+    app = FastAPI(title="qledger", version=__version__, openapi_url="/openapi.json", lifespan=lifespan)
+    app.state.service = service
+    app.state.worker = anchor_worker
+    app.state.max_upload_bytes = max_upload_bytes
+    problems.install(app)
+    for router in (records.router, members.router, health.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,274 @@
+"""Records: submit (with attachments), read, status, verification, proof bundle, revoke, supersede."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ledger_service.api.deps import ActiveMemberDep, Member, MemberDep, ServiceDep
+from ledger_service.api.problems import Problem
+from ledger_service.chain.types import Role
+from ledger_service.index import crud
+from ledger_service.index.models import RecordRow
+from ledger_service.records import RECORD_TYPE_CODES
+from ledger_service.service import AttachmentFile, LedgerService
+from ledger_service.verification import is_valid
+
+router = APIRouter(prefix="/v1/records", tags=["records"])
+RecordId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="SM3 record id, 64 hex characters")]
+
+
+# Where a record can be followed after it is accepted.
+class Links(BaseModel):
+    self: str
+    status: str
+    verification: str
+    proof: str
+
+
+# The answer to a submission: accepted for anchoring.
+class Accepted(BaseModel):
+    record_id: str
+    status: str
+    links: Links
+
+
+# A record as the API shows it.
+class RecordPublic(BaseModel):
+    record_id: str
+    record_type: str
+    status: str
+    lab_member: str
+    measured_at: datetime
+    cid: str | None
+    record: dict[str, Any]
+    anchor: dict[str, Any] | None
+    superseded_by: str | None
+
+
+class RecordsPublic(BaseModel):
+    data: list[RecordPublic]
+    count: int
+
+
+class RevokeIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class SupersedeIn(BaseModel):
+    replacement_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _links(record_id: str) -> Links:
+    base = f"/v1/records/{record_id}"
+    return Links(self=base, status=f"{base}/status", verification=f"{base}/verification", proof=f"{base}/proof")
+
+
+def _public(row: RecordRow) -> RecordPublic:
+    a = row.anchor
+    anchor = None
+    if a is not None:
+        anchor = {
+            "tier": a.tier,
+            "chain_id": a.chain_id,
+            "contract": a.contract,
+            "tx_hash": a.tx_hash,
+            "block_number": a.block_number,
+            "root": a.root,
+            "leaf_index": a.leaf_index,
+            "proof": a.proof,
+        }
+    return RecordPublic(
+        record_id=row.id,
+        record_type=row.record_type,
+        status=row.status,
+        lab_member=row.lab_member,
+        measured_at=row.measured_at,
+        cid=row.cid,
+        record=json.loads(row.canonical),
+        anchor=anchor,
+        superseded_by=row.superseded_by,
+    )
+
+
+def _readable(service: LedgerService, member: Member, record_id: str) -> RecordRow:
+    """The record, if it exists and `member` may read it (confidential records: their owner only)."""
+    with service.sessions() as session:
+        row = crud.get_record(session=session, record_id=record_id)
+        if row is None:
+            raise Problem(404, "NOT_FOUND", "No such record", record_id)
+        if row.confidentiality == "confidential" and row.lab_member != member.id:
+            raise Problem(403, "FORBIDDEN", "A confidential record is readable by its owner only", record_id)
+        row.attachments, row.anchor  # noqa: B018 - load before the session closes
+        return row
+
+
+async def _read_submission(request: Request, max_bytes: int) -> tuple[dict[str, Any], list[AttachmentFile]]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise Problem(413, "TOO_LARGE", "The upload is too large", f"at most {max_bytes} bytes")
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    files: list[AttachmentFile] = []
+    if media == "application/json":
+        text = (await request.body()).decode("utf-8", "replace")
+    elif media == "multipart/form-data":
+        form = await request.form(max_files=1000, max_fields=10, max_part_size=max_bytes)
+        part = form.get("record")
+        if part is None:
+            raise Problem(
+                422,
+                "REQUEST_INVALID",
+                "The multipart body needs a `record` part",
+                errors=[{"field": "record", "code": "MISSING_FIELD", "message": "missing"}],
+            )
+        text = part if isinstance(part, str) else (await part.read()).decode("utf-8", "replace")
+        for upload in form.getlist("attachments"):
+            if isinstance(upload, str):
+                raise Problem(
+                    422,
+                    "REQUEST_INVALID",
+                    "Attachments must be files",
+                    errors=[{"field": "attachments", "code": "INVALID_VALUE", "message": "not a file"}],
+                )
+            data = await upload.read()
+            files.append(
+                AttachmentFile(
+                    upload.filename or "attachment", upload.content_type or "application/octet-stream", data=data
+                )
+            )
+    else:
+        raise Problem(415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json or multipart/form-data", media or "none")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise Problem(400, "MALFORMED_JSON", "The record is not valid JSON", str(error)) from None
+    if not isinstance(raw, dict):
+        raise Problem(
+            422,
+            "RECORD_INVALID",
+            "The record must be a JSON object",
+            errors=[{"field": "", "code": "INVALID_VALUE", "message": "not an object"}],
+        )
+    return raw, files
+
+
+@router.post("", status_code=202, response_model=Accepted, responses={202: {"description": "Accepted for anchoring"}})
+async def submit_record(request: Request, service: ServiceDep, member: ActiveMemberDep) -> JSONResponse:
+    """Submit a record (JSON, or multipart with `record` and `attachments` parts)."""
+    raw, files = await _read_submission(request, request.app.state.max_upload_bytes)
+    lab = raw.get("lab", {}).get("member_id") if isinstance(raw.get("lab"), dict) else None
+    if lab is not None and lab != member.id:
+        raise Problem(
+            403,
+            "WRONG_MEMBER",
+            "A member submits records only as itself",
+            f"authenticated as {member.id}, record names {lab}",
+            [{"field": "lab.member_id", "code": "WRONG_MEMBER", "message": "not the caller"}],
+        )
+    code = RECORD_TYPE_CODES.get(str(raw.get("record_type")))
+    if code is not None and not service.chain.registry.functions.isAccredited(member.account, code).call():
+        raise Problem(
+            403,
+            "NOT_ACCREDITED",
+            "The member is not accredited for this record type",
+            str(raw.get("record_type")),
+            [{"field": "record_type", "code": "NOT_ACCREDITED", "message": "out of scope"}],
+        )
+    submitted = service.submit(raw, files, actor=member.id)
+    if not submitted.created:
+        raise Problem(409, "ALREADY_SUBMITTED", "This record was submitted before", submitted.record_id)
+    request.app.state.worker.wake()
+    body = Accepted(record_id=submitted.record_id, status="accepted", links=_links(submitted.record_id))
+    return JSONResponse(body.model_dump(), status_code=202, headers={"Location": body.links.status})
+
+
+@router.get("", response_model=RecordsPublic)
+def list_records(
+    service: ServiceDep,
+    member: MemberDep,
+    record_type: Annotated[str | None, Query(max_length=40)] = None,
+    lot: Annotated[str | None, Query(max_length=120)] = None,
+    product: Annotated[str | None, Query(max_length=120)] = None,
+    status: Annotated[str | None, Query(pattern="^(accepted|anchored|revoked|superseded)$")] = None,
+    measured_from: datetime | None = None,
+    measured_until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> RecordsPublic:
+    """List records, filtered; confidential records of other members are left out."""
+    with service.sessions() as session:
+        rows = crud.list_records(
+            session=session,
+            record_type=record_type,
+            lot=lot,
+            product=product,
+            status=status,
+            measured_from=measured_from,
+            measured_until=measured_until,
+            limit=limit,
+            offset=offset,
+            visible_to=member.id,
+        )
+        data = [_public(r) for r in rows]
+    return RecordsPublic(data=data, count=len(data))
+
+
+@router.get("/{record_id}", response_model=RecordPublic)
+def get_record(record_id: RecordId, service: ServiceDep, member: MemberDep) -> RecordPublic:
+    """Retrieve a record."""
+    return _public(_readable(service, member, record_id))
+
+
+@router.get("/{record_id}/status")
+def get_status(record_id: RecordId, service: ServiceDep, member: MemberDep) -> dict[str, Any]:
+    """Where a record stands: accepted (queued for anchoring), anchored, revoked or superseded."""
+    row = _readable(service, member, record_id)
+    public = _public(row)
+    return {"record_id": row.id, "status": row.status, "anchor": public.anchor, "superseded_by": row.superseded_by}
+
+
+@router.get("/{record_id}/verification")
+def get_verification(record_id: RecordId, service: ServiceDep, member: MemberDep) -> dict[str, Any]:
+    """Verify a record: one fragment per check, with reason codes."""
+    _readable(service, member, record_id)
+    fragments = service.verify(record_id)
+    return {"record_id": record_id, "valid": is_valid(fragments), "fragments": [f.to_json() for f in fragments]}
+
+
+@router.get("/{record_id}/proof")
+def get_proof(record_id: RecordId, service: ServiceDep, member: MemberDep) -> dict[str, Any]:
+    """A self-contained proof bundle, verifiable against any node of the chain."""
+    row = _readable(service, member, record_id)
+    if row.anchor is None:
+        raise Problem(409, "NOT_ANCHORED", "The record is not anchored yet", f"status {row.status}")
+    return service.proof_bundle(record_id)
+
+
+@router.post("/{record_id}/revoke")
+def revoke_record(record_id: RecordId, body: RevokeIn, service: ServiceDep, member: ActiveMemberDep) -> dict[str, Any]:
+    """Revoke a record: its owner, or a regulator or auditor."""
+    row = _readable(service, member, record_id)
+    if row.lab_member != member.id and not member.roles & (Role.REGULATOR | Role.AUDITOR):
+        raise Problem(403, "FORBIDDEN", "Only the record's owner, a regulator or an auditor may revoke it")
+    if row.anchor is None:
+        raise Problem(409, "NOT_ANCHORED", "The record is not anchored yet", f"status {row.status}")
+    service.revoke(record_id, member=member.id, reason=body.reason)
+    return {"record_id": record_id, "status": "revoked"}
+
+
+@router.post("/{record_id}/supersede")
+def supersede_record(
+    record_id: RecordId, body: SupersedeIn, service: ServiceDep, member: ActiveMemberDep
+) -> dict[str, Any]:
+    """Supersede a record by an amended one of the same owner (ISO/IEC 17025 7.8.8)."""
+    row = _readable(service, member, record_id)
+    if row.lab_member != member.id:
+        raise Problem(403, "FORBIDDEN", "Only the record's owner may supersede it")
+    service.supersede(record_id, body.replacement_id, member=member.id, reason=body.reason)
+    return {"record_id": record_id, "status": "superseded", "superseded_by": body.replacement_id}

@@ -1,0 +1,166 @@
+"""The HTTP API on the embedded chain: authentication, submission, anchoring by the worker, problem documents."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ledger_service.api.main import create_app
+from ledger_service.config import Settings
+from ledger_service.demo import CAL, LAB, MFR, REG, Demo
+from ledger_service.index import crud
+from ledger_service.runtime import Runtime, open_runtime
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Runtime, Demo, dict[str, str]]]:
+    runtime = open_runtime(Settings(data_dir=tmp_path_factory.mktemp("api")))
+    demo = Demo(runtime.service, runtime.keys)
+    demo.found_consortium()
+    demo.calibrate_instruments()
+    keys = {}
+    with runtime.service.sessions.begin() as session:
+        for member in (LAB, CAL, MFR, REG):
+            keys[member] = crud.issue_api_key(
+                session=session, member=member, account=runtime.service.accounts[member], actor="admin"
+            )
+    app = create_app(runtime.service, max_upload_bytes=1 << 20, worker=False)
+    with TestClient(app) as client:
+        yield client, runtime, demo, keys
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code and body["type"] == f"urn:qledger:problem:{code.lower().replace('_', '-')}"
+    return body
+
+
+def test_submit_anchor_verify_and_prove(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    client, runtime, demo, keys = world
+    raw, _ = demo.record("tensile_test", 1)
+    response = client.post("/v1/records", json=raw, headers=auth(keys[LAB]))
+    assert response.status_code == 202, response.text
+    record_id = response.json()["record_id"]
+    assert response.headers["location"] == f"/v1/records/{record_id}/status"
+    assert client.get(f"/v1/records/{record_id}/status", headers=auth(keys[LAB])).json()["status"] == "accepted"
+    problem(client.post("/v1/records", json=raw, headers=auth(keys[LAB])), 409, "ALREADY_SUBMITTED")
+    problem(client.get(f"/v1/records/{record_id}/proof", headers=auth(keys[LAB])), 409, "NOT_ANCHORED")
+
+    assert client.app.state.worker.run_once() == 1  # type: ignore[attr-defined]
+    status = client.get(f"/v1/records/{record_id}/status", headers=auth(keys[MFR])).json()
+    assert status["status"] == "anchored" and status["anchor"]["tier"] == "A"
+    verification = client.get(f"/v1/records/{record_id}/verification", headers=auth(keys[REG])).json()
+    assert verification["valid"] is True
+    bundle = client.get(f"/v1/records/{record_id}/proof", headers=auth(keys[REG])).json()
+    assert bundle["format"] == "qledger-proof-bundle/1" and bundle["record_id"] == record_id
+
+
+def test_multipart_with_an_image_attachment(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    client, _, demo, keys = world
+    raw, files = demo.record("el_image", 2)
+    response = client.post(
+        "/v1/records",
+        files=[
+            ("record", (None, json.dumps(raw), "application/json")),
+            ("attachments", (files[0].name, files[0].data, "image/png")),
+        ],
+        headers=auth(keys[LAB]),
+    )
+    assert response.status_code == 202, response.text
+    record = client.get(f"/v1/records/{response.json()['record_id']}", headers=auth(keys[LAB])).json()
+    (attachment,) = record["record"]["attachments"]
+    assert attachment["name"] == files[0].name and attachment["cid"].startswith("bafkrei")
+
+
+def test_authentication_and_membership(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    client, _, demo, keys = world
+    raw, _ = demo.record("xrf_analysis", 3)
+    response = client.post("/v1/records", json=raw)
+    assert problem(response, 401, "UNAUTHENTICATED") and response.headers["www-authenticate"].startswith("Bearer")
+    problem(client.post("/v1/records", json=raw, headers=auth("qlk_not-a-key")), 401, "UNAUTHENTICATED")
+    body = problem(client.post("/v1/records", json=raw, headers=auth(keys[CAL])), 403, "WRONG_MEMBER")
+    assert body["errors"] == [{"field": "lab.member_id", "code": "WRONG_MEMBER", "message": "not the caller"}]
+    as_mfr = dict(raw, lab={**raw["lab"], "member_id": MFR})
+    problem(client.post("/v1/records", json=as_mfr, headers=auth(keys[MFR])), 403, "NOT_ACCREDITED")
+    me = client.get("/v1/members/me", headers=auth(keys[LAB])).json()
+    assert me["member_id"] == LAB and me["active"] is True
+
+
+def test_bad_input_gets_a_clear_4xx(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    client, _, demo, keys = world
+    h = auth(keys[LAB])
+    problem(
+        client.post("/v1/records", content=b"{not json", headers={**h, "content-type": "application/json"}),
+        400,
+        "MALFORMED_JSON",
+    )
+    problem(
+        client.post("/v1/records", content=b"<record/>", headers={**h, "content-type": "application/xml"}),
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+    )
+    big = b"x" * (2 << 20)
+    problem(
+        client.post("/v1/records", content=big, headers={**h, "content-type": "application/json"}), 413, "TOO_LARGE"
+    )
+    raw, _ = demo.record("tensile_test", 4)
+    body = problem(client.post("/v1/records", json={**raw, "record_type": "pizza"}, headers=h), 422, "RECORD_INVALID")
+    assert ("record_type", "UNKNOWN_RECORD_TYPE") in {(e["field"], e["code"]) for e in body["errors"]}
+    missing = {k: v for k, v in raw.items() if k not in ("operator", "checker_id")}
+    body = problem(client.post("/v1/records", json=missing, headers=h), 422, "RECORD_INVALID")
+    assert {(e["field"], e["code"]) for e in body["errors"]} == {
+        ("operator", "MISSING_FIELD"),
+        ("checker_id", "MISSING_FIELD"),
+    }
+    problem(client.get("/v1/records/not-an-id", headers=h), 422, "REQUEST_INVALID")
+    problem(client.get("/v1/records/" + "0" * 64, headers=h), 404, "NOT_FOUND")
+
+
+def test_confidential_records_and_revocation_rights(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    client, _, demo, keys = world
+    raw, _ = demo.record("tensile_test", 5)
+    raw["confidentiality"] = "confidential"
+    record_id = client.post("/v1/records", json=raw, headers=auth(keys[LAB])).json()["record_id"]
+    client.app.state.worker.run_once()  # type: ignore[attr-defined]
+    assert client.get(f"/v1/records/{record_id}", headers=auth(keys[LAB])).status_code == 200
+    problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[MFR])), 403, "FORBIDDEN")
+    listed = client.get("/v1/records", params={"record_type": "tensile_test"}, headers=auth(keys[MFR])).json()
+    assert record_id not in {r["record_id"] for r in listed["data"]}
+
+    public, _ = demo.record("tensile_test", 6)
+    public_id = client.post("/v1/records", json=public, headers=auth(keys[LAB])).json()["record_id"]
+    client.app.state.worker.run_once()  # type: ignore[attr-defined]
+    problem(
+        client.post(f"/v1/records/{public_id}/revoke", json={"reason": "x"}, headers=auth(keys[MFR])), 403, "FORBIDDEN"
+    )
+    assert (
+        client.post(
+            f"/v1/records/{public_id}/revoke", json={"reason": "specimen mix-up"}, headers=auth(keys[REG])
+        ).json()["status"]
+        == "revoked"
+    )
+    codes = {
+        f["reason"]["code"]
+        for f in client.get(f"/v1/records/{public_id}/verification", headers=auth(keys[LAB])).json()["fragments"]
+        if f["reason"]
+    }
+    assert "REVOKED" in codes
+
+
+def test_operations_endpoints_and_openapi(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    client, _, _, _ = world
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready == {"ready": True, "chain": True, "ipfs": True, "database": True}
+    spec = client.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.1") and "/v1/records" in spec["paths"]

@@ -335,10 +335,12 @@ def serve(
     import uvicorn
 
     from ledger_service.api.main import create_app
+    from ledger_service.api.observability import json_logging
 
     def run() -> None:
+        json_logging()
         with _runtime() as rt:
-            uvicorn.run(create_app(rt.service), host=host, port=port, log_level="info")
+            uvicorn.run(create_app(rt.service), host=host, port=port, log_config=None, access_log=False)
 
     _guard(run)
 

@@ -35,7 +35,7 @@ ServiceDep = Annotated[LedgerService, Depends(get_service)]
 
 
 def get_member(
-    service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Member:
     if credentials is None:
         raise Problem(401, "UNAUTHENTICATED", "An API key is required", "send Authorization: Bearer <key>")
@@ -44,6 +44,7 @@ def get_member(
         if row is None:
             raise Problem(401, "UNAUTHENTICATED", "Unknown or revoked API key")
         member_id, account = row.member, row.account
+    request.state.member = member_id  # for the audit entry of this access
     standing = service.chain.registry.functions.memberOf(account).call()
     return Member(member_id, account, roles=standing[0], active=standing[1] == 1)
 

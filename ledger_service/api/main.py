@@ -8,14 +8,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ledger_service import __version__
-from ledger_service.api import problems
+from ledger_service.api import observability, problems
+from ledger_service.api.observability import Metrics
 from ledger_service.api.routes import health, members, records
 from ledger_service.api.worker import AnchorWorker
 from ledger_service.service import LedgerService
 
 
 def create_app(service: LedgerService, *, max_upload_bytes: int = 64 << 20, worker: bool = True) -> FastAPI:
-    anchor_worker = AnchorWorker(service)
+    metrics = Metrics()
+    anchor_worker = AnchorWorker(service, on_anchored=metrics.anchored.inc)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -28,7 +30,9 @@ def create_app(service: LedgerService, *, max_upload_bytes: int = 64 << 20, work
     app.state.service = service
     app.state.worker = anchor_worker
     app.state.max_upload_bytes = max_upload_bytes
+    app.state.metrics = metrics
     problems.install(app)
+    observability.install(app, service, metrics)
     for router in (records.router, members.router, health.router):
         app.include_router(router)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from ledger_service.errors import ChainUnavailable, StoreUnavailable
 from ledger_service.service import LedgerService
@@ -17,8 +18,15 @@ log = logging.getLogger("qledger.worker")
 
 
 class AnchorWorker:
-    def __init__(self, service: LedgerService, interval_s: float = 0.5, max_backoff_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        service: LedgerService,
+        interval_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        on_anchored: Callable[[int], object] | None = None,
+    ) -> None:
         self.service = service
+        self.on_anchored = on_anchored
         self.interval_s = interval_s
         self.max_backoff_s = max_backoff_s
         self._wake = threading.Event()
@@ -43,6 +51,8 @@ class AnchorWorker:
     def run_once(self) -> int:
         n = self.service.anchor_pending()
         self.anchored += n
+        if n and self.on_anchored:
+            self.on_anchored(n)
         return n
 
     def _run(self) -> None:

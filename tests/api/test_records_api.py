@@ -164,3 +164,24 @@ def test_operations_endpoints_and_openapi(world: tuple[TestClient, Runtime, Demo
     assert ready == {"ready": True, "chain": True, "ipfs": True, "database": True}
     spec = client.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.1") and "/v1/records" in spec["paths"]
+
+
+def test_every_access_is_audited_and_measured(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    from sqlalchemy import select
+
+    from ledger_service.index.models import AuditRow
+
+    client, runtime, demo, keys = world
+    client.get("/v1/members/me", headers=auth("qlk_wrong"))
+    raw, _ = demo.record("xrf_analysis", 7)
+    record_id = client.post("/v1/records", json=raw, headers=auth(keys[LAB])).json()["record_id"]
+    client.get(f"/v1/records/{record_id}", headers=auth(keys[MFR]))
+    with runtime.service.sessions() as session:
+        rows = list(session.scalars(select(AuditRow).where(AuditRow.action == "api").order_by(AuditRow.id)))
+    seen = {(r.actor, r.field, r.new_value, r.record_id) for r in rows}
+    assert ("anonymous", "GET /v1/members/me", "401", None) in seen
+    assert (LAB, "POST /v1/records", "202", None) in seen
+    assert (MFR, "GET /v1/records/{record_id}", "200", record_id) in seen
+    text = client.get("/metrics").text
+    assert "qledger_records_accepted_total" in text and "qledger_outbox_depth" in text
+    assert 'qledger_http_requests_total{method="POST",status="202"}' in text

@@ -183,6 +183,7 @@ async def submit_record(request: Request, service: ServiceDep, member: ActiveMem
     submitted = service.submit(raw, files, actor=member.id)
     if not submitted.created:
         raise Problem(409, "ALREADY_SUBMITTED", "This record was submitted before", submitted.record_id)
+    request.app.state.metrics.accepted.inc()
     request.app.state.worker.wake()
     body = Accepted(record_id=submitted.record_id, status="accepted", links=_links(submitted.record_id))
     return JSONResponse(body.model_dump(), status_code=202, headers={"Location": body.links.status})
@@ -199,7 +200,7 @@ def list_records(
     measured_from: datetime | None = None,
     measured_until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> RecordsPublic:
     """List records, filtered; confidential records of other members are left out."""
     with service.sessions() as session:

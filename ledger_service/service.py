@@ -27,7 +27,7 @@ from ledger_service.errors import LedgerError
 from ledger_service.ids import instrument_key, operator_key, schema_key, unix
 from ledger_service.index import crud
 from ledger_service.index.models import RecordRow
-from ledger_service.records import RECORD_TYPE_CODES, Fault, Record, RecordInvalid, validate_record
+from ledger_service.records import RECORD_TYPE_CODES, Fault, FaultCode, Record, RecordInvalid, validate_record
 from ledger_service.records.types import CalibrationCertificate
 from ledger_service.records.validate import RECORD_ADAPTER, fault_from_pydantic
 from ledger_service.store import ContentStore
@@ -97,36 +97,56 @@ class LedgerService:
         A chunk with a refused record writes nothing and raises RecordInvalid (paths prefixed with the index)."""
         out: list[Submitted] = []
         for i in range(0, len(items), chunk):
-            out += self._submit_chunk(items[i : i + chunk], actor, offset=i)
-        return out
-
-    def _submit_chunk(
-        self, items: Sequence[tuple[Mapping[str, Any], Sequence[AttachmentFile]]], actor: str, offset: int
-    ) -> list[Submitted]:
-        with self.sessions.begin() as session:
-            ctx = crud.IndexValidationContext(session)
-            prepared: list[tuple[Record, bytes]] = []
-            faults: list[Fault] = []
-            for n, (raw, files) in enumerate(items):
-                envelope = dict(raw)
-                envelope["attachments"] = self._pin_attachments(raw.get("attachments", []), files)
-                try:
-                    record = validate_record(envelope, ctx)
-                except RecordInvalid as refused:
-                    if len(items) == 1:
-                        raise
-                    faults += [Fault(f"[{offset + n}].{f.path}", f.code, f.message) for f in refused.faults]
-                    continue
-                prepared.append((record, canonical_json(record.model_dump(mode="json", exclude_none=True))))
+            part = items[i : i + chunk]
+            results = self.submit_batch([(raw, files, actor) for raw, files in part], all_or_nothing=True)
+            faults = [
+                Fault(f"[{i + n}].{f.path}" if len(items) > 1 else f.path, f.code, f.message)
+                for n, r in enumerate(results)
+                if isinstance(r, RecordInvalid)
+                for f in r.faults
+            ]
             if faults:
                 raise RecordInvalid(faults)
-            cids = self.store.put_many([canonical for _, canonical in prepared])
-            known = crud.existing_record_ids(session=session, record_ids=[digest_bytes(c).sm3_hex for _, c in prepared])
-            out = []
+            out += [r for r in results if isinstance(r, Submitted)]
+        return out
+
+    def submit_batch(
+        self,
+        items: Sequence[tuple[Mapping[str, Any], Sequence[AttachmentFile], str]],
+        all_or_nothing: bool = False,
+    ) -> list[Submitted | RecordInvalid]:
+        """Validate every (record, files, actor); index the valid ones in one transaction (group commit) and
+        pin them in one store request. Returns, per item, its Submitted or its RecordInvalid. With
+        `all_or_nothing`, one refused record means nothing is written."""
+        with self.sessions.begin() as session:
+            ctx = crud.IndexValidationContext(session)
+            outcomes: list[tuple[Record, bytes, str] | RecordInvalid] = []
+            for raw, files, actor in items:
+                envelope = dict(raw)
+                try:
+                    envelope["attachments"] = self._pin_attachments(raw.get("attachments", []), files)
+                    record = validate_record(envelope, ctx)
+                except RecordInvalid as refused:
+                    outcomes.append(refused)
+                    continue
+                except AttachmentMismatch as mismatch:
+                    outcomes.append(RecordInvalid([Fault("attachments", FaultCode.INVALID_VALUE, str(mismatch))]))
+                    continue
+                outcomes.append((record, canonical_json(record.model_dump(mode="json", exclude_none=True)), actor))
+            valid = [o for o in outcomes if not isinstance(o, RecordInvalid)]
+            if all_or_nothing and len(valid) < len(outcomes):
+                return [o if isinstance(o, RecordInvalid) else Submitted("", False, "") for o in outcomes]
+            cids = iter(self.store.put_many([canonical for _, canonical, _ in valid]))
+            known = crud.existing_record_ids(session=session, record_ids=[digest_bytes(c).sm3_hex for _, c, _ in valid])
+            results: list[Submitted | RecordInvalid] = []
             with session.no_autoflush:  # one flush at commit, not one per record
-                for (record, canonical), cid in zip(prepared, cids, strict=True):
-                    out.append(self._index_record(session, record, canonical, cid, actor, known))
-            return out
+                for o in outcomes:
+                    if isinstance(o, RecordInvalid):
+                        results.append(o)
+                    else:
+                        record, canonical, actor = o
+                        results.append(self._index_record(session, record, canonical, next(cids), actor, known))
+            return results
 
     def _index_record(
         self, session: Session, record: Record, canonical: bytes, cid: str, actor: str, known: set[str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from ledger_service.index import crud
 from ledger_service.service import LedgerService
 
 _bearer = HTTPBearer(auto_error=False)
+STANDING_TTL_S = 5.0  # the contracts check standing again on every anchor; the API may lag it by seconds
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,31 @@ def get_member(
             raise Problem(401, "UNAUTHENTICATED", "Unknown or revoked API key")
         member_id, account = row.member, row.account
     request.state.member = member_id  # for the audit entry of this access
-    standing = service.chain.registry.functions.memberOf(account).call()
-    return Member(member_id, account, roles=standing[0], active=standing[1] == 1)
+    roles, active = _standing(request, service, account)
+    return Member(member_id, account, roles=roles, active=active)
+
+
+def _standing(request: Request, service: LedgerService, account: str) -> tuple[int, bool]:
+    """(roles, active) from the registry, cached per account for STANDING_TTL_S."""
+    cache: dict[str, tuple[float, tuple[int, bool]]] = request.app.state.standing_cache
+    now = time.monotonic()
+    hit = cache.get(account)
+    if hit is None or now - hit[0] > STANDING_TTL_S:
+        m = service.chain.registry.functions.memberOf(account).call()
+        hit = (now, (int(m[0]), m[1] == 1))
+        cache[account] = hit
+    return hit[1]
+
+
+def is_accredited(request: Request, service: LedgerService, account: str, record_type: int) -> bool:
+    """The registry's isAccredited, cached like the standing."""
+    cache: dict[tuple[str, int], tuple[float, bool]] = request.app.state.accreditation_cache
+    now = time.monotonic()
+    hit = cache.get((account, record_type))
+    if hit is None or now - hit[0] > STANDING_TTL_S:
+        hit = (now, bool(service.chain.registry.functions.isAccredited(account, record_type).call()))
+        cache[(account, record_type)] = hit
+    return hit[1]
 
 
 MemberDep = Annotated[Member, Depends(get_member)]

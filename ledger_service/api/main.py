@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from ledger_service import __version__
 from ledger_service.api import observability, problems
+from ledger_service.api.batching import AuditSink, SubmissionBatcher
 from ledger_service.api.observability import Metrics
 from ledger_service.api.routes import health, members, records
 from ledger_service.api.worker import AnchorWorker
@@ -20,17 +21,23 @@ def create_app(service: LedgerService, *, max_upload_bytes: int = 64 << 20, work
     anchor_worker = AnchorWorker(service, on_anchored=metrics.anchored.inc)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.submissions = SubmissionBatcher(service)
+        app.state.audit = AuditSink(service)
         if worker:
             anchor_worker.start()
         yield
         anchor_worker.stop()
+        app.state.submissions.close()
+        app.state.audit.close()
 
     app = FastAPI(title="qledger", version=__version__, openapi_url="/openapi.json", lifespan=lifespan)
     app.state.service = service
     app.state.worker = anchor_worker
     app.state.max_upload_bytes = max_upload_bytes
     app.state.metrics = metrics
+    app.state.standing_cache = {}
+    app.state.accreditation_cache = {}
     problems.install(app)
     observability.install(app, service, metrics)
     for router in (records.router, members.router, health.router):

@@ -12,7 +12,6 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
 
-from ledger_service.index import crud
 from ledger_service.index.models import RecordRow
 from ledger_service.service import LedgerService
 
@@ -86,15 +85,13 @@ def install(app: FastAPI, service: LedgerService, metrics: Metrics) -> None:
         member = getattr(request.state, "member", None)
         if request.url.path.startswith("/v1/"):
             # 21 CFR 11.10(e): every access, granted or refused, with who, when, what and the outcome.
-            with service.sessions.begin() as session:
-                crud.audit(
-                    session=session,
-                    actor=member or "anonymous",
-                    action="api",
-                    record_id=request.path_params.get("record_id"),
-                    field=f"{request.method} {template}",
-                    new_value=str(response.status_code),
-                )
+            request.app.state.audit.record(
+                actor=member or "anonymous",
+                action="api",
+                record_id=request.path_params.get("record_id"),
+                field=f"{request.method} {template}",
+                new_value=str(response.status_code),
+            )
         log.info(
             "%s %s -> %s",
             request.method,

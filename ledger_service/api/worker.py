@@ -21,7 +21,7 @@ class AnchorWorker:
     def __init__(
         self,
         service: LedgerService,
-        interval_s: float = 0.5,
+        interval_s: float = 1.0,
         max_backoff_s: float = 30.0,
         on_anchored: Callable[[int], object] | None = None,
     ) -> None:
@@ -59,6 +59,8 @@ class AnchorWorker:
         backoff = self.interval_s
         while not self._stop.is_set():
             self._wake.wait(backoff)
+            # Coalesce: let a burst of submissions gather so that they share a batch, a root, a transaction.
+            self._stop.wait(self.interval_s / 2)
             self._wake.clear()
             try:
                 self.run_once()

@@ -22,6 +22,8 @@ def engine_from_url(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+            cursor.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across crashes of the process
+            cursor.execute("PRAGMA busy_timeout=30000")  # writers from several threads wait their turn
             cursor.close()
 
     return engine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Annotated, Any
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from ledger_service.api.deps import ActiveMemberDep, Member, MemberDep, ServiceDep
+from ledger_service.api.deps import ActiveMemberDep, Member, MemberDep, ServiceDep, is_accredited
 from ledger_service.api.problems import Problem
 from ledger_service.chain.types import Role
 from ledger_service.index import crud
@@ -172,7 +173,7 @@ async def submit_record(request: Request, service: ServiceDep, member: ActiveMem
             [{"field": "lab.member_id", "code": "WRONG_MEMBER", "message": "not the caller"}],
         )
     code = RECORD_TYPE_CODES.get(str(raw.get("record_type")))
-    if code is not None and not service.chain.registry.functions.isAccredited(member.account, code).call():
+    if code is not None and not is_accredited(request, service, member.account, code):
         raise Problem(
             403,
             "NOT_ACCREDITED",
@@ -180,7 +181,7 @@ async def submit_record(request: Request, service: ServiceDep, member: ActiveMem
             str(raw.get("record_type")),
             [{"field": "record_type", "code": "NOT_ACCREDITED", "message": "out of scope"}],
         )
-    submitted = service.submit(raw, files, actor=member.id)
+    submitted = await asyncio.wrap_future(request.app.state.submissions.submit(raw, files, member.id))
     if not submitted.created:
         raise Problem(409, "ALREADY_SUBMITTED", "This record was submitted before", submitted.record_id)
     request.app.state.metrics.accepted.inc()

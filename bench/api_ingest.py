@@ -1,0 +1,158 @@
+"""Sustained ingest over the HTTP API: 8 concurrent clients against `qledger serve` (its own process) backed by
+anvil and a js-ipfs daemon. Per tier: records/s to 202, p50/p99 latency to 202, and the time until the outbox
+has drained (every record anchored). Targets (issue #4): tier C >= 500 rec/s, tier B >= 200 rec/s, p99 < 100 ms.
+
+    .venv/bin/python bench/api_ingest.py [N]     (default 4,000 records per tier)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.results import write_section  # noqa: E402
+from ledger_service.config import Settings  # noqa: E402
+from ledger_service.demo import LAB, Demo  # noqa: E402
+from ledger_service.runtime import load_deployment, open_runtime  # noqa: E402
+from tests.utils.anvil import anvil_node, free_port  # noqa: E402
+from tests.utils.ipfs import ipfs_node  # noqa: E402
+
+CLIENTS = 8
+TARGET = {"C": 500.0, "B": 200.0}
+KIND = {"C": "xrf_analysis", "B": "el_image"}
+QLEDGER = str(Path(sys.executable).parent / "qledger")
+
+
+def run_tier(url: str, key: str, bodies: list[tuple[str, bytes | None, str | None]]) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    chunks = [bodies[i::CLIENTS] for i in range(CLIENTS)]
+
+    def client(items: list[tuple[str, bytes | None, str | None]]) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+            mine = []
+            for record, image, name in items:
+                start = time.perf_counter()
+                if image is None:
+                    r = http.post("/v1/records", content=record, headers={"content-type": "application/json"})
+                else:
+                    files = [
+                        ("record", (None, record, "application/json")),
+                        ("attachments", (name, image, "image/png")),
+                    ]
+                    r = http.post("/v1/records", files=files)
+                mine.append(time.perf_counter() - start)
+                assert r.status_code == 202, r.text
+            with lock:
+                latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in chunks]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start, latencies
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
+    rows, ok = [], True
+    with (
+        anvil_node("--hardfork", "cancun", "--gas-limit", "100000000") as chain,
+        ipfs_node() as ipfs,
+        tempfile.TemporaryDirectory() as d,
+    ):
+        env = {
+            **os.environ,
+            "QLEDGER_DATA_DIR": d,
+            "QLEDGER_CHAIN_URL": chain,
+            "QLEDGER_IPFS_URL": os.environ.get("BENCH_IPFS", ipfs),
+        }
+        subprocess.run([QLEDGER, "init"], env=env, check=True, capture_output=True)
+        key = subprocess.run(
+            [QLEDGER, "keys", "issue", LAB], env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        port = free_port()
+        server = subprocess.Popen(
+            [QLEDGER, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            runtime = open_runtime(
+                Settings(
+                    data_dir=Path(d) / "client", chain_url=chain, ipfs_url=ipfs, database_url=f"sqlite:///{d}/index.db"
+                )
+            )
+            runtime.settings.data_dir = Path(d)
+            load_deployment(runtime)
+            demo = Demo(runtime.service, runtime.keys, seed=7)
+            demo.load_calibrations(runtime.certificates)
+            for tier in ("C", "B"):
+                bodies = []
+                for i in range(n):
+                    raw, files = demo.record(KIND[tier], 10**6 * (len(rows) + 1) + i)
+                    image = files[0].data if files else None
+                    raw["attachments"] = []
+                    bodies.append((json.dumps(raw), image, files[0].name if files else None))
+                elapsed, latencies = run_tier(url, key, bodies)
+                drain_start = time.perf_counter()
+                while True:
+                    depth = [
+                        line
+                        for line in httpx.get(f"{url}/metrics").text.splitlines()
+                        if line.startswith("qledger_outbox_depth ")
+                    ]
+                    if depth and float(depth[0].split()[1]) == 0:
+                        break
+                    time.sleep(0.2)
+                drain = time.perf_counter() - drain_start
+                rate = n / elapsed
+                q = statistics.quantiles(latencies, n=100)
+                p50, p99 = statistics.median(latencies) * 1000, q[98] * 1000
+                met = rate >= TARGET[tier] and p99 < 100
+                ok = ok and met
+                rows.append(
+                    f"| {tier} ({KIND[tier]}) | {n} | {rate:,.0f} | {TARGET[tier]:,.0f} | {p50:.1f} | {p99:.1f} | "
+                    f"{drain:.1f} | {'met' if met else 'NOT met'} |"
+                )
+                print(rows[-1], flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    body = "\n".join(
+        [
+            f"{CLIENTS} client threads (one process) posting to `qledger serve` (its own process: uvicorn, SQLite",
+            "index, group commit, anchoring worker) backed by anvil and a js-ipfs daemon, all on the same 2 cores;",
+            "tier C records as JSON, tier B records as multipart with a PNG.",
+            "Drain: time after the last 202 until the outbox is empty (every record anchored).",
+            "",
+            "| tier | records | records/s to 202 | target | p50 ms | p99 ms | drain s | |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+            *rows,
+        ]
+    )
+    print(body)
+    write_section("api", "Ingest over the HTTP API (bench/api_ingest.py)", body)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -29,6 +29,10 @@ class ChainUnavailable(ChainError):
     """The chain node could not be reached or did not answer in time; the call may be retried."""
 
 
+class TransactionAbandoned(ChainError):
+    """A prepared transaction can never be mined: its nonce went to another transaction."""
+
+
 class TransactionReverted(ChainError):
     """A contract refused a call; `name` and `arguments` are its decoded custom error (EIP-6093 style) and
     `code` the stable qledger code it maps to (the same codes the API and CLI report).

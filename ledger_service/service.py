@@ -8,7 +8,7 @@ The record id is the idempotency key: submitting or anchoring the same record tw
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledger_service import merkle
 from ledger_service.canonical import canonical_json
 from ledger_service.chain import Header, Web3ChainClient
-from ledger_service.chain.types import BatchReceipt, Receipt
+from ledger_service.chain.types import PreparedTx, Receipt
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.digests import digest_bytes, digest_file
-from ledger_service.errors import LedgerError
+from ledger_service.errors import LedgerError, TransactionAbandoned, TransactionReverted
 from ledger_service.ids import instrument_key, operator_key, schema_key, unix
 from ledger_service.index import crud
 from ledger_service.index.models import RecordRow
@@ -83,6 +83,7 @@ class LedgerService:
         self.sessions = sessions
         self.accounts = dict(accounts)  # consortium member id -> chain account
         self.tiers = dict(tiers or DEFAULT_TIERS)
+        self.fault_injector: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ ingest
 
@@ -215,42 +216,111 @@ class LedgerService:
     # ------------------------------------------------------------------ anchoring
 
     def anchor_pending(self, actor: str = "anchor-worker", progress: Any = None) -> int:
-        """Anchor every accepted record in its tier; returns how many were anchored."""
+        """Anchor every accepted record in its tier; returns how many were anchored.
+
+        Exactly once, whatever crashes: each signed transaction is written to the index (with the records it
+        anchors) before it is sent; `recover` first resends or finds every transaction left open by a crash.
+        """
+        done = self.recover(actor)
         with self.sessions() as session:
+            busy = {r for a in crud.open_attempts(session=session) for r in a.record_ids}
             rows = crud.list_records(session=session, status="accepted", limit=10**9)
-            pending = [(r.id, r.record_type, r.lab_member, r.canonical) for r in rows]
+            pending = [(r.id, r.record_type, r.lab_member, r.canonical) for r in rows if r.id not in busy]
         groups: dict[tuple[str, str, str], list[tuple[str, bytes]]] = defaultdict(list)
         for record_id, record_type, lab, canonical in pending:
             groups[(self.tiers.get(record_type, "B"), record_type, lab)].append((record_id, canonical))
-        done = 0
         # Calibration certificates first: records measured with them are checked against them on chain.
         for (tier, record_type, lab), items in sorted(
             groups.items(), key=lambda g: g[0][1] != "calibration_certificate"
         ):
             sender = self._account(lab)
-            if tier == "A":
-                for record_id, canonical in items:
-                    receipt = self.chain.anchor(sender, RECORD_TYPE_CODES[record_type], self._header(canonical))
-                    self._index_anchor("A", [record_id], receipt, actor)
-                    done += 1
-                    if progress:
-                        progress(1)
-            else:
-                size = BATCH_B if tier == "B" else BATCH_C
-                for i in range(0, len(items), size):
-                    chunk = items[i : i + size]
-                    batch: BatchReceipt
-                    if tier == "B":
-                        headers = [self._header(c) for _, c in chunk]
-                        batch = self.chain.anchor_batch(sender, RECORD_TYPE_CODES[record_type], headers)
-                    else:
-                        ids = [bytes.fromhex(r) for r, _ in chunk]
-                        batch = self.chain.anchor_root(sender, ids, schema_key(record_type, "1"))
-                    self._index_anchor(tier, [r.hex() for r in batch.record_ids], batch, actor)
-                    done += len(chunk)
-                    if progress:
-                        progress(len(chunk))
+            code = RECORD_TYPE_CODES[record_type]
+            size = {"A": 1, "B": BATCH_B}.get(tier, BATCH_C)
+            for i in range(0, len(items), size):
+                chunk = items[i : i + size]
+                if tier == "A":
+                    ((record_id, canonical),) = chunk
+                    try:
+                        prepared = self.chain.prepare_anchor(sender, code, self._header(canonical))
+                    except TransactionReverted as refused:
+                        if refused.code != "ALREADY_ANCHORED" or not self._adopt(record_id, actor):
+                            raise
+                        done += 1
+                        continue
+                    ids = [record_id]
+                elif tier == "B":
+                    prepared, ordered = self.chain.prepare_anchor_batch(
+                        sender, code, [self._header(c) for _, c in chunk]
+                    )
+                    ids = [r.hex() for r in ordered]
+                else:
+                    ids = [r for r, _ in chunk]
+                    prepared = self.chain.prepare_anchor_root(
+                        sender, [bytes.fromhex(r) for r in ids], schema_key(record_type, "1")
+                    )
+                done += self._send_attempt(tier, ids, prepared, actor)
+                if progress:
+                    progress(len(chunk))
         return done
+
+    def recover(self, actor: str = "anchor-worker") -> int:
+        """Finish the anchoring transactions a crash left open: found mined, resent, or (their nonce taken by
+        another transaction) abandoned so that their records are anchored again. Returns records anchored."""
+        with self.sessions() as session:
+            attempts = [
+                (
+                    a.tx_hash,
+                    a.tier,
+                    list(a.record_ids),
+                    PreparedTx(a.sender, a.nonce, bytes.fromhex(a.tx_hash[2:]), a.raw_tx),
+                )
+                for a in crud.open_attempts(session=session)
+            ]
+        done = 0
+        for tx_hash, tier, ids, prepared in attempts:
+            try:
+                receipt = self.chain.receipt_of(prepared.tx_hash) or self.chain.send_prepared(prepared)
+            except (TransactionAbandoned, TransactionReverted) as error:
+                with self.sessions.begin() as session:
+                    crud.close_attempt(session=session, tx_hash=tx_hash, state="abandoned")
+                    crud.audit(
+                        session=session, actor=actor, action="anchor_abandoned", new_value=tx_hash, reason=str(error)
+                    )
+                continue
+            self._index_anchor(tier, ids, receipt, actor, attempt=tx_hash)
+            done += len(ids)
+        return done
+
+    def _send_attempt(self, tier: str, ids: list[str], prepared: PreparedTx, actor: str) -> int:
+        tx_hash = "0x" + prepared.tx_hash.hex()
+        with self.sessions.begin() as session:
+            crud.add_attempt(
+                session=session,
+                tx_hash=tx_hash,
+                tier=tier,
+                sender=prepared.sender,
+                nonce=prepared.nonce,
+                record_ids=ids,
+                raw_tx=prepared.raw,
+            )
+        self._fault("after_persist")
+        receipt = self.chain.send_prepared(prepared)
+        self._fault("after_send")
+        self._index_anchor(tier, ids, receipt, actor, attempt=tx_hash)
+        return len(ids)
+
+    def _adopt(self, record_id: str, actor: str) -> bool:
+        """A tier A record the chain already holds (anchored by a transaction this index lost): index that one."""
+        receipt = self.chain.anchor_receipt(bytes.fromhex(record_id))
+        if receipt is None:
+            return False
+        self._index_anchor("A", [record_id], receipt, actor)
+        return True
+
+    def _fault(self, point: str) -> None:
+        """Test hook: a crash injected at a named point of the anchoring protocol."""
+        if self.fault_injector is not None:
+            self.fault_injector(point)
 
     def _header(self, canonical: bytes) -> Header:
         doc = _load(canonical)
@@ -263,10 +333,13 @@ class LedgerService:
             measured_at=unix(datetime.fromisoformat(doc["measured_at"].replace("Z", "+00:00"))),
         )
 
-    def _index_anchor(self, tier: str, record_ids: list[str], receipt: Receipt, actor: str) -> None:
+    def _index_anchor(
+        self, tier: str, record_ids: list[str], receipt: Receipt, actor: str, attempt: str | None = None
+    ) -> None:
         assert self.chain.deployment is not None
-        root = receipt.root if isinstance(receipt, BatchReceipt) else None
-        paths = merkle.proofs([bytes.fromhex(r) for r in record_ids]) if root else []
+        ids = [bytes.fromhex(r) for r in record_ids]
+        root = merkle.root(ids) if tier != "A" else None
+        paths = merkle.proofs(ids) if root else []
         anchors = [
             crud.NewAnchor(
                 record_id=record_id,
@@ -284,6 +357,8 @@ class LedgerService:
         ]
         with self.sessions.begin() as session:
             crud.add_anchors(session=session, anchors=anchors, actor=actor)
+            if attempt is not None:
+                crud.close_attempt(session=session, tx_hash=attempt, state="done")
 
     # ------------------------------------------------------------------ instruments and calibrations
 

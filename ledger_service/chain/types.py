@@ -83,6 +83,16 @@ class Header:
 
 
 @dataclass(frozen=True)
+class PreparedTx:
+    """A signed transaction not yet known to be mined: kept before sending so that a crash can resend it."""
+
+    sender: str
+    nonce: int
+    tx_hash: bytes
+    raw: bytes
+
+
+@dataclass(frozen=True)
 class Receipt:
     """Where a transaction landed."""
 

@@ -30,9 +30,10 @@ from ledger_service.chain.types import (
     Deployment,
     Header,
     OnChainStatus,
+    PreparedTx,
     Receipt,
 )
-from ledger_service.errors import ChainError, ChainUnavailable
+from ledger_service.errors import ChainError, ChainUnavailable, TransactionAbandoned
 
 T = TypeVar("T")
 _GAS_MARGIN = 1.25
@@ -46,6 +47,13 @@ def _text32(value: str) -> bytes:
     if len(raw) > 32:
         raise ChainError(f"{value!r} is longer than 32 bytes")
     return raw.ljust(32, b"\x00")
+
+
+def _nonce_used(error: Exception) -> bool:
+    text = str(error).lower()
+    # anvil and geth: "nonce too low"; Besu: "NONCE_TOO_LOW"; eth-tester: "Invalid transaction nonce".
+    markers = ("nonce too low", "nonce_too_low", "invalid transaction nonce", "nonce has already been used")
+    return any(m in text for m in markers) or "replacement transaction" in text
 
 
 def founders_args(spec: ConsortiumSpec) -> list[tuple[Any, ...]]:
@@ -149,13 +157,23 @@ class Web3ChainClient(ChainClient):
         return self._transact(sender, fn)
 
     def anchor(self, sender: str, record_type: int, header: Header) -> Receipt:
+        return self.send_prepared(self.prepare_anchor(sender, record_type, header))
+
+    def prepare_anchor(self, sender: str, record_type: int, header: Header) -> PreparedTx:
         h = header
         fn = self.ledger.functions.anchor(
             record_type, (h.record_id, h.instrument_id, h.calibration_digest, h.operator_id, h.measured_at)
         )
-        return self._transact(sender, fn)
+        return self.prepare(sender, fn)
 
     def anchor_batch(self, sender: str, record_type: int, headers: Sequence[Header]) -> BatchReceipt:
+        prepared, record_ids = self.prepare_anchor_batch(sender, record_type, headers)
+        return self._batch_receipt(self.send_prepared(prepared), record_ids)
+
+    def prepare_anchor_batch(
+        self, sender: str, record_type: int, headers: Sequence[Header]
+    ) -> tuple[PreparedTx, tuple[bytes, ...]]:
+        """The signed tier B transaction and the record ids in leaf order."""
         ordered = sorted(headers, key=lambda h: h.record_id)
         calibrations: dict[tuple[bytes, bytes], int] = {}
         operators: dict[bytes, int] = {}
@@ -165,13 +183,15 @@ class Web3ChainClient(ChainClient):
             o = operators.setdefault(h.operator_id, len(operators))
             compact.append((h.record_id, h.measured_at, c, o))
         fn = self.ledger.functions.anchorBatch(record_type, list(calibrations), list(operators), compact)
-        record_ids = tuple(h.record_id for h in ordered)
-        return self._batch_receipt(self._transact(sender, fn), record_ids)
+        return self.prepare(sender, fn), tuple(h.record_id for h in ordered)
 
     def anchor_root(self, sender: str, record_ids: Sequence[bytes], schema: bytes) -> BatchReceipt:
         ids = tuple(record_ids)
-        fn = self.ledger.functions.anchorRoot(merkle.root(ids), len(ids), schema)
-        return self._batch_receipt(self._transact(sender, fn), ids)
+        return self._batch_receipt(self.send_prepared(self.prepare_anchor_root(sender, ids, schema)), ids)
+
+    def prepare_anchor_root(self, sender: str, record_ids: Sequence[bytes], schema: bytes) -> PreparedTx:
+        ids = tuple(record_ids)
+        return self.prepare(sender, self.ledger.functions.anchorRoot(merkle.root(ids), len(ids), schema))
 
     def revoke(
         self,
@@ -261,25 +281,64 @@ class Web3ChainClient(ChainClient):
         except KeyError:
             raise ChainError(f"no key for {sender}: add_account() it first") from None
 
-    def _send(self, account: LocalAccount, tx: dict[str, Any]) -> Receipt:
+    def _sign(self, account: LocalAccount, tx: dict[str, Any]) -> PreparedTx:
         tx.setdefault("chainId", self.chain_id())
         tx["nonce"] = self._next_nonce(account.address)
         signed = account.sign_transaction(tx)
+        return PreparedTx(account.address, tx["nonce"], bytes(signed.hash), bytes(signed.raw_transaction))
+
+    def send_prepared(self, prepared: PreparedTx) -> Receipt:
+        """Send a signed transaction and wait for it. Sending the same one again is harmless: a node that has
+        it already, or has mined it, leads to its receipt."""
         try:
-            tx_hash = self._rpc(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+            self._rpc(lambda: self.w3.eth.send_raw_transaction(prepared.raw))
         except ChainUnavailable:
-            self._forget_nonce(account.address)
+            self._forget_nonce(prepared.sender)
             raise
         except Exception as error:
-            self._forget_nonce(account.address)
+            existing = self.receipt_of(prepared.tx_hash)
+            if existing is not None:
+                return existing
+            self._forget_nonce(prepared.sender)
+            if _nonce_used(error):
+                message = f"0x{prepared.tx_hash.hex()}: its nonce went to another transaction"
+                raise TransactionAbandoned(message) from error
             raise self._refusal(error) from error
-        receipt = self._rpc(lambda: self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120))
-        if receipt["status"] != 1:
-            raise ChainError(f"transaction 0x{bytes(tx_hash).hex()} failed on chain")
-        block = self._rpc(lambda: self.w3.eth.get_block(receipt["blockNumber"]))
-        return Receipt(bytes(tx_hash), receipt["blockNumber"], block["timestamp"], receipt["gasUsed"])
+        tx_hash: Any = prepared.tx_hash
+        return self._receipt(self._rpc(lambda: self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)))
 
-    def _transact(self, sender: str, fn: ContractFunction) -> Receipt:
+    def anchor_receipt(self, record_id: bytes) -> Receipt | None:
+        """The receipt of the tier A transaction that anchored `record_id` (found by its event), if any."""
+        start = self.deployment.block if self.deployment else 0
+        logs = self._rpc(
+            lambda: self.ledger.events.RecordAnchored().get_logs(
+                argument_filters={"recordId": record_id}, from_block=start
+            )
+        )
+        return self.receipt_of(bytes(logs[0]["transactionHash"])) if logs else None
+
+    def receipt_of(self, tx_hash: bytes) -> Receipt | None:
+        """The receipt of a mined transaction, or None if the node does not know it (yet)."""
+        try:
+            receipt = self._rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+        except ChainUnavailable:
+            raise
+        except Exception:
+            return None
+        return self._receipt(receipt)
+
+    def _receipt(self, receipt: Any) -> Receipt:
+        tx_hash = bytes(receipt["transactionHash"])
+        if receipt["status"] != 1:
+            raise ChainError(f"transaction 0x{tx_hash.hex()} failed on chain")
+        block = self._rpc(lambda: self.w3.eth.get_block(receipt["blockNumber"]))
+        return Receipt(tx_hash, receipt["blockNumber"], block["timestamp"], receipt["gasUsed"])
+
+    def _send(self, account: LocalAccount, tx: dict[str, Any]) -> Receipt:
+        return self.send_prepared(self._sign(account, tx))
+
+    def prepare(self, sender: str, fn: ContractFunction) -> PreparedTx:
+        """Check a call against the chain (refusals raise TransactionReverted), then sign it; nothing is sent."""
         account = self._signer(sender)
         try:
             gas = self._rpc(lambda: fn.estimate_gas({"from": account.address}))
@@ -288,7 +347,10 @@ class Web3ChainClient(ChainClient):
         except Exception as error:  # the node refused the call: name the contract's reason
             raise self._refusal(error) from error
         tx = self._rpc(lambda: fn.build_transaction({"from": account.address, "gas": int(gas * _GAS_MARGIN)}))
-        return self._send(account, dict(tx))
+        return self._sign(account, dict(tx))
+
+    def _transact(self, sender: str, fn: ContractFunction) -> Receipt:
+        return self.send_prepared(self.prepare(sender, fn))
 
     def _deploy_contract(self, sender: str, name: str, *args: Any) -> str:
         account = self._signer(sender)

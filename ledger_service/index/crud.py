@@ -18,6 +18,7 @@ from ledger_service.index.models import (
     AnchorRow,
     ApiKeyRow,
     AttachmentRow,
+    AttemptRow,
     AuditRow,
     CertificateRow,
     OperatorRow,
@@ -297,6 +298,35 @@ def member_of_key(*, session: Session, key: str) -> ApiKeyRow | None:
     """The member an API key belongs to, if the key is known and not revoked."""
     row = session.get(ApiKeyRow, sm3(key.encode()).hex())
     return row if row is not None and row.revoked_at is None else None
+
+
+def add_attempt(
+    *, session: Session, tx_hash: str, tier: str, sender: str, nonce: int, record_ids: list[str], raw_tx: bytes
+) -> None:
+    session.add(
+        AttemptRow(
+            tx_hash=tx_hash,
+            tier=tier,
+            sender=sender,
+            nonce=nonce,
+            record_ids=record_ids,
+            raw_tx=raw_tx,
+            state="sending",
+            created_at=_now(),
+        )
+    )
+
+
+def open_attempts(*, session: Session) -> list[AttemptRow]:
+    return list(
+        session.scalars(select(AttemptRow).where(AttemptRow.state == "sending").order_by(AttemptRow.created_at))
+    )
+
+
+def close_attempt(*, session: Session, tx_hash: str, state: str) -> None:
+    row = session.get(AttemptRow, tx_hash)
+    if row is not None:
+        row.state = state
 
 
 class IndexValidationContext:

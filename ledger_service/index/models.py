@@ -116,4 +116,19 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+# The write-ahead log of anchoring: a signed transaction and the records it anchors, kept before it is sent,
+# so that after a crash it is resent (same hash, same nonce) or found mined, never replaced by a second one.
+class AttemptRow(Base):
+    __tablename__ = "anchor_attempts"
+
+    tx_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(1))
+    sender: Mapped[str] = mapped_column(String(42))
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    record_ids: Mapped[list[str]] = mapped_column(JSON)  # in leaf order
+    raw_tx: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(12), index=True)  # sending | done | abandoned
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 Index("ix_records_type_time", RecordRow.record_type, RecordRow.measured_at)

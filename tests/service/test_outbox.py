@@ -1,0 +1,99 @@
+"""The anchoring outbox survives crashes at every step: each record is anchored exactly once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger_service.config import Settings
+from ledger_service.demo import LAB, Demo
+from ledger_service.index.models import AnchorRow, AttemptRow, RecordRow
+from ledger_service.runtime import Runtime, open_runtime
+from ledger_service.service import LedgerService
+
+
+class Crash(Exception):
+    """A process dying at a chosen point."""
+
+
+def crash_at(point: str):  # type: ignore[no-untyped-def]
+    def inject(reached: str) -> None:
+        if reached == point:
+            raise Crash(point)
+
+    return inject
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[Runtime, Demo]:
+    runtime = open_runtime(Settings(data_dir=tmp_path))
+    demo = Demo(runtime.service, runtime.keys)
+    demo.found_consortium()
+    demo.calibrate_instruments()
+    return runtime, demo
+
+
+def restarted(runtime: Runtime) -> LedgerService:
+    """A new service process: same chain, store and index; no memory of nonces or work in flight."""
+    s = runtime.service
+    s.chain._nonces.clear()
+    return LedgerService(chain=s.chain, store=s.store, sessions=s.sessions, accounts=s.accounts, tiers=s.tiers)
+
+
+def counts(runtime: Runtime) -> tuple[int, int, list[str]]:
+    with runtime.service.sessions() as session:
+        anchored = session.scalar(select(func.count()).select_from(RecordRow).where(RecordRow.status == "anchored"))
+        anchors = session.scalar(select(func.count()).select_from(AnchorRow))
+        states = sorted(session.scalars(select(AttemptRow.state)))
+    return int(anchored or 0), int(anchors or 0), states
+
+
+def lab_nonce(runtime: Runtime) -> int:
+    s = runtime.service
+    return int(s.chain.w3.eth.get_transaction_count(s.accounts[LAB]))
+
+
+@pytest.mark.parametrize("kind", ["xrf_analysis", "el_image", "tensile_test"])
+@pytest.mark.parametrize("point", ["after_persist", "after_send"])
+def test_a_crash_mid_anchoring_neither_loses_nor_duplicates(world: tuple[Runtime, Demo], kind: str, point: str) -> None:
+    runtime, demo = world
+    service = runtime.service
+    ids = [s.record_id for s in service.submit_many([demo.record(kind, i) for i in range(5)])]
+    before, base_anchored, _ = lab_nonce(runtime), counts(runtime)[0], None
+    service.fault_injector = crash_at(point)
+    with pytest.raises(Crash):
+        service.anchor_pending()
+    assert counts(runtime)[0] == base_anchored  # nothing indexed as anchored yet
+
+    again = restarted(runtime)
+    assert again.anchor_pending() == len(ids)
+    anchored, _, states = counts(runtime)
+    assert anchored == base_anchored + len(ids)
+    assert again.anchor_pending() == 0
+    # One transaction per tier A record, one per batch: the crashed one was resent or found, never doubled.
+    sent = lab_nonce(runtime) - before
+    assert sent == (len(ids) if kind == "tensile_test" else 1)
+    assert states.count("done") >= 1 and "sending" not in states
+    for record_id in ids:
+        assert again.verify(record_id)[2].status.value == "VALID"  # ChainAnchor
+
+
+def test_a_transaction_whose_nonce_was_taken_is_abandoned_and_its_records_anchored_anew(
+    world: tuple[Runtime, Demo],
+) -> None:
+    runtime, demo = world
+    service = runtime.service
+    ids = [s.record_id for s in service.submit_many([demo.record("xrf_analysis", 100 + i) for i in range(4)])]
+    service.fault_injector = crash_at("after_persist")
+    with pytest.raises(Crash):
+        service.anchor_pending()
+    again = restarted(runtime)
+    again.register_instrument(member=LAB, instrument_id="XRF-99", model="spare")  # takes the unsent nonce
+    assert again.anchor_pending() == len(ids)
+    _, _, states = counts(runtime)
+    assert "abandoned" in states and "sending" not in states
+    with again.sessions() as session:
+        for record_id in ids:
+            assert session.get(RecordRow, record_id).status == "anchored"  # type: ignore[union-attr]

@@ -38,14 +38,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def anvil(*extra: str, state: Path | None = None) -> Iterator[str]:
-    """Start anvil on a free loopback port (state loaded from and written back to `state`, if given; else in
-    a temporary home); yield its URL; stop it."""
+def anvil(*extra: str, state: Path | None = None, port: int | None = None) -> Iterator[str]:
+    """Start anvil on `port` (default: a free loopback port), its state loaded from and written back to
+    `state` if given (else kept in a temporary home); yield its URL; stop it."""
     with ExitStack() as stack:
         home = (
             state.parent if state else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qledger-anvil-")))
         )
-        port = free_port()
+        port = port or free_port()
         # --prune-history keeps memory bounded; without it anvil grows without limit.
         cmd = [find_anvil(), "--host", "127.0.0.1", "--port", str(port), "--prune-history", "--silent", *extra]
         if state:

@@ -22,7 +22,7 @@ class AnchorWorker:
         self,
         service: LedgerService,
         interval_s: float = 1.0,
-        max_backoff_s: float = 30.0,
+        max_backoff_s: float = 5.0,
         on_anchored: Callable[[int], object] | None = None,
     ) -> None:
         self.service = service

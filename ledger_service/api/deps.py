@@ -57,7 +57,7 @@ def _standing(request: Request, service: LedgerService, account: str) -> tuple[i
     now = time.monotonic()
     hit = cache.get(account)
     if hit is None or now - hit[0] > STANDING_TTL_S:
-        m = service.chain.registry.functions.memberOf(account).call()
+        m = service.chain._call(service.chain.registry.functions.memberOf(account))
         hit = (now, (int(m[0]), m[1] == 1))
         cache[account] = hit
     return hit[1]
@@ -69,7 +69,7 @@ def is_accredited(request: Request, service: LedgerService, account: str, record
     now = time.monotonic()
     hit = cache.get((account, record_type))
     if hit is None or now - hit[0] > STANDING_TTL_S:
-        hit = (now, bool(service.chain.registry.functions.isAccredited(account, record_type).call()))
+        hit = (now, bool(service.chain._call(service.chain.registry.functions.isAccredited(account, record_type))))
         cache[(account, record_type)] = hit
     return hit[1]
 

@@ -89,6 +89,11 @@ def install(app: FastAPI) -> None:
         code = codes.get(e.status_code, "HTTP_ERROR")
         return problem_response(e.status_code, code, str(e.detail), "")
 
+    @app.exception_handler(OSError)
+    async def _dependency_down(_: Request, e: OSError) -> JSONResponse:
+        # A connection to a dependency broke somewhere not wrapped above: the client may retry.
+        return problem_response(503, "DEPENDENCY_UNAVAILABLE", "A dependency is unreachable", type(e).__name__)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, e: Exception) -> JSONResponse:
         return problem_response(500, "INTERNAL", "Internal error", type(e).__name__)

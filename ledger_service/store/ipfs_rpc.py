@@ -75,6 +75,8 @@ class IpfsRpcStore(ContentStore):
 
     def _add(self, files: list[Any], expected: int) -> list[str]:
         response = self._post("/api/v0/add", params=ADD_PARAMS, files=files)
+        if response.status_code >= 500:
+            raise StoreUnavailable(f"add: the node failed (HTTP {response.status_code}): {response.text[:200]}")
         if response.status_code != 200:
             raise StoreError(f"add: HTTP {response.status_code} {response.text[:200]}")
         entries = [json.loads(line) for line in response.text.splitlines() if line.strip()]
@@ -82,4 +84,5 @@ class IpfsRpcStore(ContentStore):
         try:
             return [by_name[f"f{i}"] for i in range(expected)]
         except KeyError as missing:
-            raise StoreError(f"add: the node did not report {missing}: {response.text[:200]}") from None
+            # A node going down mid-answer reports only part of the batch: retry later, as for a dead node.
+            raise StoreUnavailable(f"add: the node did not report {missing}: {response.text[:200]}") from None

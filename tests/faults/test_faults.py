@@ -124,12 +124,16 @@ def test_nothing_lost_nothing_twice_under_faults(tmp_path: Path) -> None:
                             refusals["503"] += 1
                         time.sleep(0.2)
 
-        clients = [threading.Thread(target=post_all, args=(bodies[i::4],)) for i in range(4)]
+        # Daemon threads: a failed assertion in the test must not leave them retrying forever.
+        clients = [threading.Thread(target=post_all, args=(bodies[i::4],), daemon=True) for i in range(4)]
         for c in clients:
             c.start()
 
         def when(count: int) -> None:
+            deadline = time.monotonic() + 300
             while len(acknowledged) < count:
+                assert time.monotonic() < deadline, f"stuck at {len(acknowledged)} acknowledged; {refusals}"
+                assert any(c.is_alive() for c in clients), "every client stopped"
                 time.sleep(0.05)
 
         when(N // 5)
@@ -148,8 +152,9 @@ def test_nothing_lost_nothing_twice_under_faults(tmp_path: Path) -> None:
         server.close()
         server = ExitStack()
         server.enter_context(service(env, api_port))
+        when(N)
         for c in clients:
-            c.join(timeout=600)
+            c.join(timeout=60)
         assert len(acknowledged) == N
         assert refusals["unreachable"] > 0 and refusals["503"] > 0, refusals
 

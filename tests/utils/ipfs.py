@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -38,6 +39,13 @@ def ipfs_node(repo_dir: Path | None = None, api: int | None = None) -> Iterator[
             run("config", "Addresses.API", f"/ip4/127.0.0.1/tcp/{api}")
             run("config", "Addresses.RPC", f"/ip4/127.0.0.1/tcp/{free_port()}")
             run("config", "Addresses.Gateway", f"/ip4/127.0.0.1/tcp/{free_port()}")
+        # A daemon that was killed leaves its lock and API address behind: a restart must not trip on them.
+        for stale in ("repo.lock", "api"):
+            path = Path(repo) / stale
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
         proc = subprocess.Popen(
             [str(JSIPFS), "daemon", "--offline"],
             env=env,
@@ -60,6 +68,6 @@ def ipfs_node(repo_dir: Path | None = None, api: int | None = None) -> Iterator[
         finally:
             proc.terminate()
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/members", tags=["members"])
 @router.get("/me")
 def whoami(member: MemberDep, service: ServiceDep) -> dict[str, Any]:
     """The authenticated member: id, chain account, roles and standing."""
-    accreditation = service.chain.registry.functions.accreditationOf(member.account).call()
+    accreditation = service.chain._call(service.chain.registry.functions.accreditationOf(member.account))
     return {
         "member_id": member.id,
         "account": member.account,

@@ -12,7 +12,9 @@ if [ ! -x "$root/.venv/bin/python" ]; then
   python3 -m venv "$root/.venv"
 fi
 "$root/.venv/bin/pip" install --quiet --disable-pip-version-check -e "$root[dev]"
-if [ ! -x "$root/.venv-slither/bin/slither" ]; then
-  python3 -m venv "$root/.venv-slither"
-  "$root/.venv-slither/bin/pip" install --quiet --disable-pip-version-check slither-analyzer==0.11.6
+# slither pins web3 7: its own environment, outside the work tree (so that no scan of the tree reads it).
+slither_venv="${QLEDGER_SLITHER_VENV:-$HOME/.cache/qledger/slither-venv}"
+if [ ! -x "$slither_venv/bin/slither" ]; then
+  python3 -m venv "$slither_venv"
+  "$slither_venv/bin/pip" install --quiet --disable-pip-version-check slither-analyzer==0.11.6
 fi

@@ -6,6 +6,6 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 source "$root/.ci/node-env.sh"
-venv="$root/.venv-slither" # made by .ci/install.sh
+venv="${QLEDGER_SLITHER_VENV:-$HOME/.cache/qledger/slither-venv}" # made by .ci/install.sh
 cd "$here/.."
 "$venv/bin/slither" static-analysis/Contracts.sol --config-file static-analysis/slither.config.json --fail-medium

@@ -220,7 +220,7 @@ class Demo:
             for instrument, certificate in certificates.items():
                 row = crud.get_certificate(session=session, record_id=certificate)
                 if row is not None:
-                    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (row.valid_from, row.valid_until))
+                    start, end = crud.as_utc(row.valid_from), crud.as_utc(row.valid_until)
                     self.certificates[instrument] = certificate
                     self.windows[instrument] = (start, end)
 
@@ -249,20 +249,11 @@ class Demo:
                 },
                 "features": [{"cell": [rng.randrange(6), rng.randrange(10)], "kind": "crack_B"} for _ in range(cracks)],
             }
-            raw = self._envelope(
-                kind,
-                lab=LAB,
-                instrument=instrument,
-                certificate=self.certificates[instrument],
-                window=self._window(instrument),
-                measured_at=measured,
-                operator=operator,
-                results=el,
-            )
-            return raw, [AttachmentFile(f"cell-{i:06d}.png", "image/png", data=png)]
-        if kind == "tensile_test":
+            results: dict[str, Any] = el
+            files = [AttachmentFile(f"cell-{i:06d}.png", "image/png", data=png)]
+        elif kind == "tensile_test":
             rm = rng.gauss(520, 12)
-            results: dict[str, Any] = {
+            results = {
                 "test_condition_code": "A224",
                 "specimen_id": f"SP-{i:05d}",
                 "test_piece": {"type": "flat", "original_cross_section_mm2": 20.0, "original_gauge_length_mm": 50.0},
@@ -273,7 +264,7 @@ class Demo:
                     {"quantity": "A", "value": round(rng.gauss(22, 1.5), 1), "unit": "%"},
                 ],
             }
-            instrument = "TENSILE-01"
+            instrument, files = "TENSILE-01", []
         else:
             pb = max(0.0, rng.gauss(300, 350))
             results = {
@@ -289,7 +280,7 @@ class Demo:
                 ],
                 "screening_class": "OL" if pb > 1000 else ("X" if pb > 700 else "BL"),
             }
-            instrument = "XRF-01"
+            instrument, files = "XRF-01", []
         raw = self._envelope(
             kind,
             lab=LAB,
@@ -300,7 +291,7 @@ class Demo:
             operator=operator,
             results=results,
         )
-        return raw, []
+        return raw, files
 
 
 def run_demo(service: LedgerService, keys: KeyStore, count: int = 1000, progress: Progress | None = None) -> DemoReport:

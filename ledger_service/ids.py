@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
+from ledger_service.chain.types import Header
 from ledger_service.digests import sm3
 
 
@@ -24,3 +27,20 @@ def schema_key(record_type: str, schema_version: str) -> bytes:
 
 def unix(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+def measured_at(document: Mapping[str, Any]) -> int:
+    """A record document's measured_at (RFC 3339) as Unix time."""
+    return unix(datetime.fromisoformat(str(document["measured_at"]).replace("Z", "+00:00")))
+
+
+def header_of(document: Mapping[str, Any], record_id: bytes) -> Header:
+    """The header the contracts check, derived from a record document: the one derivation the anchoring
+    pipeline and the verifiers share."""
+    return Header(
+        record_id=record_id,
+        instrument_id=instrument_key(document["instrument"]["id"]),
+        calibration_digest=bytes.fromhex(document["instrument"]["calibration"]["certificate_record_id"]),
+        operator_id=operator_key(document["lab"]["member_id"], document["operator"]["id"]),
+        measured_at=measured_at(document),
+    )

@@ -24,7 +24,7 @@ from ledger_service.chain.types import PreparedTx, Receipt
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.digests import digest_bytes, digest_file
 from ledger_service.errors import LedgerError, TransactionAbandoned, TransactionReverted
-from ledger_service.ids import instrument_key, operator_key, schema_key, unix
+from ledger_service.ids import header_of, instrument_key, schema_key, unix
 from ledger_service.index import crud
 from ledger_service.index.models import RecordRow
 from ledger_service.records import RECORD_TYPE_CODES, Fault, FaultCode, Record, RecordInvalid, validate_record
@@ -323,15 +323,7 @@ class LedgerService:
             self.fault_injector(point)
 
     def _header(self, canonical: bytes) -> Header:
-        doc = _load(canonical)
-        lab = doc["lab"]["member_id"]
-        return Header(
-            record_id=digest_bytes(canonical).sm3,
-            instrument_id=instrument_key(doc["instrument"]["id"]),
-            calibration_digest=bytes.fromhex(doc["instrument"]["calibration"]["certificate_record_id"]),
-            operator_id=operator_key(lab, doc["operator"]["id"]),
-            measured_at=unix(datetime.fromisoformat(doc["measured_at"].replace("Z", "+00:00"))),
-        )
+        return header_of(_load(canonical), digest_bytes(canonical).sm3)
 
     def _index_anchor(
         self, tier: str, record_ids: list[str], receipt: Receipt, actor: str, attempt: str | None = None

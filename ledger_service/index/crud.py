@@ -357,9 +357,9 @@ class IndexValidationContext:
             record = self.session.get(RecordRow, record_id)
             if record is None or record.status != "anchored":
                 return None
-        return AnchoredCertificate(row.instrument_id, _utc(row.valid_from), _utc(row.valid_until))
+        return AnchoredCertificate(row.instrument_id, as_utc(row.valid_from), as_utc(row.valid_until))
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes for timezone-aware columns; every stored time is UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from ledger_service import merkle
@@ -12,7 +11,7 @@ from ledger_service.canonical import canonical_json
 from ledger_service.chain.types import OnChainStatus
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.digests import digest_bytes
-from ledger_service.ids import instrument_key, operator_key, unix
+from ledger_service.ids import header_of, instrument_key, measured_at
 from ledger_service.records import RECORD_TYPE_CODES
 from ledger_service.store import ContentStore
 from ledger_service.verification.fragment import Fragment, Reason, Status, coded_errors, not_valid, valid
@@ -40,10 +39,6 @@ class Evidence:
     record_id: str  # the claimed record id (SM3 hex)
     anchor: Anchor | None
     attachment_content: Mapping[str, bytes] = field(default_factory=dict)  # name -> content, where supplied
-
-
-def _measured_at(record: Mapping[str, Any]) -> int:
-    return unix(datetime.fromisoformat(str(record["measured_at"]).replace("Z", "+00:00")))
 
 
 @coded_errors("Sm3RecordHash", "integrity")
@@ -123,13 +118,13 @@ def chain_anchor(ev: Evidence, chain: ChainReader) -> Fragment:
                 "the transaction anchors another record",
             )
         e = match[0]
-        rec = ev.record
+        h = header_of(ev.record, record_id)
         expected = {
-            "instrumentId": instrument_key(rec["instrument"]["id"]),
-            "calibrationDigest": bytes.fromhex(rec["instrument"]["calibration"]["certificate_record_id"]),
-            "operatorId": operator_key(rec["lab"]["member_id"], rec["operator"]["id"]),
-            "measuredAt": _measured_at(rec),
-            "recordType": RECORD_TYPE_CODES[rec["record_type"]],
+            "instrumentId": h.instrument_id,
+            "calibrationDigest": h.calibration_digest,
+            "operatorId": h.operator_id,
+            "measuredAt": h.measured_at,
+            "recordType": RECORD_TYPE_CODES[ev.record["record_type"]],
         }
         wrong = [k for k, v in expected.items() if e[k] != v]
         if wrong:
@@ -205,7 +200,7 @@ def calibration(ev: Evidence, chain: ChainReader) -> Fragment:
         )
     if not window["external"] and chain.status(cert) is OnChainStatus.REVOKED:
         return not_valid(name, "calibration", Status.INVALID, Reason.CALIBRATION_REVOKED, "the certificate was revoked")
-    t = _measured_at(rec)
+    t = measured_at(rec)
     if not window["valid_from"] <= t <= window["valid_until"]:
         return not_valid(
             name,

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from ledger_service.config import Settings
 from ledger_service.demo import Demo
-from ledger_service.errors import LedgerError, TransactionReverted
+from ledger_service.errors import LedgerError, StoreUnavailable, TransactionReverted
 from ledger_service.localnode import local_chain
 from ledger_service.records import RecordInvalid
 from ledger_service.runtime import Runtime, load_deployment, open_runtime, save_deployment
@@ -189,6 +189,11 @@ def ingest(
                 result = rt.service.submit(raw, attachments, actor=member)
                 console.print(f"{path.name}: {result.record_id} ({'new' if result.created else 'already known'})")
                 bar.advance(task)
+            try:
+                pinned = rt.service.pin_pending()
+                console.print(f"pinned the content of {pinned} record(s)")
+            except StoreUnavailable as error:
+                console.print(f"[yellow]pinning deferred ({error}); the content waits in the local spool[/]")
             anchor_task = bar.add_task("anchor", total=None)
             anchored = rt.service.anchor_pending(actor=member, progress=lambda n: bar.advance(anchor_task, n))
             bar.update(anchor_task, total=anchored, completed=anchored)

@@ -318,6 +318,7 @@ def run_demo(service: LedgerService, keys: KeyStore, count: int = 1000, progress
         report.records_by_tier[tier] = report.records_by_tier.get(tier, 0) + 1
 
     t = time.perf_counter()
+    service.pin_pending()
     report.anchored = service.anchor_pending(progress=lambda n: tick("anchor", n, count))
     report.timings["anchor (tiers A, B, C)"] = time.perf_counter() - t
 

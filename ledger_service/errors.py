@@ -9,6 +9,10 @@ class LedgerError(Exception):
     """Root of every error qledger raises on purpose."""
 
 
+class UnknownEntry(LedgerError, LookupError):
+    """No such member, instrument or record."""
+
+
 class StoreError(LedgerError):
     """The content store failed."""
 

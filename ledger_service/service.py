@@ -30,7 +30,7 @@ from ledger_service.index.models import RecordRow
 from ledger_service.records import RECORD_TYPE_CODES, Fault, FaultCode, Record, RecordInvalid, validate_record
 from ledger_service.records.types import CalibrationCertificate
 from ledger_service.records.validate import RECORD_ADAPTER, fault_from_pydantic
-from ledger_service.store import ContentStore
+from ledger_service.store import ContentStore, cid_of_bytes
 from ledger_service.verification import Anchor, Evidence, Fragment, make_bundle, verify
 
 DEFAULT_TIERS: Final[dict[str, str]] = {
@@ -137,29 +137,35 @@ class LedgerService:
             valid = [o for o in outcomes if not isinstance(o, RecordInvalid)]
             if all_or_nothing and len(valid) < len(outcomes):
                 return [o if isinstance(o, RecordInvalid) else Submitted("", False, "") for o in outcomes]
-            cids = iter(self.store.put_many([canonical for _, canonical, _ in valid]))
-            known = crud.existing_record_ids(session=session, record_ids=[digest_bytes(c).sm3_hex for _, c, _ in valid])
+            canonicals = [canonical for _, canonical, _ in valid]
+            # A deferred store pins later from the index, which holds the canonical record already.
+            cids = [cid_of_bytes(c) for c in canonicals] if self.store.deferred else self.store.put_many(canonicals)
+            new = [self._new_record(r, c, cid, actor) for (r, c, actor), cid in zip(valid, cids, strict=True)]
+            created = iter(crud.add_records(session=session, records=new))
+            for (record, _, _), n in zip(valid, new, strict=True):
+                if isinstance(record, CalibrationCertificate):
+                    r = record.results
+                    crud.add_certificate(
+                        session=session,
+                        record_id=n.record_id,
+                        instrument_id=r.calibrated_instrument.id,
+                        valid_from=r.valid_from,
+                        valid_until=r.valid_until,
+                    )
+            fresh = iter(new)
             results: list[Submitted | RecordInvalid] = []
-            with session.no_autoflush:  # one flush at commit, not one per record
-                for o in outcomes:
-                    if isinstance(o, RecordInvalid):
-                        results.append(o)
-                    else:
-                        record, canonical, actor = o
-                        results.append(self._index_record(session, record, canonical, next(cids), actor, known))
+            for o in outcomes:
+                if isinstance(o, RecordInvalid):
+                    results.append(o)
+                else:
+                    n = next(fresh)
+                    results.append(Submitted(n.record_id, next(created), n.cid or ""))
             return results
 
-    def _index_record(
-        self, session: Session, record: Record, canonical: bytes, cid: str, actor: str, known: set[str]
-    ) -> Submitted:
+    def _new_record(self, record: Record, canonical: bytes, cid: str, actor: str) -> crud.NewRecord:
         digests = digest_bytes(canonical)
-        record_id = digests.sm3_hex
-        if record_id in known:  # the record id is the idempotency key
-            return Submitted(record_id, False, cid)
-        known.add(record_id)
-        _, created = crud.add_record(
-            session=session,
-            record_id=record_id,
+        return crud.NewRecord(
+            record_id=digests.sm3_hex,
             record_type=record.record_type,
             sha256=digests.sha256_hex,
             lab_member=record.lab.member_id,
@@ -173,17 +179,8 @@ class LedgerService:
                 crud.NewAttachment(a.name, a.media_type, a.size, a.sm3, a.sha256, a.cid) for a in record.attachments
             ],
             actor=actor,
+            pinned=not self.store.deferred,
         )
-        if isinstance(record, CalibrationCertificate):
-            r = record.results
-            crud.add_certificate(
-                session=session,
-                record_id=record_id,
-                instrument_id=r.calibrated_instrument.id,
-                valid_from=r.valid_from,
-                valid_until=r.valid_until,
-            )
-        return Submitted(record_id, created, cid)
 
     def _pin_attachments(self, declared: Iterable[Mapping[str, Any]], files: Sequence[AttachmentFile]) -> list[Any]:
         declared_by_name = {d.get("name"): d for d in declared if isinstance(d, Mapping)}
@@ -212,6 +209,23 @@ class LedgerService:
         # Attachments declared but not sent stay as declared (their content lives elsewhere).
         out.extend(declared_by_name.values())
         return out
+
+    # ------------------------------------------------------------------ pinning
+
+    def pin_pending(self, batch: int = 1000) -> int:
+        """Pin the content of every record whose content still waits in the local spool (stores that pin on
+        `put` have none); returns how many records were pinned. Raises StoreUnavailable to be retried later:
+        pinning twice is harmless, so a crash between pinning and marking only repeats work."""
+        done = 0
+        while True:
+            with self.sessions() as session:
+                waiting = crud.unpinned_content(session=session, limit=batch)
+            if not waiting:
+                return done
+            self.store.push([c for w in waiting for c in w.attachment_cids], [w.canonical for w in waiting])
+            with self.sessions.begin() as session:
+                crud.mark_pinned(session=session, record_ids=[w.record_id for w in waiting])
+            done += len(waiting)
 
     # ------------------------------------------------------------------ anchoring
 
@@ -395,14 +409,19 @@ class LedgerService:
                 new_value=certificate_sm3,
             )
 
-    def register_calibration(self, *, member: str, certificate_record_id: str) -> None:
-        """Register on chain the calibration that an anchored calibration certificate grants its instrument."""
+    def register_calibration(
+        self, *, member: str, certificate_record_id: str, instrument_id: str | None = None
+    ) -> None:
+        """Register on chain the calibration that an anchored calibration certificate grants its instrument
+        (which must be `instrument_id` when given)."""
         with self.sessions() as session:
             self._anchored(session, certificate_record_id)
             cert = crud.get_certificate(session=session, record_id=certificate_record_id)
             if cert is None:
                 raise LedgerError(f"{certificate_record_id} is not a calibration certificate")
             instrument, start, end = cert.instrument_id, cert.valid_from, cert.valid_until
+        if instrument_id is not None and instrument_id != instrument:
+            raise LedgerError(f"certificate {certificate_record_id} calibrates {instrument!r}, not {instrument_id!r}")
         self.chain.register_calibration(
             self._account(member),
             instrument_key(instrument),

@@ -111,7 +111,6 @@ class AuditSink:
     def _flush(self, batch: list[dict[str, Any]]) -> None:
         try:
             with self.service.sessions.begin() as session:
-                for entry in batch:
-                    crud.audit(session=session, **entry)
+                crud.audit_many(session=session, entries=batch)
         except Exception:
             log.exception("could not append %d audit entries", len(batch))

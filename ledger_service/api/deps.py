@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ledger_service.api.problems import Problem
 from ledger_service.chain.types import Role
+from ledger_service.digests import sm3
 from ledger_service.index import crud
 from ledger_service.service import LedgerService
 
 _bearer = HTTPBearer(auto_error=False)
+K = TypeVar("K")
+V = TypeVar("V")
 STANDING_TTL_S = 5.0  # the contracts check standing again on every anchor; the API may lag it by seconds
 
 
@@ -28,7 +34,7 @@ class Member:
     active: bool
 
 
-def get_service(request: Request) -> LedgerService:
+async def get_service(request: Request) -> LedgerService:
     service: LedgerService = request.app.state.service
     return service
 
@@ -36,48 +42,84 @@ def get_service(request: Request) -> LedgerService:
 ServiceDep = Annotated[LedgerService, Depends(get_service)]
 
 
-def get_member(
+class RefreshingCache(Generic[K, V]):
+    """Values looked up off the event loop (a slow or dead node never stalls other requests) and kept for
+    `ttl_s`. One lookup per key at a time, however many requests miss together; a value past `refresh_at` of
+    its life is refreshed in the background while still served, so that steady traffic never waits."""
+
+    def __init__(self, ttl_s: float, refresh_at: float = 0.6) -> None:
+        self.ttl_s = ttl_s
+        self.refresh_after_s = ttl_s * refresh_at
+        self._values: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
+
+    async def get(self, key: K, lookup: Callable[[], V]) -> V:
+        hit = self._values.get(key)
+        age = time.monotonic() - hit[0] if hit is not None else None
+        if hit is not None and age is not None and age <= self.ttl_s:
+            if age > self.refresh_after_s and key not in self._loading:
+                self._load(key, lookup).add_done_callback(_ignore_failure)  # the next miss will raise it
+            return hit[1]
+        return await asyncio.shield(self._loading.get(key) or self._load(key, lookup))
+
+    def _load(self, key: K, lookup: Callable[[], V]) -> asyncio.Future[V]:
+        async def load() -> V:
+            started = time.monotonic()  # the value is as old as the question, not the answer
+            try:
+                value = await run_in_threadpool(lookup)
+                self._values[key] = (started, value)
+                return value
+            finally:
+                self._loading.pop(key, None)
+
+        future = self._loading[key] = asyncio.ensure_future(load())
+        return future
+
+
+def _ignore_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+async def get_member(
     request: Request, service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Member:
     if credentials is None:
         raise Problem(401, "UNAUTHENTICATED", "An API key is required", "send Authorization: Bearer <key>")
+    key = credentials.credentials
+    members: RefreshingCache[str, Member | None] = request.app.state.member_cache
+    member = await members.get(sm3(key.encode()).hex(), lambda: _lookup_member(service, key))
+    if member is None:
+        raise Problem(401, "UNAUTHENTICATED", "Unknown or revoked API key")
+    request.state.member = member.id  # for the audit entry of this access
+    return member
+
+
+def _lookup_member(service: LedgerService, key: str) -> Member | None:
+    """The key's member with its standing from the registry (None for a key that is not valid). Cached for
+    STANDING_TTL_S: a revoked key or a changed standing takes effect within that time."""
     with service.sessions() as session:
-        row = crud.member_of_key(session=session, key=credentials.credentials)
-        if row is None:
-            raise Problem(401, "UNAUTHENTICATED", "Unknown or revoked API key")
-        member_id, account = row.member, row.account
-    request.state.member = member_id  # for the audit entry of this access
-    roles, active = _standing(request, service, account)
-    return Member(member_id, account, roles=roles, active=active)
+        row = crud.member_of_key(session=session, key=key)
+        found = None if row is None else (row.member, row.account)
+    if found is None:
+        return None
+    m = service.chain._call(service.chain.registry.functions.memberOf(found[1]))
+    return Member(found[0], found[1], roles=int(m[0]), active=m[1] == 1)
 
 
-def _standing(request: Request, service: LedgerService, account: str) -> tuple[int, bool]:
-    """(roles, active) from the registry, cached per account for STANDING_TTL_S."""
-    cache: dict[str, tuple[float, tuple[int, bool]]] = request.app.state.standing_cache
-    now = time.monotonic()
-    hit = cache.get(account)
-    if hit is None or now - hit[0] > STANDING_TTL_S:
-        m = service.chain._call(service.chain.registry.functions.memberOf(account))
-        hit = (now, (int(m[0]), m[1] == 1))
-        cache[account] = hit
-    return hit[1]
-
-
-def is_accredited(request: Request, service: LedgerService, account: str, record_type: int) -> bool:
+async def is_accredited(request: Request, service: LedgerService, account: str, record_type: int) -> bool:
     """The registry's isAccredited, cached like the standing."""
-    cache: dict[tuple[str, int], tuple[float, bool]] = request.app.state.accreditation_cache
-    now = time.monotonic()
-    hit = cache.get((account, record_type))
-    if hit is None or now - hit[0] > STANDING_TTL_S:
-        hit = (now, bool(service.chain._call(service.chain.registry.functions.isAccredited(account, record_type))))
-        cache[(account, record_type)] = hit
-    return hit[1]
+    cache: RefreshingCache[tuple[str, int], bool] = request.app.state.accreditation_cache
+    registry = service.chain.registry.functions
+    return await cache.get(
+        (account, record_type), lambda: bool(service.chain._call(registry.isAccredited(account, record_type)))
+    )
 
 
 MemberDep = Annotated[Member, Depends(get_member)]
 
 
-def require_active(member: MemberDep) -> Member:
+async def require_active(member: MemberDep) -> Member:
     if not member.active:
         raise Problem(403, "MEMBER_NOT_ACTIVE", "The member is not active in the consortium", member.id)
     return member
@@ -86,7 +128,7 @@ def require_active(member: MemberDep) -> Member:
 ActiveMemberDep = Annotated[Member, Depends(require_active)]
 
 
-def require_regulator_or_auditor(member: ActiveMemberDep) -> Member:
+async def require_regulator_or_auditor(member: ActiveMemberDep) -> Member:
     if not member.roles & (Role.REGULATOR | Role.AUDITOR):
         raise Problem(403, "FORBIDDEN", "Only a regulator or an auditor may do this", member.id)
     return member

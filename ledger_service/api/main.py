@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from ledger_service import __version__
 from ledger_service.api import observability, problems
 from ledger_service.api.batching import AuditSink, SubmissionBatcher
+from ledger_service.api.deps import STANDING_TTL_S, Member, RefreshingCache
 from ledger_service.api.observability import Metrics
-from ledger_service.api.routes import health, members, records
+from ledger_service.api.routes import health, instruments, members, records
 from ledger_service.api.worker import AnchorWorker
 from ledger_service.service import LedgerService
 
@@ -36,10 +37,10 @@ def create_app(service: LedgerService, *, max_upload_bytes: int = 64 << 20, work
     app.state.worker = anchor_worker
     app.state.max_upload_bytes = max_upload_bytes
     app.state.metrics = metrics
-    app.state.standing_cache = {}
-    app.state.accreditation_cache = {}
+    app.state.member_cache = RefreshingCache[str, Member | None](STANDING_TTL_S)
+    app.state.accreditation_cache = RefreshingCache[tuple[str, int], bool](STANDING_TTL_S)
     problems.install(app)
     observability.install(app, service, metrics)
-    for router in (records.router, members.router, health.router):
+    for router in (records.router, instruments.router, members.router, health.router):
         app.include_router(router)
     return app

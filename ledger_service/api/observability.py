@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger_service.index.models import RecordRow
 from ledger_service.service import LedgerService
@@ -31,6 +31,9 @@ class Metrics:
         )
         self.anchored = Counter("qledger_records_anchored_total", "Records anchored", registry=self.registry)
         self.queue = Gauge("qledger_outbox_depth", "Records accepted but not yet anchored", registry=self.registry)
+        self.pin_queue = Gauge(
+            "qledger_pin_outbox_depth", "Records whose content waits in the local spool", registry=self.registry
+        )
         self.latency = Histogram(
             "qledger_request_seconds",
             "Time to answer a request",
@@ -72,44 +75,70 @@ def json_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
-def install(app: FastAPI, service: LedgerService, metrics: Metrics) -> None:
-    @app.middleware("http")
-    async def audit_and_measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+class AuditAndMeasure:
+    """Pure ASGI middleware (no per-request task or stream copy): metrics, the access audit entry and one JSON
+    log line for every request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
-        response = await call_next(request)
-        elapsed = time.perf_counter() - start
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, str(response.status_code)).inc()
-        metrics.latency.labels(template).observe(elapsed)
-        member = getattr(request.state, "member", None)
-        if request.url.path.startswith("/v1/"):
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            self._note(scope, status, time.perf_counter() - start)
+
+    def _note(self, scope: Scope, status: int, elapsed: float) -> None:
+        method, path = scope["method"], scope["path"]
+        template = getattr(scope.get("route"), "path", "unmatched")
+        self.metrics.requests.labels(method, str(status)).inc()
+        self.metrics.latency.labels(template).observe(elapsed)
+        member = scope.get("state", {}).get("member")
+        if path.startswith("/v1/"):
             # 21 CFR 11.10(e): every access, granted or refused, with who, when, what and the outcome.
-            request.app.state.audit.record(
+            scope["app"].state.audit.record(
                 actor=member or "anonymous",
                 action="api",
-                record_id=request.path_params.get("record_id"),
-                field=f"{request.method} {template}",
-                new_value=str(response.status_code),
+                record_id=scope.get("path_params", {}).get("record_id"),
+                field=f"{method} {template}",
+                new_value=str(status),
             )
         log.info(
             "%s %s -> %s",
-            request.method,
-            request.url.path,
-            response.status_code,
+            method,
+            path,
+            status,
             extra={
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
+                "method": method,
+                "path": path,
+                "status": status,
                 "member": member,
                 "duration_ms": round(elapsed * 1000, 2),
             },
         )
-        return response
+
+
+def install(app: FastAPI, service: LedgerService, metrics: Metrics) -> None:
+    app.add_middleware(AuditAndMeasure, metrics=metrics)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_endpoint() -> Response:
         with service.sessions() as session:
             depth = session.scalar(select(func.count()).select_from(RecordRow).where(RecordRow.status == "accepted"))
+            unpinned = session.scalar(select(func.count()).select_from(RecordRow).where(RecordRow.pinned_at.is_(None)))
         metrics.queue.set(depth or 0)
+        metrics.pin_queue.set(unpinned or 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

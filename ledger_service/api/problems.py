@@ -11,7 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger_service.errors import ChainUnavailable, LedgerError, StoreUnavailable, TransactionReverted
+from ledger_service.errors import (
+    ChainUnavailable,
+    LedgerError,
+    StoreUnavailable,
+    TransactionReverted,
+    UnknownEntry,
+)
 from ledger_service.records import RecordInvalid
 
 MEDIA_TYPE = "application/problem+json"
@@ -45,7 +51,14 @@ def problem_response(
 
 
 # Contract refusals -> HTTP status (the code itself is the same one the chain client reports).
-_CHAIN_STATUS = {"FORBIDDEN": 403, "NOT_ACCREDITED": 403, "MEMBER_NOT_ACTIVE": 403, "ALREADY_ANCHORED": 409}
+_CHAIN_STATUS = {
+    "FORBIDDEN": 403,
+    "NOT_ACCREDITED": 403,
+    "MEMBER_NOT_ACTIVE": 403,
+    "ALREADY_ANCHORED": 409,
+    "ALREADY_REGISTERED": 409,
+    "UNKNOWN_INSTRUMENT": 404,
+}
 
 
 def install(app: FastAPI) -> None:
@@ -78,6 +91,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StoreUnavailable)
     async def _store_down(_: Request, e: StoreUnavailable) -> JSONResponse:
         return problem_response(503, "STORE_UNAVAILABLE", "The IPFS node is unreachable", str(e))
+
+    @app.exception_handler(UnknownEntry)
+    async def _unknown(_: Request, e: UnknownEntry) -> JSONResponse:
+        return problem_response(404, "NOT_FOUND", "No such entry", str(e))
 
     @app.exception_handler(LedgerError)
     async def _ledger(_: Request, e: LedgerError) -> JSONResponse:

@@ -1,8 +1,9 @@
-"""The anchoring worker: drains the outbox (records accepted but not yet anchored) with retries and backoff.
+"""The outbox worker: pins spooled content and anchors accepted records, with retries and backoff.
 
-A record is durable in the index before the API answers 202; the worker anchors whatever is accepted, so a
-crash, a dead chain node or a dead IPFS node delays records, never loses them; the record id is the
-idempotency key on chain and in SQL.
+A record (and its content, in the local spool) is durable before the API answers 202; the worker pins and
+anchors whatever is accepted, so a crash, a dead chain node or a dead IPFS node delays records, never loses
+them; the record id is the idempotency key on chain and in SQL. Pinning and anchoring fail independently: a
+dead IPFS node does not hold anchoring back, nor a dead chain node pinning.
 """
 
 from __future__ import annotations
@@ -49,10 +50,19 @@ class AnchorWorker:
         self._wake.set()
 
     def run_once(self) -> int:
+        """Pin, then anchor, what is pending; returns records anchored. Raises the first failure after both
+        steps have had their try."""
+        failure: Exception | None = None
+        try:
+            self.service.pin_pending()
+        except Exception as error:
+            failure = error
         n = self.service.anchor_pending()
         self.anchored += n
         if n and self.on_anchored:
             self.on_anchored(n)
+        if failure is not None:
+            raise failure
         return n
 
     def _run(self) -> None:
@@ -68,8 +78,8 @@ class AnchorWorker:
             except (ChainUnavailable, StoreUnavailable) as error:
                 self.failures += 1
                 backoff = min(self.max_backoff_s, backoff * 2)
-                log.warning("anchoring deferred: %s; retrying in %.1f s", error, backoff)
+                log.warning("pinning or anchoring deferred: %s; retrying in %.1f s", error, backoff)
             except Exception:
                 self.failures += 1
                 backoff = min(self.max_backoff_s, backoff * 2)
-                log.exception("anchoring failed; retrying in %.1f s", backoff)
+                log.exception("pinning or anchoring failed; retrying in %.1f s", backoff)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from ledger_service.digests import sm3
 from ledger_service.index.models import (
@@ -29,6 +29,16 @@ from ledger_service.records import AnchoredCertificate
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+AUDIT_FIELDS = ("actor", "action", "record_id", "field", "old_value", "new_value", "reason")
+
+
+def audit_many(*, session: Session, entries: Sequence[dict[str, Any]]) -> None:
+    """Append audit entries (each with AUDIT_FIELDS; all share one timestamp) in one statement."""
+    if entries:
+        now = _now()
+        session.execute(insert(AuditRow), [{"at": now, **dict.fromkeys(AUDIT_FIELDS), **e} for e in entries])
 
 
 def audit(
@@ -67,56 +77,104 @@ class NewAttachment:
     cid: str | None
 
 
-def add_record(
-    *,
-    session: Session,
-    record_id: str,
-    record_type: str,
-    sha256: str,
-    lab_member: str,
-    lot: str | None,
-    product: str | None,
-    measured_at: datetime,
-    confidentiality: str,
-    canonical: bytes,
-    cid: str | None,
-    attachments: Sequence[NewAttachment],
-    actor: str,
-) -> tuple[RecordRow, bool]:
-    """Insert a record once; the record id is the idempotency key. Returns (row, created)."""
-    existing = session.get(RecordRow, record_id)
-    if existing is not None:
-        return existing, False
-    row = RecordRow(
-        id=record_id,
-        record_type=record_type,
-        sha256=sha256,
-        lab_member=lab_member,
-        lot=lot,
-        product=product,
-        measured_at=measured_at,
-        received_at=_now(),
-        confidentiality=confidentiality,
-        canonical=canonical,
-        cid=cid,
-        status="accepted",
+@dataclass(frozen=True)
+class NewRecord:
+    record_id: str
+    record_type: str
+    sha256: str
+    lab_member: str
+    lot: str | None
+    product: str | None
+    measured_at: datetime
+    confidentiality: str
+    canonical: bytes
+    cid: str | None
+    attachments: Sequence[NewAttachment]
+    actor: str
+    pinned: bool = True  # its content is in the store it must end up in (else the pin outbox holds it)
+
+
+def add_records(*, session: Session, records: Sequence[NewRecord]) -> list[bool]:
+    """Insert each record once, with its attachments and its audit entry, in one statement per table (the
+    record id is the idempotency key). Returns, per record, whether it was created."""
+    known = existing_record_ids(session=session, record_ids=[r.record_id for r in records])
+    created: list[bool] = []
+    fresh: list[NewRecord] = []
+    for r in records:
+        created.append(r.record_id not in known)
+        if r.record_id not in known:
+            known.add(r.record_id)
+            fresh.append(r)
+    if not fresh:
+        return created
+    now = _now()
+    session.execute(
+        insert(RecordRow),
+        [
+            {
+                "id": r.record_id,
+                "record_type": r.record_type,
+                "sha256": r.sha256,
+                "lab_member": r.lab_member,
+                "lot": r.lot,
+                "product": r.product,
+                "measured_at": r.measured_at,
+                "received_at": now,
+                "confidentiality": r.confidentiality,
+                "canonical": r.canonical,
+                "cid": r.cid,
+                "status": "accepted",
+                "superseded_by": None,
+                "pinned_at": now if r.pinned else None,
+            }
+            for r in fresh
+        ],
     )
-    session.add(row)
-    for position, a in enumerate(attachments):
-        session.add(
-            AttachmentRow(
-                record_id=record_id,
-                position=position,
-                name=a.name,
-                media_type=a.media_type,
-                size=a.size,
-                sm3=a.sm3,
-                sha256=a.sha256,
-                cid=a.cid,
-            )
-        )
-    audit(session=session, actor=actor, action="create", record_id=record_id, new_value=record_type)
-    return row, True
+    attachments = [
+        {"record_id": r.record_id, "position": i, **asdict(a)} for r in fresh for i, a in enumerate(r.attachments)
+    ]
+    if attachments:
+        session.execute(insert(AttachmentRow), attachments)
+    audit_many(
+        session=session,
+        entries=[
+            {"actor": r.actor, "action": "create", "record_id": r.record_id, "new_value": r.record_type} for r in fresh
+        ],
+    )
+    return created
+
+
+def add_record(*, session: Session, **fields: Any) -> tuple[RecordRow, bool]:
+    """`add_records` for one record (fields as NewRecord's); returns (row, created)."""
+    created = add_records(session=session, records=[NewRecord(**fields)])[0]
+    row = session.get(RecordRow, fields["record_id"])
+    assert row is not None
+    return row, created
+
+
+@dataclass(frozen=True)
+class Unpinned:
+    record_id: str
+    canonical: bytes
+    attachment_cids: list[str]
+
+
+def unpinned_content(*, session: Session, limit: int) -> list[Unpinned]:
+    """Records whose content is not pinned yet, oldest first, with their canonical bytes and the CIDs of their
+    attachments."""
+    rows = session.scalars(
+        select(RecordRow)
+        .where(RecordRow.pinned_at.is_(None))
+        .order_by(RecordRow.received_at)
+        .limit(limit)
+        .options(selectinload(RecordRow.attachments))
+    )
+    return [Unpinned(r.id, r.canonical, [a.cid for a in r.attachments if a.cid]) for r in rows]
+
+
+def mark_pinned(*, session: Session, record_ids: Sequence[str]) -> None:
+    if record_ids:
+        session.execute(update(RecordRow).where(RecordRow.id.in_(list(record_ids))).values(pinned_at=_now()))
 
 
 def existing_record_ids(*, session: Session, record_ids: Sequence[str]) -> set[str]:

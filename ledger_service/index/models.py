@@ -31,6 +31,8 @@ class RecordRow(Base):
     cid: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), index=True)  # accepted | anchored | revoked | superseded
     superseded_by: Mapped[str | None] = mapped_column(String(64))
+    # When the content reached the store it must end up in; None while it waits in the local spool.
+    pinned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
     attachments: Mapped[list[AttachmentRow]] = relationship(back_populates="record", order_by="AttachmentRow.position")
     anchor: Mapped[AnchorRow | None] = relationship(back_populates="record")

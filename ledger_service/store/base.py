@@ -13,6 +13,14 @@ from typing import BinaryIO
 class ContentStore(ABC):
     """Content-addressed storage of files; CIDs are CIDv1, raw leaves, 256 KiB chunks, balanced DAG."""
 
+    # True where `put` only spools locally and `push` pins to the store the content must end up in.
+    deferred: bool = False
+
+    def push(self, cids: Sequence[str], blobs: Sequence[bytes] = ()) -> None:
+        """Pin the spooled files `cids`, and `blobs` (content kept elsewhere, such as canonical records in the
+        index), where they must end up; stores that pin on `put` have nothing to do."""
+        return None
+
     @abstractmethod
     def put(self, data: bytes) -> str:
         """Store `data`, pin it, and return its CID."""

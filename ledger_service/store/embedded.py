@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ledger_service.errors import ContentNotFound
 from ledger_service.store.base import ContentStore
@@ -30,6 +31,14 @@ class EmbeddedStore(ContentStore):
 
     def get(self, cid: str) -> bytes:
         return b"".join(self._leaves(self._parse(cid)))
+
+    def open(self, cid: str) -> BinaryIO:
+        """The file with this CID as a stream, one 256 KiB leaf in memory at a time."""
+        return io.BufferedReader(_LeafReader(self._leaves(self._parse(cid))))
+
+    def is_single_block(self, cid: str) -> bool:
+        """Whether the file fits one leaf (at most 256 KiB): a raw-codec root."""
+        return self._parse(cid).codec == RAW
 
     def has(self, cid: str) -> bool:
         try:
@@ -103,6 +112,26 @@ class EmbeddedStore(ContentStore):
             return Cid.parse(cid)
         except ValueError:
             raise ContentNotFound(cid) from None
+
+
+class _LeafReader(io.RawIOBase):
+    def __init__(self, leaves: Iterator[bytes]) -> None:
+        self._leaves = leaves
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = next(self._leaves)
+            except StopIteration:
+                return 0
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
 
 
 def _car_header(roots: list[Cid]) -> bytes:

@@ -93,7 +93,7 @@ def test_authentication_and_membership(world: tuple[TestClient, Runtime, Demo, d
     as_mfr = dict(raw, lab={**raw["lab"], "member_id": MFR})
     problem(client.post("/v1/records", json=as_mfr, headers=auth(keys[MFR])), 403, "NOT_ACCREDITED")
     me = client.get("/v1/members/me", headers=auth(keys[LAB])).json()
-    assert me["member_id"] == LAB and me["active"] is True
+    assert me["member_id"] == LAB and me["status"] == "active" and "lab" in me["roles"]
 
 
 def test_bad_input_gets_a_clear_4xx(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
@@ -196,3 +196,46 @@ def test_every_access_is_audited_and_measured(world: tuple[TestClient, Runtime, 
     text = client.get("/metrics").text
     assert "qledger_records_accepted_total" in text and "qledger_outbox_depth" in text
     assert 'qledger_http_requests_total{method="POST",status="202"}' in text
+
+
+def test_members_and_instruments_directory(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    from ledger_service.demo import INSTRUMENTS, OLD_CAMERA
+
+    client, runtime, demo, keys = world
+    h = auth(keys[MFR])
+    members = client.get("/v1/members", headers=h).json()
+    assert members["count"] == len(runtime.service.accounts)
+    by_id = {m["member_id"]: m for m in members["data"]}
+    assert by_id[LAB]["status"] == "active" and by_id[LAB]["accreditation"]["record_type_scope"] > 0
+    assert "regulator" in by_id[REG]["roles"] and by_id[REG]["accreditation"] is None
+    problem(client.get("/v1/members/NOBODY", headers=h), 404, "NOT_FOUND")
+    problem(client.get("/v1/members"), 401, "UNAUTHENTICATED")
+
+    listed = {i["instrument_id"]: i for i in client.get("/v1/instruments", headers=h).json()["data"]}
+    assert set(INSTRUMENTS) | {OLD_CAMERA} <= set(listed)
+    assert [c["in_force_now"] for c in listed["EL-CAM-01"]["calibrations"]] == [True]
+    assert [c["in_force_now"] for c in listed[OLD_CAMERA]["calibrations"]] == [False]  # expired a month ago
+    camera = client.get("/v1/instruments/EL-CAM-01", headers=h).json()
+    assert camera["registered"] and camera["owner"] == LAB
+    assert [c["certificate_id"] for c in camera["calibrations_on_chain"]] == [demo.certificates["EL-CAM-01"]]
+    problem(client.get("/v1/instruments/NO-SUCH-THING", headers=h), 404, "NOT_FOUND")
+
+    created = client.post(
+        "/v1/instruments", json={"instrument_id": "XRF-02", "model": "XRF bench 2"}, headers=auth(keys[LAB])
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["owner"] == LAB and created.json()["calibrations_on_chain"] == []
+    again = {"instrument_id": "XRF-02", "model": "XRF bench 2"}
+    problem(client.post("/v1/instruments", json=again, headers=auth(keys[LAB])), 409, "ALREADY_REGISTERED")
+    problem(client.post("/v1/instruments", json={"instrument_id": ""}, headers=auth(keys[LAB])), 422, "REQUEST_INVALID")
+    # The certificate of another instrument; someone else's instrument; a certificate registered already.
+    cert = {"certificate_record_id": demo.certificates["EL-CAM-01"]}
+    problem(
+        client.post("/v1/instruments/XRF-02/calibrations", json=cert, headers=auth(keys[LAB])), 400, "REQUEST_REFUSED"
+    )
+    problem(client.post("/v1/instruments/EL-CAM-01/calibrations", json=cert, headers=auth(keys[MFR])), 403, "FORBIDDEN")
+    problem(
+        client.post("/v1/instruments/EL-CAM-01/calibrations", json=cert, headers=auth(keys[LAB])),
+        409,
+        "ALREADY_REGISTERED",
+    )

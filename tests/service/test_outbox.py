@@ -9,9 +9,13 @@ from sqlalchemy import func, select
 
 from ledger_service.config import Settings
 from ledger_service.demo import LAB, Demo
+from ledger_service.errors import StoreUnavailable
 from ledger_service.index.models import AnchorRow, AttemptRow, RecordRow
 from ledger_service.runtime import Runtime, open_runtime
 from ledger_service.service import LedgerService
+from ledger_service.store import EmbeddedStore, SpoolingStore
+from ledger_service.store.ipfs_rpc import IpfsRpcStore
+from tests.utils.anvil import free_port
 
 
 class Crash(Exception):
@@ -97,3 +101,28 @@ def test_a_transaction_whose_nonce_was_taken_is_abandoned_and_its_records_anchor
     with again.sessions() as session:
         for record_id in ids:
             assert session.get(RecordRow, record_id).status == "anchored"  # type: ignore[union-attr]
+
+
+def test_content_waits_in_the_spool_until_the_node_takes_it(world: tuple[Runtime, Demo], tmp_path: Path) -> None:
+    runtime, demo = world
+    s = runtime.service
+    spooled = SpoolingStore(EmbeddedStore(tmp_path / "spool"), IpfsRpcStore(f"http://127.0.0.1:{free_port()}", 2))
+    service = LedgerService(chain=s.chain, store=spooled, sessions=s.sessions, accounts=s.accounts, tiers=s.tiers)
+    records = [demo.record("el_image", 900 + i) for i in range(3)]
+    ids = [service.submit(raw, files, actor=LAB).record_id for raw, files in records]  # the node is down: accepted
+    with pytest.raises(StoreUnavailable):
+        service.pin_pending()
+    assert service.anchor_pending() == 3  # anchoring does not wait for pinning
+    with s.sessions() as session:
+        rows = [session.get(RecordRow, i) for i in ids]
+        assert all(r is not None and r.pinned_at is None for r in rows)
+        content = [c for r in rows if r for c in [r.cid, *(a.cid for a in r.attachments)] if c]
+    assert len(content) == 6
+
+    spooled.target = EmbeddedStore(tmp_path / "node")  # the node is back
+    assert not any(spooled.target.has(c) for c in content)
+    assert service.pin_pending() == 3
+    assert all(spooled.target.has(c) for c in content)
+    assert service.pin_pending() == 0
+    with s.sessions() as session:
+        assert all(r.pinned_at is not None for r in session.scalars(select(RecordRow).where(RecordRow.id.in_(ids))))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ledger_service.errors import ContentNotFound, StoreUnavailable
-from ledger_service.store import EmbeddedStore, cid_of_bytes, store_from_url
+from ledger_service.store import EmbeddedStore, SpoolingStore, cid_of_bytes, store_from_url
 from ledger_service.store.cid import CHUNK_SIZE, MAX_LINKS
 from ledger_service.store.ipfs_rpc import IpfsRpcStore
 from tests.utils.anvil import free_port
@@ -18,12 +18,12 @@ from tests.utils.ipfs import ipfs_node
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[IpfsRpcStore]:
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IpfsRpcStore]:
     with ipfs_node() as url:
-        store = store_from_url(url, "unused")
-        assert isinstance(store, IpfsRpcStore)
-        yield store
-        store.close()
+        spooled = store_from_url(url, tmp_path_factory.mktemp("data"))
+        assert isinstance(spooled, SpoolingStore) and isinstance(spooled.target, IpfsRpcStore)
+        yield spooled.target
+        spooled.target.close()
 
 
 @pytest.mark.parametrize(
@@ -53,3 +53,28 @@ def test_unknown_content_and_dead_node(daemon: IpfsRpcStore) -> None:
     assert dead.is_available() is False
     with pytest.raises(StoreUnavailable):
         dead.put(b"x")
+
+
+def test_spooled_content_is_pinned_by_push_with_the_same_cids(daemon: IpfsRpcStore, tmp_path: Path) -> None:
+    spooled = SpoolingStore(EmbeddedStore(tmp_path / "spool"), daemon, batch_bytes=100_000)
+    files = [os.urandom(n) for n in (3, 60_000, 70_000, CHUNK_SIZE * 3 + 5, 9)]
+    cids = [spooled.put(f) for f in files]
+    assert cids == [cid_of_bytes(f) for f in files]
+    assert not any(daemon.has(c) for c in cids)  # spooled, not pinned
+    elsewhere = cid_of_bytes(b"declared, lives elsewhere " + os.urandom(8))
+    kept_elsewhere = os.urandom(500)  # a canonical record: the index holds it, not the spool
+    spooled.push([*cids, cids[0], elsewhere], [kept_elsewhere])
+    assert all(daemon.has(c) for c in cids)
+    assert daemon.get(cid_of_bytes(kept_elsewhere)) == kept_elsewhere
+    assert daemon.get(cids[3]) == files[3]
+    assert not daemon.has(elsewhere)
+
+
+def test_spool_accepts_while_the_node_is_dead_and_keeps_the_content(tmp_path: Path) -> None:
+    dead = IpfsRpcStore(f"http://127.0.0.1:{free_port()}", timeout_s=2)
+    spooled = SpoolingStore(EmbeddedStore(tmp_path / "spool"), dead)
+    cid = spooled.put(b"accepted while IPFS is down")
+    assert spooled.spool.is_available() and not spooled.is_available()
+    with pytest.raises(StoreUnavailable):
+        spooled.push([cid])
+    assert spooled.get(cid) == b"accepted while IPFS is down"

@@ -173,7 +173,7 @@ async def submit_record(request: Request, service: ServiceDep, member: ActiveMem
             [{"field": "lab.member_id", "code": "WRONG_MEMBER", "message": "not the caller"}],
         )
     code = RECORD_TYPE_CODES.get(str(raw.get("record_type")))
-    if code is not None and not is_accredited(request, service, member.account, code):
+    if code is not None and not await is_accredited(request, service, member.account, code):
         raise Problem(
             403,
             "NOT_ACCREDITED",

@@ -88,8 +88,18 @@ def demo(
     for case in report.cases:
         cases.add_row(*case)
     console.print(cases)
-    if report.verified_valid != report.verified_total or any(
-        "wrong" in c[2] or "not caught" in c[2] for c in report.cases
+    if report.recall:
+        story = Table(title="the regulator's story: a confidential lot recalled and unlocked")
+        story.add_column("step")
+        story.add_column("count", justify="right")
+        for step, n in report.recall.items():
+            story.add_row(step, str(n))
+        console.print(story)
+    lot = report.recall.get("confidential records in the lot", 0)
+    if (
+        report.verified_valid != report.verified_total
+        or report.recall.get("verified") != lot
+        or any("wrong" in c[2] or "not caught" in c[2] for c in report.cases)
     ):
         _fail("the demo found a record that did not verify or a fault that was not caught")
 
@@ -131,7 +141,9 @@ def init() -> None:
             demo = Demo(rt.service, rt.keys)
             demo.found_consortium()
             demo.calibrate_instruments()
+            policy = demo.configure_escrow()
             save_deployment(rt, demo.certificates)
+            console.print(f"escrow policy {policy}: 3 of 5 agents' shares open a confidential record")
             table = Table(title=f"consortium founded in {rt.settings.data_dir}")
             table.add_column("instrument")
             table.add_column("calibration certificate (record id)")
@@ -361,3 +373,135 @@ def main() -> None:  # pragma: no cover - console entry point
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
+
+
+agent_app = typer.Typer(help="Escrow agents: release key shares when a recall is in force.")
+app.add_typer(agent_app, name="agent")
+recall_app = typer.Typer(help="Recalls: open, approve, status, decrypt, close.")
+app.add_typer(recall_app, name="recall")
+AsMember = Annotated[str, typer.Option("--as", help="The member acting (its keys are in the data directory).")]
+
+
+@agent_app.command("run")
+def agent_run(
+    agent: Annotated[str, typer.Argument(help="The escrow agent's member id, e.g. ESCROW-1.")],
+    interval: Annotated[float, typer.Option(help="Seconds between looks at the chain.")] = 2.0,
+    once: Annotated[bool, typer.Option(help="Process what is there now, then exit.")] = False,
+) -> None:
+    """Watch the chain for recalls in force and release this agent's key shares (restart-safe)."""
+    import threading
+
+    from consortium.agent import EscrowAgent
+
+    def run() -> None:
+        with _runtime() as rt:
+            watcher = EscrowAgent(rt.service, agent, rt.keys.sm2(agent))
+            if once:
+                console.print(f"{agent}: {watcher.run_once()} release(s) posted")
+                return
+            stop = threading.Event()
+            console.print(f"{agent}: watching the chain every {interval:g} s (Ctrl-C stops)")
+            try:
+                watcher.run(stop, interval)
+            except KeyboardInterrupt:
+                stop.set()
+
+    _guard(run)
+
+
+@recall_app.command("open")
+def recall_open(
+    reason: Annotated[str, typer.Option(help="The grounds, e.g. the safety notice's reference.")],
+    acting: AsMember = "REG-CN",
+    lot: Annotated[str | None, typer.Option(help="Recall a lot.")] = None,
+    product: Annotated[str | None, typer.Option(help="Recall a product.")] = None,
+    record: Annotated[list[str] | None, typer.Option(help="Recall these records (repeat the option).")] = None,
+) -> None:
+    """Open a recall as a regulator; under the regulator-alone policy it is in force at once."""
+    from consortium.recall import open_recall, recall_status
+
+    chosen = [(k, v) for k, v in (("lot", lot), ("product", product), ("records", record)) if v]
+    if len(chosen) != 1:
+        _fail("name exactly one scope: --lot, --product or --record")
+
+    def run() -> None:
+        kind, scope = chosen[0]
+        with _runtime() as rt:
+            recall_id = open_recall(rt.service, regulator=acting, kind=kind, scope=scope, reason=reason)
+            console.print(f"recall {recall_id}: {recall_status(rt.service, recall_id)['status']}")
+
+    _guard(run)
+
+
+@recall_app.command("approve")
+def recall_approve(recall_id: int, acting: AsMember) -> None:
+    """Approve a proposed recall (member-quorum policy)."""
+    from consortium.recall import approve_recall, recall_status
+
+    def run() -> None:
+        with _runtime() as rt:
+            approve_recall(rt.service, member=acting, recall_id=recall_id)
+            console.print(f"recall {recall_id}: {recall_status(rt.service, recall_id)['status']}")
+
+    _guard(run)
+
+
+@recall_app.command("status")
+def recall_show(recall_id: int) -> None:
+    """A recall's status and its releases."""
+    from consortium.recall import recall_status
+
+    def run() -> None:
+        with _runtime() as rt:
+            status = recall_status(rt.service, recall_id)
+            console.print(
+                f"recall {recall_id}: {status['status']}, {status['scope_kind']} scope, "
+                f"opened by {status['regulator']}, {status['approvals']} approval(s)"
+            )
+            table = Table(title="key-share releases")
+            for column in ("agent", "block", "release CID"):
+                table.add_column(column)
+            for r in status["releases"]:
+                table.add_row(str(r["agent"]), str(r["block"]), r["cid"])
+            console.print(table)
+
+    _guard(run)
+
+
+@recall_app.command("decrypt")
+def recall_decrypt(
+    recall_id: int,
+    acting: AsMember = "REG-CN",
+    out: Annotated[Path, typer.Option(help="Where to write the decrypted records.")] = Path("recall-out"),
+) -> None:
+    """Collect the releases, rebuild the data keys, decrypt and verify every record the recall covers."""
+    from consortium.recall import decrypt_recall
+
+    def run() -> None:
+        with _runtime() as rt:
+            unlock = decrypt_recall(
+                rt.service, recall_id=recall_id, regulator=acting, key=rt.keys.sm2(acting), out_dir=out
+            )
+            console.print(
+                f"recall {recall_id}: {unlock.releases} release(s); {len(unlock.decrypted)} record(s) decrypted, "
+                f"{len(unlock.verified)} verified against the chain; written to {out}"
+            )
+            for record_id, why in unlock.refused.items():
+                console.print(f"  {record_id}: {why}")
+            if unlock.refused or not unlock.decrypted:
+                raise typer.Exit(2)
+
+    _guard(run)
+
+
+@recall_app.command("close")
+def recall_close(recall_id: int, reason: Annotated[str, typer.Option()], acting: AsMember = "REG-CN") -> None:
+    """Close a recall: no release is accepted after this."""
+    from consortium.recall import close_recall
+
+    def run() -> None:
+        with _runtime() as rt:
+            close_recall(rt.service, regulator=acting, recall_id=recall_id, reason=reason)
+            console.print(f"recall {recall_id}: closed")
+
+    _guard(run)

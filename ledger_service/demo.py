@@ -19,6 +19,7 @@ from typing import Any
 from ledger_service.chain import Accreditation, ConsortiumSpec, Founder, Header, Role, Web3ChainClient
 from ledger_service.chain.types import Deployment
 from ledger_service.chain.web3_client import ChainReader
+from ledger_service.confidential import EscrowPolicy
 from ledger_service.digests import sm3
 from ledger_service.errors import TransactionReverted
 from ledger_service.ids import instrument_key, operator_key, unix
@@ -30,6 +31,9 @@ from ledger_service.service import AttachmentFile, LedgerService
 from ledger_service.verification import Status, is_valid
 
 LAB, CAL, MFR, REG = "LAB-SZ", "CAL-NIM", "MFR-DM", "REG-CN"
+AGENTS = tuple(f"ESCROW-{i}" for i in range(1, 6))  # 3 of these 5 open a confidential record
+ESCROW_K = 3
+RECALL_LOT = "LOT-2026-RECALL"
 INSTRUMENTS = {  # lab instrument -> (the calibration lab's reference standard, method)
     "EL-CAM-01": ("REF-IRRADIANCE", "IEC TS 60904-13"),
     "TENSILE-01": ("REF-FORCE", "ISO 6892-1"),
@@ -52,6 +56,7 @@ class DemoReport:
     cases: list[tuple[str, str, str]] = field(default_factory=list)  # (case, where caught, reason code)
     timings: dict[str, float] = field(default_factory=dict)
     deployment: Deployment | None = None
+    recall: dict[str, int] = field(default_factory=dict)  # the regulator's story, in numbers
 
 
 class Demo:
@@ -69,9 +74,9 @@ class Demo:
 
     def found_consortium(self) -> Deployment:
         chain: Web3ChainClient = self.service.chain
-        accounts = {m: chain.add_account(self.keys.get_or_create(m)) for m in (LAB, CAL, MFR, REG, "deployer")}
+        accounts = {m: chain.add_account(self.keys.get_or_create(m)) for m in (LAB, CAL, MFR, REG, *AGENTS, "deployer")}
         for address in accounts.values():
-            chain.fund(address, 10**21)
+            chain.fund(address, 10**20)
         self.service.accounts.update(accounts)
         year = unix(self.now + timedelta(days=365))
         lab_types = {
@@ -99,9 +104,19 @@ class Demo:
                 ),
                 Founder(accounts[MFR], MFR, Role.MANUFACTURER),
                 Founder(accounts[REG], REG, Role.REGULATOR | Role.AUDITOR),
+                *(Founder(accounts[a], a, Role.ESCROW_AGENT) for a in AGENTS),
             )
         )
         return chain.deploy(spec, accounts["deployer"])
+
+    def configure_escrow(self) -> str:
+        """The consortium's escrow policy: 3 of the 5 agents' shares open a record, released to REG-CN."""
+        policy = EscrowPolicy(
+            k=ESCROW_K,
+            agents=tuple((a, self.keys.sm2(a).public_key.to_bytes()) for a in AGENTS),
+            regulators=((REG, self.keys.sm2(REG).public_key.to_bytes()),),
+        )
+        return self.service.configure_escrow(member=REG, policy=policy)
 
     def calibrate_instruments(self) -> None:
         s = self.service
@@ -363,7 +378,49 @@ def run_demo(service: LedgerService, keys: KeyStore, count: int = 1000, progress
     revoked = next(r for r, kind, _ in ids if kind == "tensile_test")
     service.revoke(revoked, member=REG, reason="specimen mix-up")
     report.cases.append(("revoked tensile report", "verification", _code(service.verify(revoked), "RecordStatus")))
+
+    t = time.perf_counter()
+    regulators_story(demo, report, confidential_count=max(3, count // 50))
+    report.timings["confidential lot, recall, unlock"] = time.perf_counter() - t
     return report
+
+
+def regulators_story(demo: Demo, report: DemoReport, confidential_count: int) -> None:
+    """A confidential lot is anchored; the regulator recalls it; two agents' releases open nothing, the third
+    opens every record of the lot, each verified against its anchor; a confidential record outside the lot
+    stays closed."""
+    from consortium.agent import EscrowAgent
+    from consortium.recall import decrypt_recall, open_recall
+
+    service, keys = demo.service, demo.keys
+    demo.configure_escrow()
+    lot: list[str] = []
+    for i in range(confidential_count + 1):
+        raw, files = demo.record("el_image", 2 * 10**6 + i)
+        raw["subject"]["lot"] = RECALL_LOT if i < confidential_count else "LOT-2026-KEPT"
+        raw["confidentiality"] = "confidential"
+        record_id = service.submit(raw, files, actor=LAB).record_id
+        if i < confidential_count:
+            lot.append(record_id)
+    service.pin_pending()
+    service.anchor_pending()
+    recall_id = open_recall(service, regulator=REG, kind="lot", scope=RECALL_LOT, reason="hot spots in the field")
+    agents = [EscrowAgent(service, a, keys.sm2(a)) for a in AGENTS[:ESCROW_K]]
+    for agent in agents[:-1]:
+        agent.run_once()
+    early = decrypt_recall(service, recall_id=recall_id, regulator=REG, key=keys.sm2(REG))
+    opened = "NOTHING DECRYPTED" if not early.decrypted else f"{len(early.decrypted)} decrypted (wrong)"
+    report.cases.append((f"{ESCROW_K - 1} of {ESCROW_K} key-share releases", "recall unlock", opened))
+    agents[-1].run_once()
+    unlock = decrypt_recall(service, recall_id=recall_id, regulator=REG, key=keys.sm2(REG))
+    report.recall = {
+        "recall": recall_id,
+        "confidential records in the lot": len(lot),
+        "releases": unlock.releases,
+        "decrypted": len(unlock.decrypted),
+        "verified": len(unlock.verified),
+        "outside the lot, decrypted": len(set(unlock.decrypted) - set(lot)),
+    }
 
 
 def _kind(j: int) -> str:

@@ -55,3 +55,7 @@ def _show(value: Any) -> str:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return str(value)
+
+
+class EscrowMisconfigured(LedgerError):
+    """The escrow policy, a regulator or a recall's record list is missing or does not match."""

@@ -1,12 +1,15 @@
-"""Members' chain keys in the data directory, one file each, readable by the owner only (0600)."""
+"""Members' keys in the data directory, one file each, readable by the owner only (0600): the chain account's
+secp256k1 key (`<member>.key`) and the SM2 key for escrow and recall unlock (`<member>.sm2`)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from eth_account import Account
 
+from ledger_service.crypto import sm2
 from ledger_service.errors import LedgerError
 
 
@@ -18,19 +21,28 @@ class KeyStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
 
-    def _path(self, member: str) -> Path:
+    def _path(self, member: str, suffix: str = "key") -> Path:
         if not member or "/" in member or member.startswith("."):
             raise LedgerError(f"invalid member id {member!r}")
-        return self.dir / f"{member}.key"
+        return self.dir / f"{member}.{suffix}"
 
     def get_or_create(self, member: str) -> bytes:
-        """The member's key, created on first use."""
-        path = self._path(member)
+        """The member's chain key, created on first use."""
+        return self._get_or_create(self._path(member), lambda: bytes(Account.create().key))
+
+    def sm2(self, member: str) -> sm2.PrivateKey:
+        """The member's SM2 key (escrow shares are encrypted to it), created on first use."""
+        return sm2.PrivateKey.from_bytes(
+            self._get_or_create(self._path(member, "sm2"), lambda: sm2.PrivateKey.generate().to_bytes())
+        )
+
+    @staticmethod
+    def _get_or_create(path: Path, create: Callable[[], bytes]) -> bytes:
         if path.exists():
             if path.stat().st_mode & 0o077:
                 raise LedgerError(f"{path} is readable by others: chmod 600 it")
             return bytes.fromhex(path.read_text().strip())
-        key = bytes(Account.create().key)
+        key = create()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(key.hex())

@@ -7,6 +7,7 @@ The record id is the idempotency key: submitting or anchoring the same record tw
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ from typing import Any, Final
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger_service import merkle
+from ledger_service import confidential, merkle
 from ledger_service.canonical import canonical_json
 from ledger_service.chain import Header, Web3ChainClient
 from ledger_service.chain.types import PreparedTx, Receipt
 from ledger_service.chain.web3_client import ChainReader
+from ledger_service.crypto import sm4
 from ledger_service.digests import digest_bytes, digest_file
 from ledger_service.errors import LedgerError, TransactionAbandoned, TransactionReverted
 from ledger_service.ids import header_of, instrument_key, schema_key, unix
@@ -41,6 +43,7 @@ DEFAULT_TIERS: Final[dict[str, str]] = {
     "ai_inspection": "B",
     "xrf_analysis": "C",
 }
+NO_POLICY: Final = "no escrow policy is configured: confidential records cannot be escrowed"
 BATCH_B: Final = 256
 BATCH_C: Final = 1024
 
@@ -84,6 +87,7 @@ class LedgerService:
         self.accounts = dict(accounts)  # consortium member id -> chain account
         self.tiers = dict(tiers or DEFAULT_TIERS)
         self.fault_injector: Callable[[str], None] | None = None
+        self._policy: confidential.EscrowPolicy | None = None
 
     # ------------------------------------------------------------------ ingest
 
@@ -121,11 +125,14 @@ class LedgerService:
         `all_or_nothing`, one refused record means nothing is written."""
         with self.sessions.begin() as session:
             ctx = crud.IndexValidationContext(session)
-            outcomes: list[tuple[Record, bytes, str] | RecordInvalid] = []
+            outcomes: list[tuple[Record, bytes, str, bytes | None] | RecordInvalid] = []
             for raw, files, actor in items:
                 envelope = dict(raw)
+                data_key = confidential.new_data_key() if raw.get("confidentiality") == "confidential" else None
                 try:
-                    envelope["attachments"] = self._pin_attachments(raw.get("attachments", []), files)
+                    if data_key is not None and self.escrow_policy() is None:
+                        raise RecordInvalid([Fault("confidentiality", FaultCode.INVALID_VALUE, NO_POLICY)])
+                    envelope["attachments"] = self._pin_attachments(raw.get("attachments", []), files, data_key)
                     record = validate_record(envelope, ctx)
                 except RecordInvalid as refused:
                     outcomes.append(refused)
@@ -133,16 +140,29 @@ class LedgerService:
                 except AttachmentMismatch as mismatch:
                     outcomes.append(RecordInvalid([Fault("attachments", FaultCode.INVALID_VALUE, str(mismatch))]))
                     continue
-                outcomes.append((record, canonical_json(record.model_dump(mode="json", exclude_none=True)), actor))
+                canonical = canonical_json(record.model_dump(mode="json", exclude_none=True))
+                outcomes.append((record, canonical, actor, data_key))
             valid = [o for o in outcomes if not isinstance(o, RecordInvalid)]
             if all_or_nothing and len(valid) < len(outcomes):
                 return [o if isinstance(o, RecordInvalid) else Submitted("", False, "") for o in outcomes]
-            canonicals = [canonical for _, canonical, _ in valid]
+            public = [c for _, c, _, key in valid if key is None]
             # A deferred store pins later from the index, which holds the canonical record already.
-            cids = [cid_of_bytes(c) for c in canonicals] if self.store.deferred else self.store.put_many(canonicals)
-            new = [self._new_record(r, c, cid, actor) for (r, c, actor), cid in zip(valid, cids, strict=True)]
-            created = iter(crud.add_records(session=session, records=new))
-            for (record, _, _), n in zip(valid, new, strict=True):
+            public_cids = iter(
+                [cid_of_bytes(c) for c in public] if self.store.deferred else self.store.put_many(public)
+            )
+            new, escrows = [], []
+            for record, canonical, actor, key in valid:
+                if key is None:
+                    new.append(self._new_record(record, canonical, next(public_cids), actor))
+                    continue
+                escrow = self._seal(record, canonical, key)  # only ciphertext leaves this service
+                new.append(self._new_record(record, canonical, escrow.record_ciphertext_cid, actor))
+                escrows.append(escrow)
+            created_flags = crud.add_records(session=session, records=new)
+            created = iter(created_flags)
+            fresh_ids = {n.record_id for n, c in zip(new, created_flags, strict=True) if c}
+            crud.add_escrows(session=session, escrows=[e for e in escrows if e.record_id in fresh_ids])
+            for (record, *_), n in zip(valid, new, strict=True):
                 if isinstance(record, CalibrationCertificate):
                     r = record.results
                     crud.add_certificate(
@@ -182,11 +202,37 @@ class LedgerService:
             pinned=not self.store.deferred,
         )
 
-    def _pin_attachments(self, declared: Iterable[Mapping[str, Any]], files: Sequence[AttachmentFile]) -> list[Any]:
+    def _seal(self, record: Record, canonical: bytes, data_key: bytes) -> crud.NewEscrow:
+        """Encrypt a confidential record, escrow its data key, store ciphertext and envelope."""
+        policy = self.escrow_policy()
+        assert policy is not None  # checked before validation
+        record_id = digest_bytes(canonical).sm3_hex
+        sealed = confidential.seal(policy, record_id, canonical, data_key, record.subject.lot, record.subject.product)
+        ciphertext_cid = self.store.put(sealed.record_ciphertext)
+        envelope = canonical_json({**sealed.envelope, "record_ciphertext_cid": ciphertext_cid})
+        return crud.NewEscrow(
+            record_id=record_id,
+            policy_sm3=sealed.envelope["policy_sm3"],
+            lot_sm3=sealed.envelope["lot_sm3"],
+            product_sm3=sealed.envelope["product_sm3"],
+            envelope=envelope,
+            envelope_cid=self.store.put(envelope),
+            record_ciphertext_cid=ciphertext_cid,
+        )
+
+    def _pin_attachments(
+        self, declared: Iterable[Mapping[str, Any]], files: Sequence[AttachmentFile], data_key: bytes | None = None
+    ) -> list[Any]:
+        """Digest and store each file sent with a record; a confidential record's files are stored SM4-GCM
+        encrypted under its data key (the record keeps the plaintext digests and the ciphertext's CID)."""
         declared_by_name = {d.get("name"): d for d in declared if isinstance(d, Mapping)}
         out: list[Any] = []
         for f in files:
-            if f.path is not None:
+            if data_key is not None:
+                data = f.path.read_bytes() if f.path is not None else (f.data or b"")
+                d = digest_bytes(data)
+                cid = self.store.put(sm4.encrypt(data_key, data, confidential.attachment_aad(d.sm3_hex)))
+            elif f.path is not None:
                 d = digest_file(f.path)
                 cid = self.store.put_file(f.path)
             else:
@@ -210,6 +256,30 @@ class LedgerService:
         out.extend(declared_by_name.values())
         return out
 
+    # ------------------------------------------------------------------ escrow
+
+    def escrow_policy(self) -> confidential.EscrowPolicy | None:
+        """The escrow policy in force: the latest one configured (and anchored)."""
+        if self._policy is None:
+            with self.sessions() as session:
+                row = crud.current_escrow_policy(session=session)
+                if row is not None:
+                    self._policy = confidential.EscrowPolicy.from_document(json.loads(row.document))
+        return self._policy
+
+    def configure_escrow(self, *, member: str, policy: confidential.EscrowPolicy) -> str:
+        """Anchor an escrow policy (its SM3 as a one-leaf tier C root) and put it in force; returns its SM3."""
+        digest = policy.digest()
+        receipt = self.chain.anchor_root(self._account(member), [digest], schema_key("escrow_policy", "1"))
+        self.store.put(policy.canonical())
+        with self.sessions.begin() as session:
+            crud.add_escrow_policy(
+                session=session, digest=digest.hex(), document=policy.canonical(), tx_hash="0x" + receipt.tx_hash.hex()
+            )
+            crud.audit(session=session, actor=member, action="escrow_policy", new_value=digest.hex())
+        self._policy = policy
+        return digest.hex()
+
     # ------------------------------------------------------------------ pinning
 
     def pin_pending(self, batch: int = 1000) -> int:
@@ -222,7 +292,9 @@ class LedgerService:
                 waiting = crud.unpinned_content(session=session, limit=batch)
             if not waiting:
                 return done
-            self.store.push([c for w in waiting for c in w.attachment_cids], [w.canonical for w in waiting])
+            self.store.push(
+                [c for w in waiting for c in w.spooled_cids], [w.canonical for w in waiting if w.canonical is not None]
+            )
             with self.sessions.begin() as session:
                 crud.mark_pinned(session=session, record_ids=[w.record_id for w in waiting])
             done += len(waiting)
@@ -515,6 +587,10 @@ class LedgerService:
         if row is None or row.anchor is None:
             raise LedgerError(f"record {record_id} is not anchored")
         return row
+
+    def account_of(self, member: str) -> str:
+        """The chain account of a consortium member."""
+        return self._account(member)
 
     def _account(self, member: str) -> str:
         try:

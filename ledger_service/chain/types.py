@@ -108,3 +108,20 @@ class BatchReceipt(Receipt):
 
     root: bytes = ZERO32
     record_ids: tuple[bytes, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class RecallView:
+    """A recall as RecallRegistry holds it."""
+
+    recall_id: int
+    regulator: str
+    scope_kind: int  # 0 lot, 1 product, 2 records (Merkle root)
+    status: int  # 0 none, 1 proposed, 2 confirmed, 3 closed
+    opened_at: int
+    confirmed_at: int
+    closed_at: int
+    approvals: int
+    releases: int
+    scope: bytes
+    reason: bytes

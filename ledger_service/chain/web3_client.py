@@ -17,6 +17,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
+from web3.logs import DISCARD
 from web3.logs import DISCARD as _DISCARD
 
 from ledger_service import merkle
@@ -31,6 +32,7 @@ from ledger_service.chain.types import (
     Header,
     OnChainStatus,
     PreparedTx,
+    RecallView,
     Receipt,
 )
 from ledger_service.errors import ChainError, ChainUnavailable, TransactionAbandoned
@@ -149,6 +151,63 @@ class Web3ChainClient(ChainClient):
     ) -> Receipt:
         fn = self.ledger.functions.registerCalibration(instrument_id, certificate_id, valid_from, valid_until)
         return self._transact(sender, fn)
+
+    # ---------------------------------------------------------------- recalls
+
+    def open_recall(self, sender: str, scope_kind: int, scope: bytes, reason: bytes) -> tuple[int, Receipt]:
+        """Open a recall as regulator `sender`; returns its id (from the RecallOpened event) and the receipt."""
+        receipt = self._transact(sender, self.recalls.functions.openRecall(scope_kind, scope, reason))
+        full = self._rpc(lambda: self.w3.eth.get_transaction_receipt(receipt.tx_hash))  # type: ignore[arg-type]
+        (opened,) = self.recalls.events.RecallOpened().process_receipt(full, errors=DISCARD)
+        return int(opened["args"]["recallId"]), receipt
+
+    def approve_recall(self, sender: str, recall_id: int) -> Receipt:
+        return self._transact(sender, self.recalls.functions.approveRecall(recall_id))
+
+    def close_recall(self, sender: str, recall_id: int, reason: bytes) -> Receipt:
+        return self._transact(sender, self.recalls.functions.closeRecall(recall_id, reason))
+
+    def post_release(self, sender: str, recall_id: int, digest: bytes, cid: str) -> Receipt:
+        return self._transact(sender, self.recalls.functions.postRelease(recall_id, digest, cid))
+
+    def recall_of(self, recall_id: int) -> RecallView:
+        r = self._call(self.recalls.functions.recallOf(recall_id))
+        return RecallView(
+            recall_id=recall_id,
+            regulator=str(r[0]),
+            scope_kind=int(r[1]),
+            status=int(r[2]),
+            opened_at=int(r[4]),
+            confirmed_at=int(r[5]),
+            closed_at=int(r[6]),
+            approvals=int(r[8]),
+            releases=int(r[9]),
+            scope=bytes(r[10]),
+            reason=bytes(r[11]),
+        )
+
+    def is_released(self, recall_id: int, agent: str, digest: bytes) -> bool:
+        return bool(self._call(self.recalls.functions.isReleased(recall_id, agent, digest)))
+
+    def recall_events(self, event: str, from_block: int, to_block: int, **filters: Any) -> list[dict[str, Any]]:
+        """RecallRegistry events `event` between two blocks (inclusive), each as its args plus blockNumber and
+        transactionHash, oldest first."""
+        logs = self._rpc(
+            lambda: getattr(self.recalls.events, event)().get_logs(
+                argument_filters=filters or None, from_block=from_block, to_block=to_block
+            )
+        )
+        return [
+            {
+                **dict(log["args"]),
+                "blockNumber": int(log["blockNumber"]),
+                "transactionHash": bytes(log["transactionHash"]),
+            }
+            for log in logs
+        ]
+
+    def block_number(self) -> int:
+        return int(self._rpc(lambda: self.w3.eth.block_number))
 
     def register_reference_calibration(
         self, sender: str, instrument_id: bytes, certificate_id: bytes, valid_from: int, valid_until: int

@@ -21,6 +21,8 @@ from ledger_service.index.models import (
     AttemptRow,
     AuditRow,
     CertificateRow,
+    EscrowPolicyRow,
+    EscrowRow,
     OperatorRow,
     RecordRow,
 )
@@ -155,21 +157,77 @@ def add_record(*, session: Session, **fields: Any) -> tuple[RecordRow, bool]:
 @dataclass(frozen=True)
 class Unpinned:
     record_id: str
-    canonical: bytes
-    attachment_cids: list[str]
+    canonical: bytes | None  # a public record's canonical JSON, pinned from here; None for a confidential one
+    spooled_cids: list[str]  # attachments; for a confidential record also its ciphertext and escrow envelope
 
 
 def unpinned_content(*, session: Session, limit: int) -> list[Unpinned]:
-    """Records whose content is not pinned yet, oldest first, with their canonical bytes and the CIDs of their
-    attachments."""
-    rows = session.scalars(
-        select(RecordRow)
+    """Records whose content is not pinned yet, oldest first. A confidential record's plaintext never leaves
+    the index: its ciphertext and envelope (spooled at submission) are pinned instead."""
+    rows = session.execute(
+        select(RecordRow, EscrowRow.envelope_cid)
+        .outerjoin(EscrowRow, EscrowRow.record_id == RecordRow.id)
         .where(RecordRow.pinned_at.is_(None))
         .order_by(RecordRow.received_at)
         .limit(limit)
         .options(selectinload(RecordRow.attachments))
-    )
-    return [Unpinned(r.id, r.canonical, [a.cid for a in r.attachments if a.cid]) for r in rows]
+    ).all()
+    out = []
+    for r, envelope_cid in rows:
+        attachments = [a.cid for a in r.attachments if a.cid]
+        if envelope_cid is None:
+            out.append(Unpinned(r.id, r.canonical, attachments))
+        else:
+            out.append(Unpinned(r.id, None, [c for c in (r.cid, envelope_cid) if c] + attachments))
+    return out
+
+
+@dataclass(frozen=True)
+class NewEscrow:
+    record_id: str
+    policy_sm3: str
+    lot_sm3: str
+    product_sm3: str
+    envelope: bytes
+    envelope_cid: str
+    record_ciphertext_cid: str
+
+
+def add_escrows(*, session: Session, escrows: Sequence[NewEscrow]) -> None:
+    if escrows:
+        fields = ("record_id", "policy_sm3", "lot_sm3", "product_sm3", "envelope", "envelope_cid")
+        session.execute(insert(EscrowRow), [{f: getattr(e, f) for f in fields} for e in escrows])
+
+
+def escrows_in_scope(
+    *,
+    session: Session,
+    lot_sm3: str | None = None,
+    product_sm3: str | None = None,
+    record_ids: Sequence[str] | None = None,
+) -> list[EscrowRow]:
+    """Escrow envelopes of the confidential records a recall scope names (by the digests sealed with them)."""
+    query = select(EscrowRow).order_by(EscrowRow.record_id)
+    if lot_sm3 is not None:
+        query = query.where(EscrowRow.lot_sm3 == lot_sm3)
+    if product_sm3 is not None:
+        query = query.where(EscrowRow.product_sm3 == product_sm3)
+    if record_ids is not None:
+        query = query.where(EscrowRow.record_id.in_(list(record_ids)))
+    return list(session.scalars(query))
+
+
+def get_escrow(*, session: Session, record_id: str) -> EscrowRow | None:
+    return session.get(EscrowRow, record_id)
+
+
+def add_escrow_policy(*, session: Session, digest: str, document: bytes, tx_hash: str) -> None:
+    if session.get(EscrowPolicyRow, digest) is None:
+        session.add(EscrowPolicyRow(sm3=digest, document=document, tx_hash=tx_hash, created_at=_now()))
+
+
+def current_escrow_policy(*, session: Session) -> EscrowPolicyRow | None:
+    return session.scalars(select(EscrowPolicyRow).order_by(EscrowPolicyRow.created_at.desc()).limit(1)).first()
 
 
 def mark_pinned(*, session: Session, record_ids: Sequence[str]) -> None:

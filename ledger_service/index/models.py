@@ -133,4 +133,55 @@ class AttemptRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+# Escrow policies (consortium configuration), as anchored: the latest is in force for new confidential records.
+class EscrowPolicyRow(Base):
+    __tablename__ = "escrow_policies"
+
+    sm3: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document: Mapped[bytes] = mapped_column(LargeBinary)  # canonical JSON
+    tx_hash: Mapped[str] = mapped_column(String(66))  # the anchoring transaction (tier C root of the digest)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# A confidential record's escrow envelope (its data key's shares, each SM2-encrypted to an agent).
+class EscrowRow(Base):
+    __tablename__ = "escrows"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    policy_sm3: Mapped[str] = mapped_column(String(64))
+    lot_sm3: Mapped[str] = mapped_column(String(64), index=True)
+    product_sm3: Mapped[str] = mapped_column(String(64), index=True)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)  # canonical JSON
+    envelope_cid: Mapped[str] = mapped_column(String(100))
+
+
+# The record list behind a recall whose scope is a Merkle root of record ids.
+class RecallScopeRow(Base):
+    __tablename__ = "recall_scopes"
+
+    root: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_ids: Mapped[list[str]] = mapped_column(JSON)
+
+
+# An escrow agent's release for a recall, written before it is posted (so a restart re-posts the same one).
+class ReleaseRow(Base):
+    __tablename__ = "releases"
+
+    recall_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    agent: Mapped[str] = mapped_column(String(80), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    cid: Mapped[str] = mapped_column(String(100))
+    shares: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12))  # prepared | posted
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# Where an escrow agent's watcher has read the chain up to.
+class AgentCursorRow(Base):
+    __tablename__ = "agent_cursors"
+
+    agent: Mapped[str] = mapped_column(String(80), primary_key=True)
+    last_block: Mapped[int] = mapped_column(BigInteger)
+
+
 Index("ix_records_type_time", RecordRow.record_type, RecordRow.measured_at)

@@ -66,6 +66,14 @@ def attachment_hashes(ev: Evidence, store: ContentStore | None) -> Fragment:
     checked = []
     for a in declared:
         content = ev.attachment_content.get(a["name"])
+        if content is None and ev.record.get("confidentiality") == "confidential":
+            return not_valid(
+                name,
+                "integrity",
+                Status.SKIPPED,
+                Reason.CONFIDENTIAL,
+                f"{a['name']}: stored encrypted; give the decrypted content to check it",
+            )
         if content is None and store is not None and a.get("cid"):
             content = store.get(a["cid"]) if store.has(a["cid"]) else None
         if content is None:

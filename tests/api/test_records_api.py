@@ -22,6 +22,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
     demo = Demo(runtime.service, runtime.keys)
     demo.found_consortium()
     demo.calibrate_instruments()
+    demo.configure_escrow()
     keys = {}
     with runtime.service.sessions.begin() as session:
         for member in (LAB, CAL, MFR, REG):

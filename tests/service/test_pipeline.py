@@ -37,7 +37,16 @@ def test_the_demo_story_on_the_embedded_chain(tmp_path: Path, database: str) -> 
         "CALIBRATION_NOT_VALID_AT",
         "CALIBRATION_NOT_VALID_AT (QualityLedgerCalibrationNotValidAt)",
         "REVOKED",
+        "NOTHING DECRYPTED",
     ]
+    assert report.recall == {
+        "recall": 1,
+        "confidential records in the lot": 3,
+        "releases": 3,
+        "decrypted": 3,
+        "verified": 3,
+        "outside the lot, decrypted": 0,
+    }
     assert oct((tmp_path / "keys" / f"{LAB}.key").stat().st_mode & 0o777) == "0o600"
 
 

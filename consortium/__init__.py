@@ -1,0 +1,3 @@
+"""The consortium's parties beyond the ledger service: escrow agents releasing key shares when a recall is in
+force, and regulators opening recalls and unlocking the records they cover (DESIGN.md section 5). Network
+configurations live in `networks/`."""

@@ -357,7 +357,7 @@ def serve(
     def run() -> None:
         json_logging()
         with _runtime() as rt:
-            uvicorn.run(create_app(rt.service), host=host, port=port, log_config=None, access_log=False)
+            uvicorn.run(create_app(rt.service, keys=rt.keys), host=host, port=port, log_config=None, access_log=False)
 
     _guard(run)
 

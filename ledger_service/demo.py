@@ -72,7 +72,9 @@ class Demo:
 
     # ------------------------------------------------------------------ set-up
 
-    def found_consortium(self) -> Deployment:
+    def found_consortium(self, recall_confirmation: int = 0) -> Deployment:
+        """Deploy the demo consortium; `recall_confirmation` 0: a regulator's recall is in force at once, 1: it
+        needs the member quorum."""
         chain: Web3ChainClient = self.service.chain
         accounts = {m: chain.add_account(self.keys.get_or_create(m)) for m in (LAB, CAL, MFR, REG, *AGENTS, "deployer")}
         for address in accounts.values():
@@ -105,8 +107,11 @@ class Demo:
                 Founder(accounts[MFR], MFR, Role.MANUFACTURER),
                 Founder(accounts[REG], REG, Role.REGULATOR | Role.AUDITOR),
                 *(Founder(accounts[a], a, Role.ESCROW_AGENT) for a in AGENTS),
-            )
+            ),
+            recall_confirmation=recall_confirmation,
         )
+        for member in (LAB, CAL, MFR, REG, *AGENTS):
+            self.keys.sm2(member)  # every member's SM2 key, 0600 in the data directory
         return chain.deploy(spec, accounts["deployer"])
 
     def configure_escrow(self) -> str:

@@ -132,3 +132,12 @@ async def require_regulator_or_auditor(member: ActiveMemberDep) -> Member:
     if not member.roles & (Role.REGULATOR | Role.AUDITOR):
         raise Problem(403, "FORBIDDEN", "Only a regulator or an auditor may do this", member.id)
     return member
+
+
+async def require_regulator(member: ActiveMemberDep) -> Member:
+    if not member.roles & Role.REGULATOR:
+        raise Problem(403, "FORBIDDEN", "Only a regulator may do this", member.id)
+    return member
+
+
+RegulatorDep = Annotated[Member, Depends(require_regulator)]

@@ -12,12 +12,15 @@ from ledger_service.api import observability, problems
 from ledger_service.api.batching import AuditSink, SubmissionBatcher
 from ledger_service.api.deps import STANDING_TTL_S, Member, RefreshingCache
 from ledger_service.api.observability import Metrics
-from ledger_service.api.routes import health, instruments, members, records
+from ledger_service.api.routes import health, instruments, members, recalls, records
 from ledger_service.api.worker import AnchorWorker
+from ledger_service.keys import KeyStore
 from ledger_service.service import LedgerService
 
 
-def create_app(service: LedgerService, *, max_upload_bytes: int = 64 << 20, worker: bool = True) -> FastAPI:
+def create_app(
+    service: LedgerService, *, max_upload_bytes: int = 64 << 20, worker: bool = True, keys: KeyStore | None = None
+) -> FastAPI:
     metrics = Metrics()
     anchor_worker = AnchorWorker(service, on_anchored=metrics.anchored.inc)
 
@@ -36,11 +39,12 @@ def create_app(service: LedgerService, *, max_upload_bytes: int = 64 << 20, work
     app.state.service = service
     app.state.worker = anchor_worker
     app.state.max_upload_bytes = max_upload_bytes
+    app.state.keys = keys  # members' SM2 keys held by this service (a regulator's, for recall unlocks)
     app.state.metrics = metrics
     app.state.member_cache = RefreshingCache[str, Member | None](STANDING_TTL_S)
     app.state.accreditation_cache = RefreshingCache[tuple[str, int], bool](STANDING_TTL_S)
     problems.install(app)
     observability.install(app, service, metrics)
-    for router in (records.router, instruments.router, members.router, health.router):
+    for router in (records.router, instruments.router, members.router, recalls.router, health.router):
         app.include_router(router)
     return app

@@ -29,7 +29,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
             keys[member] = crud.issue_api_key(
                 session=session, member=member, account=runtime.service.accounts[member], actor="admin"
             )
-    app = create_app(runtime.service, max_upload_bytes=1 << 20, worker=False)
+    app = create_app(runtime.service, max_upload_bytes=1 << 20, worker=False, keys=runtime.keys)
     with TestClient(app) as client:
         yield client, runtime, demo, keys
 
@@ -240,3 +240,40 @@ def test_members_and_instruments_directory(world: tuple[TestClient, Runtime, Dem
         409,
         "ALREADY_REGISTERED",
     )
+
+
+def test_recall_over_the_api_unlocks_for_the_regulator_only(
+    world: tuple[TestClient, Runtime, Demo, dict[str, str]],
+) -> None:
+    from consortium.agent import EscrowAgent
+    from ledger_service.demo import AGENTS
+
+    client, runtime, demo, keys = world
+    raw, _ = demo.record("xrf_analysis", 77)
+    raw["confidentiality"], raw["subject"]["lot"] = "confidential", "LOT-API"
+    record_id = client.post("/v1/records", json=raw, headers=auth(keys[LAB])).json()["record_id"]
+    client.app.state.worker.run_once()  # type: ignore[attr-defined]
+    body = {"scope_kind": "lot", "lot": "LOT-API", "reason": "contamination"}
+    problem(client.post("/v1/recalls", json=body, headers=auth(keys[MFR])), 403, "FORBIDDEN")
+    problem(
+        client.post("/v1/recalls", json={"scope_kind": "lot", "reason": "x"}, headers=auth(keys[REG])),
+        422,
+        "REQUEST_INVALID",
+    )
+    opened = client.post("/v1/recalls", json=body, headers=auth(keys[REG]))
+    assert opened.status_code == 201, opened.text
+    recall_id = opened.json()["recall_id"]
+    assert opened.json()["status"] == "confirmed" and opened.json()["regulator"] == REG
+    problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[REG])), 403, "FORBIDDEN")  # not unlocked yet
+
+    for name in AGENTS[:3]:
+        EscrowAgent(runtime.service, name, runtime.keys.sm2(name)).run_once()
+    assert len(client.get(f"/v1/recalls/{recall_id}", headers=auth(keys[MFR])).json()["releases"]) == 3
+    problem(client.post(f"/v1/recalls/{recall_id}/decrypt", headers=auth(keys[MFR])), 403, "FORBIDDEN")
+    unlocked = client.post(f"/v1/recalls/{recall_id}/decrypt", headers=auth(keys[REG])).json()
+    assert unlocked["verified"] == [record_id] and unlocked["releases"] == 3
+    assert (
+        client.get(f"/v1/records/{record_id}", headers=auth(keys[REG])).json()["record"]["subject"]["lot"] == "LOT-API"
+    )
+    problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[MFR])), 403, "FORBIDDEN")
+    problem(client.get("/v1/recalls/999", headers=auth(keys[REG])), 404, "NOT_FOUND")

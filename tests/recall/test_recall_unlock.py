@@ -161,3 +161,30 @@ def test_an_agent_restarted_mid_recall_neither_misses_nor_double_posts(
         agent(runtime, other).run_once()
     unlock = decrypt_recall(s, recall_id=recall, regulator=REG, key=runtime.keys.sm2(REG))
     assert sorted(unlock.verified) == sorted(lots["LOT-OTHER"])
+
+
+def test_under_the_member_quorum_policy_nothing_is_released_until_confirmed(tmp_path: Path) -> None:
+    from consortium.recall import approve_recall
+    from ledger_service.demo import CAL, MFR
+
+    runtime = open_runtime(Settings(data_dir=tmp_path))
+    demo = Demo(runtime.service, runtime.keys)
+    demo.found_consortium(recall_confirmation=1)
+    demo.calibrate_instruments()
+    demo.configure_escrow()
+    raw, files = demo.record("xrf_analysis", 1)
+    raw["subject"]["lot"], raw["confidentiality"] = "LOT-Q", "confidential"
+    record_id = runtime.service.submit(raw, files, actor=LAB).record_id
+    runtime.service.anchor_pending()
+    s = runtime.service
+    recall = open_recall(s, regulator=REG, kind="lot", scope="LOT-Q", reason="quorum")
+    assert recall_status(s, recall)["status"] == "proposed"
+    approvers = [LAB, CAL, MFR, *AGENTS]
+    while recall_status(s, recall)["status"] == "proposed":
+        assert all(agent(runtime, a).run_once() == 0 for a in AGENTS[:3])  # not in force: nothing released
+        approve_recall(s, member=approvers.pop(0), recall_id=recall)
+    assert recall_status(s, recall)["status"] == "confirmed" and recall_status(s, recall)["approvals"] >= 2
+    assert sum(agent(runtime, a).run_once() for a in AGENTS[:3]) == 3
+    assert decrypt_recall(s, recall_id=recall, regulator=REG, key=runtime.keys.sm2(REG)).verified == [record_id]
+    for name in (LAB, REG, *AGENTS):
+        assert oct((tmp_path / "keys" / f"{name}.sm2").stat().st_mode & 0o777) == "0o600"

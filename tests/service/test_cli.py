@@ -70,3 +70,43 @@ def test_init_example_ingest_proof_revoke_verify(tmp_path: Path, monkeypatch: py
     result = runner.invoke(app, ["ingest", str(bad)])
     assert result.exit_code == 1
     assert "results.elements.0.unit: INVALID_VALUE" in result.output and "checker_id: MISSING_FIELD" in result.output
+
+
+def test_recall_commands_unlock_a_confidential_lot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QLEDGER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("QLEDGER_CHAIN_URL", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, result.output
+        return result.output
+
+    run("init")
+    records = tmp_path / "records"
+    run("example", "el_image", "--out-dir", str(records))
+    (path,) = records.glob("*.json")
+    raw = json.loads(path.read_text())
+    raw["confidentiality"], raw["subject"]["lot"] = "confidential", "LOT-CLI"
+    path.write_text(json.dumps(raw))
+    out = run("ingest", str(records))
+    record_id = next(line.split(": ")[1].split()[0] for line in out.splitlines() if ".json: " in line)
+
+    assert "the chain refused it: FORBIDDEN" in run(
+        "recall", "open", "--lot", "LOT-CLI", "--reason", "x", "--as", "LAB-SZ", code=1
+    )
+    assert "recall 1: confirmed" in run("recall", "open", "--lot", "LOT-CLI", "--reason", "field failures")
+    for agent in ("ESCROW-1", "ESCROW-2"):
+        assert "1 release(s) posted" in run("agent", "run", agent, "--once")
+    out_dir = tmp_path / "unlocked"
+    early = run("recall", "decrypt", "1", "--out", str(out_dir), code=2)  # two releases of three: nothing opens
+    assert "0 record(s) decrypted" in early and "2 share(s), 3 needed" in early
+    assert "1 release(s) posted" in run("agent", "run", "ESCROW-3", "--once")
+    assert "0 release(s) posted" in run("agent", "run", "ESCROW-3", "--once")  # restarted: nothing twice
+    assert "1 record(s) decrypted, 1 verified" in run("recall", "decrypt", "1", "--out", str(out_dir))
+    assert json.loads((out_dir / record_id / "record.json").read_text())["subject"]["lot"] == "LOT-CLI"
+    assert (out_dir / record_id / raw["attachments"][0]["name"]).read_bytes()[:4] == b"\x89PNG"
+    status = run("recall", "status", "1")
+    assert "confirmed" in status and status.count("ESCROW-") == 3
+    run("recall", "close", "1", "--reason", "done")
+    assert "closed" in run("recall", "status", "1")

@@ -104,8 +104,17 @@ def _readable(service: LedgerService, member: Member, record_id: str) -> RecordR
         row = crud.get_record(session=session, record_id=record_id)
         if row is None:
             raise Problem(404, "NOT_FOUND", "No such record", record_id)
-        if row.confidentiality == "confidential" and row.lab_member != member.id:
-            raise Problem(403, "FORBIDDEN", "A confidential record is readable by its owner only", record_id)
+        if (
+            row.confidentiality == "confidential"
+            and row.lab_member != member.id
+            and not crud.unlocked_for(session=session, record_id=record_id, member=member.id)
+        ):
+            raise Problem(
+                403,
+                "FORBIDDEN",
+                "A confidential record is readable by its owner, and by a regulator once a recall unlocked it",
+                record_id,
+            )
         row.attachments, row.anchor  # noqa: B018 - load before the session closes
         return row
 

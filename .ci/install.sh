@@ -8,6 +8,15 @@ bash "$root/.ci/install-node.sh"
 if ! command -v initdb >/dev/null && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
   apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
 fi
+# Reports and certificates: fonts for every certificate language (Latin, CJK, Thai, Khmer, Lao, Myanmar, Tamil),
+# HarfBuzz subsetting for WeasyPrint (28x faster with it), pdftoppm to look at rendered pages.
+need=()
+for pkg in fonts-noto-core fonts-noto-cjk libharfbuzz-subset0 poppler-utils; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 if [ ! -x "$root/.venv/bin/python" ]; then
   python3 -m venv "$root/.venv"
 fi

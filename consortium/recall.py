@@ -45,7 +45,13 @@ def open_recall(service: LedgerService, *, regulator: str, kind: str, scope: str
     recall_id, _ = service.chain.open_recall(service.account_of(regulator), code, digest, sm3(reason.encode()))
     with service.sessions.begin() as session:
         crud.audit(
-            session=session, actor=regulator, action="recall_open", field=kind, new_value=str(recall_id), reason=reason
+            session=session,
+            actor=regulator,
+            action="recall_open",
+            field=kind,
+            old_value=json.dumps(scope if isinstance(scope, str) else sorted(set(scope))),  # what it covers
+            new_value=str(recall_id),
+            reason=reason,
         )
     return recall_id
 

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -503,5 +504,46 @@ def recall_close(recall_id: int, reason: Annotated[str, typer.Option()], acting:
         with _runtime() as rt:
             close_recall(rt.service, regulator=acting, recall_id=recall_id, reason=reason)
             console.print(f"recall {recall_id}: closed")
+
+    _guard(run)
+
+
+@app.command()
+def report(
+    framework: Annotated[str, typer.Option(help="Comma-separated: esrs, gri, sasb, tcfd.")] = "esrs,gri,sasb,tcfd",
+    period: Annotated[int, typer.Option(help="The reporting year.")] = datetime.now(UTC).year,
+    format: Annotated[str, typer.Option(help="Comma-separated: json, html, pdf, ixbrl.")] = "pdf,ixbrl,json",
+    out: Annotated[Path, typer.Option(help="Where to write the report files.")] = Path("reports"),
+    entity: Annotated[str, typer.Option(help="The reporting entity's name.")] = "Demo Modules Co.",
+    lei: Annotated[str, typer.Option(help="Its ISO 17442 LEI (the iXBRL entity identifier).")] = "529900QLEDGERDEMO042",
+    member: Annotated[list[str] | None, typer.Option(help="Limit to these members' records (repeat).")] = None,
+    product: Annotated[list[str] | None, typer.Option(help="Limit to these products (repeat).")] = None,
+) -> None:
+    """CSRD/ESRS, GRI, SASB and TCFD disclosures whose every figure links to anchored evidence."""
+    from esg_reports import render
+    from esg_reports.metrics import Period, Scope
+    from esg_reports.report import Entity, build
+
+    def run() -> None:
+        with _runtime() as rt, rt.service.sessions.begin() as session:
+            built = build(
+                session,
+                entity=Entity(entity, lei),
+                period=Period.year(period),
+                scope=Scope(tuple(member) if member else None, tuple(product) if product else None),
+                frameworks=[f.strip() for f in framework.split(",") if f.strip()],
+            )
+            paths = render.write(built, out, [f.strip() for f in format.split(",") if f.strip()])
+        table = Table(title=f"disclosures {period} ({', '.join(built.frameworks)})")
+        for column in ("metric", "value", "records", "anchoring transactions"):
+            table.add_column(column)
+        for key, m in built.metrics.items():
+            label = built.mapping.metrics[key]["label"]
+            table.add_row(
+                label, render.fmt(m.value, m.unit), str(len(m.evidence.record_ids)), str(len(m.evidence.anchors))
+            )
+        console.print(table)
+        for kind, path in paths.items():
+            console.print(f"{kind}: {path}")
 
     _guard(run)

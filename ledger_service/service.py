@@ -142,6 +142,14 @@ class LedgerService:
                     continue
                 canonical = canonical_json(record.model_dump(mode="json", exclude_none=True))
                 outcomes.append((record, canonical, actor, data_key))
+            crud.add_refusals(
+                session=session,
+                refusals=[
+                    (actor, raw.get("record_type"), [str(f.code) for f in o.faults])
+                    for (raw, _, actor), o in zip(items, outcomes, strict=True)
+                    if isinstance(o, RecordInvalid)
+                ],
+            )
             valid = [o for o in outcomes if not isinstance(o, RecordInvalid)]
             if all_or_nothing and len(valid) < len(outcomes):
                 return [o if isinstance(o, RecordInvalid) else Submitted("", False, "") for o in outcomes]

@@ -25,8 +25,9 @@ from ledger_service.index.models import (
     EscrowRow,
     OperatorRow,
     RecordRow,
+    RefusalRow,
 )
-from ledger_service.records import AnchoredCertificate
+from ledger_service.records import RECORD_TYPE_CODES, AnchoredCertificate
 
 
 def _now() -> datetime:
@@ -215,6 +216,24 @@ def escrows_in_scope(
     if record_ids is not None:
         query = query.where(EscrowRow.record_id.in_(list(record_ids)))
     return list(session.scalars(query))
+
+
+def add_refusals(*, session: Session, refusals: Sequence[tuple[str, Any, list[str]]]) -> None:
+    """Note submissions refused at ingest: (actor, claimed record type, fault codes)."""
+
+    if refusals:
+        now = _now()
+        rows = [
+            {
+                "at": now,
+                "actor": actor,
+                "record_type": record_type if record_type in RECORD_TYPE_CODES else None,  # a known type only
+                "missing_mandatory": "MISSING_FIELD" in codes,
+                "codes": codes,
+            }
+            for actor, record_type, codes in refusals
+        ]
+        session.execute(insert(RefusalRow), rows)
 
 
 def unlocked_for(*, session: Session, record_id: str, member: str) -> bool:

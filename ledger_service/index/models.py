@@ -6,7 +6,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -184,4 +196,36 @@ class AgentCursorRow(Base):
     last_block: Mapped[int] = mapped_column(BigInteger)
 
 
+# What disclosures count, one row per record, derived from its canonical JSON (esg_reports.facts).
+class RecordFactsRow(Base):
+    __tablename__ = "record_facts"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(40))
+    lab_member: Mapped[str] = mapped_column(String(80))
+    product: Mapped[str | None] = mapped_column(String(120))
+    lot: Mapped[str | None] = mapped_column(String(120))
+    unit_id: Mapped[str] = mapped_column(String(120))  # subject.unambiguous_id: the item tested
+    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(14))  # pass | fail | inconclusive; None: no verdict
+    screening: Mapped[str | None] = mapped_column(String(2))  # XRF IEC 62321-3-1: BL | X | OL
+    critical_mass_pct: Mapped[float | None] = mapped_column(Float)  # EU critical raw materials found by XRF
+    test_stage: Mapped[str | None] = mapped_column(String(40))
+    degradation_pct: Mapped[float | None] = mapped_column(Float)  # EL inactive area after a stress test
+    calibration_id: Mapped[str] = mapped_column(String(64))
+
+
+# Submissions refused at ingest (nothing of them is indexed): the denominator of data completeness.
+class RefusalRow(Base):
+    __tablename__ = "refusals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    record_type: Mapped[str | None] = mapped_column(String(40))
+    missing_mandatory: Mapped[bool] = mapped_column(Boolean)
+    codes: Mapped[list[str]] = mapped_column(JSON)
+
+
 Index("ix_records_type_time", RecordRow.record_type, RecordRow.measured_at)
+Index("ix_record_facts_period", RecordFactsRow.measured_at, RecordFactsRow.record_type)

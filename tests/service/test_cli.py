@@ -110,3 +110,11 @@ def test_recall_commands_unlock_a_confidential_lot(tmp_path: Path, monkeypatch: 
     assert "confirmed" in status and status.count("ESCROW-") == 3
     run("recall", "close", "1", "--reason", "done")
     assert "closed" in run("recall", "status", "1")
+
+    reports = tmp_path / "reports"
+    year = raw["measured_at"][:4]
+    out = run("report", "--period", year, "--format", "json,ixbrl", "--out", str(reports), "--framework", "sasb")
+    assert "Product recalls issued" in out and f"esg-{year}.xhtml" in out
+    doc = json.loads((reports / f"esg-{year}.json").read_text())
+    assert list(doc["frameworks"]) == ["sasb"] and doc["metrics"]["recalls"]["value"] == 1
+    assert "unknown framework" in run("report", "--framework", "ifrs", code=1)

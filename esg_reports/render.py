@@ -1,0 +1,139 @@
+"""Report outputs: JSON, HTML, PDF (WeasyPrint) with SVG charts, and Inline XBRL 1.1 against the local
+taxonomy (esg_reports/taxonomy), which is copied beside the iXBRL file so that the pair validates offline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from esg_reports.charts import bars
+from esg_reports.mapping import HERE
+from esg_reports.report import Report
+
+FORMATS = ("json", "html", "pdf", "ixbrl")
+_env = Environment(loader=PackageLoader("esg_reports"), autoescape=select_autoescape(["html", "xhtml", "j2"]))
+
+
+def fmt(value: float | int | None, unit: str) -> str:
+    if value is None:
+        return "not reported"
+    if unit == "pure":
+        return f"{value * 100:.2f} %"
+    if unit in ("percent", "mass%"):
+        return f"{value:.3f} {'%' if unit == 'percent' else 'mass %'}"
+    return f"{value:,}"
+
+
+def _charts(d: dict[str, Any]) -> dict[str, str]:
+    m = d["metrics"]
+    yield_items = [
+        (p, v["yield"]) for p, v in m.get("first_pass_yield", {}).get("breakdown", {}).items() if v["yield"] is not None
+    ]
+    recall_items = [
+        (f"recall {rid}", float(v["units"]))
+        for rid, v in m.get("recalls", {}).get("breakdown", {}).get("recalls", {}).items()
+    ]
+    short = {
+        "calibration_coverage": "in calibration",
+        "data_completeness": "complete",
+        "anchoring_coverage": "anchored",
+    }
+    controls = [(label, m[k]["value"]) for k, label in short.items() if k in m and m[k]["value"] is not None]
+    return {
+        "yield": bars("First-pass yield by product", yield_items, percent=True),
+        "recalls": bars("Units recalled, by recall", recall_items),
+        "controls": bars("Data-quality controls", controls, percent=True),
+    }
+
+
+def to_json(report: Report, ids_per_metric: int | None = None) -> bytes:
+    return json.dumps(report.to_dict(ids_per_metric), indent=1, default=str).encode()
+
+
+def to_html(report: Report, anchor_rows: int = 25) -> str:
+    d = report.to_dict(ids_per_metric=0)
+    return _env.get_template("report.html.j2").render(
+        r=report, d=d, charts=_charts(d), fmt=fmt, anchor_rows=anchor_rows
+    )
+
+
+def to_pdf(report: Report) -> bytes:
+    from weasyprint import HTML
+
+    pdf: bytes = HTML(string=to_html(report)).write_pdf()
+    return pdf
+
+
+def _facts(report: Report, d: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for key, spec in report.mapping.metrics.items():
+        if key not in d["metrics"]:
+            continue
+        m = d["metrics"][key]
+        value, kind = m["value"], spec["type"]
+        fact = {"label": m["label"], "concept": spec["concept"], "value": value, "records": m["evidence"]["records"],
+                "scale": None, "suffix": ""}  # fmt: skip
+        if value is not None:
+            if kind == "integer":
+                fact.update(shown=str(int(value)), decimals="0")
+            elif kind == "percent":  # shown in percent, tagged as a pure fraction
+                fact.update(shown=f"{Decimal(str(value)):f}", decimals="INF", scale="-2", suffix=" %")
+            else:
+                fact.update(shown=f"{Decimal(str(value)):f}", decimals="INF")
+        out.append(fact)
+        for extra_key, concept in spec.get("extra_concepts", {}).items():
+            extra = m["breakdown"].get(extra_key)
+            out.append({"label": f"{m['label']}: {extra_key.replace('_', ' ')}", "concept": concept, "value": extra,
+                        "shown": str(extra), "decimals": "0", "records": m["evidence"]["records"], "scale": None,
+                        "suffix": ""})  # fmt: skip
+    return out
+
+
+def to_ixbrl(report: Report, schema_href: str) -> str:
+    d = report.to_dict(ids_per_metric=0)
+    anchors = sum(len(m["evidence"]["anchors"]) for m in d["metrics"].values())
+    text = (
+        f"Every figure is computed by qledger from quality records anchored on the consortium chain; "
+        f"{anchors} anchoring transactions are listed in the report's JSON evidence with the SM3 of each "
+        f"metric's record ids, mapping version {d['mapping_version']}."
+    )
+    return _env.get_template("report.xhtml.j2").render(
+        r=report,
+        d=d,
+        t=report.mapping.taxonomy,
+        facts=_facts(report, d),
+        schema_href=schema_href,
+        end_inclusive=(report.period.end - timedelta(days=1)).date().isoformat(),
+        evidence_text=text,
+    )
+
+
+def write(report: Report, out_dir: Path, formats: tuple[str, ...] | list[str] = FORMATS) -> dict[str, Path]:
+    """Write the chosen formats into `out_dir`; returns format -> path."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown format(s) {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"esg-{report.period.label}"
+    paths: dict[str, Path] = {}
+    if "json" in formats:
+        paths["json"] = out_dir / f"{stem}.json"
+        paths["json"].write_bytes(to_json(report))
+    if "html" in formats:
+        paths["html"] = out_dir / f"{stem}.html"
+        paths["html"].write_text(to_html(report))
+    if "pdf" in formats:
+        paths["pdf"] = out_dir / f"{stem}.pdf"
+        paths["pdf"].write_bytes(to_pdf(report))
+    if "ixbrl" in formats:
+        schema = report.mapping.taxonomy["schema"]
+        shutil.copyfile(HERE / "taxonomy" / schema, out_dir / schema)
+        paths["ixbrl"] = out_dir / f"{stem}.xhtml"
+        paths["ixbrl"].write_text(to_ixbrl(report, schema))
+    return paths

@@ -46,6 +46,7 @@ def demo(
     data_dir: Annotated[
         Path | None, typer.Option(help="Keep the demo's state here (default: a temporary directory).")
     ] = None,
+    out: Annotated[Path, typer.Option(help="Where the demo writes its reports.")] = Path("qledger-demo-out"),
 ) -> None:
     """Run the main job in one process: consortium, calibrations, tiers A/B/C, verification, caught faults."""
     from ledger_service.demo import run_demo
@@ -66,7 +67,7 @@ def demo(
                     tasks[task] = bar.add_task(task, total=total)
                 bar.advance(tasks[task], advance)
 
-            report = run_demo(runtime.service, runtime.keys, count=records, progress=tick)
+            report = run_demo(runtime.service, runtime.keys, count=records, progress=tick, out_dir=out)
     except LedgerError as error:
         _fail(str(error))
         return
@@ -96,6 +97,8 @@ def demo(
         for step, n in report.recall.items():
             story.add_row(step, str(n))
         console.print(story)
+    for kind, path in report.outputs.items():
+        console.print(f"{kind}: {path}")
     lot = report.recall.get("confidential records in the lot", 0)
     if (
         report.verified_valid != report.verified_total

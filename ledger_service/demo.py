@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from ledger_service.chain import Accreditation, ConsortiumSpec, Founder, Header, Role, Web3ChainClient
@@ -34,6 +35,7 @@ LAB, CAL, MFR, REG = "LAB-SZ", "CAL-NIM", "MFR-DM", "REG-CN"
 AGENTS = tuple(f"ESCROW-{i}" for i in range(1, 6))  # 3 of these 5 open a confidential record
 ESCROW_K = 3
 RECALL_LOT = "LOT-2026-RECALL"
+DEMO_LEI = "529900QLEDGERDEMO042"  # an ISO 17442-shaped identifier for the demo manufacturer
 INSTRUMENTS = {  # lab instrument -> (the calibration lab's reference standard, method)
     "EL-CAM-01": ("REF-IRRADIANCE", "IEC TS 60904-13"),
     "TENSILE-01": ("REF-FORCE", "ISO 6892-1"),
@@ -57,6 +59,7 @@ class DemoReport:
     timings: dict[str, float] = field(default_factory=dict)
     deployment: Deployment | None = None
     recall: dict[str, int] = field(default_factory=dict)  # the regulator's story, in numbers
+    outputs: dict[str, Path] = field(default_factory=dict)  # report files written
 
 
 class Demo:
@@ -314,8 +317,15 @@ class Demo:
         return raw, files
 
 
-def run_demo(service: LedgerService, keys: KeyStore, count: int = 1000, progress: Progress | None = None) -> DemoReport:
-    """Run the whole story; `progress(task, advance, total)` reports long steps."""
+def run_demo(
+    service: LedgerService,
+    keys: KeyStore,
+    count: int = 1000,
+    progress: Progress | None = None,
+    out_dir: Path | None = None,
+) -> DemoReport:
+    """Run the whole story; `progress(task, advance, total)` reports long steps; with `out_dir`, the year's
+    ESRS/GRI/SASB/TCFD disclosures are written there (PDF, Inline XBRL, JSON)."""
     report = DemoReport()
     tick = progress or (lambda task, advance, total: None)
     demo = Demo(service, keys)
@@ -387,6 +397,17 @@ def run_demo(service: LedgerService, keys: KeyStore, count: int = 1000, progress
     t = time.perf_counter()
     regulators_story(demo, report, confidential_count=max(3, count // 50))
     report.timings["confidential lot, recall, unlock"] = time.perf_counter() - t
+
+    if out_dir is not None:
+        from esg_reports import render
+        from esg_reports.metrics import Period
+        from esg_reports.report import Entity, build
+
+        t = time.perf_counter()
+        with service.sessions.begin() as session:
+            disclosures = build(session, entity=Entity("Demo Modules Co.", DEMO_LEI), period=Period.year(demo.now.year))
+        report.outputs = render.write(disclosures, out_dir, ["pdf", "ixbrl", "json"])
+        report.timings["ESRS/GRI/SASB/TCFD report"] = time.perf_counter() - t
     return report
 
 

@@ -27,7 +27,7 @@ def test_the_demo_story_on_the_embedded_chain(tmp_path: Path, database: str) -> 
     with ExitStack() as stack:
         url = stack.enter_context(postgres_cluster()) if database == "postgresql" else None
         runtime = open_runtime(Settings(data_dir=tmp_path, database_url=url))
-        report = run_demo(runtime.service, runtime.keys, count=30)
+        report = run_demo(runtime.service, runtime.keys, count=30, out_dir=tmp_path / "out")
         runtime.engine.dispose()
     assert report.records_by_tier == {"A": 2, "B": 16, "C": 12}
     assert report.anchored == 30
@@ -48,6 +48,9 @@ def test_the_demo_story_on_the_embedded_chain(tmp_path: Path, database: str) -> 
         "outside the lot, decrypted": 0,
     }
     assert oct((tmp_path / "keys" / f"{LAB}.key").stat().st_mode & 0o777) == "0o600"
+    assert sorted(report.outputs) == ["ixbrl", "json", "pdf"] and all(p.stat().st_size for p in report.outputs.values())
+    disclosures = json.loads(report.outputs["json"].read_text())
+    assert disclosures["metrics"]["anchoring_coverage"]["value"] == 1.0
 
 
 @pytest.fixture(scope="module")

@@ -271,7 +271,9 @@ def revoke(
 
 @app.command("verify")
 def verify_command(
-    target: Annotated[str, typer.Argument(help="A record id, a proof bundle file, or a record file.")],
+    target: Annotated[
+        str, typer.Argument(help="A record id, a proof bundle file, a record file, or a certificate PDF.")
+    ],
     rpc: Annotated[str | None, typer.Option(help="For a bundle: any JSON-RPC node of the chain.")] = None,
     attach: Annotated[
         list[Path] | None, typer.Option(help="For a record file: its attachment files, checked by SM3.")
@@ -286,6 +288,13 @@ def verify_command(
     result: dict[str, Any] = {}
 
     def run() -> None:
+        if target.lower().endswith(".pdf") and Path(target).is_file():
+            from esg_reports import certificates
+
+            with _runtime() as rt:
+                result["fragments"] = certificates.verify_pdf(rt.service, Path(target).read_bytes())
+                result["id"], result["ok"] = target, certificates.is_valid(result["fragments"])
+            return
         document = json.loads(Path(target).read_text()) if Path(target).is_file() else None
         if document is not None and "format" not in document:  # a record file, not a bundle
             contents = {p.name: p.read_bytes() for p in attach or []}
@@ -309,11 +318,11 @@ def verify_command(
 
     _guard(run)
     fragments = result["fragments"]
-    ok = is_valid(fragments)
+    ok = result.get("ok", is_valid(fragments))
     if as_json:
         console.print_json(json.dumps({"valid": ok, "fragments": [f.to_json() for f in fragments]}))
     else:
-        table = Table(title=f"record {result['id'][:16]}...: {'VALID' if ok else 'NOT VALID'}")
+        table = Table(title=f"{result['id'][:40]}: {'VALID' if ok else 'NOT VALID'}")
         for column in ("check", "type", "status", "reason"):
             table.add_column(column)
         for f in fragments:
@@ -548,5 +557,31 @@ def report(
         console.print(table)
         for kind, path in paths.items():
             console.print(f"{kind}: {path}")
+
+    _guard(run)
+
+
+@app.command()
+def certificate(
+    target: Annotated[str, typer.Argument(help="A record id, or a lot (its anchored public records).")],
+    lang: Annotated[str, typer.Option(help="Comma-separated BCP 47 tags; English is always added.")] = "en",
+    out: Annotated[Path, typer.Option(help="Where to write the certificate PDFs.")] = Path("certificates"),
+    verify_base: Annotated[str, typer.Option(help="The public verification service the QR code opens.")] = (
+        "https://verify.qledger.example"
+    ),
+) -> None:
+    """Conformity certificates (W3C VC 2.0 embedded in PDF/A-3b, QR code), anchored on chain."""
+    from esg_reports import certificates
+
+    def run() -> None:
+        with _runtime() as rt:
+            ids = certificates.records_of(rt.service, target)
+            issued = certificates.issue(rt.service, ids, [x.strip() for x in lang.split(",") if x.strip()], verify_base)
+        out.mkdir(parents=True, exist_ok=True)
+        for cert in issued:
+            path = out / f"certificate-{cert.record_id[:16]}.pdf"
+            path.write_bytes(cert.pdf)
+            console.print(f"{path} ({cert.embedded['credential']['credentialSubject']['assessment']['report_id']})")
+        console.print(f"{len(issued)} certificate(s), anchored in {issued[0].embedded['anchor']['txHash']}")
 
     _guard(run)

@@ -30,7 +30,6 @@ class Reason(StrEnum):
     DIGEST_MISMATCH = "DIGEST_MISMATCH"
     ATTACHMENT_DIGEST_MISMATCH = "ATTACHMENT_DIGEST_MISMATCH"
     ATTACHMENT_NOT_PROVIDED = "ATTACHMENT_NOT_PROVIDED"
-    CONFIDENTIAL = "CONFIDENTIAL"  # stored encrypted: checked after a recall unlock, or by its owner
     NOT_ANCHORED = "NOT_ANCHORED"
     MERKLE_PROOF_INVALID = "MERKLE_PROOF_INVALID"
     ANCHOR_TX_MISMATCH = "ANCHOR_TX_MISMATCH"
@@ -49,6 +48,11 @@ class Reason(StrEnum):
     CHAIN_UNAVAILABLE = "CHAIN_UNAVAILABLE"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     UNEXPECTED_ERROR = "UNEXPECTED_ERROR"
+    CONFIDENTIAL = "CONFIDENTIAL"  # stored encrypted: checked after a recall unlock, or by its owner
+    NO_CREDENTIAL = "NO_CREDENTIAL"  # a certificate PDF without its embedded credential
+    TEMPLATE_NOT_ANCHORED = "TEMPLATE_NOT_ANCHORED"
+    VISIBLE_TEXT_MISMATCH = "VISIBLE_TEXT_MISMATCH"  # the page does not show what the credential says
+    NO_TEXT_EXTRACTOR = "NO_TEXT_EXTRACTOR"
 
 
 @dataclass(frozen=True)

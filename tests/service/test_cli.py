@@ -57,6 +57,22 @@ def test_init_example_ingest_proof_revoke_verify(tmp_path: Path, monkeypatch: py
     codes = {(f["reason"] or {}).get("code") for f in json.loads(result.output)["fragments"]}
     assert result.exit_code == 2 and "NOT_ANCHORED" in codes
 
+    certs = tmp_path / "certs"
+    out = ok("certificate", ids[0], "--lang", "vi,th,km", "--out", str(certs))
+    assert "1 certificate(s), anchored in 0x" in out
+    (pdf,) = certs.glob("*.pdf")
+    assert json.loads(ok("verify", str(pdf), "--json"))["valid"] is True
+    import pikepdf
+
+    with pikepdf.open(pdf, allow_overwriting_input=True) as doc:  # the embedded credential edited
+        embedded = json.loads(doc.attachments["credential.json"].get_file().read_bytes())
+        embedded["credential"]["credentialSubject"]["item"]["lot"] = "LOT-OTHER"
+        doc.attachments["credential.json"] = pikepdf.AttachedFileSpec(doc, json.dumps(embedded).encode())
+        doc.save(pdf)
+    result = runner.invoke(app, ["verify", str(pdf), "--json"])
+    assert result.exit_code == 2 and "DIGEST_MISMATCH" in result.output
+    assert runner.invoke(app, ["certificate", ids[0], "--lang", "xx"]).exit_code == 1
+
     ok("revoke", ids[1], "--reason", "specimen mix-up")
     result = runner.invoke(app, ["verify", ids[1], "--json"])
     assert result.exit_code == 2

@@ -35,7 +35,8 @@ LAB, CAL, MFR, REG = "LAB-SZ", "CAL-NIM", "MFR-DM", "REG-CN"
 AGENTS = tuple(f"ESCROW-{i}" for i in range(1, 6))  # 3 of these 5 open a confidential record
 ESCROW_K = 3
 RECALL_LOT = "LOT-2026-RECALL"
-DEMO_LEI = "529900QLEDGERDEMO042"  # an ISO 17442-shaped identifier for the demo manufacturer
+DEMO_LEI = "529900QLEDGERDEMO042"
+CERTIFICATE_LANGUAGES = ["en", "zh-Hans", "vi", "th", "km"]  # an ISO 17442-shaped identifier for the demo manufacturer
 INSTRUMENTS = {  # lab instrument -> (the calibration lab's reference standard, method)
     "EL-CAM-01": ("REF-IRRADIANCE", "IEC TS 60904-13"),
     "TENSILE-01": ("REF-FORCE", "ISO 6892-1"),
@@ -60,6 +61,7 @@ class DemoReport:
     deployment: Deployment | None = None
     recall: dict[str, int] = field(default_factory=dict)  # the regulator's story, in numbers
     outputs: dict[str, Path] = field(default_factory=dict)  # report files written
+    certificates_valid: int = 0
 
 
 class Demo:
@@ -408,6 +410,18 @@ def run_demo(
             disclosures = build(session, entity=Entity("Demo Modules Co.", DEMO_LEI), period=Period.year(demo.now.year))
         report.outputs = render.write(disclosures, out_dir, ["pdf", "ixbrl", "json"])
         report.timings["ESRS/GRI/SASB/TCFD report"] = time.perf_counter() - t
+
+        from esg_reports import certificates
+
+        t = time.perf_counter()
+        chosen = [r for r, kind, _ in ids if kind in ("tensile_test", "xrf_analysis", "el_image")][1:4]
+        issued = certificates.issue(service, chosen, CERTIFICATE_LANGUAGES, "https://verify.qledger.example")
+        for i, cert in enumerate(issued):
+            path = out_dir / f"certificate-{cert.record_id[:16]}.pdf"
+            path.write_bytes(cert.pdf)
+            report.outputs[f"certificate {i + 1}"] = path
+        report.certificates_valid = sum(certificates.is_valid(certificates.verify_pdf(service, c.pdf)) for c in issued)
+        report.timings[f"certificates ({', '.join(CERTIFICATE_LANGUAGES)})"] = time.perf_counter() - t
     return report
 
 

@@ -12,7 +12,7 @@ from ledger_service.api import observability, problems
 from ledger_service.api.batching import AuditSink, SubmissionBatcher
 from ledger_service.api.deps import STANDING_TTL_S, Member, RefreshingCache
 from ledger_service.api.observability import Metrics
-from ledger_service.api.routes import health, instruments, members, recalls, records
+from ledger_service.api.routes import health, instruments, members, recalls, records, reports
 from ledger_service.api.worker import AnchorWorker
 from ledger_service.keys import KeyStore
 from ledger_service.service import LedgerService
@@ -45,6 +45,7 @@ def create_app(
     app.state.accreditation_cache = RefreshingCache[tuple[str, int], bool](STANDING_TTL_S)
     problems.install(app)
     observability.install(app, service, metrics)
-    for router in (records.router, instruments.router, members.router, recalls.router, health.router):
+    routers = (records.router, instruments.router, members.router, recalls.router, reports.router, health.router)
+    for router in routers:
         app.include_router(router)
     return app

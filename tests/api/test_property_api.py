@@ -37,6 +37,7 @@ def _app():  # type: ignore[no-untyped-def]
     return _state["app"]
 
 
+schemathesis.serializer.alias("application/pdf", "application/octet-stream")  # certificate uploads
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
 
 

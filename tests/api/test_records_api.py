@@ -277,3 +277,43 @@ def test_recall_over_the_api_unlocks_for_the_regulator_only(
     )
     problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[MFR])), 403, "FORBIDDEN")
     problem(client.get("/v1/recalls/999", headers=auth(keys[REG])), 404, "NOT_FOUND")
+
+
+def test_reports_and_certificates_over_the_api(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    import io
+    import zipfile
+
+    client, runtime, demo, keys = world
+    raw, _ = demo.record("xrf_analysis", 88)
+    record_id = client.post("/v1/records", json=raw, headers=auth(keys[LAB])).json()["record_id"]
+    client.app.state.worker.run_once()  # type: ignore[attr-defined]
+    year = raw["measured_at"][:4]
+    problem(client.get("/v1/reports", params={"period": year}), 401, "UNAUTHENTICATED")
+    doc = client.get("/v1/reports", params={"period": year, "framework": ["gri", "sasb"]}, headers=auth(keys[MFR]))
+    assert doc.status_code == 200 and set(doc.json()["frameworks"]) == {"gri", "sasb"}
+    assert doc.json()["metrics"]["anchoring_coverage"]["evidence"]["records"] >= 1
+    packed = client.get("/v1/reports", params={"period": year, "format": "ixbrl"}, headers=auth(keys[MFR]))
+    names = zipfile.ZipFile(io.BytesIO(packed.content)).namelist()
+    assert names == [f"esg-{year}.xhtml", "qlesrs-2023-12-22.xsd"]
+    problem(client.get("/v1/reports", params={"period": 1500}, headers=auth(keys[MFR])), 422, "REQUEST_INVALID")
+
+    body = {"target": record_id, "languages": ["vi", "zh-Hans"]}
+    problem(client.post("/v1/certificates", json=body, headers=auth(keys[MFR])), 403, "FORBIDDEN")
+    problem(
+        client.post("/v1/certificates", json={**body, "languages": ["xx"]}, headers=auth(keys[LAB])),
+        422,
+        "REQUEST_INVALID",
+    )
+    pdf = client.post("/v1/certificates", json=body, headers=auth(keys[LAB]))
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    checked = client.post("/v1/certificates/verify", content=pdf.content, headers={"content-type": "application/pdf"})
+    assert checked.status_code == 200 and checked.json()["valid"] is True  # no credentials needed to verify
+    garbage = client.post(
+        "/v1/certificates/verify", content=b"%PDF-1.7 nonsense", headers={"content-type": "application/pdf"}
+    )
+    assert garbage.json()["valid"] is False and garbage.json()["fragments"][0]["reason"]["code"] == "NO_CREDENTIAL"
+    problem(
+        client.post("/v1/certificates/verify", content=b"x", headers={"content-type": "text/plain"}),
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+    )

@@ -1,0 +1,100 @@
+"""Disclosures and certificates over the API: the year's ESRS/GRI/SASB/TCFD report in any output format,
+certificates issued by the lab that owns the records, and certificate verification (open to anyone holding
+the PDF: it reveals nothing the holder does not have)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from esg_reports import certificates, mapping, render
+from esg_reports.i18n import LANGUAGES
+from esg_reports.mapping import FRAMEWORKS
+from esg_reports.metrics import Period, Scope
+from esg_reports.report import Entity, build
+from ledger_service.api.deps import ActiveMemberDep, MemberDep, ServiceDep
+from ledger_service.api.problems import Problem
+from ledger_service.index import crud
+
+router = APIRouter(tags=["reports"])
+MEDIA = {"json": "application/json", "html": "text/html", "pdf": "application/pdf", "ixbrl": "application/zip"}
+
+
+@router.get("/v1/reports", responses={200: {"content": {m: {} for m in MEDIA.values()}}})
+def get_report(
+    member: MemberDep,
+    service: ServiceDep,
+    period: Annotated[int, Query(ge=2000, le=2100)],
+    framework: Annotated[list[Literal["esrs", "gri", "sasb", "tcfd"]] | None, Query()] = None,
+    format: Annotated[Literal["json", "html", "pdf", "ixbrl"], Query()] = "json",
+    product: Annotated[list[Annotated[str, Field(max_length=120)]] | None, Query()] = None,
+    entity: Annotated[str, Query(max_length=200)] = "Demo Modules Co.",
+    lei: Annotated[str, Query(pattern=r"^[0-9A-Z]{18}[0-9]{2}$")] = "529900QLEDGERDEMO042",
+) -> Response:
+    """The period's disclosures for the chosen frameworks; `ixbrl` comes as a zip with its taxonomy schema."""
+    with service.sessions.begin() as session:
+        report = build(
+            session,
+            entity=Entity(entity, lei),
+            period=Period.year(period),
+            scope=Scope(products=tuple(product) if product else None),
+            frameworks=list(framework or FRAMEWORKS),
+        )
+    if format == "json":
+        return Response(render.to_json(report, ids_per_metric=1000), media_type=MEDIA["json"])
+    if format == "html":
+        return Response(render.to_html(report), media_type=MEDIA["html"])
+    if format == "pdf":
+        return Response(render.to_pdf(report), media_type=MEDIA["pdf"])
+    schema = report.mapping.taxonomy["schema"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"esg-{period}.xhtml", render.to_ixbrl(report, schema))
+        archive.write(mapping.HERE / "taxonomy" / schema, schema)
+    return Response(buffer.getvalue(), media_type=MEDIA["ixbrl"])
+
+
+class CertificateIn(BaseModel):
+    target: str = Field(min_length=1, max_length=120, description="a record id, or a lot")
+    languages: list[Literal[LANGUAGES]] = Field(default=["en"], min_length=1, max_length=11)  # type: ignore[valid-type]
+    verify_base: str = Field(default="https://verify.qledger.example", pattern=r"^https?://[^\s]{1,200}$")
+
+
+@router.post("/v1/certificates", responses={200: {"content": {"application/pdf": {}, "application/zip": {}}}})
+async def issue_certificates(body: CertificateIn, member: ActiveMemberDep, service: ServiceDep) -> Response:
+    """Certificates for a record or a lot of the caller's own anchored public records: one PDF, or a zip."""
+    ids = certificates.records_of(service, body.target)
+    with service.sessions() as session:
+        owners = {row.lab_member for r in ids if (row := crud.get_record(session=session, record_id=r))}
+    if owners != {member.id}:
+        raise Problem(403, "FORBIDDEN", "A lab issues certificates for its own records only", body.target)
+    issued = await run_in_threadpool(certificates.issue, service, ids, list(body.languages), body.verify_base)
+    if len(issued) == 1:
+        return Response(issued[0].pdf, media_type="application/pdf")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for cert in issued:
+            archive.writestr(f"certificate-{cert.record_id[:16]}.pdf", cert.pdf)
+    return Response(buffer.getvalue(), media_type="application/zip")
+
+
+PDF_BODY = {"required": True, "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+@router.post("/v1/certificates/verify", openapi_extra={"requestBody": PDF_BODY})
+async def verify_certificate(request: Request, service: ServiceDep) -> JSONResponse:
+    """Verify a certificate PDF (send it as the body, application/pdf): one fragment per check."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/pdf":
+        raise Problem(415, "UNSUPPORTED_MEDIA_TYPE", "Send the certificate as application/pdf")
+    pdf = await request.body()
+    if len(pdf) > request.app.state.max_upload_bytes:
+        raise Problem(413, "TOO_LARGE", "The upload is too large")
+    fragments = await run_in_threadpool(certificates.verify_pdf, service, pdf)
+    body: dict[str, Any] = {"valid": certificates.is_valid(fragments), "fragments": [f.to_json() for f in fragments]}
+    return JSONResponse(body)

@@ -9,9 +9,11 @@ import base64
 import io
 import json
 import logging
+import multiprocessing
 import shutil
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -48,8 +50,15 @@ def template_digest() -> bytes:
     return sm3(b"".join(sm3(p) for p in parts))
 
 
-def credential(service: LedgerService, record_id: str, languages: Sequence[str], verify_url: str) -> dict[str, Any]:
-    """The W3C VC 2.0 credential of an anchored, public record."""
+def credential(
+    service: LedgerService,
+    record_id: str,
+    languages: Sequence[str],
+    verify_url: str,
+    labs: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The W3C VC 2.0 credential of an anchored, public record (`labs` memoises the issuers' registry entries
+    across a batch)."""
     with service.sessions() as session:
         row = crud.get_record(session=session, record_id=record_id)
         if row is None:
@@ -78,7 +87,10 @@ def credential(service: LedgerService, record_id: str, languages: Sequence[str],
             session=session, record_id=doc["instrument"]["calibration"]["certificate_record_id"]
         )
         calibration_until = cert.valid_until.date().isoformat() if cert is not None else None
-    lab = directory.member(service, doc["lab"]["member_id"])
+    labs = {} if labs is None else labs
+    if doc["lab"]["member_id"] not in labs:
+        labs[doc["lab"]["member_id"]] = directory.member(service, doc["lab"]["member_id"])
+    lab = labs[doc["lab"]["member_id"]]
     accreditation = lab["accreditation"]
     langs = i18n.check(list(languages))
     return {
@@ -151,13 +163,29 @@ class Issued:
 
 
 def issue(
-    service: LedgerService, record_ids: Sequence[str], languages: Sequence[str], verify_base: str
+    service: LedgerService,
+    record_ids: Sequence[str],
+    languages: Sequence[str] | Sequence[Sequence[str]],
+    verify_base: str,
+    workers: int = 1,
 ) -> list[Issued]:
     """Certificates for anchored records of one lab: credentials anchored together (one tier C root over their
-    SM3 digests and the template digest), then rendered."""
-    langs = i18n.check(list(languages))
+    SM3 digests and the template digest), then rendered, on `workers` processes for a large batch.
+    `languages` is one list for every certificate, or one list per record."""
+    per_record = [list(x) for x in languages] if languages and not isinstance(languages[0], str) else None
+    shared = [str(x) for x in languages] if per_record is None else []
+    langs = [i18n.check(per_record[i] if per_record else shared) for i in range(len(record_ids))]
+    pool = None
+    if workers > 1 and len(record_ids) > 1:
+        # Spawned, not forked (the caller may hold threads and connections a fork would copy mid-use), and warmed
+        # up (fonts loaded) while the credentials are built and anchored.
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        for _ in range(workers):
+            pool.submit(_warm_up)
+    labs: dict[str, dict[str, Any]] = {}
     creds = [
-        credential(service, r, langs, f"{verify_base.rstrip('/')}/v1/records/{r}/verification") for r in record_ids
+        credential(service, r, langs[i], f"{verify_base.rstrip('/')}/v1/records/{r}/verification", labs)
+        for i, r in enumerate(record_ids)
     ]
     members = {_lab_member(service, r) for r in record_ids}
     if len(members) != 1:
@@ -166,18 +194,34 @@ def issue(
     receipt = service.chain.anchor_root(service.account_of(members.pop()), leaves, schema_key("certificate", "1"))
     proofs = merkle.proofs(leaves)
     root = merkle.root(leaves).hex()
-    out = []
-    cache_: dict[str, Any] = {}
-    for i, (record_id, cred) in enumerate(zip(record_ids, creds, strict=True)):
-        embedded = {
+    embedded = [
+        {
             "format": FORMAT,
             "credential": cred,
-            "anchor": {"root": root, "leafIndex": i, "proof": [p.hex() for p in proofs[i]],
-                       "templateProof": [p.hex() for p in proofs[-1]], "txHash": "0x" + receipt.tx_hash.hex(),
-                       "blockNumber": receipt.block_number},
+            "anchor": {
+                "root": root,
+                "leafIndex": i,
+                "proof": [p.hex() for p in proofs[i]],
+                "templateProof": [p.hex() for p in proofs[-1]],
+                "txHash": "0x" + receipt.tx_hash.hex(),
+                "blockNumber": receipt.block_number,
+            },
         }  # fmt: skip
-        out.append(Issued(record_id, embedded, render_pdf(embedded, langs, cache_)))
-    return out
+        for i, cred in enumerate(creds)
+    ]
+    if pool is not None:
+        with pool:
+            pdfs = list(pool.map(render_pdf, embedded, langs, chunksize=max(1, len(embedded) // (4 * workers))))
+    else:
+        cache_: dict[str, Any] = {}
+        pdfs = [render_pdf(e, lang, cache_) for e, lang in zip(embedded, langs, strict=True)]
+    return [Issued(r, e, pdf) for r, e, pdf in zip(record_ids, embedded, pdfs, strict=True)]
+
+
+def _warm_up() -> None:
+    from weasyprint import HTML
+
+    HTML(string="<p>warm-up</p>").write_pdf()
 
 
 def _lab_member(service: LedgerService, record_id: str) -> str:
@@ -187,7 +231,7 @@ def _lab_member(service: LedgerService, record_id: str) -> str:
         return row.lab_member
 
 
-def _results(value: Any, prefix: str = "", limit: int = 14) -> list[tuple[str, str]]:
+def _results(value: Any, prefix: str = "", limit: int = 8) -> list[tuple[str, str]]:
     """The record's results flattened to (path, value) lines for the page (the credential has them all)."""
     out: list[tuple[str, str]] = []
 

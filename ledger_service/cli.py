@@ -569,6 +569,7 @@ def certificate(
     verify_base: Annotated[str, typer.Option(help="The public verification service the QR code opens.")] = (
         "https://verify.qledger.example"
     ),
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Rendering processes for a lot.")] = 2,
 ) -> None:
     """Conformity certificates (W3C VC 2.0 embedded in PDF/A-3b, QR code), anchored on chain."""
     from esg_reports import certificates
@@ -576,7 +577,8 @@ def certificate(
     def run() -> None:
         with _runtime() as rt:
             ids = certificates.records_of(rt.service, target)
-            issued = certificates.issue(rt.service, ids, [x.strip() for x in lang.split(",") if x.strip()], verify_base)
+            langs = [x.strip() for x in lang.split(",") if x.strip()]
+            issued = certificates.issue(rt.service, ids, langs, verify_base, workers=workers)
         out.mkdir(parents=True, exist_ok=True)
         for cert in issued:
             path = out / f"certificate-{cert.record_id[:16]}.pdf"

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, select
@@ -58,10 +59,15 @@ class Evidence:
     anchors: list[dict[str, Any]] = field(default_factory=list)  # one per transaction: tier, tx, root, records
     unanchored: int = 0
 
-    @property
+    @cached_property
+    def listing(self) -> bytes:
+        """The sorted record ids, one per line: the evidence file an assurance provider re-hashes."""
+        return "\n".join(sorted(self.record_ids)).encode()
+
+    @cached_property
     def digest(self) -> str:
-        """SM3 of the sorted record ids, one per line: what an assurance provider re-computes."""
-        return sm3("\n".join(sorted(self.record_ids)).encode()).hex()
+        """SM3 of `listing`."""
+        return sm3(self.listing).hex()
 
 
 @dataclass
@@ -83,29 +89,63 @@ def _where(period: Period, scope: Scope) -> ColumnElement[bool]:
     return and_(*conditions)
 
 
-def evidence(session: Session, record_ids: Sequence[str]) -> Evidence:
-    """The anchors behind a set of records, one entry per anchoring transaction."""
-    ids = list(record_ids)
-    per_tx: dict[str, dict[str, Any]] = {}
-    anchored = 0
-    for i in range(0, len(ids), 30_000):  # keep IN lists within every database's parameter limits
+AnchorKey = tuple[str, str, str | None, int, int, str]  # tx hash, tier, root, block, chain id, contract
+_ANCHOR_COLUMNS = (AnchorRow.tx_hash, AnchorRow.tier, AnchorRow.root, AnchorRow.block_number, AnchorRow.chain_id,
+                   AnchorRow.contract)  # fmt: skip
+
+
+@dataclass
+class AnchorIndex:
+    """Record id -> its anchoring transaction, for the records of one period and scope: loaded once per report,
+    so that every metric's evidence is a dictionary walk, not a query per thousand records."""
+
+    of: dict[str, int]
+    keys: list[AnchorKey]
+
+
+def _anchor_index(session: Session, period: Period, scope: Scope) -> AnchorIndex:
+    cache: dict[Any, AnchorIndex] = session.info.setdefault("qledger_anchor_index", {})
+    if (period, scope) not in cache:
+        numbering: dict[AnchorKey, int] = {}
+        of: dict[str, int] = {}
         rows = session.execute(
-            select(AnchorRow.tx_hash, AnchorRow.tier, AnchorRow.root, AnchorRow.block_number, AnchorRow.chain_id,
-                   AnchorRow.contract, func.count())
-            .where(AnchorRow.record_id.in_(ids[i : i + 30_000]))
-            .group_by(AnchorRow.tx_hash, AnchorRow.tier, AnchorRow.root, AnchorRow.block_number, AnchorRow.chain_id,
-                      AnchorRow.contract)
-        ).all()  # fmt: skip
-        for tx, tier, root, block, chain_id, contract, n in rows:
-            entry = per_tx.setdefault(
-                f"{tx}/{root}",
-                {"tx_hash": tx, "tier": tier, "root": root, "block": block, "chain_id": chain_id,
-                 "contract": contract, "records": 0},
-            )  # fmt: skip
-            entry["records"] += n
-            anchored += n
-    anchors = sorted(per_tx.values(), key=lambda a: (a["block"], a["tx_hash"]))
-    return Evidence(ids, anchors, len(ids) - anchored)
+            select(AnchorRow.record_id, *_ANCHOR_COLUMNS)
+            .join(F, F.record_id == AnchorRow.record_id)
+            .where(_where(period, scope))
+        )
+        for record_id, *key in rows:
+            of[record_id] = numbering.setdefault(tuple(key), len(numbering))  # type: ignore[arg-type]
+        cache[(period, scope)] = AnchorIndex(of, list(numbering))
+    return cache[(period, scope)]
+
+
+def evidence(session: Session, record_ids: Sequence[str], period: Period, scope: Scope) -> Evidence:
+    """The anchors behind a set of records, one entry per anchoring transaction (or Merkle root)."""
+    ids = list(record_ids)
+    index = _anchor_index(session, period, scope)
+    counts: dict[AnchorKey, int] = defaultdict(int)
+    outside = []
+    for record_id in ids:
+        k = index.of.get(record_id)
+        if k is None:
+            outside.append(record_id)  # not a record of the period (a recall's older units) or not anchored
+        else:
+            counts[index.keys[k]] += 1
+    for i in range(0, len(outside), 30_000):  # keep IN lists within every database's parameter limits
+        rows = session.execute(
+            select(*_ANCHOR_COLUMNS, func.count())
+            .where(AnchorRow.record_id.in_(outside[i : i + 30_000]))
+            .group_by(*_ANCHOR_COLUMNS)
+        ).all()
+        for *key, n in rows:
+            counts[tuple(key)] += n  # type: ignore[index]
+    ordered = sorted(counts.items(), key=lambda kv: (kv[0][3], kv[0][0]))  # by block, then transaction
+    anchors = [
+        {"tx_hash": tx, "tier": tier, "root": root, "block": block, "chain_id": chain_id, "contract": contract,
+         "records": n}
+        for (tx, tier, root, block, chain_id, contract), n in ordered
+    ]  # fmt: skip
+    return Evidence(ids, anchors, len(ids) - sum(counts.values()))
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -132,7 +172,11 @@ def first_pass_yield(session: Session, period: Period, scope: Scope) -> Metric:
     passed = sum(c[1] for c in by_product.values())
     breakdown = {p: {"units": u, "passed": k, "yield": _ratio(k, u)} for p, (u, k) in sorted(by_product.items())}
     return Metric(
-        "first_pass_yield", _ratio(passed, len(rows)), "pure", breakdown, evidence(session, [r[0] for r in rows])
+        "first_pass_yield",
+        _ratio(passed, len(rows)),
+        "pure",
+        breakdown,
+        evidence(session, [r[0] for r in rows], period, scope),
     )
 
 
@@ -145,7 +189,7 @@ def non_conformities(session: Session, period: Period, scope: Scope) -> Metric:
     for _, product, kind in rows:
         breakdown[product or "(none)"][kind] += 1
     plain = {p: dict(k) for p, k in sorted(breakdown.items())}
-    return Metric("non_conformities", len(rows), "count", plain, evidence(session, [r[0] for r in rows]))
+    return Metric("non_conformities", len(rows), "count", plain, evidence(session, [r[0] for r in rows], period, scope))
 
 
 def product_safety(session: Session, period: Period, scope: Scope) -> Metric:
@@ -161,7 +205,13 @@ def product_safety(session: Session, period: Period, scope: Scope) -> Metric:
         failed[product or "(none)"] += outcome == "fail"
     failures = [r[0] for r in rows if r[2] == "fail"]
     breakdown = {p: {"tests": n, "failures": failed[p]} for p, n in sorted(assessed.items())}
-    return Metric("product_safety_failures", len(failures), "count", breakdown, evidence(session, [r[0] for r in rows]))
+    return Metric(
+        "product_safety_failures",
+        len(failures),
+        "count",
+        breakdown,
+        evidence(session, [r[0] for r in rows], period, scope),
+    )
 
 
 def recalls(session: Session, period: Period, scope: Scope) -> Metric:
@@ -184,7 +234,7 @@ def recalls(session: Session, period: Period, scope: Scope) -> Metric:
         breakdown[str(recall_id)] = {"scope": kind, "covers": value, "units": len(covered)}
         record_ids += [r for r, _ in rows]
         units |= covered
-    metric = Metric("recalls", len(breakdown), "count", breakdown, evidence(session, record_ids))
+    metric = Metric("recalls", len(breakdown), "count", breakdown, evidence(session, record_ids, period, scope))
     metric.note = f"{len(units)} unit(s) recalled"
     metric.breakdown = {"units_recalled": len(units), "recalls": breakdown}
     return metric
@@ -199,7 +249,13 @@ def restricted_substances(session: Session, period: Period, scope: Scope) -> Met
     for _, screening in rows:
         counts[screening or "X"] += 1
     breakdown = {"below_limit": counts["BL"], "inconclusive": counts["X"], "over_limit": counts["OL"]}
-    return Metric("substances_over_limit", counts["OL"], "count", breakdown, evidence(session, [r[0] for r in rows]))
+    return Metric(
+        "substances_over_limit",
+        counts["OL"],
+        "count",
+        breakdown,
+        evidence(session, [r[0] for r in rows], period, scope),
+    )
 
 
 def critical_materials(session: Session, period: Period, scope: Scope) -> Metric:
@@ -210,7 +266,11 @@ def critical_materials(session: Session, period: Period, scope: Scope) -> Metric
     values = [float(r[1] or 0.0) for r in rows]
     mean = round(sum(values) / len(values), 4) if values else None
     return Metric(
-        "critical_material_content", mean, "mass%", {"analyses": len(rows)}, evidence(session, [r[0] for r in rows])
+        "critical_material_content",
+        mean,
+        "mass%",
+        {"analyses": len(rows)},
+        evidence(session, [r[0] for r in rows], period, scope),
     )
 
 
@@ -234,7 +294,9 @@ def durability(session: Session, period: Period, scope: Scope) -> Metric:
     }
     values = [v for stage in stages.values() for v in stage]
     mean = round(sum(values) / len(values), 4) if values else None
-    return Metric("durability_degradation", mean, "percent", breakdown, evidence(session, [r[0] for r in rows]))
+    return Metric(
+        "durability_degradation", mean, "percent", breakdown, evidence(session, [r[0] for r in rows], period, scope)
+    )
 
 
 def calibration_coverage(session: Session, period: Period, scope: Scope) -> Metric:
@@ -261,7 +323,7 @@ def calibration_coverage(session: Session, period: Period, scope: Scope) -> Metr
         _ratio(len(covered), len(rows)),
         "pure",
         breakdown,
-        evidence(session, [r[0] for r in rows]),
+        evidence(session, [r[0] for r in rows], period, scope),
     )
 
 
@@ -276,13 +338,13 @@ def data_completeness(session: Session, period: Period, scope: Scope) -> Metric:
     value = _ratio(len(ids), len(ids) + refused)
     breakdown = {"complete": len(ids), "refused_missing_fields": refused, "target": COMPLETENESS_TARGET,
                  "met": value is not None and value >= COMPLETENESS_TARGET}  # fmt: skip
-    return Metric("data_completeness", value, "pure", breakdown, evidence(session, ids))
+    return Metric("data_completeness", value, "pure", breakdown, evidence(session, ids, period, scope))
 
 
 def anchoring_coverage(session: Session, period: Period, scope: Scope) -> Metric:
     """Share of the period's records anchored on the consortium chain."""
     ids = [r for (r,) in session.execute(select(F.record_id).where(_where(period, scope)))]
-    ev = evidence(session, ids)
+    ev = evidence(session, ids, period, scope)
     anchored = len(ids) - ev.unanchored
     return Metric(
         "anchoring_coverage", _ratio(anchored, len(ids)), "pure", {"records": len(ids), "anchored": anchored}, ev

@@ -52,8 +52,19 @@ def _charts(d: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def to_json(report: Report, ids_per_metric: int | None = None) -> bytes:
-    return json.dumps(report.to_dict(ids_per_metric), indent=1, default=str).encode()
+def to_json(report: Report, ids_per_metric: int | None = None, evidence_dir: str | None = None) -> bytes:
+    return json.dumps(report.to_dict(ids_per_metric, evidence_dir), indent=1, default=str).encode()
+
+
+def write_evidence(report: Report, directory: Path) -> int:
+    """One file per distinct evidence set, named by its SM3 (the sorted record ids, one per line)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = set()
+    for m in report.metrics.values():
+        if m.evidence.record_ids and m.evidence.digest not in written:
+            (directory / f"{m.evidence.digest}.txt").write_bytes(m.evidence.listing)
+            written.add(m.evidence.digest)
+    return len(written)
 
 
 def to_html(report: Report, anchor_rows: int = 25) -> str:
@@ -124,7 +135,8 @@ def write(report: Report, out_dir: Path, formats: tuple[str, ...] | list[str] = 
     paths: dict[str, Path] = {}
     if "json" in formats:
         paths["json"] = out_dir / f"{stem}.json"
-        paths["json"].write_bytes(to_json(report))
+        write_evidence(report, out_dir / "evidence")
+        paths["json"].write_bytes(to_json(report, ids_per_metric=1000, evidence_dir="evidence"))
     if "html" in formats:
         paths["html"] = out_dir / f"{stem}.html"
         paths["html"].write_text(to_html(report))

@@ -43,11 +43,12 @@ class Report:
                     by_code[pillar] = []  # named, with no quality-derived metric
         return [{"code": code, "items": items} for code, items in sorted(by_code.items())]
 
-    def to_dict(self, ids_per_metric: int | None = None) -> dict[str, Any]:
-        """JSON-ready; `ids_per_metric` caps the record ids listed per metric (the digest covers them all)."""
+    def to_dict(self, ids_per_metric: int | None = None, evidence_dir: str | None = None) -> dict[str, Any]:
+        """JSON-ready; `ids_per_metric` caps the record ids listed per metric (the digest covers them all, and
+        `evidence_dir`, when given, names the file that lists them all)."""
         metrics = {}
         for key, m in self.metrics.items():
-            ids = sorted(m.evidence.record_ids)
+            ids = m.evidence.listing.decode().split("\n") if m.evidence.record_ids else []
             metrics[key] = {
                 "label": self.mapping.metrics[key]["label"],
                 "value": m.value,
@@ -57,6 +58,7 @@ class Report:
                 "evidence": {
                     "records": len(ids),
                     "record_ids_sm3": m.evidence.digest,
+                    "record_ids_file": f"{evidence_dir}/{m.evidence.digest}.txt" if evidence_dir else None,
                     "record_ids": ids if ids_per_metric is None else ids[:ids_per_metric],
                     "anchors": m.evidence.anchors,
                     "unanchored": m.evidence.unanchored,

@@ -20,6 +20,7 @@ from esg_reports.metrics import Period, Scope
 from esg_reports.report import Entity, build
 from ledger_service.config import Settings
 from ledger_service.demo import LAB, REG, Demo
+from ledger_service.digests import sm3
 from ledger_service.records import RecordInvalid
 from ledger_service.runtime import Runtime, open_runtime
 
@@ -144,7 +145,10 @@ def test_outputs_and_arelle_validates_the_inline_xbrl(world: tuple[Runtime, Demo
     assert set(doc["frameworks"]) == {"esrs", "gri", "sasb", "tcfd"}
     tcfd = {d["code"] for d in doc["frameworks"]["tcfd"]["disclosures"]}
     assert {"Governance", "Risk Management", "Strategy (a)", "Strategy (c)"} <= tcfd
-    assert doc["metrics"]["first_pass_yield"]["evidence"]["records"] == 4
+    fpy = doc["metrics"]["first_pass_yield"]["evidence"]
+    assert fpy["records"] == 4
+    listing = (tmp_path / fpy["record_ids_file"]).read_bytes()  # the full evidence list, checkable by its SM3
+    assert sm3(listing).hex() == fpy["record_ids_sm3"] and sorted(listing.decode().split("\n")) == fpy["record_ids"]
     assert paths["pdf"].read_bytes()[:5] == b"%PDF-"
     html = paths["html"].read_text()
     assert html.count("<svg") == 3 and "E2-5" in html and "TR-AP-250a.1" in html

@@ -48,7 +48,9 @@ class Report:
         `evidence_dir`, when given, names the file that lists them all)."""
         metrics = {}
         for key, m in self.metrics.items():
-            ids = m.evidence.listing.decode().split("\n") if m.evidence.record_ids else []
+            count = len(m.evidence.record_ids)
+            cap = count if ids_per_metric is None else min(ids_per_metric, count)
+            ids = m.evidence.listing.decode().split("\n", cap)[:cap] if cap else []
             metrics[key] = {
                 "label": self.mapping.metrics[key]["label"],
                 "value": m.value,
@@ -56,10 +58,10 @@ class Report:
                 "breakdown": m.breakdown,
                 "note": m.note,
                 "evidence": {
-                    "records": len(ids),
+                    "records": count,
                     "record_ids_sm3": m.evidence.digest,
                     "record_ids_file": f"{evidence_dir}/{m.evidence.digest}.txt" if evidence_dir else None,
-                    "record_ids": ids if ids_per_metric is None else ids[:ids_per_metric],
+                    "record_ids": ids,
                     "anchors": m.evidence.anchors,
                     "unanchored": m.evidence.unanchored,
                 },

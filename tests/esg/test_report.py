@@ -129,7 +129,7 @@ def test_frameworks_come_from_versioned_mapping_data() -> None:
     codes = {p["code"] for spec in m.metrics.values() for p in spec["esrs"]}
     assert {"E2-5", "E5-4", "E5-5", "S4-4", "BP-2"} <= codes
     gri = {p["code"] for spec in m.metrics.values() for p in spec["gri"]}
-    assert {"416-1", "416-2", "301-1", "2-27"} <= gri
+    assert {"416-1", "416-2", "417-1", "301-1", "306-3", "308-1", "308-2", "2-27"} <= gri
     with pytest.raises(ValueError, match="known: 2026.1"):
         mapping.load("1999.1")
     schema = (Path(mapping.HERE) / "taxonomy" / m.taxonomy["schema"]).read_text()

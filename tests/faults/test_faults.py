@@ -99,11 +99,18 @@ def test_nothing_lost_nothing_twice_under_faults(tmp_path: Path) -> None:
         refusals = {"unreachable": 0, "503": 0}  # how the clients felt the faults
         lock = threading.Lock()
 
+        # Gates: the clients hold at these counts until the fault has happened, so that every fault strikes
+        # mid-load however fast the service acknowledges.
+        gates = [(2 * N // 5, threading.Event()), (3 * N // 5, threading.Event())]
+
         def post_all(part: list[tuple[str, object]]) -> None:
             with httpx.Client(
                 base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {key}"}, timeout=30
             ) as http:
                 for record, attachment in part:
+                    for count, gate in gates:
+                        if len(acknowledged) >= count:
+                            gate.wait(timeout=300)
                     while True:  # a client retries until the service acknowledges: 202, or 409 for a replay
                         try:
                             if attachment is None:
@@ -150,6 +157,7 @@ def test_nothing_lost_nothing_twice_under_faults(tmp_path: Path) -> None:
         chain.enter_context(anvil(*chain_args, state=state, port=chain_port))  # ... and comes back
         when(2 * N // 5)
         ipfs.close()
+        gates[0][1].set()
         deadline = time.monotonic() + 60
         while gauge(api_port, "qledger_pin_outbox_depth") == 0:  # submissions go on; their content waits
             assert time.monotonic() < deadline, "nothing waited in the spool while IPFS was down"
@@ -159,6 +167,7 @@ def test_nothing_lost_nothing_twice_under_faults(tmp_path: Path) -> None:
         when(3 * N // 5)
         server_proc.send_signal(signal.SIGKILL)  # the service dies mid-batch, no clean-up
         server_proc.wait(timeout=30)
+        gates[1][1].set()
         server.close()
         server = ExitStack()
         server.enter_context(service(env, api_port))

@@ -1,0 +1,81 @@
+"""ONNX Runtime sessions for the two model kinds: an image classifier (output (N, classes) logits or
+probabilities) and a YOLOv8 detector. CUDA when the machine has it, CPU otherwise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from inference_bridge import yolo
+from inference_bridge.preprocess import Image, Letterbox, prepare, to_tensor
+
+Kind = Literal["classifier", "detector"]
+
+
+def providers() -> list[str]:
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's outputs: (label, confidence) per class for a classifier, detections for a detector."""
+
+    scores: list[tuple[str, float]]
+    detections: list[yolo.Detection]
+
+
+class OnnxModel:
+    def __init__(
+        self,
+        path: str | Path,
+        kind: Kind,
+        classes: list[str],
+        input_size: int,
+        threads: int = 0,
+        outputs_probabilities: bool = False,
+    ) -> None:
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=providers())
+        self.kind, self.classes, self.input_size = kind, classes, input_size
+        self.outputs_probabilities = outputs_probabilities  # a classifier's head: softmax applied, or logits
+        self.input_name = self.session.get_inputs()[0].name
+
+    @property
+    def provider(self) -> str:
+        return str(self.session.get_providers()[0])
+
+    @property
+    def runtime(self) -> str:
+        return f"onnxruntime {ort.__version__} {self.provider}"
+
+    def run(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        (out,) = self.session.run(None, {self.input_name: batch})[:1]
+        return np.asarray(out, dtype=np.float32)
+
+    def predict(self, images: list[Image], confidence: float = 0.25, iou: float = 0.45) -> list[Prediction]:
+        prepared = [prepare(image, self.input_size) for image in images]
+        batch = to_tensor([p[0] for p in prepared])
+        if self.kind == "classifier":
+            return [Prediction(self._scores(row), []) for row in self.run(batch)]
+        out = []
+        for i, (_, box) in enumerate(prepared):  # a detector runs one image at a time: batch 1 is the export
+            raw = self.run(batch[i : i + 1])
+            out.append(Prediction([], yolo.decode(raw, self.classes, box, confidence, iou)))
+        return out
+
+    def _scores(self, row: npt.NDArray[np.float32]) -> list[tuple[str, float]]:
+        if not self.outputs_probabilities:
+            e = np.exp(row - row.max())
+            row = e / e.sum()
+        return [(c, round(float(p), 6)) for c, p in zip(self.classes, row, strict=True)]
+
+
+__all__ = ["Letterbox", "OnnxModel", "Prediction", "providers"]

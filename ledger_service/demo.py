@@ -239,6 +239,29 @@ class Demo:
     def _window(self, instrument: str) -> tuple[datetime, datetime]:
         return self.windows[instrument]
 
+    def inspection_envelope(
+        self, record_type: str, results: dict[str, Any], image: str, attachments: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """An AOI station's record (ai_inspection or human_review) for the cell image `image` (e.g. cell0042):
+        measured with the calibrated EL camera, cells grouped six to a module."""
+        number = int("".join(c for c in image if c.isdigit()) or 0)
+        module = f"MOD-{number // 6:05d}"
+        operator = "op-alice" if record_type == "ai_inspection" else "op-bob"
+        raw = self._envelope(
+            record_type,
+            lab=LAB,
+            instrument="EL-CAM-01",
+            certificate=self.certificates["EL-CAM-01"],
+            window=self.windows["EL-CAM-01"],
+            measured_at=self.now - timedelta(minutes=1),
+            operator=operator,
+            results=results,
+            lot=f"LOT-EL-{number // 600:03d}",
+            attachments=attachments,
+        )
+        raw["subject"].update(description="mono-PERC solar cell (EL image)", unambiguous_id=f"{module}/{image}")
+        return raw
+
     def load_calibrations(self, certificates: dict[str, str]) -> None:
         """Use the calibrations of an existing consortium (from the index)."""
         with self.service.sessions() as session:

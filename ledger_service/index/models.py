@@ -227,5 +227,27 @@ class RefusalRow(Base):
     codes: Mapped[list[str]] = mapped_column(JSON)
 
 
+# Model cards of the inference bridge, as anchored (their SM3 as a one-leaf tier C root).
+class ModelCardRow(Base):
+    __tablename__ = "model_cards"
+
+    card_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SM3 of the canonical card
+    name: Mapped[str] = mapped_column(String(120))
+    version: Mapped[str] = mapped_column(String(40))
+    document: Mapped[bytes] = mapped_column(LargeBinary)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# AI decisions waiting for a person: opened by the pipeline (decision "review") or by a rule.
+class ReviewTaskRow(Base):
+    __tablename__ = "review_tasks"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    review_record_id: Mapped[str | None] = mapped_column(String(64))  # the human_review record that closed it
+
+
 Index("ix_records_type_time", RecordRow.record_type, RecordRow.measured_at)
 Index("ix_record_facts_period", RecordFactsRow.measured_at, RecordFactsRow.record_type)

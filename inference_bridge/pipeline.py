@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,43 +71,52 @@ class Inspector:
 
     def run(self, paths: Sequence[Path], progress: Callable[[int], None] | None = None) -> list[Decision]:
         """Inspect images, record every decision, open review tasks; anchoring is left to the caller (or the
-        service's worker), which batches it."""
+        service's worker), which batches it. Inference of one batch overlaps the recording of the previous one
+        (ONNX Runtime and OpenCV release the GIL), so the audit trail costs little wall time."""
         out: list[Decision] = []
-        for i in range(0, len(paths), self.batch):
-            chunk = list(paths[i : i + self.batch])
-            raws = [p.read_bytes() for p in chunk]
-            images = [_decode(path, raw) for path, raw in zip(chunk, raws, strict=True)]
-            predictions = self.model.predict(images)
-            records: list[tuple[dict[str, Any], list[Any]]] = []
-            decided = []
-            for path, raw, prediction in zip(chunk, raws, predictions, strict=True):
-                decision, confidence, outputs = decide(self.card, prediction)
-                d = digest_bytes(raw)
-                image = {"name": path.name, "media_type": "image/png", "size": d.size, "sm3": d.sm3_hex,
-                         "sha256": d.sha256_hex, "cid": self.service.store.put(raw)}  # fmt: skip
-                results = {
-                    "model_card_id": self.card_id,
-                    "model_sm3": self.card["onnx_sm3"],
-                    "input_image_sm3": d.sm3_hex,
-                    "threshold": float(self.card["threshold"]),
-                    "runtime": self.model.runtime,
-                    "outputs": outputs,
-                    "decision": decision,
-                }
-                raw_record = self.envelope("ai_inspection", results, path.stem, [image])
-                records.append((raw_record, []))
-                decided.append((path, decision, confidence, outputs, raw_record))
-            submitted = self.service.submit_many(records, actor=self.actor)
-            review = [(s.record_id, d[2]) for s, d in zip(submitted, decided, strict=True) if d[1] == "review"]
-            open_review_tasks(self.service, [(r, f"defect probability {c:.2f} near the threshold") for r, c in review])
-            out += [
-                Decision(p, s.record_id, dec, c, o, r["subject"]["unambiguous_id"], r["subject"].get("lot") or "",
-                         r["instrument"]["id"])
-                for s, (p, dec, c, o, r) in zip(submitted, decided, strict=True)
-            ]  # fmt: skip
-            if progress:
-                progress(len(chunk))
+        with ThreadPoolExecutor(1, thread_name_prefix="recorder") as recorder:
+            pending: Future[list[Decision]] | None = None
+            for i in range(0, len(paths), self.batch):
+                chunk = list(paths[i : i + self.batch])
+                raws = [p.read_bytes() for p in chunk]
+                predictions = self.model.predict([_decode(path, raw) for path, raw in zip(chunk, raws, strict=True)])
+                if pending is not None:
+                    out += pending.result()
+                pending = recorder.submit(self._record, chunk, raws, predictions)
+                if progress:
+                    progress(len(chunk))
+            if pending is not None:
+                out += pending.result()
         return out
+
+    def _record(self, chunk: list[Path], raws: list[bytes], predictions: list[Prediction]) -> list[Decision]:
+        records: list[tuple[dict[str, Any], list[Any]]] = []
+        decided = []
+        for path, raw, prediction in zip(chunk, raws, predictions, strict=True):
+            decision, confidence, outputs = decide(self.card, prediction)
+            d = digest_bytes(raw)
+            image = {"name": path.name, "media_type": "image/png", "size": d.size, "sm3": d.sm3_hex,
+                     "sha256": d.sha256_hex, "cid": self.service.store.put(raw)}  # fmt: skip
+            results = {
+                "model_card_id": self.card_id,
+                "model_sm3": self.card["onnx_sm3"],
+                "input_image_sm3": d.sm3_hex,
+                "threshold": float(self.card["threshold"]),
+                "runtime": self.model.runtime,
+                "outputs": outputs,
+                "decision": decision,
+            }
+            raw_record = self.envelope("ai_inspection", results, path.stem, [image])
+            records.append((raw_record, []))
+            decided.append((path, decision, confidence, outputs, raw_record))
+        submitted = self.service.submit_many(records, actor=self.actor)
+        review = [(s.record_id, d[2]) for s, d in zip(submitted, decided, strict=True) if d[1] == "review"]
+        open_review_tasks(self.service, [(r, f"defect probability {c:.2f} near the threshold") for r, c in review])
+        return [
+            Decision(p, s.record_id, dec, c, o, r["subject"]["unambiguous_id"], r["subject"].get("lot") or "",
+                     r["instrument"]["id"])
+            for s, (p, dec, c, o, r) in zip(submitted, decided, strict=True)
+        ]  # fmt: skip
 
 
 def _decode(path: Path, raw: bytes) -> Image:

@@ -587,3 +587,64 @@ def certificate(
         console.print(f"{len(issued)} certificate(s), anchored in {issued[0].embedded['anchor']['txHash']}")
 
     _guard(run)
+
+
+model_app = typer.Typer(help="The inference bridge's model registry.")
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("register")
+def model_register(
+    card: Annotated[Path, typer.Argument(help="A model card JSON (e.g. inference_bridge/models/*.card.json).")],
+    acting: AsMember = "LAB-SZ",
+) -> None:
+    """Anchor a model card; the bridge then runs only the ONNX file whose SM3 the card names."""
+    from inference_bridge import registry
+
+    def run() -> None:
+        with _runtime() as rt:
+            card_id = registry.register(rt.service, json.loads(card.read_text()), member=acting)
+            console.print(f"model card {card_id} anchored")
+
+    _guard(run)
+
+
+@app.command()
+def inspect(
+    directory: Annotated[Path, typer.Argument(help="A folder of EL cell images (PNG).")],
+    model: Annotated[str, typer.Option(help="An anchored model card: its id, name or name@version.")],
+    rules: Annotated[Path | None, typer.Option(help="A rules file (YAML) mapping decisions to actions.")] = None,
+    acting: AsMember = "LAB-SZ",
+) -> None:
+    """Inspect every image with an anchored model; each decision becomes an anchored ai_inspection record."""
+    from inference_bridge import registry
+    from inference_bridge import rules as rulebook
+    from inference_bridge.pipeline import Inspector
+
+    def run() -> None:
+        paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif"))
+        if not paths:
+            raise LedgerError(f"no images in {directory}")
+        with _runtime() as rt:
+            card_id, card, onnx = registry.load(rt.service, model)
+            demo = Demo(rt.service, rt.keys)
+            demo.load_calibrations(rt.certificates)
+            with _bar() as bar:
+                task = bar.add_task("inspect", total=len(paths))
+                decisions = Inspector(rt.service, onnx, card_id, card, demo.inspection_envelope, actor=acting).run(
+                    paths, progress=lambda n: bar.advance(task, n)
+                )
+                anchor = bar.add_task("anchor", total=None)
+                anchored = rt.service.anchor_pending(actor=acting, progress=lambda n: bar.advance(anchor, n))
+                bar.update(anchor, total=anchored, completed=anchored)
+            counts = {k: sum(d.decision == k for d in decisions) for k in ("pass", "fail", "review")}
+            console.print(
+                f"{len(decisions)} image(s) with {card['name']} v{card['version']} ({onnx.runtime}): {counts}"
+            )
+            if rules is not None:
+                actions = rulebook.evaluate(rulebook.load(rules), decisions)
+                rulebook.execute(rt.service, actions, actor=acting)
+                for a in actions:
+                    console.print(f"rule {a.rule}: {a.action} {a.target} ({len(a.record_ids)} decision(s))")
+
+    _guard(run)

@@ -97,6 +97,13 @@ def demo(
         for step, n in report.recall.items():
             story.add_row(step, str(n))
         console.print(story)
+    if report.inspection:
+        story = Table(title="AI inspection of real EL cell images, every decision anchored")
+        story.add_column("step")
+        story.add_column("count", justify="right")
+        for step, n in report.inspection.items():
+            story.add_row(step, str(n))
+        console.print(story)
     for kind, path in report.outputs.items():
         console.print(f"{kind}: {path}")
     lot = report.recall.get("confidential records in the lot", 0)
@@ -370,7 +377,13 @@ def serve(
     def run() -> None:
         json_logging()
         with _runtime() as rt:
-            uvicorn.run(create_app(rt.service, keys=rt.keys), host=host, port=port, log_config=None, access_log=False)
+            uvicorn.run(
+                create_app(rt.service, keys=rt.keys, certificates=rt.certificates),
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+            )
 
     _guard(run)
 

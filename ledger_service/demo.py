@@ -9,6 +9,7 @@ with their reason code.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
@@ -60,6 +61,7 @@ class DemoReport:
     timings: dict[str, float] = field(default_factory=dict)
     deployment: Deployment | None = None
     recall: dict[str, int] = field(default_factory=dict)  # the regulator's story, in numbers
+    inspection: dict[str, int] = field(default_factory=dict)  # AI inspection of real EL images, in numbers
     outputs: dict[str, Path] = field(default_factory=dict)  # report files written
     certificates_valid: int = 0
 
@@ -423,6 +425,10 @@ def run_demo(
     regulators_story(demo, report, confidential_count=max(3, count // 50))
     report.timings["confidential lot, recall, unlock"] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    inspection_story(demo, report, images=max(24, count // 20))
+    report.timings["AI inspection of real EL images"] = time.perf_counter() - t
+
     if out_dir is not None:
         from esg_reports import render
         from esg_reports.metrics import Period
@@ -446,6 +452,40 @@ def run_demo(
         report.certificates_valid = sum(certificates.is_valid(certificates.verify_pdf(service, c.pdf)) for c in issued)
         report.timings[f"certificates ({', '.join(CERTIFICATE_LANGUAGES)})"] = time.perf_counter() - t
     return report
+
+
+def inspection_story(demo: Demo, report: DemoReport, images: int) -> None:
+    """Real EL cell images (elpv-dataset) inspected by the anchored demo model: every decision an anchored
+    ai_inspection record; a person overrides one decision with a linked human_review record."""
+    import elpv_dataset
+
+    from inference_bridge import pipeline, registry
+    from inference_bridge.pipeline import Inspector
+
+    service = demo.service
+    card = json.loads((registry.MODELS / "elpv-defect-v1.card.json").read_text())
+    card_id = registry.register(service, card, member=LAB)
+    _, card, model = registry.load(service, card_id)
+    paths = sorted((Path(elpv_dataset.__file__).parent / "data" / "images").glob("*.png"))[:images]
+    decisions = Inspector(service, model, card_id, card, demo.inspection_envelope, actor=LAB).run(paths)
+    anchored = service.anchor_pending()
+    target = next((d for d in decisions if d.decision != "pass"), decisions[0])
+    review_id = pipeline.review(
+        service,
+        target.record_id,
+        verdict="override",
+        decision="pass" if target.decision != "pass" else "fail",
+        reason="inspected by eye: a finger interruption, not a crack",
+        envelope=demo.inspection_envelope,
+        actor=LAB,
+    )
+    service.anchor_pending()
+    report.inspection = {
+        "images": len(decisions),
+        **{k: sum(d.decision == k for d in decisions) for k in ("pass", "fail", "review")},
+        "anchored": anchored,
+        "overridden by a person": int(is_valid(service.verify(review_id))),
+    }
 
 
 def regulators_story(demo: Demo, report: DemoReport, confidential_count: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +30,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
             keys[member] = crud.issue_api_key(
                 session=session, member=member, account=runtime.service.accounts[member], actor="admin"
             )
-    app = create_app(runtime.service, max_upload_bytes=1 << 20, worker=False, keys=runtime.keys)
+    app = create_app(
+        runtime.service, max_upload_bytes=1 << 20, worker=False, keys=runtime.keys, certificates=demo.certificates
+    )
     with TestClient(app) as client:
         yield client, runtime, demo, keys
 
@@ -317,3 +320,33 @@ def test_reports_and_certificates_over_the_api(world: tuple[TestClient, Runtime,
         415,
         "UNSUPPORTED_MEDIA_TYPE",
     )
+
+
+def test_the_human_review_queue_over_the_api(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    import elpv_dataset
+
+    from inference_bridge import registry
+    from inference_bridge.pipeline import Inspector
+
+    client, runtime, demo, keys = world
+    card_id = registry.register(
+        runtime.service, json.loads((registry.MODELS / "elpv-defect-v1.card.json").read_text()), LAB
+    )
+    _, card, model = registry.load(runtime.service, card_id)
+    images = sorted((Path(elpv_dataset.__file__).parent / "data" / "images").glob("*.png"))
+    decisions = Inspector(runtime.service, model, card_id, card, demo.inspection_envelope, actor=LAB).run(images[:120])
+    waiting = client.get("/v1/reviews", headers=auth(keys[MFR])).json()
+    assert waiting["count"] == sum(d.decision == "review" for d in decisions) > 0
+    target = waiting["data"][0]["record_id"]
+    body = {"verdict": "override", "decision": "pass", "reason": "finger interruption, not a crack"}
+    problem(client.post(f"/v1/reviews/{target}", json=body, headers=auth(keys[MFR])), 403, "FORBIDDEN")
+    problem(
+        client.post(f"/v1/reviews/{target}", json={**body, "verdict": "maybe"}, headers=auth(keys[LAB])),
+        422,
+        "REQUEST_INVALID",
+    )
+    done = client.post(f"/v1/reviews/{target}", json=body, headers=auth(keys[LAB]))
+    assert done.status_code == 201, done.text
+    assert target not in {t["record_id"] for t in client.get("/v1/reviews", headers=auth(keys[LAB])).json()["data"]}
+    review = client.get(f"/v1/records/{done.json()['review_record_id']}", headers=auth(keys[LAB])).json()
+    assert review["record"]["results"]["reviewed_record_id"] == target and review["record_type"] == "human_review"

@@ -134,3 +134,26 @@ def test_recall_commands_unlock_a_confidential_lot(tmp_path: Path, monkeypatch: 
     doc = json.loads((reports / f"esg-{year}.json").read_text())
     assert list(doc["frameworks"]) == ["sasb"] and doc["metrics"]["recalls"]["value"] == 1
     assert "unknown framework" in run("report", "--framework", "ifrs", code=1)
+
+    # AI inspection: the model runs only once its card is anchored; rules act on the decisions.
+    import shutil
+
+    import elpv_dataset
+
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    for png in sorted((Path(elpv_dataset.__file__).parent / "data" / "images").glob("*.png"))[:12]:
+        shutil.copy(png, cells / png.name)
+    assert "no anchored model card" in run("inspect", str(cells), "--model", "elpv-defect", code=1)
+    run("model", "register", "inference_bridge/models/elpv-defect-v1.card.json")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - name: any-failure\n    when: {decision: fail, count: 1, per: lot}\n    then: [quarantine_lot]\n"
+    )
+    out = run("inspect", str(cells), "--model", "elpv-defect@1", "--rules", str(rules))
+    assert "12 image(s) with elpv-defect v1" in out
+    import re
+
+    counts = {k: int(v) for k, v in re.findall(r"'(pass|fail|review)': (\d+)", out)}
+    assert sum(counts.values()) == 12
+    assert ("rule any-failure: quarantine_lot" in out) == (counts["fail"] > 0)

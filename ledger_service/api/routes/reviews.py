@@ -1,0 +1,70 @@
+"""The human-review queue of AI decisions: list what waits for a person; confirm or override with a reason,
+which becomes a `human_review` record linked to the decision (the reviewer's lab is the caller)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from inference_bridge import pipeline
+from ledger_service.api.deps import ActiveMemberDep, MemberDep, ServiceDep
+from ledger_service.api.problems import Problem
+from ledger_service.api.routes.records import RecordId
+from ledger_service.demo import Demo
+from ledger_service.index import crud
+
+router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
+
+
+class ReviewIn(BaseModel):
+    verdict: Literal["confirm", "override"]
+    decision: Literal["pass", "fail"]
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+@router.get("")
+def list_reviews(
+    member: MemberDep, service: ServiceDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict[str, Any]:
+    """AI decisions waiting for a person, oldest first."""
+    data = pipeline.pending_reviews(service, limit)
+    return {"data": data, "count": len(data)}
+
+
+@router.post("/{record_id}", status_code=201)
+async def review_decision(
+    record_id: RecordId,
+    body: ReviewIn,
+    request: Request,
+    member: ActiveMemberDep,
+    service: ServiceDep,
+) -> dict[str, Any]:
+    """Confirm or override an AI decision of the caller's own lab."""
+    with service.sessions() as session:
+        row = crud.get_record(session=session, record_id=record_id)
+        owner = None if row is None else row.lab_member
+    if owner is None:
+        raise Problem(404, "NOT_FOUND", "No such record", record_id)
+    if owner != member.id:
+        raise Problem(403, "FORBIDDEN", "A lab reviews its own AI decisions only", record_id)
+    keys = request.app.state.keys
+    if keys is None:
+        raise Problem(503, "KEYS_UNAVAILABLE", "This service holds no station configuration")
+    station = Demo(service, keys)
+    station.load_calibrations(request.app.state.certificates or {})
+    if "EL-CAM-01" not in station.certificates:
+        raise Problem(503, "STATION_UNAVAILABLE", "No calibrated inspection station is configured")
+    review_id = await run_in_threadpool(
+        pipeline.review,
+        service,
+        record_id,
+        verdict=body.verdict,
+        decision=body.decision,
+        reason=body.reason,
+        envelope=station.inspection_envelope,
+        actor=member.id,
+    )
+    return {"record_id": record_id, "review_record_id": review_id, "verdict": body.verdict}

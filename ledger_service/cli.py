@@ -90,20 +90,17 @@ def demo(
     for case in report.cases:
         cases.add_row(*case)
     console.print(cases)
-    if report.recall:
-        story = Table(title="the regulator's story: a confidential lot recalled and unlocked")
-        story.add_column("step")
-        story.add_column("count", justify="right")
-        for step, n in report.recall.items():
-            story.add_row(step, str(n))
-        console.print(story)
-    if report.inspection:
-        story = Table(title="AI inspection of real EL cell images, every decision anchored")
-        story.add_column("step")
-        story.add_column("count", justify="right")
-        for step, n in report.inspection.items():
-            story.add_row(step, str(n))
-        console.print(story)
+    for title, counts in (
+        ("the regulator's story: a confidential lot recalled and unlocked", report.recall),
+        ("AI inspection of real EL cell images, every decision anchored", report.inspection),
+    ):
+        if counts:
+            story = Table(title=title)
+            story.add_column("step")
+            story.add_column("count", justify="right")
+            for step, n in counts.items():
+                story.add_row(step, str(n))
+            console.print(story)
     for kind, path in report.outputs.items():
         console.print(f"{kind}: {path}")
     lot = report.recall.get("confidential records in the lot", 0)

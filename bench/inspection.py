@@ -41,7 +41,7 @@ def main() -> int:
         demo = Demo(service, runtime.keys)
         demo.found_consortium()
         demo.calibrate_instruments()
-        card = json.loads((registry.MODELS / "elpv-defect-v1.card.json").read_text())
+        card = json.loads(registry.DEMO_CARD.read_text())
         card_id = registry.register(service, card, member=LAB)
         _, card, model = registry.load(service, card_id, threads=1)  # one core infers; the other records
 
@@ -65,8 +65,8 @@ def main() -> int:
     ok = rate >= TARGET_RATE and overhead <= TARGET_OVERHEAD and anchored == n
     body = "\n".join(
         [
-            f"{n} real EL cell images (elpv-dataset), model elpv-defect v1 (ONNX Runtime, CPU, 1 intra-op thread),",
-            "anvil; decisions recorded as ai_inspection records and anchored in tier B batches of 256.",
+            f"{n} real EL cell images (elpv-dataset), model {registry.DEMO_MODEL} (ONNX Runtime, CPU, 1 intra-op",
+            "thread), anvil; decisions recorded as ai_inspection records and anchored in tier B batches of 256.",
             "",
             "| run | s | images/s | |",
             "|---|---:|---:|---|",

@@ -19,6 +19,8 @@ from ledger_service.index.models import ModelCardRow
 from ledger_service.service import LedgerService
 
 MODELS = Path(__file__).resolve().parent / "models"
+DEMO_MODEL = "elpv-defect-v1"  # the committed demo classifier: <name>-v<version>.{onnx,card.json,manifest.json}
+DEMO_CARD = MODELS / f"{DEMO_MODEL}.card.json"
 REQUIRED = ("name", "version", "kind", "classes", "threshold", "input_size", "onnx_sm3", "training_manifest_sm3",
             "metrics", "intended_use")  # fmt: skip
 

@@ -463,7 +463,7 @@ def inspection_story(demo: Demo, report: DemoReport, images: int) -> None:
     from inference_bridge.pipeline import Inspector
 
     service = demo.service
-    card = json.loads((registry.MODELS / "elpv-defect-v1.card.json").read_text())
+    card = json.loads(registry.DEMO_CARD.read_text())
     card_id = registry.register(service, card, member=LAB)
     _, card, model = registry.load(service, card_id)
     paths = sorted((Path(elpv_dataset.__file__).parent / "data" / "images").glob("*.png"))[:images]

@@ -27,7 +27,7 @@ from ledger_service.canonical import canonical_json
 from ledger_service.digests import sm3, sm3_file
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-NAME, VERSION, SIZE = "elpv-defect", "1", 128
+NAME = "elpv-defect"
 CLASSES = ["functional", "defective"]
 THRESHOLD = 0.5  # defect probability at or above which a cell is failed
 
@@ -49,7 +49,10 @@ class SmallCnn(nn.Module):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--size", type=int, default=300, help="model input; 300 is the cells' native resolution")
+    parser.add_argument("--version", default="2")
     args = parser.parse_args()
+    size, version = args.size, args.version
     random.seed(7)
     np.random.seed(7)
     torch.manual_seed(7)
@@ -61,7 +64,8 @@ def main() -> None:
     labels = (probs >= 0.5).astype(np.int64)
     order = np.random.RandomState(7).permutation(len(labels))
     test = set(order[: len(order) // 4].tolist())  # a held-out quarter, never seen in training
-    x = to_tensor([prepare(img, SIZE)[0] for img in images])
+    # uint8 NCHW RGB (2.8 GB as float32 at 300 px): scaled to [0, 1] per batch, exactly as to_tensor does.
+    x = np.ascontiguousarray(np.stack([prepare(img, size)[0] for img in images])[..., ::-1].transpose(0, 3, 1, 2))
     train_idx = np.array([i for i in range(len(labels)) if i not in test])
     test_idx = np.array(sorted(test))
 
@@ -80,7 +84,7 @@ def main() -> None:
         total = 0.0
         for i in range(0, len(perm), 64):
             idx = perm[i : i + 64]
-            batch = xt[idx]
+            batch = xt[idx].float() / 255.0
             if epoch % 2:  # flips: cells are symmetric under them
                 batch = torch.flip(batch, dims=[3])
             if epoch % 4 >= 2:
@@ -94,16 +98,17 @@ def main() -> None:
         print(f"epoch {epoch + 1}: loss {total / len(train_idx):.4f} ({time.time() - start:.0f} s)", flush=True)
 
     model.eval()
-    onnx_path = MODELS / f"{NAME}-v{VERSION}.onnx"
+    onnx_path = MODELS / f"{NAME}-v{version}.onnx"
     torch.onnx.export(
-        model, xt[:1], str(onnx_path), input_names=["images"], output_names=["logits"],
+        model, (xt[:1].float() / 255.0,), str(onnx_path), input_names=["images"], output_names=["logits"],
         dynamic_axes={"images": {0: "N"}, "logits": {0: "N"}}, opset_version=17, dynamo=False,
     )  # fmt: skip
 
     from inference_bridge.runtime import OnnxModel  # the metrics are the exported model's, through the bridge
 
-    session = OnnxModel(onnx_path, "classifier", CLASSES, SIZE)
-    scores = np.concatenate([session.run(x[test_idx[i : i + 128]]) for i in range(0, len(test_idx), 128)])
+    session = OnnxModel(onnx_path, "classifier", CLASSES, size)
+    chunks = [test_idx[i : i + 64] for i in range(0, len(test_idx), 64)]
+    scores = np.concatenate([session.run(to_tensor([x[j].transpose(1, 2, 0)[..., ::-1] for j in c])) for c in chunks])
     e = np.exp(scores - scores.max(axis=1, keepdims=True))
     p_defect = (e / e.sum(axis=1, keepdims=True))[:, 1]
     predicted = (p_defect >= THRESHOLD).astype(np.int64)
@@ -127,28 +132,28 @@ def main() -> None:
             for i, (f, p, t, lab, img) in enumerate(zip(files, probs, types, labels, images, strict=True))
         ],
     }  # fmt: skip
-    manifest_path = MODELS / f"{NAME}-v{VERSION}.manifest.json"
+    manifest_path = MODELS / f"{NAME}-v{version}.manifest.json"
     manifest_path.write_bytes(canonical_json(manifest))
     card = {
         "format": "qledger-model-card/1",
         "name": NAME,
-        "version": VERSION,
+        "version": version,
         "kind": "classifier",
         "classes": CLASSES,
         "positive_class": "defective",
         "threshold": THRESHOLD,
-        "input_size": SIZE,
-        "preprocessing": "grey to 3 channels, YOLOv8-style letterbox to 128, RGB, [0, 1], NCHW",
+        "input_size": size,
+        "preprocessing": f"grey to 3 channels, YOLOv8-style letterbox to {size}, RGB, [0, 1], NCHW",
         "onnx_sm3": sm3_file(onnx_path).hex(),
         "training_manifest_sm3": sm3(manifest_path.read_bytes()).hex(),
-        "training": {"framework": f"torch {torch.__version__}", "epochs": args.epochs, "seed": 7,
-                     "script": "inference_bridge/training/train_elpv.py"},
+        "training": {"framework": f"torch {torch.__version__}", "epochs": args.epochs, "seed": 7, "input_size": size,
+                     "script": f"inference_bridge/training/train_elpv.py --size {size} --version {version}"},
         "metrics": metrics,
         "intended_use": "Tests and demonstrations of qledger's audited inspection pipeline on EL cell images.",
         "limitations": "Trained on 1,968 cells of one public dataset; not validated for production inspection.",
         "licence": "Weights derived from CC-BY-NC-SA-4.0 data: non-commercial tests and demos only.",
     }  # fmt: skip
-    (MODELS / f"{NAME}-v{VERSION}.card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (MODELS / f"{NAME}-v{version}.card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(metrics))
 
 

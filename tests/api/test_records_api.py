@@ -329,9 +329,7 @@ def test_the_human_review_queue_over_the_api(world: tuple[TestClient, Runtime, D
     from inference_bridge.pipeline import Inspector
 
     client, runtime, demo, keys = world
-    card_id = registry.register(
-        runtime.service, json.loads((registry.MODELS / "elpv-defect-v1.card.json").read_text()), LAB
-    )
+    card_id = registry.register(runtime.service, json.loads(registry.DEMO_CARD.read_text()), LAB)
     _, card, model = registry.load(runtime.service, card_id)
     images = sorted((Path(elpv_dataset.__file__).parent / "data" / "images").glob("*.png"))
     decisions = Inspector(runtime.service, model, card_id, card, demo.inspection_envelope, actor=LAB).run(images[:120])

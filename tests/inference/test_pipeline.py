@@ -22,7 +22,7 @@ from ledger_service.index.models import AuditRow, RecordRow, ReviewTaskRow
 from ledger_service.runtime import Runtime, open_runtime
 from ledger_service.verification import is_valid
 
-CARD = registry.MODELS / "elpv-defect-v1.card.json"
+CARD = registry.DEMO_CARD
 IMAGES = Path(elpv_dataset.__file__).parent / "data" / "images"
 
 
@@ -38,8 +38,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, D
 
 def test_the_committed_model_matches_its_card() -> None:
     card = json.loads(CARD.read_text())
-    assert sm3_file(registry.MODELS / "elpv-defect-v1.onnx").hex() == card["onnx_sm3"]
-    manifest = (registry.MODELS / "elpv-defect-v1.manifest.json").read_bytes()
+    assert sm3_file(registry.MODELS / f"{registry.DEMO_MODEL}.onnx").hex() == card["onnx_sm3"]
+    manifest = (registry.MODELS / f"{registry.DEMO_MODEL}.manifest.json").read_bytes()
     assert sm3(manifest).hex() == card["training_manifest_sm3"]
     items = json.loads(manifest)["items"]
     assert len(items) == 2624 and sum(i["split"] == "test" for i in items) == card["metrics"]["held_out_images"]
@@ -52,9 +52,10 @@ def test_the_registry_refuses_what_no_anchored_card_vouches_for(
     runtime, _, card_id = world
     digest, card, model = registry.load(runtime.service, card_id)
     assert digest == card_id and model.kind == "classifier"
-    assert registry.load(runtime.service, "elpv-defect@1")[0] == card_id  # by name and version
+    version = json.loads(CARD.read_text())["version"]
+    assert registry.load(runtime.service, f"elpv-defect@{version}")[0] == card_id  # by name and version
     tampered = tmp_path / "model.onnx"
-    shutil.copyfile(registry.MODELS / "elpv-defect-v1.onnx", tampered)
+    shutil.copyfile(registry.MODELS / f"{registry.DEMO_MODEL}.onnx", tampered)
     with open(tampered, "ab") as f:
         f.write(b"\0")  # one byte more: another file
     with pytest.raises(registry.ModelRefused, match="is not the anchored card"):

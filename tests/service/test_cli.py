@@ -145,13 +145,16 @@ def test_recall_commands_unlock_a_confidential_lot(tmp_path: Path, monkeypatch: 
     for png in sorted((Path(elpv_dataset.__file__).parent / "data" / "images").glob("*.png"))[:12]:
         shutil.copy(png, cells / png.name)
     assert "no anchored model card" in run("inspect", str(cells), "--model", "elpv-defect", code=1)
-    run("model", "register", "inference_bridge/models/elpv-defect-v1.card.json")
+    from inference_bridge import registry
+
+    run("model", "register", str(registry.DEMO_CARD))
+    version = json.loads(registry.DEMO_CARD.read_text())["version"]
     rules = tmp_path / "rules.yaml"
     rules.write_text(
         "rules:\n  - name: any-failure\n    when: {decision: fail, count: 1, per: lot}\n    then: [quarantine_lot]\n"
     )
-    out = run("inspect", str(cells), "--model", "elpv-defect@1", "--rules", str(rules))
-    assert "12 image(s) with elpv-defect v1" in out
+    out = run("inspect", str(cells), "--model", f"elpv-defect@{version}", "--rules", str(rules))
+    assert f"12 image(s) with elpv-defect v{version}" in out
     import re
 
     counts = {k: int(v) for k, v in re.findall(r"'(pass|fail|review)': (\d+)", out)}

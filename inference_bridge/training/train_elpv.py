@@ -49,8 +49,9 @@ class SmallCnn(nn.Module):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--size", type=int, default=300, help="model input; 300 is the cells' native resolution")
-    parser.add_argument("--version", default="2")
+    # v1 (committed): 128 px. A 300 px v2 was tried: held-out accuracy 0.796 (v1 0.819), 2.2x slower to infer.
+    parser.add_argument("--size", type=int, default=128, help="model input (the cells are 300 x 300)")
+    parser.add_argument("--version", default="1")
     args = parser.parse_args()
     size, version = args.size, args.version
     random.seed(7)

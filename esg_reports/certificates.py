@@ -184,7 +184,7 @@ def issue(
             pool.submit(_warm_up)
     labs: dict[str, dict[str, Any]] = {}
     creds = [
-        credential(service, r, langs[i], f"{verify_base.rstrip('/')}/v1/records/{r}/verification", labs)
+        credential(service, r, langs[i], f"{verify_base.rstrip('/')}/v1/certificates/{r}", labs)
         for i, r in enumerate(record_ids)
     ]
     members = {_lab_member(service, r) for r in record_ids}
@@ -411,3 +411,25 @@ def records_of(service: LedgerService, target: str) -> list[str]:
     if not ids:
         raise UnknownEntry(f"{target!r} is neither a record id nor a lot with anchored public records")
     return ids
+
+
+def public_status(service: LedgerService, record_id: str) -> dict[str, Any]:
+    """What the QR code opens, for anyone: the certified record's status on chain and its anchor (no content).
+    Confidential or unknown records are not found."""
+    with service.sessions() as session:
+        row = crud.get_record(session=session, record_id=record_id)
+        if row is None or row.confidentiality != "public" or row.anchor is None:
+            raise UnknownEntry(f"no certified record {record_id}")
+        a = row.anchor
+        anchor = {"tier": a.tier, "chain_id": a.chain_id, "contract": a.contract, "tx_hash": a.tx_hash,
+                  "block_number": a.block_number, "root": a.root}  # fmt: skip
+        root, proof = a.root, list(a.proof)
+    status = service.chain.status(
+        bytes.fromhex(record_id), bytes.fromhex(root) if root else None, [bytes.fromhex(p) for p in proof]
+    )
+    return {
+        "record_id": record_id,
+        "status": status.name.lower(),
+        "anchor": anchor,
+        "verify_certificate": "POST the certificate PDF to /v1/certificates/verify",
+    }

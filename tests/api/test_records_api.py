@@ -309,6 +309,10 @@ def test_reports_and_certificates_over_the_api(world: tuple[TestClient, Runtime,
     )
     pdf = client.post("/v1/certificates", json=body, headers=auth(keys[LAB]))
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    landing = client.get(f"/v1/certificates/{record_id}")  # where the QR code points: no credentials needed
+    assert landing.status_code == 200 and landing.json()["status"] == "anchored"
+    assert landing.json()["anchor"]["tx_hash"].startswith("0x") and "record" not in landing.json()
+    problem(client.get(f"/v1/certificates/{'0' * 64}"), 404, "NOT_FOUND")
     checked = client.post("/v1/certificates/verify", content=pdf.content, headers={"content-type": "application/pdf"})
     assert checked.status_code == 200 and checked.json()["valid"] is True  # no credentials needed to verify
     garbage = client.post(

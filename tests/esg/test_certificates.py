@@ -91,7 +91,7 @@ def test_pages_as_seen_every_language_and_the_qr_code(
     image = Image.open(pages[0]).convert("L")
     assert min(image.getdata()) < 64  # ink on the page
     codes = zxingcpp.read_barcodes(image)
-    assert [c.text for c in codes] == [f"{VERIFY}/v1/records/{cert.record_id}/verification"]
+    assert [c.text for c in codes] == [f"{VERIFY}/v1/certificates/{cert.record_id}"]
 
     # Every language drawn with its script's font (issuing refuses a page with any .notdef glyph: see below).
     fonts = subprocess.run(["pdffonts", str(tmp_path / "c.pdf")], capture_output=True, text=True, check=True).stdout

@@ -20,6 +20,7 @@ from esg_reports.metrics import Period, Scope
 from esg_reports.report import Entity, build
 from ledger_service.api.deps import ActiveMemberDep, MemberDep, ServiceDep
 from ledger_service.api.problems import Problem
+from ledger_service.api.routes.records import RecordId
 from ledger_service.index import crud
 
 router = APIRouter(tags=["reports"])
@@ -82,6 +83,12 @@ async def issue_certificates(body: CertificateIn, member: ActiveMemberDep, servi
         for cert in issued:
             archive.writestr(f"certificate-{cert.record_id[:16]}.pdf", cert.pdf)
     return Response(buffer.getvalue(), media_type="application/zip")
+
+
+@router.get("/v1/certificates/{record_id}")
+async def certificate_status(record_id: RecordId, service: ServiceDep) -> dict[str, Any]:
+    """Open to anyone (the certificate's QR code lands here): the certified record's status on chain."""
+    return await run_in_threadpool(certificates.public_status, service, record_id)
 
 
 PDF_BODY = {"required": True, "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}

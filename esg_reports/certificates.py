@@ -27,7 +27,6 @@ from ledger_service.canonical import canonical_json
 from ledger_service.chain.types import OnChainStatus
 from ledger_service.digests import sm3
 from ledger_service.errors import LedgerError, UnknownEntry
-from ledger_service.ids import schema_key
 from ledger_service.index import crud
 from ledger_service.service import LedgerService
 from ledger_service.verification import Fragment, Reason, Status
@@ -191,7 +190,7 @@ def issue(
     if len(members) != 1:
         raise LedgerError(f"certificates are issued per lab; these records come from {len(members)} labs")
     leaves = [sm3(canonical_json(c)) for c in creds] + [template_digest()]
-    receipt = service.chain.anchor_root(service.account_of(members.pop()), leaves, schema_key("certificate", "1"))
+    receipt = service.anchor_digests(member=members.pop(), digests=leaves, kind="certificate")
     proofs = merkle.proofs(leaves)
     root = merkle.root(leaves).hex()
     embedded = [
@@ -343,8 +342,7 @@ def verify_pdf(service: LedgerService, pdf: bytes) -> list[Fragment]:
     checks = [valid("CertificateCredential", "certificate")]
     root = bytes.fromhex(anchor["root"])
     leaf = sm3(canonical_json(cred))
-    state = service.chain._call(service.chain.ledger.functions.rootOf(root))
-    root_anchored = int(state[1]) > 0
+    root_anchored = service.root_anchored(root)
     name = "CertificateAnchor"
     if not merkle.verify(leaf, [bytes.fromhex(p) for p in anchor["proof"]], root):
         checks.append(not_valid(name, "certificate", INVALID, Reason.DIGEST_MISMATCH, "not the credential anchored"))

@@ -14,7 +14,6 @@ from ledger_service import merkle
 from ledger_service.canonical import canonical_json
 from ledger_service.digests import sm3, sm3_file
 from ledger_service.errors import LedgerError, UnknownEntry
-from ledger_service.ids import schema_key
 from ledger_service.index.models import ModelCardRow
 from ledger_service.service import LedgerService
 
@@ -42,9 +41,7 @@ def register(service: LedgerService, card: dict[str, Any], member: str) -> str:
     with service.sessions() as session:
         if session.get(ModelCardRow, digest) is not None:
             return digest
-    receipt = service.chain.anchor_root(
-        service.account_of(member), [bytes.fromhex(digest)], schema_key("model_card", "1")
-    )
+    receipt = service.anchor_digests(member=member, digests=[bytes.fromhex(digest)], kind="model_card")
     with service.sessions.begin() as session:
         session.add(
             ModelCardRow(
@@ -72,8 +69,7 @@ def anchored_card(service: LedgerService, ref: str) -> tuple[str, dict[str, Any]
         if row is None:
             raise ModelRefused(f"no anchored model card {ref!r}: register the card first")
         digest, document = row.card_id, json.loads(row.document)
-    state = service.chain._call(service.chain.ledger.functions.rootOf(merkle.root([bytes.fromhex(digest)])))
-    if int(state[1]) == 0:
+    if not service.root_anchored(merkle.root([bytes.fromhex(digest)])):
         raise ModelRefused(f"model card {digest} is not anchored on this chain")
     return digest, document
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledger_service import confidential, merkle
 from ledger_service.canonical import canonical_json
 from ledger_service.chain import Header, Web3ChainClient
-from ledger_service.chain.types import PreparedTx, Receipt
+from ledger_service.chain.types import BatchReceipt, PreparedTx, Receipt
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.crypto import sm4
 from ledger_service.digests import digest_bytes, digest_file
@@ -278,7 +278,7 @@ class LedgerService:
     def configure_escrow(self, *, member: str, policy: confidential.EscrowPolicy) -> str:
         """Anchor an escrow policy (its SM3 as a one-leaf tier C root) and put it in force; returns its SM3."""
         digest = policy.digest()
-        receipt = self.chain.anchor_root(self._account(member), [digest], schema_key("escrow_policy", "1"))
+        receipt = self.anchor_digests(member=member, digests=[digest], kind="escrow_policy")
         self.store.put(policy.canonical())
         with self.sessions.begin() as session:
             crud.add_escrow_policy(
@@ -287,6 +287,17 @@ class LedgerService:
             crud.audit(session=session, actor=member, action="escrow_policy", new_value=digest.hex())
         self._policy = policy
         return digest.hex()
+
+    # ------------------------------------------------------------------ documents
+
+    def anchor_digests(self, *, member: str, digests: Sequence[bytes], kind: str) -> BatchReceipt:
+        """Anchor the SM3 digests of documents that are not records (escrow policies, certificates, model
+        cards) under one tier C root whose schema names their kind."""
+        return self.chain.anchor_root(self._account(member), digests, schema_key(kind, "1"))
+
+    def root_anchored(self, root: bytes) -> bool:
+        """Whether a Merkle root of digests is anchored on this chain."""
+        return int(ChainReader(self.chain).root_of(root)["anchored_at"]) > 0
 
     # ------------------------------------------------------------------ pinning
 

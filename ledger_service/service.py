@@ -329,8 +329,7 @@ class LedgerService:
         done = self.recover(actor)
         with self.sessions() as session:
             busy = {r for a in crud.open_attempts(session=session) for r in a.record_ids}
-            rows = crud.list_records(session=session, status="accepted", limit=10**9)
-            pending = [(r.id, r.record_type, r.lab_member, r.canonical) for r in rows if r.id not in busy]
+            pending = [r for r in crud.awaiting_anchor(session=session) if r[0] not in busy]
         groups: dict[tuple[str, str, str], list[tuple[str, bytes]]] = defaultdict(list)
         for record_id, record_type, lab, canonical in pending:
             groups[(self.tiers.get(record_type, "B"), record_type, lab)].append((record_id, canonical))
@@ -346,7 +345,7 @@ class LedgerService:
                 if tier == "A":
                     ((record_id, canonical),) = chunk
                     try:
-                        prepared = self.chain.prepare_anchor(sender, code, self._header(canonical))
+                        prepared = self.chain.prepare_anchor(sender, code, self._header(record_id, canonical))
                     except TransactionReverted as refused:
                         if refused.code != "ALREADY_ANCHORED" or not self._adopt(record_id, actor):
                             raise
@@ -355,7 +354,7 @@ class LedgerService:
                     ids = [record_id]
                 elif tier == "B":
                     prepared, ordered = self.chain.prepare_anchor_batch(
-                        sender, code, [self._header(c) for _, c in chunk]
+                        sender, code, [self._header(r, c) for r, c in chunk]
                     )
                     ids = [r.hex() for r in ordered]
                 else:
@@ -427,8 +426,8 @@ class LedgerService:
         if self.fault_injector is not None:
             self.fault_injector(point)
 
-    def _header(self, canonical: bytes) -> Header:
-        return header_of(_load(canonical), digest_bytes(canonical).sm3)
+    def _header(self, record_id: str, canonical: bytes) -> Header:
+        return header_of(_load(canonical), bytes.fromhex(record_id))
 
     def _index_anchor(
         self, tier: str, record_ids: list[str], receipt: Receipt, actor: str, attempt: str | None = None

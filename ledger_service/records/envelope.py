@@ -125,6 +125,6 @@ class EnvelopeBase(Model):
     checker_id: NonEmpty
     authorized_by: Authorization
     statement_results_relate_only_to_items: Literal[True]
-    attachments: list[Attachment] = []
-    links: list[Link] = []
+    attachments: list[Attachment] = Field(default_factory=list)  # a factory: a [] default is deep-copied
+    links: list[Link] = Field(default_factory=list)
     confidentiality: Literal["public", "confidential"] = "public"

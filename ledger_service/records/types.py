@@ -107,7 +107,7 @@ class ElResults(Model):
     capture: ElCapture
     processing: ElProcessing
     inactive_area_pct: float | None = Field(default=None, ge=0, le=100)
-    features: list[ElFeature] = []
+    features: list[ElFeature] = Field(default_factory=list)
 
 
 class ElImage(EnvelopeBase):

@@ -31,7 +31,7 @@ class SpoolingStore(ContentStore):
         return self.spool.put_stream(stream)
 
     def put_many(self, items: Sequence[bytes]) -> list[str]:
-        return [self.spool.put(item) for item in items]
+        return self.spool.put_many(items)
 
     def get(self, cid: str) -> bytes:
         return self.spool.get(cid) if self.spool.has(cid) else self.target.get(cid)

@@ -20,6 +20,7 @@ from ledger_service.chain import (
     Role,
     Web3ChainClient,
 )
+from ledger_service.chain.web3_client import calldata
 from ledger_service.errors import ChainError, TransactionReverted
 from ledger_service.records import RECORD_TYPE_CODES
 
@@ -127,6 +128,17 @@ class ChainClientContract:
         for i in (0, 17, 39):
             proof = merkle.proof(receipt.record_ids, i)
             assert world.client.status(receipt.record_ids[i], receipt.root, proof) is OnChainStatus.ANCHORED
+
+    def test_calldata_is_the_encoding_web3_would_send(self, world: World) -> None:
+        headers = [world.header(operator_id=h(f"op-{i % 3}")) for i in range(5)]
+        prepared, _ = world.client.prepare_anchor_batch(world.lab, EL, headers)
+        ordered = sorted(headers, key=lambda x: x.record_id)
+        operators = list(dict.fromkeys(x.operator_id for x in ordered))
+        compact = [(x.record_id, x.measured_at, 0, operators.index(x.operator_id)) for x in ordered]
+        fn = world.client.ledger.functions.anchorBatch(EL, [(world.instrument, world.certificate)], operators, compact)
+        assert calldata(fn) == bytes.fromhex(fn._encode_transaction_data()[2:])
+        world.client.send_prepared(prepared)
+        assert bytes(world.client.w3.eth.get_transaction(prepared.tx_hash)["input"]) == calldata(fn)
 
     def test_tier_c_root_and_batched_revoke(self, world: World) -> None:
         ids = [os.urandom(32) for _ in range(10)]

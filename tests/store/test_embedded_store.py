@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from ledger_service.errors import ContentNotFound
 from ledger_service.store import EmbeddedStore, cid_of_bytes, store_from_url
-from ledger_service.store.cid import CHUNK_SIZE, DAG_PB, MAX_LINKS, RAW, Cid, node_links, read_varint
+from ledger_service.store.cid import CHUNK_SIZE, DAG_PB, MAX_LINKS, RAW, Cid, build_dag, node_links, read_varint
 
 
 def test_single_block_cids_are_the_well_known_ones() -> None:
@@ -42,9 +44,9 @@ def test_dag_shape_balanced_with_174_links(tmp_path: Path) -> None:
     data = b"\x01" * (CHUNK_SIZE * (MAX_LINKS + 2))  # two levels of dag-pb nodes
     root = Cid.parse(store.put(data))
     assert root.codec == DAG_PB
-    children = node_links(store._path(root).read_bytes())
+    children = node_links(store.block(root))
     assert len(children) == 2 and all(c.codec == DAG_PB for c in children)
-    first = node_links(store._path(children[0]).read_bytes())
+    first = node_links(store.block(children[0]))
     assert len(first) == MAX_LINKS and all(c.codec == RAW for c in first)
     assert store.get(str(root)) == data
 
@@ -52,8 +54,9 @@ def test_dag_shape_balanced_with_174_links(tmp_path: Path) -> None:
 def test_missing_content(tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path)
     cid = store.put(os.urandom(CHUNK_SIZE * 2))
-    leaf = next(p for p in (tmp_path / "blocks").rglob("bafkrei*"))
-    leaf.unlink()
+    leaf = node_links(store.block(Cid.parse(cid)))[0]
+    with sqlite3.connect(tmp_path / "blocks.db") as db:
+        db.execute("DELETE FROM blocks WHERE cid = ?", (leaf.binary,))
     assert not store.has(cid)
     with pytest.raises(ContentNotFound):
         store.get(cid)
@@ -87,3 +90,30 @@ def test_store_from_url(tmp_path: Path) -> None:
     assert isinstance(store_from_url(None, tmp_path), EmbeddedStore)
     with pytest.raises(Exception, match="unsupported IPFS URL"):
         store_from_url("ftp://x", tmp_path)
+
+
+def test_blocks_of_the_file_per_block_layout_are_imported(tmp_path: Path) -> None:
+    data = [os.urandom(CHUNK_SIZE + 5), b"small"]
+    cids = [cid_of_bytes(d) for d in data]
+    for d in data:  # the earlier layout: blocks/XY/<CID>, XY the CID's next-to-last two characters
+        for cid, block in build_dag(d[i : i + CHUNK_SIZE] for i in range(0, len(d), CHUNK_SIZE)):
+            name = str(cid)
+            (tmp_path / "blocks" / name[-3:-1]).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "blocks" / name[-3:-1] / name).write_bytes(block)
+    store = EmbeddedStore(tmp_path)
+    assert [store.get(c) for c in cids] == data
+    assert not (tmp_path / "blocks").exists()
+    assert EmbeddedStore(tmp_path).get(cids[0]) == data[0]  # opening again finds nothing left to import
+
+
+def test_put_many_is_one_transaction_and_threads_share_the_store(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    with pytest.raises(ValueError), store._db():
+        store.put(b"rolled back")
+        raise ValueError("the writer failed half-way")
+    assert not store.has(cid_of_bytes(b"rolled back"))
+    items = [os.urandom(1000) for _ in range(40)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda chunk: store.put_many(chunk), [items[i::4] for i in range(4)]))
+    assert sorted(c for part in got for c in part) == sorted(cid_of_bytes(i) for i in items)
+    assert all(store.get(cid_of_bytes(i)) == i for i in items)

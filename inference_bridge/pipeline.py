@@ -6,25 +6,27 @@ A person's confirmation or override is a `human_review` record linked to it."""
 from __future__ import annotations
 
 import json
+import logging
+import mimetypes
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
+from sqlalchemy import insert, select
 
-from inference_bridge.preprocess import Image
 from inference_bridge.runtime import OnnxModel, Prediction
+from inference_bridge.worker import InferenceWorker
 from ledger_service.digests import digest_bytes
-from ledger_service.errors import LedgerError, UnknownEntry
+from ledger_service.errors import ChainUnavailable, LedgerError, UnknownEntry
 from ledger_service.index import crud
 from ledger_service.index.models import ReviewTaskRow
-from ledger_service.service import LedgerService
+from ledger_service.service import BATCH_B, LedgerService
 
+log = logging.getLogger(__name__)
 REVIEW_BAND = 0.1  # a defect probability this close to the threshold goes to a person
+AHEAD = 4  # batches queued to the inference process: it keeps busy while a tier B batch is anchored
 # (record type, results, unit id, image attachment) -> a full record envelope for the inspection station
 EnvelopeOf = Callable[[str, dict[str, Any], str, list[dict[str, Any]]], dict[str, Any]]
 
@@ -56,6 +58,9 @@ def decide(card: dict[str, Any], prediction: Prediction) -> tuple[str, float, li
 
 
 class Inspector:
+    """Runs a model over images and records every decision. Use it as a context manager to keep its
+    inference process (started in about a second) across several `run`s."""
+
     def __init__(
         self,
         service: LedgerService,
@@ -64,45 +69,63 @@ class Inspector:
         card: dict[str, Any],
         envelope: EnvelopeOf,
         actor: str,
-        batch: int = 32,
+        batch: int = 64,
+        anchor_every: int = BATCH_B,
     ) -> None:
         self.service, self.model, self.card_id, self.card = service, model, card_id, card
         self.envelope, self.actor, self.batch = envelope, actor, batch
+        self.anchor_every = anchor_every  # 0: leave anchoring to the caller or the service's worker
+        self._unanchored = 0
+        self._worker: InferenceWorker | None = None
+        self.runtime = model.runtime  # what the inference process reports once started
+
+    def __enter__(self) -> Inspector:
+        self._worker = InferenceWorker(self.model.spec)
+        self.runtime = self._worker.runtime
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
 
     def run(self, paths: Sequence[Path], progress: Callable[[int], None] | None = None) -> list[Decision]:
-        """Inspect images, record every decision, open review tasks; anchoring is left to the caller (or the
-        service's worker), which batches it. Inference of one batch overlaps the recording of the previous one
-        (ONNX Runtime and OpenCV release the GIL), so the audit trail costs little wall time."""
+        """Inspect images, record every decision, open review tasks, and anchor each full tier B batch as it
+        fills; the caller anchors what is left (`service.anchor_pending`). A child process infers (AHEAD
+        batches in advance) while this one records: the audit trail costs little wall time."""
+        if self._worker is None:
+            with self:
+                return self.run(paths, progress)
+        worker = self._worker
+        chunks = [list(paths[i : i + self.batch]) for i in range(0, len(paths), self.batch)]
+        for chunk in chunks[:AHEAD]:
+            worker.submit(chunk)
         out: list[Decision] = []
-        with ThreadPoolExecutor(1, thread_name_prefix="recorder") as recorder:
-            pending: Future[list[Decision]] | None = None
-            for i in range(0, len(paths), self.batch):
-                chunk = list(paths[i : i + self.batch])
-                raws = [p.read_bytes() for p in chunk]
-                predictions = self.model.predict([_decode(path, raw) for path, raw in zip(chunk, raws, strict=True)])
-                if pending is not None:
-                    out += pending.result()
-                pending = recorder.submit(self._record, chunk, raws, predictions)
-                if progress:
-                    progress(len(chunk))
-            if pending is not None:
-                out += pending.result()
+        for k, chunk in enumerate(chunks):
+            raws, predictions = worker.result(chunk)
+            if k + AHEAD < len(chunks):
+                worker.submit(chunks[k + AHEAD])
+            out += self._record(chunk, raws, predictions)
+            if progress:
+                progress(len(chunk))
         return out
 
     def _record(self, chunk: list[Path], raws: list[bytes], predictions: list[Prediction]) -> list[Decision]:
         records: list[tuple[dict[str, Any], list[Any]]] = []
         decided = []
-        for path, raw, prediction in zip(chunk, raws, predictions, strict=True):
+        cids = self.service.store.put_many(raws)  # one store transaction for the batch's images
+        for path, raw, cid, prediction in zip(chunk, raws, cids, predictions, strict=True):
             decision, confidence, outputs = decide(self.card, prediction)
             d = digest_bytes(raw)
-            image = {"name": path.name, "media_type": "image/png", "size": d.size, "sm3": d.sm3_hex,
-                     "sha256": d.sha256_hex, "cid": self.service.store.put(raw)}  # fmt: skip
+            media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            image = {"name": path.name, "media_type": media_type, "size": d.size, "sm3": d.sm3_hex,
+                     "sha256": d.sha256_hex, "cid": cid}  # fmt: skip
             results = {
                 "model_card_id": self.card_id,
                 "model_sm3": self.card["onnx_sm3"],
                 "input_image_sm3": d.sm3_hex,
                 "threshold": float(self.card["threshold"]),
-                "runtime": self.model.runtime,
+                "runtime": self.runtime,
                 "outputs": outputs,
                 "decision": decision,
             }
@@ -110,6 +133,13 @@ class Inspector:
             records.append((raw_record, []))
             decided.append((path, decision, confidence, outputs, raw_record))
         submitted = self.service.submit_many(records, actor=self.actor)
+        self._unanchored += len(submitted)
+        if self.anchor_every and self._unanchored >= self.anchor_every:
+            try:
+                self.service.anchor_pending(actor=self.actor)
+                self._unanchored = 0
+            except ChainUnavailable as down:  # the records wait in the outbox; the caller anchors them later
+                log.warning("anchoring deferred: %s", down)
         review = [(s.record_id, d[2]) for s, d in zip(submitted, decided, strict=True) if d[1] == "review"]
         open_review_tasks(self.service, [(r, f"defect probability {c:.2f} near the threshold") for r, c in review])
         return [
@@ -119,20 +149,17 @@ class Inspector:
         ]  # fmt: skip
 
 
-def _decode(path: Path, raw: bytes) -> Image:
-    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise LedgerError(f"{path.name}: not an image OpenCV can decode")
-    return np.asarray(image, np.uint8)
-
-
 def open_review_tasks(service: LedgerService, tasks: Sequence[tuple[str, str]]) -> None:
+    """Queue records for a person's review, each once."""
     if not tasks:
         return
     with service.sessions.begin() as session:
-        for record_id, reason in tasks:
-            if session.get(ReviewTaskRow, record_id) is None:
-                session.add(ReviewTaskRow(record_id=record_id, reason=reason, opened_at=datetime.now(UTC)))
+        ids = [r for r, _ in tasks]
+        have = set(session.scalars(select(ReviewTaskRow.record_id).where(ReviewTaskRow.record_id.in_(ids))))
+        now = datetime.now(UTC)
+        rows = {r: {"record_id": r, "reason": reason, "opened_at": now} for r, reason in tasks if r not in have}
+        if rows:
+            session.execute(insert(crud.table(ReviewTaskRow)), list(rows.values()))
 
 
 def pending_reviews(service: LedgerService, limit: int = 100) -> list[dict[str, Any]]:

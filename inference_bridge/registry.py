@@ -12,7 +12,7 @@ from typing import Any
 from inference_bridge.runtime import OnnxModel
 from ledger_service import merkle
 from ledger_service.canonical import canonical_json
-from ledger_service.digests import sm3, sm3_file
+from ledger_service.digests import sm3
 from ledger_service.errors import LedgerError, UnknownEntry
 from ledger_service.index.models import ModelCardRow
 from ledger_service.service import LedgerService
@@ -82,8 +82,9 @@ def load(
     path = Path(onnx_path) if onnx_path else MODELS / f"{card['name']}-v{card['version']}.onnx"
     if not path.exists():
         raise UnknownEntry(f"no model file {path}")
-    actual = sm3_file(path).hex()
+    onnx = path.read_bytes()  # the session is built from the very bytes whose digest is checked
+    actual = sm3(onnx).hex()
     if actual != card["onnx_sm3"]:
         raise ModelRefused(f"{path.name}: SM3 {actual[:16]}... is not the anchored card's {card['onnx_sm3'][:16]}...")
-    model = OnnxModel(path, card["kind"], list(card["classes"]), int(card["input_size"]), threads)
+    model = OnnxModel(onnx, card["kind"], list(card["classes"]), int(card["input_size"]), threads)
     return digest, card, model

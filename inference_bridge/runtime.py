@@ -30,23 +30,42 @@ class Prediction:
     detections: list[yolo.Detection]
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to open the same session again, in another process: the ONNX bytes themselves (the
+    ones whose digest was checked, never the file read a second time) and the session settings."""
+
+    onnx: bytes
+    kind: Kind
+    classes: tuple[str, ...]
+    input_size: int
+    threads: int = 0
+    outputs_probabilities: bool = False
+
+
 class OnnxModel:
     def __init__(
         self,
-        path: str | Path,
+        model: str | Path | bytes,
         kind: Kind,
         classes: list[str],
         input_size: int,
         threads: int = 0,
         outputs_probabilities: bool = False,
     ) -> None:
+        onnx = model if isinstance(model, bytes) else Path(model).read_bytes()
+        self.spec = ModelSpec(onnx, kind, tuple(classes), input_size, threads, outputs_probabilities)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=providers())
+        self.session = ort.InferenceSession(onnx, options, providers=providers())
         self.kind, self.classes, self.input_size = kind, classes, input_size
         self.outputs_probabilities = outputs_probabilities  # a classifier's head: softmax applied, or logits
         self.input_name = self.session.get_inputs()[0].name
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> OnnxModel:
+        return cls(spec.onnx, spec.kind, list(spec.classes), spec.input_size, spec.threads, spec.outputs_probabilities)
 
     @property
     def provider(self) -> str:
@@ -78,4 +97,4 @@ class OnnxModel:
         return [(c, round(float(p), 6)) for c, p in zip(self.classes, row, strict=True)]
 
 
-__all__ = ["Letterbox", "OnnxModel", "Prediction", "providers"]
+__all__ = ["Letterbox", "ModelSpec", "OnnxModel", "Prediction", "providers"]

@@ -43,7 +43,7 @@ def naive(service: LedgerService, demo: Demo, kind: str, n: int, offset: int) ->
     start = time.perf_counter()
     for raw, files in items:
         submitted = service.submit(raw, files, actor=LAB)
-        header = service._header(service.store.get(submitted.cid))
+        header = service._header(submitted.record_id, service.store.get(submitted.cid))
         receipt = service.chain.anchor(service.accounts[LAB], RECORD_TYPE_CODES[kind], header)
         service._index_anchor("A", [submitted.record_id], receipt, LAB)
     return n / (time.perf_counter() - start)

@@ -98,16 +98,20 @@ class Inspector:
                 return self.run(paths, progress)
         worker = self._worker
         chunks = [list(paths[i : i + self.batch]) for i in range(0, len(paths), self.batch)]
-        for chunk in chunks[:AHEAD]:
-            worker.submit(chunk)
         out: list[Decision] = []
-        for k, chunk in enumerate(chunks):
-            raws, predictions = worker.result(chunk)
-            if k + AHEAD < len(chunks):
-                worker.submit(chunks[k + AHEAD])
-            out += self._record(chunk, raws, predictions)
-            if progress:
-                progress(len(chunk))
+        try:
+            for chunk in chunks[:AHEAD]:
+                worker.submit(chunk)
+            for k, chunk in enumerate(chunks):
+                raws, predictions = worker.result(chunk)
+                if k + AHEAD < len(chunks):
+                    worker.submit(chunks[k + AHEAD])
+                out += self._record(chunk, raws, predictions)
+                if progress:
+                    progress(len(chunk))
+        except BaseException:
+            self.__exit__()  # answers to batches sent ahead are still queued: the next run starts a new process
+            raise
         return out
 
     def _record(self, chunk: list[Path], raws: list[bytes], predictions: list[Prediction]) -> list[Decision]:

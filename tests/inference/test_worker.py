@@ -93,3 +93,19 @@ def test_the_inspector_anchors_each_batch_as_it_fills(tmp_path: Path) -> None:
     decisions = inspector.run(IMAGES[:28])
     assert len({d.record_id for d in decisions}) == 28
     assert runtime.service.anchor_pending() == 28 - 16  # anchored once 16 had come; 8 + 4 left for the caller
+
+
+def test_a_run_that_fails_leaves_no_stale_answers_behind(tmp_path: Path) -> None:
+    runtime = open_runtime(Settings(data_dir=tmp_path / "data"))
+    demo = Demo(runtime.service, runtime.keys)
+    demo.found_consortium()
+    demo.calibrate_instruments()
+    card_id = registry.register(runtime.service, json.loads(registry.DEMO_CARD.read_text()), member=LAB)
+    _, card, model = registry.load(runtime.service, card_id)
+    broken = tmp_path / "cell9999.png"
+    broken.write_bytes(b"not a png")
+    with Inspector(runtime.service, model, card_id, card, demo.inspection_envelope, LAB, batch=4) as inspector:
+        with pytest.raises(LedgerError, match="cell9999.png: not an image"):
+            inspector.run([*IMAGES[:4], broken, *IMAGES[4:12]])  # batches 2 and 3 were already sent ahead
+        decisions = inspector.run(IMAGES[20:26])
+    assert [d.path for d in decisions] == IMAGES[20:26]

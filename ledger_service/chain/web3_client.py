@@ -62,6 +62,16 @@ def calldata(fn: ContractFunction) -> bytes:
     return function_abi_to_4byte_selector(abi) + abi_encode(get_abi_input_types(abi), fn.args)
 
 
+def _node_not_ready(error: Exception) -> bool:
+    """A node that cannot answer for the block asked yet (restarted from its state, syncing, pruned): a
+    transient unavailability to retry, not a refusal of the request."""
+    text = str(error).lower()
+    # anvil: "BlockOutOfRangeError: block height is 185 but requested was 184"; geth and Besu: "header not
+    # found", "unknown block", "missing trie node", "world state unavailable".
+    markers = ("blockoutofrange", "header not found", "unknown block", "missing trie node", "world state unavailable")
+    return any(m in text for m in markers)
+
+
 def _nonce_used(error: Exception) -> bool:
     text = str(error).lower()
     # anvil and geth: "nonce too low"; Besu: "NONCE_TOO_LOW"; eth-tester: "Invalid transaction nonce".
@@ -330,6 +340,8 @@ class Web3ChainClient(ChainClient):
                 pass
         if isinstance(error, ChainError):
             return error
+        if _node_not_ready(error):
+            return ChainUnavailable(f"chain node not ready: {error}")
         return ChainError(f"chain call failed: {error}")
 
     def _next_nonce(self, address: str) -> int:

@@ -32,3 +32,15 @@ def test_a_dead_node_is_unavailable_not_a_refusal() -> None:
         client.chain_id()
     with pytest.raises(ChainUnavailable):
         client.fund("0x" + "11" * 20, 1)
+
+
+def test_a_node_that_cannot_answer_for_a_block_yet_is_unavailable(world: World) -> None:
+    # anvil restarted from its state answered "BlockOutOfRangeError: block height is 185 but requested was
+    # 184" for a while: the API must say 503 (retry), not 400.
+    client = world.client
+    future = client.w3.eth.block_number + 1000
+    with pytest.raises(Exception) as raised:
+        client.w3.eth.call({"to": client.ledger.address, "data": "0x"}, block_identifier=future)
+    assert isinstance(client._refusal(raised.value), ChainUnavailable), raised.value
+    refused = client._refusal(ValueError({"code": 3, "message": "execution reverted"}))
+    assert not isinstance(refused, ChainUnavailable)

@@ -2,13 +2,16 @@
 
 The serialiser writes strings with the C-accelerated JSON string encoder (JCS escapes exactly what Python's
 JSON encoder escapes with ensure_ascii off), sorts keys by UTF-16 code units as JCS requires, and leaves
-non-integral numbers to the `rfc8785` reference implementation (ECMAScript number formatting). A property
-test holds it byte for byte to `rfc8785.dumps`; it is several times faster, which verification at thousands
-of records per second needs.
+non-integral numbers to the `rfc8785` reference implementation (ECMAScript number formatting). Values whose
+output from Python's C JSON encoder is already canonical (checked on the text: see _plain) are written by
+it, three times faster again. A property test holds both byte for byte to `rfc8785.dumps`; verification at
+thousands of records per second needs the speed.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -60,11 +63,34 @@ def _write(value: Any, out: list[str]) -> None:
         raise rfc8785.CanonicalizationError(f"cannot canonicalise a {type(value).__name__}")
 
 
+# Where Python's own JSON encoder (sorted keys, no spaces) can differ from JCS, in its output: a float written
+# "N.0" or with an exponent (JCS writes 1 and 0.00001; Python 1.0 and 1e-05), an integer past 2**53 (JCS
+# refuses it), a character outside the BMP (keys then sort by UTF-16 code units, not code points). Numbers
+# are recognised by what precedes them (a hex digest's "3e" is not one); a match inside a string only sends
+# that value the long way. Other floats are the shortest round-trip digits in both, and strings are escaped
+# by the same function.
+_NUMBER_NOT_PLAIN = re.compile(r"[:\[,]-?\d+(?:\.0(?=[,}\]])|(?:\.\d+)?e|\d{15})")  # after ':', '[' or ','
+
+
+def _plain(text: str) -> bool:
+    """Whether the C encoder's text of an object or array is already canonical."""
+    if text[:1] not in ("{", "[") or _NUMBER_NOT_PLAIN.search(text):
+        return False
+    return text.isascii() or max(text) <= "\uffff"
+
+
 def canonical_json(value: Any) -> bytes:
-    """RFC 8785 canonical UTF-8 bytes of a JSON value (dicts, lists, str, int, float, bool, None)."""
-    out: list[str] = []
-    _write(value, out)
-    return "".join(out).encode("utf-8")
+    """RFC 8785 canonical UTF-8 bytes of a JSON value (dicts with string keys, lists, str, int, float, bool,
+    None). Most records are written by the C JSON encoder, checked to be plain; the rest by `_write`."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):  # NaN, infinities, keys of mixed types, non-JSON values: the long way
+        text = None
+    if text is None or not _plain(text):
+        out: list[str] = []
+        _write(value, out)
+        text = "".join(out)
+    return text.encode("utf-8")
 
 
 def record_id(envelope: Any) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from web3 import HTTPProvider, Web3
+from web3.types import RPCEndpoint
 
 from ledger_service.chain.web3_client import Web3ChainClient
 
@@ -11,7 +12,15 @@ class JsonRpcChainClient(Web3ChainClient):
     """ChainClient over HTTP JSON-RPC. `faucet_key`, on development chains, pays for `fund()`."""
 
     def __init__(self, url: str, timeout_s: float = 30.0, faucet_key: str | None = None) -> None:
-        super().__init__(Web3(HTTPProvider(url, request_kwargs={"timeout": timeout_s})))
+        # web3's validation asks the node for its chain id before every eth_call and eth_estimateGas; a node's
+        # chain id never changes, so it is asked once (the other cacheable requests stay uncached).
+        provider = HTTPProvider(
+            url,
+            request_kwargs={"timeout": timeout_s},
+            cache_allowed_requests=True,
+            cacheable_requests={RPCEndpoint("eth_chainId")},
+        )
+        super().__init__(Web3(provider))
         self.url = url
         self._faucet = self.add_account(faucet_key) if faucet_key else None
 

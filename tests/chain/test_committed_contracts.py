@@ -6,12 +6,16 @@ import os
 from typing import Any
 
 import pytest
+from eth_abi.abi import encode as abi_encode
 from eth_tester import EthereumTester, PyEVMBackend
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
 from ledger_service import merkle
 from ledger_service.chain import CONTRACT_NAMES, decode_revert, error_table, load_artifact, revert_data
+from ledger_service.chain.web3_client import encode_status_queries
 
 LAB, CAL_LAB, REGULATOR = 1, 2, 4
 EL_IMAGE, CALIBRATION_CERTIFICATE = 2, 1
@@ -108,3 +112,18 @@ def test_python_merkle_proofs_verify_for_every_leaf(count: int) -> None:
     r = merkle.root(ids)
     assert all(merkle.verify(ids[i], merkle.proof(ids, i), r) for i in range(count))
     assert merkle.proofs(ids) == [merkle.proof(ids, i) for i in range(count)]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32),
+                  st.lists(st.binary(min_size=32, max_size=32), max_size=12)),
+        max_size=20,
+    )
+)  # fmt: skip
+def test_status_queries_are_encoded_as_eth_abi_encodes_them(queries: list[tuple[bytes, bytes, list[bytes]]]) -> None:
+    assert encode_status_queries(queries) == abi_encode(["(bytes32,bytes32,bytes32[])[]"], [queries])
+    if queries:
+        with pytest.raises(ValueError, match="32 bytes each"):
+            encode_status_queries([(queries[0][0][:31], queries[0][1], queries[0][2])])

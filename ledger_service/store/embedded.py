@@ -23,6 +23,8 @@ class EmbeddedStore(ContentStore):
     committed block survives a crash of the process. A `root/blocks/` directory left by the earlier
     file-per-block layout is imported on opening."""
 
+    commit_bytes = 64 << 20
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -114,11 +116,19 @@ class EmbeddedStore(ContentStore):
             db.execute("COMMIT")
 
     def _store(self, leaves: Iterator[bytes]) -> str:
+        """Store a file's blocks. A large file alone commits every `commit_bytes` on the way, so that the
+        journal does not grow to its size; blocks without their root yet are harmless, as in any IPFS store."""
         root: Cid | None = None
+        pending = 0
         with self._db() as db:
             for cid, block in build_dag(leaves):
                 db.execute("INSERT OR IGNORE INTO blocks (cid, data) VALUES (?, ?)", (cid.binary, block))
                 root = cid
+                pending += len(block)
+                if pending >= self.commit_bytes and self._local.depth == 1:
+                    db.execute("COMMIT")
+                    db.execute("BEGIN IMMEDIATE")
+                    pending = 0
         assert root is not None
         return str(root)
 

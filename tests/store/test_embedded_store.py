@@ -8,6 +8,7 @@ import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +118,31 @@ def test_put_many_is_one_transaction_and_threads_share_the_store(tmp_path: Path)
         got = list(pool.map(lambda chunk: store.put_many(chunk), [items[i::4] for i in range(4)]))
     assert sorted(c for part in got for c in part) == sorted(cid_of_bytes(i) for i in items)
     assert all(store.get(cid_of_bytes(i)) == i for i in items)
+
+
+def test_a_large_file_commits_on_the_way(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path)
+    store.commit_bytes = CHUNK_SIZE  # every block
+
+    seen_mid_stream: list[int] = []
+
+    class Source(io.RawIOBase):
+        def __init__(self) -> None:
+            self.left = 4
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            if not self.left:
+                return 0
+            if self.left == 1:  # another reader sees the blocks already committed
+                with sqlite3.connect(tmp_path / "blocks.db") as db:
+                    seen_mid_stream.append(db.execute("SELECT count(*) FROM blocks").fetchone()[0])
+            self.left -= 1
+            buffer[: len(buffer)] = b"\x07" * len(buffer)
+            return len(buffer)
+
+    cid = store.put_stream(io.BufferedReader(Source(), CHUNK_SIZE))
+    assert seen_mid_stream and seen_mid_stream[0] >= 1  # without the commits on the way: 0
+    assert store.get(cid) == b"\x07" * (4 * CHUNK_SIZE) and cid == cid_of_bytes(b"\x07" * (4 * CHUNK_SIZE))

@@ -18,7 +18,7 @@ from sqlalchemy import insert, select
 
 from inference_bridge.runtime import OnnxModel, Prediction
 from inference_bridge.worker import InferenceWorker
-from ledger_service.digests import digest_bytes
+from ledger_service.digests import Digests
 from ledger_service.errors import ChainUnavailable, LedgerError, UnknownEntry
 from ledger_service.index import crud
 from ledger_service.index.models import ReviewTaskRow
@@ -103,10 +103,10 @@ class Inspector:
             for chunk in chunks[:AHEAD]:
                 worker.submit(chunk)
             for k, chunk in enumerate(chunks):
-                raws, predictions = worker.result(chunk)
+                raws, digests, predictions = worker.result(chunk)
                 if k + AHEAD < len(chunks):
                     worker.submit(chunks[k + AHEAD])
-                out += self._record(chunk, raws, predictions)
+                out += self._record(chunk, raws, digests, predictions)
                 if progress:
                     progress(len(chunk))
         except BaseException:
@@ -114,13 +114,14 @@ class Inspector:
             raise
         return out
 
-    def _record(self, chunk: list[Path], raws: list[bytes], predictions: list[Prediction]) -> list[Decision]:
+    def _record(
+        self, chunk: list[Path], raws: list[bytes], digests: list[Digests], predictions: list[Prediction]
+    ) -> list[Decision]:
         records: list[tuple[dict[str, Any], list[Any]]] = []
         decided = []
         cids = self.service.store.put_many(raws)  # one store transaction for the batch's images
-        for path, raw, cid, prediction in zip(chunk, raws, cids, predictions, strict=True):
+        for path, d, cid, prediction in zip(chunk, digests, cids, predictions, strict=True):
             decision, confidence, outputs = decide(self.card, prediction)
-            d = digest_bytes(raw)
             media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             image = {"name": path.name, "media_type": media_type, "size": d.size, "sm3": d.sm3_hex,
                      "sha256": d.sha256_hex, "cid": cid}  # fmt: skip

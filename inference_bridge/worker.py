@@ -24,6 +24,7 @@ import numpy as np
 
 from inference_bridge.preprocess import Image
 from inference_bridge.runtime import ModelSpec, OnnxModel, Prediction
+from ledger_service.digests import Digests, digest_bytes
 from ledger_service.errors import LedgerError
 
 Result = tuple[list[bytes], list[Prediction]]  # the images' bytes and the model's predictions
@@ -55,18 +56,19 @@ class InferenceWorker:
         self._conn.send([str(p) for p in paths])
         self._in_flight += 1
 
-    def result(self, paths: list[Path]) -> Result:
-        """The next batch's predictions, with the bytes of its images, read here and checked to be the ones
-        the model saw."""
+    def result(self, paths: list[Path]) -> tuple[list[bytes], list[Digests], list[Prediction]]:
+        """The next batch's predictions, with the bytes of its images (read here) and their digests, checked
+        to be the bytes the model saw."""
         if not self._in_flight:
             raise LedgerError("no batch submitted to the inference worker")
         self._in_flight -= 1
         seen, predictions = self._receive()
         raws = [p.read_bytes() for p in paths]
-        for path, raw, digest in zip(paths, raws, seen, strict=True):
-            if hashlib.sha256(raw).digest() != digest:
+        digests = [digest_bytes(raw) for raw in raws]
+        for path, digest, sha256 in zip(paths, digests, seen, strict=True):
+            if digest.sha256 != sha256:
                 raise LedgerError(f"{path.name}: the file changed while it was inspected; inspect it again")
-        return raws, predictions
+        return raws, digests, predictions
 
     def close(self) -> None:
         if self._process.poll() is None:

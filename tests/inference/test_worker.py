@@ -4,6 +4,7 @@ a process that died are each a clear error; the inspector anchors each tier B ba
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -44,8 +45,9 @@ def test_the_child_predicts_what_this_process_predicts(model: OnnxModel) -> None
         assert worker.runtime == model.runtime
         worker.submit(paths[:6])
         worker.submit(paths[6:])
-        raws_a, first = worker.result(paths[:6])
-        raws_b, second = worker.result(paths[6:])
+        raws_a, digests, first = worker.result(paths[:6])
+        raws_b, _, second = worker.result(paths[6:])
+        assert [d.sha256 for d in digests] == [hashlib.sha256(r).digest() for r in raws_a]
     assert raws_a + raws_b == [p.read_bytes() for p in paths]
     here = model.predict([cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in paths])
     assert [p.scores for p in first + second] == [p.scores for p in here]
@@ -70,7 +72,7 @@ def test_errors_of_the_child_are_clear(model: OnnxModel, tmp_path: Path) -> None
         with pytest.raises(LedgerError, match="broken.png: not an image OpenCV can decode"):
             worker.result([broken])
         worker.submit([IMAGES[0]])  # the process goes on after a bad batch
-        assert len(worker.result([IMAGES[0]])[1]) == 1
+        assert len(worker.result([IMAGES[0]])[2]) == 1
         worker._process.kill()
         worker.submit([IMAGES[0]])
         with pytest.raises(LedgerError, match="the inference process ended"):

@@ -8,6 +8,7 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -21,7 +22,7 @@ from inference_bridge.worker import InferenceWorker
 from ledger_service.config import Settings
 from ledger_service.demo import LAB, Demo
 from ledger_service.errors import LedgerError
-from ledger_service.runtime import open_runtime
+from ledger_service.runtime import Runtime, open_runtime
 
 IMAGES = sorted((Path(elpv_dataset.__file__).parent / "data" / "images").glob("*.png"))
 
@@ -82,31 +83,35 @@ def test_errors_of_the_child_are_clear(model: OnnxModel, tmp_path: Path) -> None
         InferenceWorker(spec)
 
 
-def test_the_inspector_anchors_each_batch_as_it_fills(tmp_path: Path) -> None:
+@pytest.fixture
+def inspector_for(tmp_path: Path) -> Callable[..., tuple[Runtime, Inspector]]:
+    """A fresh consortium with the demo model registered; returns (runtime, Inspector(**options))."""
     runtime = open_runtime(Settings(data_dir=tmp_path / "data"))
     demo = Demo(runtime.service, runtime.keys)
     demo.found_consortium()
     demo.calibrate_instruments()
     card_id = registry.register(runtime.service, json.loads(registry.DEMO_CARD.read_text()), member=LAB)
     _, card, model = registry.load(runtime.service, card_id)
-    inspector = Inspector(
-        runtime.service, model, card_id, card, demo.inspection_envelope, LAB, batch=8, anchor_every=16
-    )
+
+    def make(**options: int) -> tuple[Runtime, Inspector]:
+        return runtime, Inspector(runtime.service, model, card_id, card, demo.inspection_envelope, LAB, **options)
+
+    return make
+
+
+def test_the_inspector_anchors_each_batch_as_it_fills(inspector_for: Callable[..., tuple[Runtime, Inspector]]) -> None:
+    runtime, inspector = inspector_for(batch=8, anchor_every=16)
     decisions = inspector.run(IMAGES[:28])
     assert len({d.record_id for d in decisions}) == 28
     assert runtime.service.anchor_pending() == 28 - 16  # anchored once 16 had come; 8 + 4 left for the caller
 
 
-def test_a_run_that_fails_leaves_no_stale_answers_behind(tmp_path: Path) -> None:
-    runtime = open_runtime(Settings(data_dir=tmp_path / "data"))
-    demo = Demo(runtime.service, runtime.keys)
-    demo.found_consortium()
-    demo.calibrate_instruments()
-    card_id = registry.register(runtime.service, json.loads(registry.DEMO_CARD.read_text()), member=LAB)
-    _, card, model = registry.load(runtime.service, card_id)
+def test_a_run_that_fails_leaves_no_stale_answers_behind(
+    inspector_for: Callable[..., tuple[Runtime, Inspector]], tmp_path: Path
+) -> None:
     broken = tmp_path / "cell9999.png"
     broken.write_bytes(b"not a png")
-    with Inspector(runtime.service, model, card_id, card, demo.inspection_envelope, LAB, batch=4) as inspector:
+    with inspector_for(batch=4)[1] as inspector:
         with pytest.raises(LedgerError, match="cell9999.png: not an image"):
             inspector.run([*IMAGES[:4], broken, *IMAGES[4:12]])  # batches 2 and 3 were already sent ahead
         decisions = inspector.run(IMAGES[20:26])

@@ -1,4 +1,4 @@
-"""Conformity certificates a foreign importer can verify (DOMAIN.md section 4.2): a W3C VC 2.0 credential
+"""Conformity certificates a foreign importer can verify (docs/domain.md section 6): a W3C VC 2.0 credential
 built from an anchored record, anchored itself (its SM3 under a tier C root, with the digest of the template and
 catalogs that render it), rendered as PDF/A-3b in several languages with the credential embedded as an
 attachment and a QR code to the verification URL. `verify_pdf` checks a certificate PDF against the chain."""

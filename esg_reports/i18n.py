@@ -13,7 +13,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-# ASEAN working and official languages, and Chinese for Chinese exporters (DOMAIN.md section 4.2).
+# ASEAN working and official languages, and Chinese for Chinese exporters (docs/domain.md section 6).
 LANGUAGES = ("en", "zh-Hans", "vi", "th", "id", "ms", "km", "lo", "my", "fil", "ta")
 AUTHORITATIVE = "en"
 # Fonts by script (Debian fonts-noto-core / fonts-noto-cjk), so every language renders without missing glyphs.

@@ -1,4 +1,4 @@
-"""Confidential records (DESIGN.md section 5): the payload and attachments are SM4-GCM encrypted under a fresh
+"""Confidential records (docs/formats.md section 10): the payload and attachments are SM4-GCM encrypted under a fresh
 data key per record; the key is split k-of-n (Shamir over GF(2^128)) among the consortium's escrow agents,
 each share SM2-encrypted to its agent and kept in an escrow envelope beside the ciphertext. Pure functions:
 sealing, opening a share, release documents and recall scopes; the parties that act on them live in

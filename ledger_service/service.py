@@ -1,4 +1,4 @@
-"""The record pipeline: validate -> canonicalise -> hash -> pin -> anchor -> index (DESIGN.md section 1).
+"""The record pipeline: validate -> canonicalise -> hash -> pin -> anchor -> index (docs/architecture.md section 1).
 
 `submit` validates a record with its attachment files and stores it as accepted (nothing is written for a
 record with a fault); `anchor_pending` anchors every accepted record in its tier and indexes the proofs.

@@ -1,4 +1,4 @@
-"""The record envelope shared by every record type (DESIGN.md section 2; ISO/IEC 17025 7.8.2.1 and 7.5.1).
+"""The record envelope shared by every record type (docs/formats.md section 2; ISO/IEC 17025 7.8.2.1 and 7.5.1).
 
 Field names are the wire format: they appear in the canonical JSON whose SM3 is the record id, so renaming one
 is a schema version change.

@@ -1,4 +1,4 @@
-"""The record types and their typed results (DOMAIN.md section 1).
+"""The record types and their typed results (docs/formats.md section 3, docs/domain.md section 2).
 
 NOTE: `RECORD_TYPE_CODES` is shared with contracts/common/Types.sol and hardhat/scripts/consortium-config.ts:
 append only.

@@ -1,4 +1,4 @@
-"""Verification: one fragment per check with stable reason codes (DESIGN.md section 6)."""
+"""Verification: one fragment per check with stable reason codes (docs/architecture.md section 7)."""
 
 from __future__ import annotations
 

@@ -1,41 +1,159 @@
-"""The `qledger` command line."""
+"""The `qledger` command line: thin commands over the application layer (LedgerService and its modules).
+
+Heavy modules (web3, SQLAlchemy, WeasyPrint, ONNX Runtime) are imported inside the commands that use them, so
+`qledger --help` and `qledger --version` answer at once. Exit codes (also in the README):
+
+0 success (for `verify`: VALID) · 1 error: refused input, a refusal by the chain, anything that went wrong ·
+2 usage error (Click's) · 3 not valid: the evidence says no (an INVALID check), or a recall unlock opened
+nothing · 4 could not tell: a node or store is unreachable (for `verify`: a check ended in ERROR) ·
+130 interrupted.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
+from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from ledger_service.config import Settings
-from ledger_service.demo import Demo
-from ledger_service.errors import LedgerError, StoreUnavailable, TransactionReverted
-from ledger_service.localnode import local_chain
-from ledger_service.records import RecordInvalid
-from ledger_service.runtime import Runtime, load_deployment, open_runtime, save_deployment
-from ledger_service.service import AttachmentFile
-from ledger_service.verification import is_valid
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
-app = typer.Typer(help="qledger: quality records validated, SM3-hashed, pinned and anchored on a consortium chain.")
+    from ledger_service.chain import Web3ChainClient
+    from ledger_service.runtime import Runtime
+    from ledger_service.service import AttachmentFile
+    from ledger_service.station import Profile
+    from ledger_service.verification import Fragment
+
+
+class Exit(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2  # Click's own, for a bad option or argument
+    NOT_VALID = 3
+    UNDETERMINED = 4
+    INTERRUPTED = 130
+
+
+def _version(value: bool) -> None:
+    if value:
+        from ledger_service import __version__
+
+        typer.echo(f"qledger {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    help="qledger: quality records validated, SM3-hashed, pinned and anchored on a consortium chain.",
+    no_args_is_help=True,
+)
 console = Console(soft_wrap=True)  # ids and paths stay on one line, whatever the terminal width
+err_console = Console(stderr=True, soft_wrap=True)
 
 
-def _fail(message: str) -> None:
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """qledger: quality records validated, SM3-hashed, pinned and anchored on a consortium chain."""
+
+
+class Failed(Exception):
+    """A command's one-line failure (printed as `error: ...`, exit 1)."""
+
+
+def _fail(message: str, code: int = Exit.ERROR) -> None:
     """One readable line on stderr and a non-zero exit."""
     typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
+    raise typer.Exit(code=code)
+
+
+def _settings() -> Any:
+    from ledger_service.config import Settings
+
+    return Settings()
+
+
+def _has_consortium(data_dir: Path) -> bool:
+    from ledger_service.runtime import DEPLOYMENT_FILE
+
+    return (data_dir / DEPLOYMENT_FILE).is_file()
+
+
+@contextmanager
+def _runtime(need_consortium: bool = True) -> Iterator[Runtime]:
+    """Settings from QLEDGER_*; without a chain URL, a local anvil keeps the chain in the data directory. A
+    command that needs a consortium refuses before it creates anything when the data directory holds none."""
+    from ledger_service.errors import LedgerError
+    from ledger_service.localnode import local_chain
+    from ledger_service.runtime import load_deployment, open_runtime
+
+    settings = _settings()
+    if need_consortium and not _has_consortium(settings.data_dir):
+        raise LedgerError(f"no consortium in {settings.data_dir}: run `qledger init` first (or set QLEDGER_DATA_DIR)")
+    with ExitStack() as stack:
+        if settings.chain_url is None:
+            settings.chain_url = stack.enter_context(local_chain(settings.data_dir))
+        runtime = open_runtime(settings)
+        stack.callback(runtime.engine.dispose)
+        load_deployment(runtime)
+        yield runtime
+
+
+def _profile(runtime: Runtime) -> Profile:
+    from ledger_service.errors import LedgerError
+    from ledger_service.station import PROFILE_FILE, load_profile
+
+    profile = load_profile(runtime.settings.data_dir)
+    if profile is None:
+        raise LedgerError(f"no {PROFILE_FILE} in {runtime.settings.data_dir}: `qledger init` writes one")
+    return profile
+
+
+def _guard(action: Callable[[], None]) -> None:
+    """Runs a command; every expected failure becomes one line on stderr and exit 1."""
+    from ledger_service.errors import ChainUnavailable, LedgerError, StoreUnavailable, TransactionReverted
+    from ledger_service.records import RecordInvalid
+
+    try:
+        action()
+    except RecordInvalid as refused:
+        for fault in refused.faults:
+            typer.echo(f"  {fault.path or '(record)'}: {fault.code} - {fault.message}", err=True)
+        _fail(f"record refused: {len(refused.faults)} fault(s)")
+    except TransactionReverted as refused:
+        _fail(f"the chain refused it: {refused.code} ({refused})")
+    except (ChainUnavailable, StoreUnavailable) as error:
+        _fail(str(error), Exit.UNDETERMINED)
+    except Failed as error:
+        _fail(str(error))
+    except (LedgerError, OSError, ValueError) as error:
+        _fail(str(error))
+    except KeyboardInterrupt:
+        _fail("interrupted", Exit.INTERRUPTED)
+
+
+def _bar(console_: Console | None = None) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=console_ or console)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------- the demo
 
 
 @app.command()
@@ -49,7 +167,14 @@ def demo(
     out: Annotated[Path, typer.Option(help="Where the demo writes its reports.")] = Path("qledger-demo-out"),
 ) -> None:
     """Run the main job in one process: consortium, calibrations, tiers A/B/C, verification, caught faults."""
+    import shutil
+    import tempfile
+
+    from rich.table import Table
+
+    from ledger_service.config import Settings
     from ledger_service.demo import run_demo
+    from ledger_service.errors import LedgerError
     from ledger_service.runtime import open_runtime
 
     if records < 10:
@@ -58,9 +183,8 @@ def demo(
     directory = Path(tempfile.mkdtemp(prefix="qledger-demo-")) if data_dir is None else data_dir
     try:
         runtime = open_runtime(Settings(data_dir=directory, chain_url=None, ipfs_url=None, database_url=None))
-        columns = (TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=False) as bar:
-            tasks: dict[str, TaskID] = {}
+        with _bar() as bar:
+            tasks: dict[str, Any] = {}
 
             def tick(task: str, advance: int, total: int) -> None:
                 if task not in tasks:
@@ -109,73 +233,82 @@ def demo(
         or report.recall.get("verified") != lot
         or any("wrong" in c[2] or "not caught" in c[2] for c in report.cases)
     ):
-        _fail("the demo found a record that did not verify or a fault that was not caught")
+        _fail("the demo found a record that did not verify or a fault that was not caught", Exit.NOT_VALID)
 
 
-@contextmanager
-def _runtime(need_consortium: bool = True) -> Iterator[Runtime]:
-    """Settings from QLEDGER_*; without a chain URL, a local anvil keeps the chain in the data directory."""
-    settings = Settings()
-    with ExitStack() as stack:
-        if settings.chain_url is None:
-            settings.chain_url = stack.enter_context(local_chain(settings.data_dir))
-        runtime = open_runtime(settings)
-        if not load_deployment(runtime) and need_consortium:
-            raise LedgerError(f"no consortium in {settings.data_dir}: run `qledger init` first")
-        yield runtime
-
-
-def _guard(action: Callable[[], None]) -> None:
-    try:
-        action()
-    except RecordInvalid as refused:
-        for fault in refused.faults:
-            typer.echo(f"  {fault.path or '(record)'}: {fault.code} - {fault.message}", err=True)
-        _fail(f"record refused: {len(refused.faults)} fault(s)")
-    except TransactionReverted as refused:
-        _fail(f"the chain refused it: {refused.code} ({refused})")
-    except (LedgerError, OSError, ValueError) as error:
-        _fail(str(error))
+# ---------------------------------------------------------------------------------------------- set-up
 
 
 @app.command()
-def init() -> None:
+def init(
+    verification_url: Annotated[
+        str, typer.Option(help="The verification service certificates point at (editable later in profile.json).")
+    ] = "http://127.0.0.1:8080",
+) -> None:
     """Found a local consortium (two labs, a manufacturer, a regulator) with calibrated instruments."""
+    import shutil
+
+    from ledger_service.errors import LedgerError
+
+    settings = _settings()
+    created = not settings.data_dir.exists()
 
     def run() -> None:
-        with _runtime(need_consortium=False) as rt:
-            if rt.service.chain.deployment is not None:
-                raise LedgerError(f"{rt.settings.data_dir} already holds a consortium")
-            demo = Demo(rt.service, rt.keys)
-            demo.found_consortium()
-            demo.calibrate_instruments()
-            policy = demo.configure_escrow()
-            save_deployment(rt, demo.certificates)
-            console.print(f"escrow policy {policy}: 3 of 5 agents' shares open a confidential record")
-            table = Table(title=f"consortium founded in {rt.settings.data_dir}")
-            table.add_column("instrument")
-            table.add_column("calibration certificate (record id)")
-            for instrument, certificate in demo.certificates.items():
-                table.add_row(instrument, certificate)
-            console.print(table)
+        from rich.table import Table
 
-    _guard(run)
+        from ledger_service import local_consortium
+        from ledger_service.runtime import TRUST_FILE, save_deployment
+        from ledger_service.station import PROFILE_FILE, load_profile, save_profile
+
+        if _has_consortium(settings.data_dir):
+            raise LedgerError(f"{settings.data_dir} already holds a consortium")
+        with _runtime(need_consortium=False) as rt:
+            profile = load_profile(settings.data_dir) or local_consortium.default_profile(verification_url)
+            now = datetime.fromtimestamp(rt.service.chain.w3.eth.get_block("latest")["timestamp"], UTC)
+            local_consortium.found(rt.service, rt.keys, now)
+            station = local_consortium.calibrate(rt.service, profile, now)
+            policy = local_consortium.configure_escrow(rt.service, rt.keys, profile)
+            save_profile(settings.data_dir, profile)
+            save_deployment(rt, station.certificates)
+        k = profile.escrow.k if profile.escrow else 0
+        console.print(f"escrow policy {policy}: {k} agents' shares open a confidential record")
+        table = Table(title=f"consortium founded in {settings.data_dir}")
+        table.add_column("instrument")
+        table.add_column("calibration certificate (record id)")
+        for instrument, certificate in station.certificates.items():
+            table.add_row(instrument, certificate)
+        console.print(table)
+        console.print(f"station profile: {settings.data_dir / PROFILE_FILE} (edit it to describe your lab)")
+        console.print(f"trust file for verifiers: {settings.data_dir / TRUST_FILE}")
+
+    try:
+        _guard(run)
+    except typer.Exit as stop:
+        if stop.exit_code and created:  # a failed init leaves no half-made data directory behind
+            shutil.rmtree(settings.data_dir, ignore_errors=True)
+        raise
 
 
 @app.command()
 def example(
     record_type: Annotated[str, typer.Argument(help="el_image, tensile_test or xrf_analysis")],
     out_dir: Annotated[Path, typer.Option(help="Where to write the record JSON (and its image).")] = Path("."),
+    member: Annotated[str, typer.Option(help="The lab whose station (profile.json) records it.")] = "LAB-SZ",
 ) -> None:
-    """Write a valid example record for the local consortium, ready for `qledger ingest`."""
+    """Write a valid example record from a lab's station, ready for `qledger ingest`."""
+    import os
+    import random
+
+    from ledger_service.errors import LedgerError
+    from ledger_service.station import EXAMPLE_TYPES, Station, example_record
 
     def run() -> None:
-        if record_type not in ("el_image", "tensile_test", "xrf_analysis"):
-            raise LedgerError("record type must be el_image, tensile_test or xrf_analysis")
+        if record_type not in EXAMPLE_TYPES:
+            raise LedgerError(f"record type must be one of {', '.join(EXAMPLE_TYPES)}")
         with _runtime() as rt:
-            demo = Demo(rt.service, rt.keys, seed=int.from_bytes(os.urandom(4), "big"))
-            demo.load_calibrations(rt.certificates)
-            raw, files = demo.record(record_type, demo.rng.randrange(10**6))
+            station = Station(_profile(rt).station(member)).load_calibrations(rt.service, rt.certificates)
+            rng = random.Random(int.from_bytes(os.urandom(4), "big"))
+            raw, files = example_record(station, record_type, rng.randrange(10**6), rng)
         out_dir.mkdir(parents=True, exist_ok=True)
         for f in files:
             (out_dir / f.name).write_bytes(f.data or b"")
@@ -187,68 +320,168 @@ def example(
     _guard(run)
 
 
+# ---------------------------------------------------------------------------------------------- records
+
+
+def _record_files(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(path.glob("*.json"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise Failed(f"{path}: no such file or folder")
+    return files
+
+
+def _read_record(path: Path) -> tuple[dict[str, Any], list[AttachmentFile]]:
+    """A record file and the attachment files its "file" entries name (relative to the record file)."""
+    from ledger_service.records import Fault, FaultCode, RecordInvalid
+    from ledger_service.service import AttachmentFile
+
+    try:
+        raw = json.loads(path.read_bytes())
+    except (OSError, ValueError) as error:
+        raise RecordInvalid([Fault("", FaultCode.NOT_JSON, f"not a JSON record: {error}")]) from None
+    if not isinstance(raw, dict):
+        raise RecordInvalid([Fault("", FaultCode.NOT_JSON, "not a JSON object")])
+    attachments, faults = [], []
+    entries = raw.get("attachments", [])
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        if isinstance(entry, dict) and "file" in entry:
+            location = path.parent / str(entry.pop("file"))
+            if not location.is_file():
+                faults.append(Fault(f"attachments.{i}.file", FaultCode.FILE_NOT_FOUND, f"no file {location}"))
+                continue
+            name, media = entry.get("name", location.name), entry.get("media_type", "application/octet-stream")
+            attachments.append(AttachmentFile(str(name), str(media), path=location))
+    if faults:
+        raise RecordInvalid(faults)
+    if isinstance(entries, list):
+        raw["attachments"] = [e for e in entries if isinstance(e, dict) and "sm3" in e]
+    return raw, attachments
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Record JSON files, or folders of them.")],
     member: Annotated[str, typer.Option(help="The submitting member (its key is in the data directory).")] = "LAB-SZ",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate every file; store and anchor nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per record file on stdout.")] = False,
 ) -> None:
-    """Validate, hash, pin, anchor and index records. Attachments: entries with a "file" path beside the JSON."""
+    """Validate, hash, pin, anchor and index records. Attachments: entries with a "file" path beside the JSON.
+    Every file is checked; the accepted ones are anchored even when others are refused (exit 1 then)."""
+    from ledger_service.errors import StoreUnavailable
+    from ledger_service.records import RecordInvalid
+
+    say = err_console if as_json else console
+    refused = 0
 
     def run() -> None:
-        files = [p for path in paths for p in (sorted(path.glob("*.json")) if path.is_dir() else [path])]
-        with _runtime() as rt, _bar() as bar:
-            task = bar.add_task("ingest", total=len(files))
+        nonlocal refused
+        files = _record_files(paths)
+        if not files:
+            raise Failed(f"no record files (*.json) in {', '.join(map(str, paths))}")
+        with _runtime() as rt, _bar(say) as bar:
+            task = bar.add_task("check" if dry_run else "ingest", total=len(files))
+            accepted = 0
             for path in files:
-                raw = json.loads(path.read_text())
-                attachments = []
-                for entry in raw.get("attachments", []):
-                    if "file" in entry:
-                        location = path.parent / entry.pop("file")
-                        attachments.append(AttachmentFile(entry["name"], entry["media_type"], path=location))
-                raw["attachments"] = [e for e in raw.get("attachments", []) if "sm3" in e]
-                result = rt.service.submit(raw, attachments, actor=member)
-                console.print(f"{path.name}: {result.record_id} ({'new' if result.created else 'already known'})")
+                outcome: dict[str, Any] = {"file": str(path)}
+                try:
+                    raw, attachments = _read_record(path)
+                    if dry_run:
+                        outcome.update(record_id=rt.service.check(raw, attachments), status="valid")
+                    else:
+                        result = rt.service.submit(raw, attachments, actor=member)
+                        outcome.update(record_id=result.record_id, status="accepted" if result.created else "known")
+                        accepted += 1
+                except RecordInvalid as error:
+                    refused += 1
+                    outcome.update(status="refused", faults=[f.to_json() for f in error.faults])
+                    for fault in error.faults:
+                        typer.echo(f"{path}: {fault.path or '(record)'}: {fault.code} - {fault.message}", err=True)
+                if as_json:
+                    _print_json(outcome)
+                elif "record_id" in outcome:
+                    words = {"valid": "valid", "accepted": "new", "known": "already known"}[outcome["status"]]
+                    console.print(f"{path}: {outcome['record_id']} ({words})")
                 bar.advance(task)
+            if dry_run or not accepted:
+                return
             try:
-                pinned = rt.service.pin_pending()
-                console.print(f"pinned the content of {pinned} record(s)")
+                say.print(f"pinned the content of {rt.service.pin_pending()} record(s)")
             except StoreUnavailable as error:
-                console.print(f"[yellow]pinning deferred ({error}); the content waits in the local spool[/]")
+                say.print(f"[yellow]pinning deferred ({error}); the content waits in the local spool[/]")
             anchor_task = bar.add_task("anchor", total=None)
             anchored = rt.service.anchor_pending(actor=member, progress=lambda n: bar.advance(anchor_task, n))
             bar.update(anchor_task, total=anchored, completed=anchored)
-            console.print(f"anchored {anchored} record(s)")
+            say.print(f"anchored {anchored} record(s)")
 
     _guard(run)
+    if refused:
+        _fail(f"{refused} record file(s) refused")
+
+
+def _state_word(status: str) -> str:
+    return {"accepted": "PENDING"}.get(status, status.upper())
 
 
 @app.command()
-def status(record_id: str) -> None:
-    """Where a record stands: index status, anchor, and the chain's word."""
+def status(
+    record_id: Annotated[str, typer.Argument(help="A record id (as `ingest` prints it) or a prefix of it.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the state and checks as JSON.")] = False,
+) -> None:
+    """Where a record stands: PENDING (accepted, not anchored yet), ANCHORED, REVOKED or SUPERSEDED; its tier,
+    transaction, block and CID; once anchored, every verification check."""
 
     def run() -> None:
+        from rich.table import Table
+
         with _runtime() as rt:
-            fragments = rt.service.verify(record_id)
-            table = Table(title=f"record {record_id}")
-            for column in ("check", "status", "reason"):
-                table.add_column(column)
-            for f in fragments:
-                table.add_row(f.name, str(f.status), f.reason["code"] if f.reason else "")
-            console.print(table)
+            state = rt.service.record_state(rt.service.resolve_record_id(record_id))
+            fragments = rt.service.verify(state.record_id) if state.status != "accepted" else None
+        word = _state_word(state.status)
+        if as_json:
+            _print_json(
+                {
+                    "record_id": state.record_id,
+                    "state": word,
+                    "record_type": state.record_type,
+                    "lab": state.lab,
+                    "confidentiality": state.confidentiality,
+                    "tier": state.tier,
+                    "tx_hash": state.tx_hash,
+                    "block_number": state.block_number,
+                    "cid": state.cid,
+                    "pinned": state.pinned,
+                    "fragments": None if fragments is None else [f.to_json() for f in fragments],
+                }
+            )
+            return
+        table = Table(title=f"record {state.record_id}: {word}", show_header=False)
+        table.add_row("type", f"{state.record_type} ({state.confidentiality}, lab {state.lab})")
+        table.add_row("tier", state.tier or "-")
+        table.add_row("transaction", state.tx_hash or "- (waiting in the anchoring queue)")
+        table.add_row("block", "-" if state.block_number is None else str(state.block_number))
+        table.add_row("CID", f"{state.cid or '-'} ({'pinned' if state.pinned else 'in the local spool'})")
+        console.print(table)
+        if fragments is not None:
+            _fragment_table(fragments, "checks")
 
     _guard(run)
 
 
 @app.command()
 def proof(
-    record_id: str,
+    record_id: Annotated[str, typer.Argument(help="A record id or a prefix of it.")],
     out: Annotated[Path | None, typer.Option(help="Write the bundle here instead of standard output.")] = None,
 ) -> None:
     """Write a self-contained proof bundle of an anchored record."""
 
     def run() -> None:
         with _runtime() as rt:
-            text = json.dumps(rt.service.proof_bundle(record_id), indent=2)
+            text = json.dumps(rt.service.proof_bundle(rt.service.resolve_record_id(record_id)), indent=2)
         if out is None:
             sys.stdout.write(text + "\n")
         else:
@@ -259,7 +492,7 @@ def proof(
 
 @app.command()
 def revoke(
-    record_id: str,
+    record_id: Annotated[str, typer.Argument(help="A record id or a prefix of it.")],
     reason: Annotated[str, typer.Option(help="Why (kept in the audit trail; its digest goes on chain).")],
     member: Annotated[str, typer.Option(help="Who revokes: the submitter, a regulator or an auditor.")] = "REG-CN",
 ) -> None:
@@ -267,77 +500,185 @@ def revoke(
 
     def run() -> None:
         with _runtime() as rt:
-            rt.service.revoke(record_id, member=member, reason=reason)
-        console.print(f"revoked {record_id}")
+            full = rt.service.resolve_record_id(record_id)
+            rt.service.revoke(full, member=member, reason=reason)
+        console.print(f"revoked {full}")
 
     _guard(run)
+
+
+# ---------------------------------------------------------------------------------------------- verification
+
+
+def _fragment_table(fragments: Sequence[Fragment], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("check", "type", "status", "reason"):
+        table.add_column(column)
+    for f in fragments:
+        reason = f"{f.reason['code']}: {f.reason['message']}" if f.reason else ""
+        table.add_row(f.name, f.type, str(f.status), reason)
+    console.print(table)
+
+
+def _verdict(fragments: Sequence[Fragment], ok: bool) -> Exit:
+    from ledger_service.verification import Status
+
+    if ok:
+        return Exit.OK
+    return Exit.NOT_VALID if any(f.status is Status.INVALID for f in fragments) else Exit.UNDETERMINED
+
+
+@contextmanager
+def _verifying_chain(node: str | None, deployment: Any) -> Iterator[Web3ChainClient]:
+    """A chain client for verification: a node of the chain given by URL (no data directory touched), attached
+    to `deployment`; or, without a URL, the data directory's own chain and consortium."""
+    if node is not None:
+        from ledger_service.chain.jsonrpc import JsonRpcChainClient
+
+        client = JsonRpcChainClient(node)
+        if deployment is not None:
+            # A node that does not answer still gets its checks run: each then says ERROR, not a refusal.
+            client.attach(deployment, check_chain=False)
+        yield client
+        return
+    with _runtime() as rt:
+        if deployment is not None:
+            rt.service.chain.attach(deployment)
+        yield rt.service.chain
+
+
+def _certificate_deployment(pdf: bytes, node: str) -> Any:
+    """Without a trust file: the contracts the certificate's credential names (its ledger, and the registry
+    that ledger reports); None when the PDF carries no credential."""
+    from esg_reports import certificates
+    from ledger_service.chain.jsonrpc import JsonRpcChainClient
+    from ledger_service.chain.types import Deployment
+
+    embedded = certificates.embedded_credential(pdf) or {}
+    anchor = (embedded.get("credential") or {}).get("chainAnchor")
+    if not isinstance(anchor, dict) or "contract" not in anchor or "chainId" not in anchor:
+        return None
+    from ledger_service.errors import ChainUnavailable
+
+    w3 = JsonRpcChainClient(node).w3
+    ledger = w3.eth.contract(address=w3.to_checksum_address(anchor["contract"]), abi=_CONSORTIUM_ABI)
+    zero = "0x" + "00" * 20  # the recall registry is not needed to check a certificate
+    try:
+        registry = ledger.functions.consortium().call()
+    except Exception as error:  # web3 raises the transport's own errors for a node that does not answer
+        raise ChainUnavailable(f"{node} does not answer ({type(error).__name__})") from None
+    return Deployment(int(anchor["chainId"]), registry, anchor["contract"], zero, 0)
+
+
+_CONSORTIUM_ABI = [
+    {"type": "function", "name": "consortium", "stateMutability": "view", "inputs": [],
+     "outputs": [{"name": "", "type": "address"}]},
+]  # fmt: skip
 
 
 @app.command("verify")
 def verify_command(
     target: Annotated[
-        str, typer.Argument(help="A record id, a proof bundle file, a record file, or a certificate PDF.")
+        str, typer.Argument(help="A record id (or prefix), a proof bundle file, a record file, or a certificate PDF.")
     ],
-    rpc: Annotated[str | None, typer.Option(help="For a bundle: any JSON-RPC node of the chain.")] = None,
+    rpc: Annotated[
+        str | None, typer.Option(help="Any JSON-RPC node of the chain: no data directory is needed then.")
+    ] = None,
+    consortium: Annotated[
+        Path | None, typer.Option(help="The consortium's trust file (chain id and contracts) to check against.")
+    ] = None,
     attach: Annotated[
         list[Path] | None, typer.Option(help="For a record file: its attachment files, checked by SM3.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the fragments as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict and every check as JSON.")] = False,
 ) -> None:
-    """Verify a record by id (index + chain) or a proof bundle (chain only, no database)."""
-    from ledger_service.chain.jsonrpc import JsonRpcChainClient
-    from ledger_service.chain.web3_client import ChainReader
-    from ledger_service.verification import Evidence, read_bundle, verify
-
+    """Verify a record by id (index + chain), a proof bundle or a certificate PDF (any node, no database)."""
     result: dict[str, Any] = {}
 
     def run() -> None:
-        if target.lower().endswith(".pdf") and Path(target).is_file():
+        from dataclasses import replace
+
+        from ledger_service.chain.web3_client import ChainReader
+        from ledger_service.errors import LedgerError
+        from ledger_service.records.validate import normalised_record
+        from ledger_service.runtime import read_trust_file
+        from ledger_service.verification import Evidence, is_valid, read_bundle, verify
+
+        trusted = read_trust_file(consortium) if consortium is not None else None
+        settings = _settings()
+        local = _has_consortium(settings.data_dir)
+        path = Path(target)
+        if not path.is_file():  # a record id: the index knows where it is anchored
+            if not local:
+                raise Failed(
+                    f"{target}: no such file, and no index at {settings.data_dir} to look a record id up in "
+                    "(verify its proof bundle with --rpc URL instead)"
+                )
+            with _runtime() as rt:
+                full = rt.service.resolve_record_id(target)
+                result["id"], result["fragments"] = full, rt.service.verify(full)
+            result["ok"] = is_valid(result["fragments"])
+            return
+        direct = rpc is not None or not local  # checked against a node by URL, with no data directory
+        node = rpc or settings.chain_url
+        if direct and node is None:
+            raise Failed(f"{target}: give --rpc URL (any node of the consortium's chain); no data directory is needed")
+        node = node if direct else None
+        if path.suffix.lower() == ".pdf":
             from esg_reports import certificates
 
-            with _runtime() as rt:
-                result["fragments"] = certificates.verify_pdf(rt.service, Path(target).read_bytes())
-                result["id"], result["ok"] = target, certificates.is_valid(result["fragments"])
+            pdf = path.read_bytes()
+            deployment = trusted or (_certificate_deployment(pdf, node) if node is not None else None)
+            with _verifying_chain(node, deployment) as chain:
+                result["fragments"] = certificates.verify_pdf(chain, pdf)
+            result["id"], result["ok"] = target, certificates.is_valid(result["fragments"])
             return
-        document = json.loads(Path(target).read_text()) if Path(target).is_file() else None
-        if document is not None and "format" not in document:  # a record file, not a bundle
+        try:
+            document = json.loads(path.read_bytes())
+        except ValueError as error:
+            raise Failed(f"{target}: not JSON ({error})") from None
+        if not isinstance(document, dict):
+            raise Failed(f"{target}: not a record, a proof bundle or a certificate")
+        if "format" in document:  # a proof bundle
+            evidence, named = read_bundle(document)
+            with _verifying_chain(node, trusted or named) as chain:
+                result["fragments"] = verify(evidence, ChainReader(chain))
+            result["id"] = evidence.record_id
+        else:  # a record file, with its attachment files
             contents = {p.name: p.read_bytes() for p in attach or []}
-            with _runtime() as rt:
-                record_id, normalised = rt.service.record_document(document)
-                try:
-                    evidence = replace(rt.service.evidence(record_id, contents), record=normalised)
-                except LedgerError:  # not in this index: the checks say what the chain says
-                    evidence = Evidence(normalised, record_id, None, contents)
-                result["id"], result["fragments"] = record_id, verify(evidence, ChainReader(rt.service.chain))
-        elif document is not None:
-            evidence, deployment = read_bundle(document)
-            with ExitStack() as stack:
-                url = rpc or stack.enter_context(local_chain(Settings().data_dir))
-                client = JsonRpcChainClient(url)
-                client.attach(deployment)
-                result["id"], result["fragments"] = evidence.record_id, verify(evidence, ChainReader(client))
-        else:
-            with _runtime() as rt:
-                result["id"], result["fragments"] = target, rt.service.verify(target)
+            record_id, normalised = normalised_record(document)
+            evidence = Evidence(normalised, record_id, None, contents)
+            if direct:
+                if trusted is None:
+                    raise Failed(f"{target}: a record file names no chain: give --consortium FILE with --rpc")
+                with _verifying_chain(node, trusted) as chain:
+                    result["fragments"] = verify(evidence, ChainReader(chain))
+            else:
+                with _runtime() as rt:
+                    try:
+                        evidence = replace(rt.service.evidence(record_id, contents), record=normalised)
+                    except LedgerError:  # not in this index: the checks say what the chain says
+                        pass
+                    result["fragments"] = verify(evidence, ChainReader(rt.service.chain))
+            result["id"] = record_id
+        result["ok"] = is_valid(result["fragments"])
 
     _guard(run)
-    fragments = result["fragments"]
-    ok = result.get("ok", is_valid(fragments))
+    fragments, ok = result["fragments"], bool(result["ok"])
     if as_json:
-        console.print_json(json.dumps({"valid": ok, "fragments": [f.to_json() for f in fragments]}))
+        _print_json({"id": result["id"], "valid": ok, "fragments": [f.to_json() for f in fragments]})
     else:
-        table = Table(title=f"{result['id'][:40]}: {'VALID' if ok else 'NOT VALID'}")
-        for column in ("check", "type", "status", "reason"):
-            table.add_column(column)
-        for f in fragments:
-            reason = f"{f.reason['code']}: {f.reason['message']}" if f.reason else ""
-            table.add_row(f.name, f.type, str(f.status), reason)
-        console.print(table)
-    if not ok:
-        raise typer.Exit(code=2)
+        _fragment_table(fragments, f"{result['id'][:40]}: {'VALID' if ok else 'NOT VALID'}")
+    verdict = _verdict(fragments, ok)
+    if verdict is not Exit.OK:
+        raise typer.Exit(code=verdict)
 
 
-keys_app = typer.Typer(help="Members' API keys.")
+# ---------------------------------------------------------------------------------------------- API keys
+
+keys_app = typer.Typer(help="Members' API keys: issue, list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 
@@ -346,18 +687,58 @@ def issue_key(
     member: Annotated[str, typer.Argument(help="A member whose chain key is in the data directory.")],
 ) -> None:
     """Issue an API key for a member; it is printed once, only its SM3 is kept."""
-    from ledger_service.index import crud
 
     def run() -> None:
         with _runtime() as rt:
-            account = rt.service.accounts.get(member)
-            if account is None:
-                raise LedgerError(f"unknown member {member!r}: one of {', '.join(sorted(rt.service.accounts))}")
-            with rt.service.sessions.begin() as session:
-                key = crud.issue_api_key(session=session, member=member, account=account, actor="cli")
+            key = rt.service.issue_api_key(member, actor="cli")
         sys.stdout.write(key + "\n")
 
     _guard(run)
+
+
+@keys_app.command("list")
+def list_keys(
+    member: Annotated[str | None, typer.Option(help="Only this member's keys.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key.")] = False,
+) -> None:
+    """Every API key by its id (never the key itself): member, when issued, whether and when revoked."""
+
+    def run() -> None:
+        from rich.table import Table
+
+        with _runtime() as rt:
+            keys = rt.service.api_keys(member)
+        if as_json:
+            for key in keys:
+                _print_json(key.to_json())
+            return
+        table = Table(title="API keys")
+        for column in ("key id", "member", "issued", "revoked"):
+            table.add_column(column)
+        for key in keys:
+            revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-"
+            table.add_row(key.key_id, key.member, key.created_at.isoformat(timespec="seconds"), revoked)
+        console.print(table)
+
+    _guard(run)
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    key_id: Annotated[str, typer.Argument(help="The key's id from `qledger keys list` (or 8+ of its digits).")],
+    member: Annotated[str | None, typer.Option(help="Only if the key is this member's.")] = None,
+) -> None:
+    """Revoke an API key: the service refuses it within its 5 s cache period."""
+
+    def run() -> None:
+        with _runtime() as rt:
+            key = rt.service.revoke_api_key(key_id, member=member, actor="cli")
+        console.print(f"revoked API key {key.key_id} of {key.member}")
+
+    _guard(run)
+
+
+# ---------------------------------------------------------------------------------------------- the service
 
 
 @app.command()
@@ -365,17 +746,21 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
 ) -> None:
-    """Run the HTTP API (and its anchoring worker) until interrupted."""
-    import uvicorn
-
-    from ledger_service.api.main import create_app
-    from ledger_service.api.observability import json_logging
+    """Run the HTTP API (and its anchoring worker) until interrupted (SIGINT or SIGTERM)."""
 
     def run() -> None:
+        import uvicorn
+
+        from ledger_service.api.main import create_app
+        from ledger_service.api.observability import json_logging
+        from ledger_service.station import load_profile
+
         json_logging()
         with _runtime() as rt:
             uvicorn.run(
-                create_app(rt.service, keys=rt.keys, certificates=rt.certificates),
+                create_app(
+                    rt.service, keys=rt.keys, certificates=rt.certificates, profile=load_profile(rt.settings.data_dir)
+                ),
                 host=host,
                 port=port,
                 log_config=None,
@@ -385,22 +770,15 @@ def serve(
     _guard(run)
 
 
-def _bar() -> Progress:
-    columns = (TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    return Progress(*columns, console=console)
-
-
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+# ---------------------------------------------------------------------------------------------- recalls
 
-
-agent_app = typer.Typer(help="Escrow agents: release key shares when a recall is in force.")
+agent_app = typer.Typer(help="Escrow agents: release key shares when a recall is in force.", no_args_is_help=True)
 app.add_typer(agent_app, name="agent")
-recall_app = typer.Typer(help="Recalls: open, approve, status, decrypt, close.")
+recall_app = typer.Typer(help="Recalls: open, approve, status, decrypt, close.", no_args_is_help=True)
 app.add_typer(recall_app, name="recall")
 AsMember = Annotated[str, typer.Option("--as", help="The member acting (its keys are in the data directory).")]
 
@@ -414,9 +792,9 @@ def agent_run(
     """Watch the chain for recalls in force and release this agent's key shares (restart-safe)."""
     import threading
 
-    from consortium.agent import EscrowAgent
-
     def run() -> None:
+        from consortium.agent import EscrowAgent
+
         with _runtime() as rt:
             watcher = EscrowAgent(rt.service, agent, rt.keys.sm2(agent))
             if once:
@@ -441,13 +819,13 @@ def recall_open(
     record: Annotated[list[str] | None, typer.Option(help="Recall these records (repeat the option).")] = None,
 ) -> None:
     """Open a recall as a regulator; under the regulator-alone policy it is in force at once."""
-    from consortium.recall import open_recall, recall_status
-
     chosen = [(k, v) for k, v in (("lot", lot), ("product", product), ("records", record)) if v]
     if len(chosen) != 1:
         _fail("name exactly one scope: --lot, --product or --record")
 
     def run() -> None:
+        from consortium.recall import open_recall, recall_status
+
         kind, scope = chosen[0]
         with _runtime() as rt:
             recall_id = open_recall(rt.service, regulator=acting, kind=kind, scope=scope, reason=reason)
@@ -459,9 +837,10 @@ def recall_open(
 @recall_app.command("approve")
 def recall_approve(recall_id: int, acting: AsMember) -> None:
     """Approve a proposed recall (member-quorum policy)."""
-    from consortium.recall import approve_recall, recall_status
 
     def run() -> None:
+        from consortium.recall import approve_recall, recall_status
+
         with _runtime() as rt:
             approve_recall(rt.service, member=acting, recall_id=recall_id)
             console.print(f"recall {recall_id}: {recall_status(rt.service, recall_id)['status']}")
@@ -472,21 +851,24 @@ def recall_approve(recall_id: int, acting: AsMember) -> None:
 @recall_app.command("status")
 def recall_show(recall_id: int) -> None:
     """A recall's status and its releases."""
-    from consortium.recall import recall_status
 
     def run() -> None:
+        from rich.table import Table
+
+        from consortium.recall import recall_status
+
         with _runtime() as rt:
             status = recall_status(rt.service, recall_id)
-            console.print(
-                f"recall {recall_id}: {status['status']}, {status['scope_kind']} scope, "
-                f"opened by {status['regulator']}, {status['approvals']} approval(s)"
-            )
-            table = Table(title="key-share releases")
-            for column in ("agent", "block", "release CID"):
-                table.add_column(column)
-            for r in status["releases"]:
-                table.add_row(str(r["agent"]), str(r["block"]), r["cid"])
-            console.print(table)
+        console.print(
+            f"recall {recall_id}: {status['status']}, {status['scope_kind']} scope, "
+            f"opened by {status['regulator']}, {status['approvals']} approval(s)"
+        )
+        table = Table(title="key-share releases")
+        for column in ("agent", "block", "release CID"):
+            table.add_column(column)
+        for r in status["releases"]:
+            table.add_row(str(r["agent"]), str(r["block"]), r["cid"])
+        console.print(table)
 
     _guard(run)
 
@@ -498,36 +880,43 @@ def recall_decrypt(
     out: Annotated[Path, typer.Option(help="Where to write the decrypted records.")] = Path("recall-out"),
 ) -> None:
     """Collect the releases, rebuild the data keys, decrypt and verify every record the recall covers."""
-    from consortium.recall import decrypt_recall
+    opened = [True]
 
     def run() -> None:
+        from consortium.recall import decrypt_recall
+
         with _runtime() as rt:
             unlock = decrypt_recall(
                 rt.service, recall_id=recall_id, regulator=acting, key=rt.keys.sm2(acting), out_dir=out
             )
-            console.print(
-                f"recall {recall_id}: {unlock.releases} release(s); {len(unlock.decrypted)} record(s) decrypted, "
-                f"{len(unlock.verified)} verified against the chain; written to {out}"
-            )
-            for record_id, why in unlock.refused.items():
-                console.print(f"  {record_id}: {why}")
-            if unlock.refused or not unlock.decrypted:
-                raise typer.Exit(2)
+        console.print(
+            f"recall {recall_id}: {unlock.releases} release(s); {len(unlock.decrypted)} record(s) decrypted, "
+            f"{len(unlock.verified)} verified against the chain; written to {out}"
+        )
+        for record_id, why in unlock.refused.items():
+            console.print(f"  {record_id}: {why}")
+        opened[0] = not unlock.refused and bool(unlock.decrypted)
 
     _guard(run)
+    if not opened[0]:
+        raise typer.Exit(Exit.NOT_VALID)
 
 
 @recall_app.command("close")
 def recall_close(recall_id: int, reason: Annotated[str, typer.Option()], acting: AsMember = "REG-CN") -> None:
     """Close a recall: no release is accepted after this."""
-    from consortium.recall import close_recall
 
     def run() -> None:
+        from consortium.recall import close_recall
+
         with _runtime() as rt:
             close_recall(rt.service, regulator=acting, recall_id=recall_id, reason=reason)
-            console.print(f"recall {recall_id}: closed")
+        console.print(f"recall {recall_id}: closed")
 
     _guard(run)
+
+
+# ---------------------------------------------------------------------------------------------- disclosures
 
 
 @app.command()
@@ -536,21 +925,29 @@ def report(
     period: Annotated[int, typer.Option(help="The reporting year.")] = datetime.now(UTC).year,
     format: Annotated[str, typer.Option(help="Comma-separated: json, html, pdf, ixbrl.")] = "pdf,ixbrl,json",
     out: Annotated[Path, typer.Option(help="Where to write the report files.")] = Path("reports"),
-    entity: Annotated[str, typer.Option(help="The reporting entity's name.")] = "Demo Modules Co.",
-    lei: Annotated[str, typer.Option(help="Its ISO 17442 LEI (the iXBRL entity identifier).")] = "529900QLEDGERDEMO042",
+    entity: Annotated[str | None, typer.Option(help="The reporting entity (default: profile.json's).")] = None,
+    lei: Annotated[str | None, typer.Option(help="Its ISO 17442 LEI (default: profile.json's).")] = None,
     member: Annotated[list[str] | None, typer.Option(help="Limit to these members' records (repeat).")] = None,
     product: Annotated[list[str] | None, typer.Option(help="Limit to these products (repeat).")] = None,
 ) -> None:
     """CSRD/ESRS, GRI, SASB and TCFD disclosures whose every figure links to anchored evidence."""
-    from esg_reports import render
-    from esg_reports.metrics import Period, Scope
-    from esg_reports.report import Entity, build
 
     def run() -> None:
+        from rich.table import Table
+
+        from esg_reports import render
+        from esg_reports.metrics import Period, Scope
+        from esg_reports.report import Entity, build
+
         with _runtime() as rt, rt.service.sessions.begin() as session:
+            if entity is None or lei is None:
+                reporting = _profile(rt).reporting_entity
+                entity_name, entity_lei = entity or reporting.name, lei or reporting.lei
+            else:
+                entity_name, entity_lei = entity, lei
             built = build(
                 session,
-                entity=Entity(entity, lei),
+                entity=Entity(entity_name, entity_lei),
                 period=Period.year(period),
                 scope=Scope(tuple(member) if member else None, tuple(product) if product else None),
                 frameworks=[f.strip() for f in framework.split(",") if f.strip()],
@@ -576,19 +973,21 @@ def certificate(
     target: Annotated[str, typer.Argument(help="A record id, or a lot (its anchored public records).")],
     lang: Annotated[str, typer.Option(help="Comma-separated BCP 47 tags; English is always added.")] = "en",
     out: Annotated[Path, typer.Option(help="Where to write the certificate PDFs.")] = Path("certificates"),
-    verify_base: Annotated[str, typer.Option(help="The public verification service the QR code opens.")] = (
-        "https://verify.qledger.example"
-    ),
+    verify_base: Annotated[
+        str | None, typer.Option(help="The verification service the QR code opens (default: profile.json's).")
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, max=16, help="Rendering processes for a lot.")] = 2,
 ) -> None:
     """Conformity certificates (W3C VC 2.0 embedded in PDF/A-3b, QR code), anchored on chain."""
-    from esg_reports import certificates
 
     def run() -> None:
+        from esg_reports import certificates
+
         with _runtime() as rt:
             ids = certificates.records_of(rt.service, target)
             langs = [x.strip() for x in lang.split(",") if x.strip()]
-            issued = certificates.issue(rt.service, ids, langs, verify_base, workers=workers)
+            base = verify_base or _profile(rt).verification_url
+            issued = certificates.issue(rt.service, ids, langs, base, workers=workers)
         out.mkdir(parents=True, exist_ok=True)
         for cert in issued:
             path = out / f"certificate-{cert.record_id[:16]}.pdf"
@@ -599,7 +998,9 @@ def certificate(
     _guard(run)
 
 
-model_app = typer.Typer(help="The inference bridge's model registry.")
+# ---------------------------------------------------------------------------------------------- AI inspection
+
+model_app = typer.Typer(help="The inference bridge's model registry.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 
 
@@ -609,12 +1010,14 @@ def model_register(
     acting: AsMember = "LAB-SZ",
 ) -> None:
     """Anchor a model card; the bridge then runs only the ONNX file whose SM3 the card names."""
-    from inference_bridge import registry
 
     def run() -> None:
+        from inference_bridge import registry
+
+        document = json.loads(card.read_text())
         with _runtime() as rt:
-            card_id = registry.register(rt.service, json.loads(card.read_text()), member=acting)
-            console.print(f"model card {card_id} anchored")
+            card_id = registry.register(rt.service, document, member=acting)
+        console.print(f"model card {card_id} anchored")
 
     _guard(run)
 
@@ -627,21 +1030,24 @@ def inspect(
     acting: AsMember = "LAB-SZ",
 ) -> None:
     """Inspect every image with an anchored model; each decision becomes an anchored ai_inspection record."""
-    from inference_bridge import registry
-    from inference_bridge import rules as rulebook
-    from inference_bridge.pipeline import Inspector
 
     def run() -> None:
+        from inference_bridge import registry
+        from inference_bridge import rules as rulebook
+        from inference_bridge.pipeline import Inspector
+        from ledger_service.station import Station
+
+        if not directory.is_dir():
+            raise Failed(f"{directory}: no such folder")
         paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif"))
         if not paths:
-            raise LedgerError(f"no images in {directory}")
+            raise Failed(f"no images in {directory}")
         with _runtime() as rt:
             card_id, card, onnx = registry.load(rt.service, model)
-            demo = Demo(rt.service, rt.keys)
-            demo.load_calibrations(rt.certificates)
+            station = Station(_profile(rt).station(acting)).load_calibrations(rt.service, rt.certificates)
             with _bar() as bar:
                 task = bar.add_task("inspect", total=len(paths))
-                decisions = Inspector(rt.service, onnx, card_id, card, demo.inspection_envelope, actor=acting).run(
+                decisions = Inspector(rt.service, onnx, card_id, card, station.inspection_envelope, actor=acting).run(
                     paths, progress=lambda n: bar.advance(task, n)
                 )
                 anchor = bar.add_task("anchor", total=None)
@@ -658,3 +1064,7 @@ def inspect(
                     console.print(f"rule {a.rule}: {a.action} {a.target} ({len(a.record_ids)} decision(s))")
 
     _guard(run)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -18,37 +18,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ledger_service.chain import Accreditation, ConsortiumSpec, Founder, Header, Role, Web3ChainClient
+from ledger_service import local_consortium
+from ledger_service.chain import Header
 from ledger_service.chain.types import Deployment
 from ledger_service.chain.web3_client import ChainReader
-from ledger_service.confidential import EscrowPolicy
-from ledger_service.digests import sm3
 from ledger_service.errors import TransactionReverted
 from ledger_service.ids import instrument_key, operator_key, unix
-from ledger_service.images import el_cell_png
-from ledger_service.index import crud
 from ledger_service.keys import KeyStore
+from ledger_service.local_consortium import AGENTS, CAL, ESCROW_K, LAB, LAB_METHODS, MFR, REG
 from ledger_service.records import RECORD_TYPE_CODES, RecordInvalid
 from ledger_service.service import AttachmentFile, LedgerService
+from ledger_service.station import Station, example_record
 from ledger_service.verification import Status, is_valid
 
-LAB, CAL, MFR, REG = "LAB-SZ", "CAL-NIM", "MFR-DM", "REG-CN"
-AGENTS = tuple(f"ESCROW-{i}" for i in range(1, 6))  # 3 of these 5 open a confidential record
-ESCROW_K = 3
+__all__ = ["AGENTS", "CAL", "ESCROW_K", "LAB", "MFR", "REG", "Demo", "DemoReport", "run_demo"]
+# The demo's certificates point at a local `qledger serve`; a real station names its service in profile.json.
+DEMO_VERIFICATION_URL = "http://127.0.0.1:8080"
+
 RECALL_LOT = "LOT-2026-RECALL"
-DEMO_LEI = "529900QLEDGERDEMO042"
-CERTIFICATE_LANGUAGES = ["en", "zh-Hans", "vi", "th", "km"]  # an ISO 17442-shaped identifier for the demo manufacturer
-INSTRUMENTS = {  # lab instrument -> (the calibration lab's reference standard, method)
-    "EL-CAM-01": ("REF-IRRADIANCE", "IEC TS 60904-13"),
-    "TENSILE-01": ("REF-FORCE", "ISO 6892-1"),
-    "XRF-01": ("REF-XRF-CRM", "IEC 62321-3-1"),
-}
+CERTIFICATE_LANGUAGES = ["en", "zh-Hans", "vi", "th", "km"]
+INSTRUMENTS = dict(LAB_METHODS)  # the test lab's instruments -> their method
 OLD_CAMERA = "EL-CAM-00"  # its calibration expired a month ago
 Progress = Callable[[str, int, int], None]  # (task, advance, total)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -67,281 +58,54 @@ class DemoReport:
 
 
 class Demo:
-    """The demo's consortium and its data on one LedgerService."""
+    """The demo's (and the tests' and benches') local consortium and its data on one LedgerService: the same
+    profile and station that `qledger init` writes, plus an instrument whose calibration has expired."""
 
     def __init__(self, service: LedgerService, keys: KeyStore, seed: int = 2026) -> None:
         self.service = service
         self.keys = keys
         self.rng = random.Random(seed)
         self.now = datetime.fromtimestamp(service.chain.w3.eth.get_block("latest")["timestamp"], UTC)
-        self.certificates: dict[str, str] = {}  # instrument -> certificate record id
-        self.windows: dict[str, tuple[datetime, datetime]] = {}  # instrument -> calibration validity
+        base = local_consortium.default_profile(DEMO_VERIFICATION_URL)
+        lab = base.station(LAB)
+        old = lab.instrument("EL-CAM-01").model_copy(update={"id": OLD_CAMERA, "model": OLD_CAMERA})
+        stations = {**base.stations, LAB: lab.model_copy(update={"instruments": (*lab.instruments, old)})}
+        self.profile = base.model_copy(update={"stations": stations})
+        self.station = Station(self.profile.station(LAB), clock=lambda: self.now)
 
-    # ------------------------------------------------------------------ set-up
+    @property
+    def certificates(self) -> dict[str, str]:  # instrument -> certificate record id
+        return self.station.certificates
+
+    @property
+    def windows(self) -> dict[str, tuple[datetime, datetime]]:  # instrument -> calibration validity
+        return self.station.windows
 
     def found_consortium(self, recall_confirmation: int = 0) -> Deployment:
-        """Deploy the demo consortium; `recall_confirmation` 0: a regulator's recall is in force at once, 1: it
-        needs the member quorum."""
-        chain: Web3ChainClient = self.service.chain
-        accounts = {m: chain.add_account(self.keys.get_or_create(m)) for m in (LAB, CAL, MFR, REG, *AGENTS, "deployer")}
-        for address in accounts.values():
-            chain.fund(address, 10**20)
-        self.service.accounts.update(accounts)
-        year = unix(self.now + timedelta(days=365))
-        lab_types = {
-            RECORD_TYPE_CODES[t] for t in ("el_image", "tensile_test", "xrf_analysis", "ai_inspection", "human_review")
-        }
-        spec = ConsortiumSpec(
-            founders=(
-                Founder(
-                    accounts[LAB],
-                    LAB,
-                    Role.LAB,
-                    Accreditation("CNAS", "CNAS L1001", b"\x01" * 32, frozenset(lab_types), year),
-                ),
-                Founder(
-                    accounts[CAL],
-                    CAL,
-                    Role.LAB,
-                    Accreditation(
-                        "CNAS",
-                        "CNAS L0002",
-                        b"\x02" * 32,
-                        frozenset({RECORD_TYPE_CODES["calibration_certificate"]}),
-                        year,
-                    ),
-                ),
-                Founder(accounts[MFR], MFR, Role.MANUFACTURER),
-                Founder(accounts[REG], REG, Role.REGULATOR | Role.AUDITOR),
-                *(Founder(accounts[a], a, Role.ESCROW_AGENT) for a in AGENTS),
-            ),
-            recall_confirmation=recall_confirmation,
-        )
-        for member in (LAB, CAL, MFR, REG, *AGENTS):
-            self.keys.sm2(member)  # every member's SM2 key, 0600 in the data directory
-        return chain.deploy(spec, accounts["deployer"])
+        return local_consortium.found(self.service, self.keys, self.now, recall_confirmation)
 
     def configure_escrow(self) -> str:
-        """The consortium's escrow policy: 3 of the 5 agents' shares open a record, released to REG-CN."""
-        policy = EscrowPolicy(
-            k=ESCROW_K,
-            agents=tuple((a, self.keys.sm2(a).public_key.to_bytes()) for a in AGENTS),
-            regulators=((REG, self.keys.sm2(REG).public_key.to_bytes()),),
-        )
-        return self.service.configure_escrow(member=REG, policy=policy)
+        return local_consortium.configure_escrow(self.service, self.keys, self.profile)
 
     def calibrate_instruments(self) -> None:
-        s = self.service
-        for operator in ("op-alice", "op-bob"):
-            s.add_operator(lab_member=LAB, operator_id=operator, actor=LAB)
-        s.add_operator(lab_member=CAL, operator_id="cal-tech-1", actor=CAL)
-        windows = {name: (self.now - timedelta(days=30), self.now + timedelta(days=335)) for name in INSTRUMENTS}
-        windows[OLD_CAMERA] = (self.now - timedelta(days=400), self.now - timedelta(days=30))
-        for name, (reference, _) in {**INSTRUMENTS, OLD_CAMERA: INSTRUMENTS["EL-CAM-01"]}.items():
-            if name != OLD_CAMERA:
-                s.register_instrument(member=CAL, instrument_id=reference, model=f"{reference} reference standard")
-                s.register_reference_calibration(
-                    member=CAL,
-                    instrument_id=reference,
-                    certificate_sm3=_nmi_certificate(reference),
-                    valid_from=self.now - timedelta(days=600),
-                    valid_until=self.now + timedelta(days=400),
-                )
-            start, end = windows[name]
-            self.windows[name] = (start, end)
-            submitted = s.submit(self._certificate(name, reference, start, end), actor=CAL)
-            self.certificates[name] = submitted.record_id
-        s.anchor_pending()
-        for name, cert in self.certificates.items():
-            s.register_instrument(member=LAB, instrument_id=name, model=f"{name} master data")
-            s.register_calibration(member=LAB, certificate_record_id=cert)
-
-    def _certificate(self, instrument: str, reference: str, start: datetime, end: datetime) -> dict[str, Any]:
-        ref_cert = _nmi_certificate(reference)
-        return self._envelope(
-            "calibration_certificate",
-            lab=CAL,
-            instrument=reference,
-            certificate=ref_cert,
-            window=(self.now - timedelta(days=600), self.now + timedelta(days=400)),
-            measured_at=start - timedelta(hours=1),
-            operator="cal-tech-1",
-            results={
-                "calibrated_instrument": {
-                    "id": instrument,
-                    "maker": "Demo",
-                    "model": instrument,
-                    "serial": f"SN-{instrument}",
-                },
-                "points": [
-                    {"quantity": "response", "value": 1.002, "unit": "1", "uncertainty": 0.004, "coverage_factor": 2}
-                ],
-                "conditions": {"temperature_C": 23.0, "humidity_pct": 45.0},
-                "traceability_statement": "Traceable to SI through NIM China (CIPM MRA)",
-                "valid_from": _iso(start),
-                "valid_until": _iso(end),
-            },
+        expired = {OLD_CAMERA: (self.now - timedelta(days=400), self.now - timedelta(days=30))}
+        calibrated = local_consortium.calibrate(
+            self.service, self.profile, self.now, windows=expired, references={OLD_CAMERA: "REF-IRRADIANCE"}
         )
+        self.station.certificates.update(calibrated.certificates)
+        self.station.windows.update(calibrated.windows)
 
-    def _envelope(
-        self,
-        record_type: str,
-        *,
-        lab: str,
-        instrument: str,
-        certificate: str,
-        window: tuple[datetime, datetime],
-        measured_at: datetime,
-        operator: str,
-        results: dict[str, Any],
-        lot: str = "LOT-2026-11-A",
-        attachments: list[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
-        n = self.rng.randrange(10**8)
-        return {
-            "record_type": record_type,
-            "title": f"{record_type.replace('_', ' ')} report",
-            "report_id": f"R-{n:08d}",
-            "lab": {"member_id": lab, "name": f"{lab} laboratory", "address": "88 Science Road, Suzhou"},
-            "activity_location": "Suzhou, CN",
-            "customer": {"name": "Demo Modules Ltd", "contact": "quality@demo-modules.example"},
-            "subject": {
-                "description": "60-cell PV module",
-                "unambiguous_id": f"MOD-{n:08d}",
-                "lot": lot,
-                "product": "DM-400",
-            },
-            "method": {
-                "standard": INSTRUMENTS.get(instrument, ("", "ISO/IEC 17025"))[1] or "ISO/IEC 17025",
-                "edition": "2018",
-            },
-            "measured_at": _iso(measured_at),
-            "date_issued": measured_at.date().isoformat(),
-            "instrument": {
-                "id": instrument,
-                "maker": "Demo Instruments",
-                "model": instrument,
-                "serial": f"SN-{instrument}",
-                "calibration": {
-                    "certificate_record_id": certificate,
-                    "valid_from": _iso(window[0]),
-                    "valid_until": _iso(window[1]),
-                },
-            },
-            "operator": {"id": operator},
-            "checker_id": "op-carol",
-            "authorized_by": {"name": "Dr. Wei Chen", "role": "Technical manager"},
-            "statement_results_relate_only_to_items": True,
-            "attachments": attachments or [],
-            "results": results,
-        }
-
-    # ------------------------------------------------------------------ records
-
-    def _window(self, instrument: str) -> tuple[datetime, datetime]:
-        return self.windows[instrument]
+    def load_calibrations(self, certificates: dict[str, str]) -> None:
+        """Use the calibrations of an existing consortium (from the index)."""
+        self.station.load_calibrations(self.service, certificates)
 
     def inspection_envelope(
         self, record_type: str, results: dict[str, Any], image: str, attachments: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        """An AOI station's record (ai_inspection or human_review) for the cell image `image` (e.g. cell0042):
-        measured with the calibrated EL camera, cells grouped six to a module."""
-        number = int("".join(c for c in image if c.isdigit()) or 0)
-        module = f"MOD-{number // 6:05d}"
-        operator = "op-alice" if record_type == "ai_inspection" else "op-bob"
-        raw = self._envelope(
-            record_type,
-            lab=LAB,
-            instrument="EL-CAM-01",
-            certificate=self.certificates["EL-CAM-01"],
-            window=self.windows["EL-CAM-01"],
-            measured_at=self.now - timedelta(minutes=1),
-            operator=operator,
-            results=results,
-            lot=f"LOT-EL-{number // 600:03d}",
-            attachments=attachments,
-        )
-        raw["subject"].update(description="mono-PERC solar cell (EL image)", unambiguous_id=f"{module}/{image}")
-        return raw
-
-    def load_calibrations(self, certificates: dict[str, str]) -> None:
-        """Use the calibrations of an existing consortium (from the index)."""
-        with self.service.sessions() as session:
-            for instrument, certificate in certificates.items():
-                row = crud.get_certificate(session=session, record_id=certificate)
-                if row is not None:
-                    start, end = crud.as_utc(row.valid_from), crud.as_utc(row.valid_until)
-                    self.certificates[instrument] = certificate
-                    self.windows[instrument] = (start, end)
+        return self.station.inspection_envelope(record_type, results, image, attachments)
 
     def record(self, kind: str, i: int, instrument: str | None = None) -> tuple[dict[str, Any], list[AttachmentFile]]:
-        rng = self.rng
-        measured = self.now - timedelta(minutes=rng.randint(5, 60 * 24 * 20))
-        operator = rng.choice(["op-alice", "op-bob"])
-        if kind == "el_image":
-            instrument = instrument or "EL-CAM-01"
-            cracks = rng.choice([0, 0, 0, 1, 2])
-            png = el_cell_png(seed=i, size=96, cracks=cracks)
-            el: dict[str, Any] = {
-                "module": {
-                    "maker": "Demo Modules",
-                    "model": "DM-400",
-                    "serial": f"MOD-{i:06d}",
-                    "technology": "mono-PERC",
-                    "cells_layout": "6x10",
-                },
-                "test_stage": rng.choice(["initial", "after TC200", "after DH1000"]),
-                "capture": {"sensor": "Si-CCD", "resolution": "96x96", "exposure_s": 1.5, "injection_current_A": 9.8},
-                "processing": {
-                    "background_subtracted": True,
-                    "flat_field_corrected": True,
-                    "distortion_corrected": True,
-                },
-                "features": [{"cell": [rng.randrange(6), rng.randrange(10)], "kind": "crack_B"} for _ in range(cracks)],
-            }
-            results: dict[str, Any] = el
-            files = [AttachmentFile(f"cell-{i:06d}.png", "image/png", data=png)]
-        elif kind == "tensile_test":
-            rm = rng.gauss(520, 12)
-            results = {
-                "test_condition_code": "A224",
-                "specimen_id": f"SP-{i:05d}",
-                "test_piece": {"type": "flat", "original_cross_section_mm2": 20.0, "original_gauge_length_mm": 50.0},
-                "temperature_C": 23.0,
-                "values": [
-                    {"quantity": "Rp0.2", "value": round(rm * 0.78, 1), "unit": "MPa"},
-                    {"quantity": "Rm", "value": round(rm, 1), "unit": "MPa", "uncertainty": 6.0, "coverage_factor": 2},
-                    {"quantity": "A", "value": round(rng.gauss(22, 1.5), 1), "unit": "%"},
-                ],
-            }
-            instrument, files = "TENSILE-01", []
-        else:
-            pb = max(0.0, rng.gauss(300, 350))
-            results = {
-                "method": "IEC 62321-3-1",
-                "instrument_type": "ED",
-                "calibration_mode": "FP",
-                "reference_materials": ["ERM-EC681m"],
-                "sample_preparation": "as-is",
-                "replicates": 3,
-                "elements": [
-                    {"element": "Pb", "value": round(pb, 1), "unit": "mg/kg", "lod": 5.0},
-                    {"element": "Cd", "value": round(max(0.0, rng.gauss(10, 15)), 1), "unit": "mg/kg", "lod": 2.0},
-                ],
-                "screening_class": "OL" if pb > 1000 else ("X" if pb > 700 else "BL"),
-            }
-            instrument, files = "XRF-01", []
-        raw = self._envelope(
-            kind,
-            lab=LAB,
-            instrument=instrument,
-            certificate=self.certificates[instrument],
-            window=self._window(instrument),
-            measured_at=measured,
-            operator=operator,
-            results=results,
-        )
-        return raw, files
+        return example_record(self.station, kind, i, self.rng, instrument=instrument)
 
 
 def run_demo(
@@ -436,7 +200,9 @@ def run_demo(
 
         t = time.perf_counter()
         with service.sessions.begin() as session:
-            disclosures = build(session, entity=Entity("Demo Modules Co.", DEMO_LEI), period=Period.year(demo.now.year))
+            disclosures = build(
+                session, entity=Entity(**demo.profile.reporting_entity.model_dump()), period=Period.year(demo.now.year)
+            )
         report.outputs = render.write(disclosures, out_dir, ["pdf", "ixbrl", "json"])
         report.timings["ESRS/GRI/SASB/TCFD report"] = time.perf_counter() - t
 
@@ -444,12 +210,14 @@ def run_demo(
 
         t = time.perf_counter()
         chosen = [r for r, kind, _ in ids if kind in ("tensile_test", "xrf_analysis", "el_image")][1:4]
-        issued = certificates.issue(service, chosen, CERTIFICATE_LANGUAGES, "https://verify.qledger.example")
+        issued = certificates.issue(service, chosen, CERTIFICATE_LANGUAGES, demo.profile.verification_url)
         for i, cert in enumerate(issued):
             path = out_dir / f"certificate-{cert.record_id[:16]}.pdf"
             path.write_bytes(cert.pdf)
             report.outputs[f"certificate {i + 1}"] = path
-        report.certificates_valid = sum(certificates.is_valid(certificates.verify_pdf(service, c.pdf)) for c in issued)
+        report.certificates_valid = sum(
+            certificates.is_valid(certificates.verify_pdf(service.chain, c.pdf)) for c in issued
+        )
         report.timings[f"certificates ({', '.join(CERTIFICATE_LANGUAGES)})"] = time.perf_counter() - t
     return report
 
@@ -531,11 +299,6 @@ def _kind(j: int) -> str:
     if j in (11, 23):
         return "tensile_test"
     return "el_image" if j % 2 == 0 else "xrf_analysis"
-
-
-def _nmi_certificate(reference: str) -> str:
-    """SM3 of the (outside) national metrology institute certificate of a reference standard."""
-    return sm3(f"NIM certificate of {reference}".encode()).hex()
 
 
 def _code(fragments: list[Any], name: str) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from ledger_service.chain import chain_from_url
 from ledger_service.chain.types import Deployment
 from ledger_service.config import Settings
+from ledger_service.errors import LedgerError
 from ledger_service.index import engine_from_url, migrate, session_factory
 from ledger_service.keys import KeyStore
 from ledger_service.service import LedgerService
@@ -29,6 +31,30 @@ class Runtime:
 
 
 DEPLOYMENT_FILE = "deployment.json"
+# What a verifier needs to trust, and nothing else: the chain and the consortium's contracts. Members publish it
+# (`qledger init` writes it beside the deployment); `qledger verify --consortium FILE` reads it.
+TRUST_FILE = "consortium.json"
+
+
+def trust_document(deployment: Deployment) -> dict[str, object]:
+    return {"format": "qledger-consortium/1", **asdict(deployment)}
+
+
+def read_trust_file(path: Path) -> Deployment:
+    """The deployment a consortium trust file names; LedgerError naming the file when it is not one."""
+    try:
+        doc = json.loads(path.read_text())
+        if doc.get("format") != "qledger-consortium/1":
+            raise ValueError("not a qledger consortium file (format qledger-consortium/1)")
+        return Deployment(
+            chain_id=int(doc["chain_id"]),
+            registry=str(doc["registry"]),
+            ledger=str(doc["ledger"]),
+            recalls=str(doc["recalls"]),
+            block=int(doc.get("block", 0)),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise LedgerError(f"{path}: {error}") from None
 
 
 def save_deployment(runtime: Runtime, certificates: dict[str, str]) -> None:
@@ -39,6 +65,7 @@ def save_deployment(runtime: Runtime, certificates: dict[str, str]) -> None:
     members = sorted(m for m in runtime.service.accounts if m != "deployer")
     doc = {"deployment": asdict(d), "members": members, "certificates": certificates}
     (runtime.settings.data_dir / DEPLOYMENT_FILE).write_text(json.dumps(doc, indent=2) + "\n")
+    (runtime.settings.data_dir / TRUST_FILE).write_text(json.dumps(trust_document(d), indent=2) + "\n")
 
 
 def load_deployment(runtime: Runtime) -> bool:

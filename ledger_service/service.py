@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_service import confidential, merkle
@@ -25,13 +24,13 @@ from ledger_service.chain.types import BatchReceipt, PreparedTx, Receipt
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.crypto import sm4
 from ledger_service.digests import digest_bytes, digest_file
-from ledger_service.errors import LedgerError, TransactionAbandoned, TransactionReverted
+from ledger_service.errors import LedgerError, TransactionAbandoned, TransactionReverted, UnknownEntry
 from ledger_service.ids import header_of, instrument_key, schema_key, unix
 from ledger_service.index import crud
 from ledger_service.index.models import RecordRow
 from ledger_service.records import RECORD_TYPE_CODES, Fault, FaultCode, Record, RecordInvalid, validate_record
 from ledger_service.records.types import CalibrationCertificate
-from ledger_service.records.validate import RECORD_ADAPTER, fault_from_pydantic
+from ledger_service.records.validate import normalised_record
 from ledger_service.store import ContentStore, cid_of_bytes
 from ledger_service.verification import Anchor, Evidence, Fragment, make_bundle, verify
 
@@ -67,6 +66,52 @@ class Submitted:
     record_id: str
     created: bool
     cid: str
+
+
+class AmbiguousId(LedgerError, LookupError):
+    """A prefix names several records (or keys): more digits are needed."""
+
+
+@dataclass(frozen=True)
+class RecordState:
+    """A record's place in the pipeline, from the index."""
+
+    record_id: str
+    record_type: str
+    lab: str
+    confidentiality: str
+    status: str  # accepted (waiting to be anchored) | anchored | revoked | superseded
+    tier: str | None
+    tx_hash: str | None
+    block_number: int | None
+    cid: str | None
+    pinned: bool
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as its owner and operators see it: its id (the first 16 hex digits of its SM3), never the key."""
+
+    key_id: str
+    member: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> ApiKey:
+        return cls(row.key_sm3[:16], row.member, crud.as_utc(row.created_at), _utc_or_none(row.revoked_at))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "member": self.member,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
+
+
+def _utc_or_none(moment: datetime | None) -> datetime | None:
+    return crud.as_utc(moment) if moment is not None else None
 
 
 class LedgerService:
@@ -229,14 +274,24 @@ class LedgerService:
         )
 
     def _pin_attachments(
-        self, declared: Iterable[Mapping[str, Any]], files: Sequence[AttachmentFile], data_key: bytes | None = None
+        self,
+        declared: Iterable[Mapping[str, Any]],
+        files: Sequence[AttachmentFile],
+        data_key: bytes | None = None,
+        *,
+        dry_run: bool = False,
     ) -> list[Any]:
         """Digest and store each file sent with a record; a confidential record's files are stored SM4-GCM
-        encrypted under its data key (the record keeps the plaintext digests and the ciphertext's CID)."""
+        encrypted under its data key (the record keeps the plaintext digests and the ciphertext's CID). A dry
+        run stores nothing: it computes the plaintext's CID."""
         declared_by_name = {d.get("name"): d for d in declared if isinstance(d, Mapping)}
         out: list[Any] = []
         for f in files:
-            if data_key is not None:
+            if dry_run:
+                data = f.path.read_bytes() if f.path is not None else (f.data or b"")
+                d = digest_bytes(data)
+                cid = cid_of_bytes(data)
+            elif data_key is not None:
                 data = f.path.read_bytes() if f.path is not None else (f.data or b"")
                 d = digest_bytes(data)
                 cid = self.store.put(sm4.encrypt(data_key, data, confidential.attachment_aad(d.sm3_hex)))
@@ -263,6 +318,85 @@ class LedgerService:
         # Attachments declared but not sent stay as declared (their content lives elsewhere).
         out.extend(declared_by_name.values())
         return out
+
+    def check(self, raw: Mapping[str, Any], files: Sequence[AttachmentFile] = ()) -> str:
+        """Validate a record exactly as `submit` would, writing nothing anywhere; returns the record id it would
+        get (for a confidential record an indication only: its attachments' CIDs are those of fresh ciphertext)."""
+        if raw.get("confidentiality") == "confidential" and self.escrow_policy() is None:
+            raise RecordInvalid([Fault("confidentiality", FaultCode.INVALID_VALUE, NO_POLICY)])
+        envelope = dict(raw)
+        try:
+            envelope["attachments"] = self._pin_attachments(raw.get("attachments", []), files, dry_run=True)
+        except AttachmentMismatch as mismatch:
+            raise RecordInvalid([Fault("attachments", FaultCode.INVALID_VALUE, str(mismatch))]) from None
+        with self.sessions() as session:
+            record = validate_record(envelope, crud.IndexValidationContext(session))
+        return digest_bytes(canonical_json(record.model_dump(mode="json", exclude_none=True))).sm3_hex
+
+    # ------------------------------------------------------------------ lookups and access
+
+    def resolve_record_id(self, text: str) -> str:
+        """The record id that `text` names: the full id (hex, `0x` optional) or an unambiguous prefix of at
+        least 8 hex digits. Raises UnknownEntry, or AmbiguousId for a prefix that fits several records."""
+        wanted = text.strip().lower().removeprefix("0x")
+        if len(wanted) < 8 or any(c not in "0123456789abcdef" for c in wanted):
+            raise UnknownEntry(f"{text!r} is not a record id (64 hex digits, or a prefix of at least 8)")
+        with self.sessions() as session:
+            found = crud.record_ids_starting(session=session, prefix=wanted)
+        if not found:
+            raise UnknownEntry(f"no record {text} in this index")
+        if len(found) > 1:
+            raise AmbiguousId(f"{text} fits several records: give more digits")
+        return found[0]
+
+    def record_state(self, record_id: str) -> RecordState:
+        """Where a record stands in the index: accepted (waiting to be anchored), anchored, revoked, superseded."""
+        with self.sessions() as session:
+            row = crud.get_record(session=session, record_id=record_id)
+            if row is None:
+                raise UnknownEntry(f"no record {record_id} in this index")
+            a = row.anchor
+            return RecordState(
+                record_id=row.id,
+                record_type=row.record_type,
+                lab=row.lab_member,
+                confidentiality=row.confidentiality,
+                status=row.status,
+                tier=a.tier if a is not None else self.tiers.get(row.record_type),
+                tx_hash=a.tx_hash if a is not None else None,
+                block_number=a.block_number if a is not None else None,
+                cid=row.cid,
+                pinned=row.pinned_at is not None,
+            )
+
+    def issue_api_key(self, member: str, *, actor: str) -> str:
+        """A new API key for a member whose chain account this service holds; printed once, only its SM3 kept."""
+        account = self.accounts.get(member)
+        if account is None:
+            raise UnknownEntry(f"unknown member {member!r}: one of {', '.join(sorted(self.accounts))}")
+        with self.sessions.begin() as session:
+            return crud.issue_api_key(session=session, member=member, account=account, actor=actor)
+
+    def api_keys(self, member: str | None = None) -> list[ApiKey]:
+        """The API keys of every member, or of one: their public ids, never the keys."""
+        with self.sessions() as session:
+            return [ApiKey.of(row) for row in crud.api_keys(session=session, member=member)]
+
+    def revoke_api_key(self, key_id: str, *, member: str | None, actor: str) -> ApiKey:
+        """Revoke a key by its id (or an unambiguous prefix of 8 or more hex digits). With `member`, only that
+        member's own keys can be named: another member's key is as unknown as a key that never existed."""
+        wanted = key_id.strip().lower()
+        if len(wanted) < 8:
+            raise UnknownEntry(f"{key_id!r} is not a key id (at least 8 hex digits)")
+        with self.sessions.begin() as session:
+            rows = [r for r in crud.api_keys(session=session, member=member) if r.key_sm3.startswith(wanted)]
+            if not rows:
+                raise UnknownEntry(f"no API key {key_id}")
+            if len(rows) > 1:
+                raise AmbiguousId(f"{key_id} fits several keys: give more digits")
+            if not crud.revoke_api_key(session=session, key_sm3=rows[0].key_sm3, actor=actor):
+                raise LedgerError(f"API key {rows[0].key_sm3[:16]} was revoked already")
+            return ApiKey.of(rows[0])
 
     # ------------------------------------------------------------------ escrow
 
@@ -549,12 +683,7 @@ class LedgerService:
 
     def record_document(self, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """A record file as the ledger stores it (schema-normalised) and the record id that form hashes to."""
-        try:
-            record = RECORD_ADAPTER.validate_python(raw)
-        except ValidationError as error:
-            raise RecordInvalid([fault_from_pydantic(e) for e in error.errors(include_url=False)]) from None
-        document = record.model_dump(mode="json", exclude_none=True)
-        return digest_bytes(canonical_json(document)).sm3_hex, document
+        return normalised_record(raw)
 
     def verify(
         self, record_id: str, attachment_content: Mapping[str, bytes] | None = None, reader: ChainReader | None = None

@@ -53,6 +53,11 @@ class RefreshingCache(Generic[K, V]):
         self._values: dict[K, tuple[float, V]] = {}
         self._loading: dict[K, asyncio.Future[V]] = {}
 
+    def forget(self, which: Callable[[K], bool]) -> None:
+        """Drop the values whose keys `which` selects (a revoked key, say), so the next request looks again."""
+        for key in [k for k in self._values if which(k)]:
+            del self._values[key]
+
     async def get(self, key: K, lookup: Callable[[], V]) -> V:
         hit = self._values.get(key)
         age = time.monotonic() - hit[0] if hit is not None else None

@@ -438,6 +438,30 @@ def issue_api_key(*, session: Session, member: str, account: str, actor: str) ->
     return key
 
 
+def api_keys(*, session: Session, member: str | None = None) -> list[ApiKeyRow]:
+    """Every API key (or one member's), oldest first; the index holds only their SM3."""
+    query = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.key_sm3)
+    if member is not None:
+        query = query.where(ApiKeyRow.member == member)
+    return list(session.scalars(query))
+
+
+def revoke_api_key(*, session: Session, key_sm3: str, actor: str, at: datetime | None = None) -> bool:
+    """Mark a key revoked; False when it was revoked already."""
+    row = session.get(ApiKeyRow, key_sm3)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = at or _now()
+    audit(session=session, actor=actor, action="revoke_api_key", field=row.member, old_value=key_sm3[:16])
+    return True
+
+
+def record_ids_starting(*, session: Session, prefix: str, limit: int = 2) -> list[str]:
+    """Up to `limit` record ids that start with `prefix` (lower-case hex)."""
+    query = select(RecordRow.id).where(RecordRow.id.startswith(prefix, autoescape=True)).order_by(RecordRow.id)
+    return list(session.scalars(query.limit(limit)))
+
+
 def member_of_key(*, session: Session, key: str) -> ApiKeyRow | None:
     """The member an API key belongs to, if the key is known and not revoked."""
     row = session.get(ApiKeyRow, sm3(key.encode()).hex())

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
+from ledger_service.canonical import canonical_json
+from ledger_service.digests import sm3
 from ledger_service.errors import LedgerError
 from ledger_service.records.types import Record
 
@@ -30,6 +32,8 @@ class FaultCode(StrEnum):
     CALIBRATION_NOT_VALID_AT = "CALIBRATION_NOT_VALID_AT"
     UNKNOWN_OPERATOR = "UNKNOWN_OPERATOR"
     MEASURED_IN_FUTURE = "MEASURED_IN_FUTURE"
+    NOT_JSON = "NOT_JSON"  # a record file that is not a JSON object
+    FILE_NOT_FOUND = "FILE_NOT_FOUND"  # an attachment file a record file names is not there
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class Fault:
     path: str  # dotted path of the field, e.g. "instrument.calibration.valid_until"
     code: FaultCode
     message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "code": str(self.code), "message": self.message}
 
 
 class RecordInvalid(LedgerError, ValueError):
@@ -89,6 +96,17 @@ def validate_record(raw: Mapping[str, Any], ctx: ValidationContext, now: datetim
     if faults or record is None:
         raise RecordInvalid(faults)
     return record
+
+
+def normalised_record(raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A record document as the ledger stores it (schema-normalised), and the record id that form hashes to;
+    RecordInvalid for a document that is not a record (ledger facts are not checked)."""
+    try:
+        record = RECORD_ADAPTER.validate_python(raw)
+    except ValidationError as error:
+        raise RecordInvalid([fault_from_pydantic(e) for e in error.errors(include_url=False)]) from None
+    document = record.model_dump(mode="json", exclude_none=True)
+    return sm3(canonical_json(document)).hex(), document
 
 
 def fault_from_pydantic(e: Any) -> Fault:

@@ -31,7 +31,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
                 session=session, member=member, account=runtime.service.accounts[member], actor="admin"
             )
     app = create_app(
-        runtime.service, max_upload_bytes=1 << 20, worker=False, keys=runtime.keys, certificates=demo.certificates
+        runtime.service,
+        max_upload_bytes=1 << 20,
+        worker=False,
+        keys=runtime.keys,
+        certificates=demo.certificates,
+        profile=demo.profile,
     )
     with TestClient(app) as client:
         yield client, runtime, demo, keys
@@ -352,3 +357,24 @@ def test_the_human_review_queue_over_the_api(world: tuple[TestClient, Runtime, D
     assert target not in {t["record_id"] for t in client.get("/v1/reviews", headers=auth(keys[LAB])).json()["data"]}
     review = client.get(f"/v1/records/{done.json()['review_record_id']}", headers=auth(keys[LAB])).json()
     assert review["record"]["results"]["reviewed_record_id"] == target and review["record_type"] == "human_review"
+
+
+def test_members_list_and_revoke_their_own_api_keys(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    from ledger_service.digests import sm3
+
+    client, runtime, _, keys = world
+    spare = runtime.service.issue_api_key(MFR, actor="admin")
+    other = runtime.service.issue_api_key(CAL, actor="admin")
+    spare_id, other_id = (sm3(k.encode()).hex()[:16] for k in (spare, other))
+    assert client.get("/v1/members/me", headers=auth(spare)).status_code == 200  # the key works, and is cached
+    listed = client.get("/v1/keys", headers=auth(keys[MFR])).json()
+    assert listed["count"] == 2 and {k["member"] for k in listed["data"]} == {MFR}  # its own keys, never others'
+    assert spare_id in {k["key_id"] for k in listed["data"]} and "qlk_" not in json.dumps(listed)  # ids, not keys
+    problem(client.post(f"/v1/keys/{other_id}/revoke", headers=auth(keys[MFR])), 404, "NOT_FOUND")  # not its key
+    problem(client.post("/v1/keys/0123456789abcdef/revoke", headers=auth(keys[MFR])), 404, "NOT_FOUND")
+    revoked = client.post(f"/v1/keys/{spare_id}/revoke", headers=auth(keys[MFR]))
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    problem(client.get("/v1/members/me", headers=auth(spare)), 401, "UNAUTHENTICATED")  # at once, not in 5 s
+    problem(client.post(f"/v1/keys/{spare_id}/revoke", headers=auth(keys[MFR])), 400, "REQUEST_REFUSED")  # twice
+    problem(client.get("/v1/keys", headers=auth("qlk_unknown")), 401, "UNAUTHENTICATED")
+    assert client.get("/v1/members/me", headers=auth(other)).status_code == 200  # the other member's key still works

@@ -59,7 +59,7 @@ def test_certificates_verify_and_are_pdf_a3_with_the_credential_embedded(
 ) -> None:
     runtime, certs = issued
     for cert in certs:
-        checks = certificates.verify_pdf(runtime.service, cert.pdf)
+        checks = certificates.verify_pdf(runtime.service.chain, cert.pdf)
         assert certificates.is_valid(checks), [c.to_json() for c in checks]
         assert {c.name for c in checks} == {
             "CertificateCredential",
@@ -113,19 +113,19 @@ def test_tampering_with_the_page_or_the_embedded_json_fails(issued: tuple[Runtim
     shown = copy.deepcopy(cert.embedded)
     shown["credential"]["credentialSubject"]["item"]["unambiguous_id"] = "MOD-FORGED-0001"
     forged_page = replace_attachment(certificates.render_pdf(shown, ["en", "vi"]), cert.embedded)
-    checks = {c.name: c for c in certificates.verify_pdf(runtime.service, forged_page)}
+    checks = {c.name: c for c in certificates.verify_pdf(runtime.service.chain, forged_page)}
     assert code(checks["VisibleText"]) == "VISIBLE_TEXT_MISMATCH"
     assert checks["CertificateAnchor"].status == "VALID"
     # Or edits the embedded credential under the genuine page.
     edited = copy.deepcopy(cert.embedded)
     edited["credential"]["credentialSubject"]["assessment"]["results"]["replicates"] = 99
-    checks = {c.name: c for c in certificates.verify_pdf(runtime.service, replace_attachment(cert.pdf, edited))}
+    checks = {c.name: c for c in certificates.verify_pdf(runtime.service.chain, replace_attachment(cert.pdf, edited))}
     assert code(checks["CertificateAnchor"]) == "DIGEST_MISMATCH"
     stripped = replace_attachment(cert.pdf, {"format": "something else"})
-    assert [code(c) for c in certificates.verify_pdf(runtime.service, stripped)] == ["NO_CREDENTIAL"]
+    assert [code(c) for c in certificates.verify_pdf(runtime.service.chain, stripped)] == ["NO_CREDENTIAL"]
     # A record revoked after certification: the certificate says so.
     runtime.service.revoke(certs[2].record_id, member=REG, reason="specimen mix-up")
-    checks = {c.name: c for c in certificates.verify_pdf(runtime.service, certs[2].pdf)}
+    checks = {c.name: c for c in certificates.verify_pdf(runtime.service.chain, certs[2].pdf)}
     assert code(checks["RecordStatus"]) == "REVOKED"
 
 

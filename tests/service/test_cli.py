@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -21,9 +22,13 @@ def test_init_example_ingest_proof_revoke_verify(tmp_path: Path, monkeypatch: py
         assert result.exit_code == 0, result.output
         return result.output
 
-    refused = runner.invoke(app, ["ingest", str(tmp_path)])
+    stray = tmp_path / "stray.json"
+    stray.write_text("{}")
+    refused = runner.invoke(app, ["ingest", str(stray)])
     assert refused.exit_code == 1 and "qledger init" in refused.output
+    assert not (tmp_path / "data").exists()  # a failing command leaves no empty data directory behind
     ok("init")
+    assert (tmp_path / "data" / "profile.json").stat().st_mode & 0o777 == 0o600
     assert runner.invoke(app, ["init"]).exit_code == 1  # once only
     records = tmp_path / "records"
     ok("example", "el_image", "--out-dir", str(records))
@@ -49,13 +54,13 @@ def test_init_example_ingest_proof_revoke_verify(tmp_path: Path, monkeypatch: py
     image.write_bytes(image.read_bytes()[:-1] + b"\x00")
     result = runner.invoke(app, ["verify", str(el_file), "--attach", str(image), "--json"])
     codes = {(f["reason"] or {}).get("code") for f in json.loads(result.output)["fragments"]}
-    assert result.exit_code == 2 and "ATTACHMENT_DIGEST_MISMATCH" in codes
+    assert result.exit_code == 3 and "ATTACHMENT_DIGEST_MISMATCH" in codes
     stranger = json.loads(el_file.read_text())
     stranger["report_id"] = "R-NEVER-INGESTED"
     (tmp_path / "stranger.json").write_text(json.dumps(stranger))
     result = runner.invoke(app, ["verify", str(tmp_path / "stranger.json"), "--json"])
     codes = {(f["reason"] or {}).get("code") for f in json.loads(result.output)["fragments"]}
-    assert result.exit_code == 2 and "NOT_ANCHORED" in codes
+    assert result.exit_code == 3 and "NOT_ANCHORED" in codes
 
     certs = tmp_path / "certs"
     out = ok("certificate", ids[0], "--lang", "vi,th,km", "--out", str(certs))
@@ -70,12 +75,12 @@ def test_init_example_ingest_proof_revoke_verify(tmp_path: Path, monkeypatch: py
         doc.attachments["credential.json"] = pikepdf.AttachedFileSpec(doc, json.dumps(embedded).encode())
         doc.save(pdf)
     result = runner.invoke(app, ["verify", str(pdf), "--json"])
-    assert result.exit_code == 2 and "DIGEST_MISMATCH" in result.output
+    assert result.exit_code == 3 and "DIGEST_MISMATCH" in result.output
     assert runner.invoke(app, ["certificate", ids[0], "--lang", "xx"]).exit_code == 1
 
     ok("revoke", ids[1], "--reason", "specimen mix-up")
     result = runner.invoke(app, ["verify", ids[1], "--json"])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "REVOKED" in {(f["reason"] or {}).get("code") for f in json.loads(result.output)["fragments"]}
 
     bad = records / "bad.json"
@@ -115,7 +120,7 @@ def test_recall_commands_unlock_a_confidential_lot(tmp_path: Path, monkeypatch: 
     for agent in ("ESCROW-1", "ESCROW-2"):
         assert "1 release(s) posted" in run("agent", "run", agent, "--once")
     out_dir = tmp_path / "unlocked"
-    early = run("recall", "decrypt", "1", "--out", str(out_dir), code=2)  # two releases of three: nothing opens
+    early = run("recall", "decrypt", "1", "--out", str(out_dir), code=3)  # two releases of three: nothing opens
     assert "0 record(s) decrypted" in early and "2 share(s), 3 needed" in early
     assert "1 release(s) posted" in run("agent", "run", "ESCROW-3", "--once")
     assert "0 release(s) posted" in run("agent", "run", "ESCROW-3", "--once")  # restarted: nothing twice
@@ -160,3 +165,153 @@ def test_recall_commands_unlock_a_confidential_lot(tmp_path: Path, monkeypatch: 
     counts = {k: int(v) for k, v in re.findall(r"'(pass|fail|review)': (\d+)", out)}
     assert sum(counts.values()) == 12
     assert ("rule any-failure: quarantine_lot" in out) == (counts["fail"] > 0)
+
+
+def test_cli_behaves_like_a_mature_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file checked and named, --dry-run, --json, PENDING status, id prefixes, exit codes, keys, and
+    verification by URL with no data directory."""
+    from ledger_service.localnode import local_chain
+    from ledger_service.runtime import TRUST_FILE
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("QLEDGER_DATA_DIR", str(data))
+    monkeypatch.delenv("QLEDGER_CHAIN_URL", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> Any:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, result.output
+        return result
+
+    assert run("status", "0123456789abcdef", code=1).output.count("qledger init") == 1
+    assert not data.exists()
+    with local_chain(data) as url:  # one node for the whole test; every command finds it through chain/node.url
+        run("init")
+        recs = tmp_path / "recs"
+        for kind in ("el_image", "xrf_analysis", "tensile_test"):
+            run("example", kind, "--out-dir", str(recs))
+        good = sorted(recs.glob("*.json"))
+        broken = json.loads(good[1].read_text())
+        del broken["operator"]
+        (recs / "b-broken.json").write_text(json.dumps(broken))
+        (recs / "c-not-json.json").write_text("{not json")
+        with_missing_file = json.loads(good[0].read_text())
+        with_missing_file["attachments"][0]["file"] = "gone.png" if with_missing_file["attachments"] else "x"
+        (recs / "d-missing-file.json").write_text(json.dumps(with_missing_file))
+
+        checked = run("ingest", str(recs), "--dry-run", "--json", code=1)
+        lines = [json.loads(line) for line in checked.stdout.splitlines()]
+        assert {line["file"] for line in lines} == {str(p) for p in sorted(recs.glob("*.json"))}
+        assert sum(line["status"] == "valid" for line in lines) == 3
+        assert f"{recs / 'b-broken.json'}: operator: MISSING_FIELD - " in checked.stderr
+        assert f"{recs / 'c-not-json.json'}: (record): NOT_JSON - " in checked.stderr
+        assert f"{recs / 'd-missing-file.json'}: attachments.0.file: FILE_NOT_FOUND - " in checked.stderr
+        dry_ids = {line["file"]: line["record_id"] for line in lines if line["status"] == "valid"}
+        assert run("status", next(iter(dry_ids.values())), code=1).output.startswith("error: no record")  # nothing kept
+
+        ingested = run("ingest", str(recs), "--json", code=1)  # the refused files do not stop the others
+        lines = [json.loads(line) for line in ingested.stdout.splitlines()]
+        accepted = {line["file"]: line["record_id"] for line in lines if line["status"] == "accepted"}
+        assert accepted == dry_ids  # the dry run named the ids that ingest gave
+        assert "anchored 3 record(s)" in ingested.stderr and "3 record file(s) refused" in ingested.stderr
+
+        record_id = next(iter(accepted.values()))
+        state = json.loads(run("status", record_id[:12], "--json").stdout)  # a prefix is enough
+        assert state["record_id"] == record_id and state["state"] == "ANCHORED" and state["tx_hash"].startswith("0x")
+        assert state["tier"] in "ABC" and state["block_number"] > 0 and state["cid"].startswith("bafk")
+        assert all(f["status"] == "VALID" for f in state["fragments"] if f["name"] != "OperatorSignature")
+        assert json.loads(run("status", "0x" + record_id.upper(), "--json").stdout)["record_id"] == record_id
+        assert "not a record id" in run("status", "abc", code=1).output
+
+        from ledger_service.config import Settings
+        from ledger_service.runtime import load_deployment, open_runtime
+        from ledger_service.station import Station, example_record, load_profile
+
+        settings = Settings(data_dir=data, chain_url=url)
+        runtime = open_runtime(settings)
+        load_deployment(runtime)
+        profile = load_profile(data)
+        assert profile is not None
+        import random
+
+        station = Station(profile.station("LAB-SZ")).load_calibrations(runtime.service, runtime.certificates)
+        pending = runtime.service.submit(
+            example_record(station, "xrf_analysis", 7, random.Random(7))[0], actor="LAB-SZ"
+        )
+        runtime.engine.dispose()
+        waiting = run("status", pending.record_id)
+        assert "PENDING" in waiting.stdout and "INVALID" not in waiting.stdout and "ChainAnchor" not in waiting.stdout
+        assert json.loads(run("status", pending.record_id, "--json").stdout)["state"] == "PENDING"
+
+        # Exit codes: 0 valid, 3 not valid, 4 could not tell (node unreachable), 2 usage.
+        bundle = tmp_path / "bundle.json"
+        run("proof", record_id[:16], "--out", str(bundle))
+        assert json.loads(run("verify", str(bundle), "--json").stdout)["valid"] is True
+        edited = json.loads(bundle.read_text())
+        edited["record"]["report_id"] = "R-EDITED"
+        (tmp_path / "edited.json").write_text(json.dumps(edited))
+        run("verify", str(tmp_path / "edited.json"), code=3)
+        dead = "http://127.0.0.1:9"  # nothing listens on the discard port
+        undetermined = run("verify", str(bundle), "--rpc", dead, "--json", code=4)
+        assert {f["status"] for f in json.loads(undetermined.stdout)["fragments"]} >= {"ERROR"}
+        run("verify", code=2)
+
+        # Keys: issued, listed by id only, revoked once.
+        first, second = run("keys", "issue", "MFR-DM").stdout.strip(), run("keys", "issue", "MFR-DM").stdout.strip()
+        listed = [json.loads(line) for line in run("keys", "list", "--member", "MFR-DM", "--json").stdout.splitlines()]
+        assert len(listed) == 2 and first not in json.dumps(listed) and second not in json.dumps(listed)
+        key_id = listed[0]["key_id"]
+        assert f"revoked API key {key_id} of MFR-DM" in run("keys", "revoke", key_id).stdout
+        assert "revoked already" in run("keys", "revoke", key_id, code=1).output
+        assert "no API key" in run("keys", "revoke", listed[1]["key_id"], "--member", "LAB-SZ", code=1).output
+        states = {
+            k["key_id"]: k["revoked_at"] for k in map(json.loads, run("keys", "list", "--json").stdout.splitlines())
+        }
+        assert states[key_id] is not None and states[listed[1]["key_id"]] is None
+
+        # Verification by URL alone: no data directory read or made, no advice to found a consortium.
+        elsewhere = tmp_path / "nowhere"
+        monkeypatch.setenv("QLEDGER_DATA_DIR", str(elsewhere))
+        refused = run("verify", str(bundle), code=1)
+        assert "--rpc" in refused.output and "init" not in refused.output
+        assert json.loads(run("verify", str(bundle), "--rpc", url, "--json").stdout)["valid"] is True
+        trust = data / TRUST_FILE
+        assert json.loads(run("verify", str(bundle), "--rpc", url, "--consortium", str(trust), "--json").stdout)[
+            "valid"
+        ]
+        monkeypatch.setenv("QLEDGER_DATA_DIR", str(data))
+        certs = tmp_path / "certs"
+        run("certificate", record_id, "--out", str(certs))
+        (pdf,) = certs.glob("*.pdf")
+        monkeypatch.setenv("QLEDGER_DATA_DIR", str(elsewhere))
+        assert json.loads(run("verify", str(pdf), "--rpc", url, "--json").stdout)["valid"] is True
+        assert not elsewhere.exists()
+
+
+def test_version_and_help_answer_without_heavy_imports() -> None:
+    import subprocess
+    import sys
+    import time
+
+    from ledger_service import __version__
+
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from ledger_service.cli import app\n"
+        "assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
+        "heavy = ('web3', 'sqlalchemy', 'weasyprint', 'onnxruntime', 'eth_tester', 'cv2', 'fastapi', 'numpy')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    version = subprocess.run(
+        [sys.executable, "-m", "ledger_service.cli", "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.strip() == f"qledger {__version__}"
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "ledger_service.cli", "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    assert min(times) < 1.0, times

@@ -29,20 +29,27 @@ MEDIA = {"json": "application/json", "html": "text/html", "pdf": "application/pd
 
 @router.get("/v1/reports", responses={200: {"content": {m: {} for m in MEDIA.values()}}})
 def get_report(
+    request: Request,
     member: MemberDep,
     service: ServiceDep,
     period: Annotated[int, Query(ge=2000, le=2100)],
     framework: Annotated[list[Literal["esrs", "gri", "sasb", "tcfd"]] | None, Query()] = None,
     format: Annotated[Literal["json", "html", "pdf", "ixbrl"], Query()] = "json",
     product: Annotated[list[Annotated[str, Field(max_length=120)]] | None, Query()] = None,
-    entity: Annotated[str, Query(max_length=200)] = "Demo Modules Co.",
-    lei: Annotated[str, Query(pattern=r"^[0-9A-Z]{18}[0-9]{2}$")] = "529900QLEDGERDEMO042",
+    entity: Annotated[str | None, Query(max_length=200, description="default: the profile's entity")] = None,
+    lei: Annotated[str | None, Query(pattern=r"^[0-9A-Z]{18}[0-9]{2}$", description="default: the profile's")] = None,
 ) -> Response:
     """The period's disclosures for the chosen frameworks; `ixbrl` comes as a zip with its taxonomy schema."""
+    profile = request.app.state.profile
+    if (entity is None or lei is None) and profile is None:
+        missing = [{"field": f, "code": "MISSING_FIELD", "message": "not configured"} for f in ("entity", "lei")]
+        raise Problem(422, "ENTITY_REQUIRED", "No reporting entity is configured: give entity and lei", errors=missing)
+    name = entity if entity is not None else profile.reporting_entity.name
+    identifier = lei if lei is not None else profile.reporting_entity.lei
     with service.sessions.begin() as session:
         report = build(
             session,
-            entity=Entity(entity, lei),
+            entity=Entity(name, identifier),
             period=Period.year(period),
             scope=Scope(products=tuple(product) if product else None),
             frameworks=list(framework or FRAMEWORKS),
@@ -64,18 +71,27 @@ def get_report(
 class CertificateIn(BaseModel):
     target: str = Field(min_length=1, max_length=120, description="a record id, or a lot")
     languages: list[Literal[LANGUAGES]] = Field(default=["en"], min_length=1, max_length=11)  # type: ignore[valid-type]
-    verify_base: str = Field(default="https://verify.qledger.example", pattern=r"^https?://[^\s]{1,200}$")
+    verify_base: str | None = Field(
+        default=None, pattern=r"^https?://[^\s]{1,200}$", description="default: the profile's verification URL"
+    )
 
 
 @router.post("/v1/certificates", responses={200: {"content": {"application/pdf": {}, "application/zip": {}}}})
-async def issue_certificates(body: CertificateIn, member: ActiveMemberDep, service: ServiceDep) -> Response:
+async def issue_certificates(
+    body: CertificateIn, request: Request, member: ActiveMemberDep, service: ServiceDep
+) -> Response:
     """Certificates for a record or a lot of the caller's own anchored public records: one PDF, or a zip."""
     ids = certificates.records_of(service, body.target)
     with service.sessions() as session:
         owners = {row.lab_member for r in ids if (row := crud.get_record(session=session, record_id=r))}
     if owners != {member.id}:
         raise Problem(403, "FORBIDDEN", "A lab issues certificates for its own records only", body.target)
-    issued = await run_in_threadpool(certificates.issue, service, ids, list(body.languages), body.verify_base)
+    profile = request.app.state.profile
+    base = body.verify_base or (profile.verification_url if profile is not None else None)
+    if base is None:
+        missing = [{"field": "verify_base", "code": "MISSING_FIELD", "message": "no verification URL is configured"}]
+        raise Problem(422, "VERIFY_BASE_REQUIRED", "No verification URL is configured", errors=missing)
+    issued = await run_in_threadpool(certificates.issue, service, ids, list(body.languages), base)
     if len(issued) == 1:
         return Response(issued[0].pdf, media_type="application/pdf")
     buffer = io.BytesIO()
@@ -102,6 +118,6 @@ async def verify_certificate(request: Request, service: ServiceDep) -> JSONRespo
     pdf = await request.body()
     if len(pdf) > request.app.state.max_upload_bytes:
         raise Problem(413, "TOO_LARGE", "The upload is too large")
-    fragments = await run_in_threadpool(certificates.verify_pdf, service, pdf)
+    fragments = await run_in_threadpool(certificates.verify_pdf, service.chain, pdf)
     body: dict[str, Any] = {"valid": certificates.is_valid(fragments), "fragments": [f.to_json() for f in fragments]}
     return JSONResponse(body)

@@ -13,8 +13,8 @@ from inference_bridge import pipeline
 from ledger_service.api.deps import ActiveMemberDep, MemberDep, ServiceDep
 from ledger_service.api.problems import Problem
 from ledger_service.api.routes.records import RecordId
-from ledger_service.demo import Demo
 from ledger_service.index import crud
+from ledger_service.station import Profile, Station
 
 router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
 
@@ -50,13 +50,13 @@ async def review_decision(
         raise Problem(404, "NOT_FOUND", "No such record", record_id)
     if owner != member.id:
         raise Problem(403, "FORBIDDEN", "A lab reviews its own AI decisions only", record_id)
-    keys = request.app.state.keys
-    if keys is None:
-        raise Problem(503, "KEYS_UNAVAILABLE", "This service holds no station configuration")
-    station = Demo(service, keys)
-    station.load_calibrations(request.app.state.certificates or {})
-    if "EL-CAM-01" not in station.certificates:
-        raise Problem(503, "STATION_UNAVAILABLE", "No calibrated inspection station is configured")
+    profile: Profile | None = request.app.state.profile
+    setup = profile.stations[member.id].inspection if profile and member.id in profile.stations else None
+    if profile is None or setup is None:
+        raise Problem(503, "STATION_UNAVAILABLE", f"No inspection station of {member.id} is configured")
+    station = Station(profile.station(member.id)).load_calibrations(service, request.app.state.certificates or {})
+    if setup.instrument not in station.certificates:
+        raise Problem(503, "STATION_UNAVAILABLE", f"The inspection camera {setup.instrument} has no calibration")
     review_id = await run_in_threadpool(
         pipeline.review,
         service,

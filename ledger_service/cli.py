@@ -294,6 +294,10 @@ def example(
     record_type: Annotated[str, typer.Argument(help="el_image, tensile_test or xrf_analysis")],
     out_dir: Annotated[Path, typer.Option(help="Where to write the record JSON (and its image).")] = Path("."),
     member: Annotated[str, typer.Option(help="The lab whose station (profile.json) records it.")] = "LAB-SZ",
+    lot: Annotated[str, typer.Option(help="The lot of the item tested.")] = "LOT-2026-11-A",
+    confidential: Annotated[
+        bool, typer.Option("--confidential", help="A confidential record: encrypted, its key escrowed.")
+    ] = False,
 ) -> None:
     """Write a valid example record from a lab's station, ready for `qledger ingest`."""
     import os
@@ -308,7 +312,9 @@ def example(
         with _runtime() as rt:
             station = Station(_profile(rt).station(member)).load_calibrations(rt.service, rt.certificates)
             rng = random.Random(int.from_bytes(os.urandom(4), "big"))
-            raw, files = example_record(station, record_type, rng.randrange(10**6), rng)
+            raw, files = example_record(station, record_type, rng.randrange(10**6), rng, lot=lot)
+        if confidential:
+            raw["confidentiality"] = "confidential"
         out_dir.mkdir(parents=True, exist_ok=True)
         for f in files:
             (out_dir / f.name).write_bytes(f.data or b"")
@@ -1028,6 +1034,7 @@ def inspect(
     model: Annotated[str, typer.Option(help="An anchored model card: its id, name or name@version.")],
     rules: Annotated[Path | None, typer.Option(help="A rules file (YAML) mapping decisions to actions.")] = None,
     acting: AsMember = "LAB-SZ",
+    limit: Annotated[int | None, typer.Option(min=1, help="Inspect at most this many images (in name order).")] = None,
 ) -> None:
     """Inspect every image with an anchored model; each decision becomes an anchored ai_inspection record."""
 
@@ -1040,6 +1047,7 @@ def inspect(
         if not directory.is_dir():
             raise Failed(f"{directory}: no such folder")
         paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif"))
+        paths = paths[:limit] if limit is not None else paths
         if not paths:
             raise Failed(f"no images in {directory}")
         with _runtime() as rt:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -83,6 +84,9 @@ def load_deployment(runtime: Runtime) -> bool:
 
 def open_runtime(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)  # keys, the index and confidential plaintext live here: the owner's alone
+    if settings.database_url is None:  # SQLite creates its file 0644, and its -wal and -shm files like it
+        os.close(os.open(settings.data_dir / "index.db", os.O_CREAT | os.O_WRONLY, 0o600))
     engine = engine_from_url(settings.resolved_database_url())
     migrate(engine)
     chain = chain_from_url(settings.chain_url, faucet_key=DEV_FAUCET_KEY if settings.chain_url else None)

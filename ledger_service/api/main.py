@@ -4,18 +4,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from ledger_service import __version__
 from ledger_service.api import observability, problems
 from ledger_service.api.batching import AuditSink, SubmissionBatcher
 from ledger_service.api.deps import STANDING_TTL_S, Member, RefreshingCache
 from ledger_service.api.observability import Metrics
-from ledger_service.api.routes import health, instruments, members, recalls, records, reports, reviews
+from ledger_service.api.routes import api_keys, health, instruments, members, recalls, records, reports, reviews
 from ledger_service.api.worker import AnchorWorker
 from ledger_service.keys import KeyStore
 from ledger_service.service import LedgerService
+from ledger_service.station import Profile
+
+# Swagger UI and ReDoc, shipped in the package (README.md there): FastAPI's default pages load them from a CDN,
+# and render blank where the service has no Internet access.
+STATIC_DIR = Path(__file__).parent / "static"
+# The docs pages may load from this service only (their inline scripts and styles, a blob worker, data: images):
+# a browser refuses whatever a future asset would fetch from elsewhere, and reports it.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; base-uri 'none'"
+)
 
 
 def create_app(
@@ -25,6 +40,7 @@ def create_app(
     worker: bool = True,
     keys: KeyStore | None = None,
     certificates: dict[str, str] | None = None,
+    profile: Profile | None = None,
 ) -> FastAPI:
     metrics = Metrics()
     anchor_worker = AnchorWorker(service, on_anchored=metrics.anchored.inc)
@@ -40,12 +56,20 @@ def create_app(
         app.state.submissions.close()
         app.state.audit.close()
 
-    app = FastAPI(title="qledger", version=__version__, openapi_url="/openapi.json", lifespan=lifespan)
+    app = FastAPI(
+        title="qledger",
+        version=__version__,
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     app.state.service = service
     app.state.worker = anchor_worker
     app.state.max_upload_bytes = max_upload_bytes
     app.state.keys = keys  # members' SM2 keys held by this service (a regulator's, for recall unlocks)
     app.state.certificates = certificates  # instrument -> calibration certificate (the inspection station)
+    app.state.profile = profile  # the stations, reporting entity and verification URL of profile.json
     app.state.metrics = metrics
     app.state.member_cache = RefreshingCache[str, Member | None](STANDING_TTL_S)
     app.state.accreditation_cache = RefreshingCache[tuple[str, int], bool](STANDING_TTL_S)
@@ -55,6 +79,7 @@ def create_app(
         records.router,
         instruments.router,
         members.router,
+        api_keys.router,
         recalls.router,
         reports.router,
         reviews.router,
@@ -62,4 +87,43 @@ def create_app(
     )
     for router in routers:
         app.include_router(router)
+    _install_docs(app)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """/docs and /redoc from the packaged assets under /static: no request leaves the service."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    openapi_url = app.openapi_url or "/openapi.json"
+    title = f"{app.title} API"
+
+    def prefix(request: Request) -> str:  # behind a proxy that mounts the service under a path
+        return str(request.scope.get("root_path", "")).rstrip("/")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = prefix(request)
+        page = get_swagger_ui_html(
+            openapi_url=root + openapi_url,
+            title=title,
+            swagger_js_url=f"{root}/static/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/static/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static/favicon-32x32.png",
+            # Off: Swagger UI would send the document to validator.swagger.io for its badge.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+        page.headers["Content-Security-Policy"] = DOCS_CSP
+        return page
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        root = prefix(request)
+        page = get_redoc_html(
+            openapi_url=root + openapi_url,
+            title=title,
+            redoc_js_url=f"{root}/static/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/static/favicon-32x32.png",
+            with_google_fonts=False,
+        )
+        page.headers["Content-Security-Policy"] = DOCS_CSP
+        return page

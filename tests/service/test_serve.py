@@ -1,0 +1,159 @@
+"""`qledger serve` under the signals systemd and containers send: SIGTERM (or SIGINT) stops the API, its worker
+and the local anvil, whose state is written, and the process exits 0; a SIGKILLed server takes anvil with it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from ledger_service.cli import app
+from ledger_service.localnode import STATE_FILE, free_port
+from tests.service.test_localnode import anvil_pids, rpc, state_block
+
+QLEDGER = str(Path(sys.executable).with_name("qledger"))
+# The serving function itself, as the CLI's serve command calls it.
+SERVE_FUNCTION = (
+    "import sys; from ledger_service.cli import _runtime; from ledger_service.serving import serve; "
+    "serve(_runtime, '127.0.0.1', int(sys.argv[1]))"
+)
+
+
+@pytest.fixture(scope="module")
+def founded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A data directory after `qledger init` (done once; each test serves a copy)."""
+    data = tmp_path_factory.mktemp("serve") / "data"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QLEDGER_DATA_DIR", str(data))
+        for name in ("QLEDGER_CHAIN_URL", "QLEDGER_IPFS_URL", "QLEDGER_DATABASE_URL"):
+            mp.delenv(name, raising=False)
+        result = CliRunner().invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    yield data
+
+
+class Served:
+    def __init__(self, founded: Path, tmp_path: Path, how: str) -> None:
+        self.data = tmp_path / "data"
+        shutil.copytree(founded, self.data)
+        self.state = self.data / "chain" / STATE_FILE
+        self.marker = self.data / "chain" / "node.url"
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QLEDGER_")}
+        env["QLEDGER_DATA_DIR"] = str(self.data)
+        if os.environ.get("QLEDGER_ANVIL"):
+            env["QLEDGER_ANVIL"] = os.environ["QLEDGER_ANVIL"]
+        argv = (
+            [QLEDGER, "serve", "--port", str(self.port)]
+            if how == "cli"
+            else [sys.executable, "-c", SERVE_FUNCTION, str(self.port)]
+        )
+        self.log = tmp_path / "serve.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.proc.poll() is None, f"serve exited with {self.proc.returncode}:\n{self.output()}"
+            assert time.monotonic() < deadline, f"no /healthz within {timeout} s:\n{self.output()}"
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+
+    def mine(self, blocks: int) -> int:
+        """Blocks that only a state write after this moment can hold; the new block number."""
+        url = self.marker.read_text().strip()
+        rpc(url, "anvil_mine", hex(blocks))
+        return int(rpc(url, "eth_blockNumber"), 16)
+
+    def stop(self, sig: signal.Signals, within: float = 15) -> int:
+        started = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"serve did not stop within {within} s of {sig.name}:\n{self.output()}")
+        assert time.monotonic() - started < within
+        return code
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for pid in anvil_pids(self.state):  # whatever a failed test left
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def serving(founded: Path, tmp_path: Path) -> Iterator[Callable[[str], Served]]:
+    """Start serve on a copy of the founded data directory: "cli" (`qledger serve`) or "function"."""
+    started: list[Served] = []
+
+    def start(how: str) -> Served:
+        started.append(Served(founded, tmp_path, how))
+        return started[-1]
+
+    yield start
+    for s in started:
+        s.close()
+
+
+@pytest.mark.parametrize(
+    ("how", "sig"),
+    [("cli", signal.SIGTERM), ("function", signal.SIGTERM), ("function", signal.SIGINT)],
+)
+def test_a_stop_signal_stops_api_worker_and_anvil_and_exits_0(
+    serving: Callable[[str], Served], how: str, sig: signal.Signals
+) -> None:
+    s = serving(how)
+    s.wait_healthy()
+    assert s.marker.exists() and len(anvil_pids(s.state)) == 1
+    block = s.mine(5)
+    code = s.stop(sig)
+    assert code == 0, s.output()
+    assert anvil_pids(s.state) == [], "anvil outlived serve"
+    assert not s.marker.exists()
+    assert state_block(s.state) == block  # written by anvil on its way out
+    assert '"stopped"' in s.output()
+
+
+def test_a_stop_signal_while_starting_still_stops_anvil(serving: Callable[[str], Served]) -> None:
+    s = serving("function")
+    deadline = time.monotonic() + 30
+    while not anvil_pids(s.state):  # anvil is up; the API is not yet, most likely
+        assert s.proc.poll() is None and time.monotonic() < deadline, s.output()
+        time.sleep(0.01)
+    assert s.stop(signal.SIGTERM) == 0, s.output()
+    assert anvil_pids(s.state) == [] and not s.marker.exists()
+    assert state_block(s.state) is not None
+
+
+def test_a_killed_server_takes_anvil_with_it(serving: Callable[[str], Served]) -> None:
+    s = serving("function")
+    s.wait_healthy()
+    block = s.mine(3)
+    s.proc.kill()  # SIGKILL: no handler runs; the kernel's parent-death signal (SIGTERM) reaches anvil
+    s.proc.wait()
+    deadline = time.monotonic() + 15
+    while anvil_pids(s.state):
+        assert time.monotonic() < deadline, "anvil outlived its killed parent"
+        time.sleep(0.05)
+    assert state_block(s.state) == block  # anvil wrote its state on that SIGTERM

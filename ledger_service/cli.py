@@ -752,28 +752,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
 ) -> None:
-    """Run the HTTP API (and its anchoring worker) until interrupted (SIGINT or SIGTERM)."""
+    """Run the HTTP API (and its anchoring worker) until SIGTERM or SIGINT, then stop both and the local chain."""
+    from ledger_service import serving
 
-    def run() -> None:
-        import uvicorn
-
-        from ledger_service.api.main import create_app
-        from ledger_service.api.observability import json_logging
-        from ledger_service.station import load_profile
-
-        json_logging()
-        with _runtime() as rt:
-            uvicorn.run(
-                create_app(
-                    rt.service, keys=rt.keys, certificates=rt.certificates, profile=load_profile(rt.settings.data_dir)
-                ),
-                host=host,
-                port=port,
-                log_config=None,
-                access_log=False,
-            )
-
-    _guard(run)
+    _guard(lambda: serving.serve(_runtime, host=host, port=port))
 
 
 def main() -> None:  # pragma: no cover - console entry point

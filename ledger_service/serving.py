@@ -47,6 +47,7 @@ def serve(
 
     from ledger_service.api.main import create_app
     from ledger_service.api.observability import json_logging
+    from ledger_service.station import load_profile
 
     json_logging()
     server: uvicorn.Server | None = None
@@ -69,7 +70,8 @@ def serve(
     previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS} if in_main else {}
     try:
         with open_runtime() as rt:
-            app = create_app(rt.service, keys=rt.keys, certificates=rt.certificates)
+            profile = load_profile(rt.settings.data_dir)
+            app = create_app(rt.service, keys=rt.keys, certificates=rt.certificates, profile=profile)
             config = uvicorn.Config(
                 app,
                 host=host,

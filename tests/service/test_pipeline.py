@@ -114,7 +114,7 @@ def test_proof_bundles_verify_against_the_node_without_a_database(
     tampered["record"]["results"]["values"][1]["value"] += 1
     (tmp_path / "t.json").write_text(json.dumps(tampered))
     result = runner.invoke(app, ["verify", str(tmp_path / "t.json"), "--rpc", url, "--json"])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     codes = {f["name"]: (f["reason"] or {}).get("code") for f in json.loads(result.output)["fragments"]}
     assert codes["Sm3RecordHash"] == "DIGEST_MISMATCH"
 
@@ -122,7 +122,7 @@ def test_proof_bundles_verify_against_the_node_without_a_database(
     service.revoke(ids[1], member=REG, reason="withdrawn by regulator")
     result = runner.invoke(app, ["verify", str(tmp_path / f"{ids[1]}.json"), "--rpc", url, "--json"])
     fragments = {f["name"]: f for f in json.loads(result.output)["fragments"]}
-    assert result.exit_code == 2 and fragments["RecordStatus"]["reason"]["code"] == "REVOKED"
+    assert result.exit_code == 3 and fragments["RecordStatus"]["reason"]["code"] == "REVOKED"
     assert fragments["ChainAnchor"]["status"] == "VALID"
 
     # Malformed input: one readable line, exit 1.

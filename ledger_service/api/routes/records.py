@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from ledger_service import safejson
 from ledger_service.api.deps import ActiveMemberDep, Member, MemberDep, ServiceDep, is_accredited
 from ledger_service.api.problems import Problem
 from ledger_service.chain.types import Role
@@ -126,7 +127,7 @@ async def _read_submission(request: Request, max_bytes: int) -> tuple[dict[str, 
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     files: list[AttachmentFile] = []
     if media == "application/json":
-        text = (await request.body()).decode("utf-8", "replace")
+        text = await request.body()
     elif media == "multipart/form-data":
         form = await request.form(max_files=1000, max_fields=10, max_part_size=max_bytes)
         part = form.get("record")
@@ -137,7 +138,7 @@ async def _read_submission(request: Request, max_bytes: int) -> tuple[dict[str, 
                 "The multipart body needs a `record` part",
                 errors=[{"field": "record", "code": "MISSING_FIELD", "message": "missing"}],
             )
-        text = part if isinstance(part, str) else (await part.read()).decode("utf-8", "replace")
+        text = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else await part.read()
         for upload in form.getlist("attachments"):
             if isinstance(upload, str):
                 raise Problem(
@@ -154,10 +155,7 @@ async def _read_submission(request: Request, max_bytes: int) -> tuple[dict[str, 
             )
     else:
         raise Problem(415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json or multipart/form-data", media or "none")
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise Problem(400, "MALFORMED_JSON", "The record is not valid JSON", str(error)) from None
+    raw = safejson.loads(text)  # JsonRefused: 400 with its code (problems.py)
     if not isinstance(raw, dict):
         raise Problem(
             422,

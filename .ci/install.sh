@@ -11,7 +11,7 @@ fi
 # Reports and certificates: fonts for every certificate language (Latin, CJK, Thai, Khmer, Lao, Myanmar, Tamil),
 # HarfBuzz subsetting for WeasyPrint (28x faster with it), pdftoppm to look at rendered pages.
 need=()
-for pkg in fonts-noto-core fonts-noto-cjk libharfbuzz-subset0 poppler-utils; do
+for pkg in libharfbuzz-subset0 poppler-utils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -43,9 +43,11 @@ _env = Environment(loader=PackageLoader("esg_reports"), autoescape=select_autoes
 
 @cache
 def template_digest() -> bytes:
-    """SM3 over the certificate template and every catalog: what renders the visible text."""
+    """SM3 over the certificate template, every catalog and every font file: what renders the visible text (a
+    changed font is a changed template)."""
     parts = [(HERE / "templates" / "certificate.html.j2").read_bytes()]
     parts += [p.read_bytes() for p in sorted((HERE / "locale").glob("*/LC_MESSAGES/certificate.po"))]
+    parts += [p.read_bytes() for p in i18n.font_paths()]
     return sm3(b"".join(sm3(p) for p in parts))
 
 
@@ -220,7 +222,9 @@ def issue(
 def _warm_up() -> None:
     from weasyprint import HTML
 
-    HTML(string="<p>warm-up</p>").write_pdf()
+    # Loads the shipped fonts into this worker's font configuration, the one its certificates render with.
+    html = f'<style>{i18n.font_faces()}</style><p style="font-family: {i18n.FONT!r}">warm-up</p>'
+    HTML(string=html).write_pdf(font_config=i18n.font_config())
 
 
 def _lab_member(service: LedgerService, record_id: str) -> str:
@@ -262,7 +266,10 @@ def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[
         c=cred,
         langs=langs,
         t=i18n.gettext,
-        fonts={lang: font for lang, font in i18n.FONTS.items() if lang in langs},
+        font_faces=i18n.font_faces(),
+        font=i18n.FONT,
+        mono=i18n.MONO,
+        fonts={lang: family for lang, family in i18n.FONTS.items() if lang in langs},
         qr=segno.make(verify_url, error="m").svg_inline(scale=2),
         verify_url=verify_url,
         record_id=cred["credentialSubject"]["id"].rsplit(":", 1)[1],
@@ -278,17 +285,19 @@ def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[
     logger = logging.getLogger("weasyprint")
     logger.addHandler(missing)
     try:
-        pdf: bytes = HTML(string=html).write_pdf(pdf_variant="pdf/a-3b", attachments=[attachment], cache=cache_)
+        pdf: bytes = HTML(string=html).write_pdf(
+            pdf_variant="pdf/a-3b", attachments=[attachment], cache=cache_, font_config=i18n.font_config()
+        )
     finally:
         logger.removeHandler(missing)
     if missing.characters:
         shown = ", ".join(f"U+{ord(c):04X}" for c in sorted(missing.characters))
-        raise MissingGlyphs(f"no installed font draws {shown}: the certificate would show empty boxes")
+        raise MissingGlyphs(f"no font draws {shown}: the certificate would show empty boxes")
     return pdf
 
 
 class MissingGlyphs(LedgerError):
-    """A character of the certificate has no glyph in any installed font."""
+    """A character of the certificate has no glyph in the shipped fonts (esg_reports/fonts) or any other."""
 
 
 class _MissingGlyphs(logging.Handler):

@@ -386,9 +386,9 @@ def list_records(
     if status is not None:
         query = query.where(RecordRow.status == status)
     if measured_from is not None:
-        query = query.where(RecordRow.measured_at >= measured_from)
+        query = query.where(RecordRow.measured_at >= _utc(measured_from))
     if measured_until is not None:
-        query = query.where(RecordRow.measured_at <= measured_until)
+        query = query.where(RecordRow.measured_at <= _utc(measured_until))
     if visible_to is not None:
         query = query.where((RecordRow.confidentiality == "public") | (RecordRow.lab_member == visible_to))
     return list(session.scalars(query.limit(limit).offset(offset)))
@@ -526,6 +526,12 @@ class IndexValidationContext:
             if record is None or record.status != "anchored":
                 return None
         return AnchoredCertificate(row.instrument_id, as_utc(row.valid_from), as_utc(row.valid_until))
+
+
+def _utc(moment: datetime) -> datetime:
+    """A filter's instant in UTC, the zone every stored time is in (SQLite keeps no offset: an instant given
+    as +00:01 must compare as the UTC time it is). A time without an offset is taken as UTC."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -100,22 +100,17 @@ def _public(row: RecordRow) -> RecordPublic:
 
 
 def _readable(service: LedgerService, member: Member, record_id: str) -> RecordRow:
-    """The record, if it exists and `member` may read it (confidential records: their owner only)."""
+    """The record, if it exists and `member` may read it (confidential records: their owner, and a regulator
+    once a recall unlocked it). A record the caller may not read is as unknown as one that does not exist:
+    the answer must not tell anyone that a confidential record is there."""
     with service.sessions() as session:
         row = crud.get_record(session=session, record_id=record_id)
-        if row is None:
-            raise Problem(404, "NOT_FOUND", "No such record", record_id)
-        if (
+        if row is None or (
             row.confidentiality == "confidential"
             and row.lab_member != member.id
             and not crud.unlocked_for(session=session, record_id=record_id, member=member.id)
         ):
-            raise Problem(
-                403,
-                "FORBIDDEN",
-                "A confidential record is readable by its owner, and by a regulator once a recall unlocked it",
-                record_id,
-            )
+            raise Problem(404, "NOT_FOUND", "No such record", record_id)
         row.attachments, row.anchor  # noqa: B018 - load before the session closes
         return row
 

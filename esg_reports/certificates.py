@@ -22,9 +22,11 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from esg_reports import i18n
-from ledger_service import directory, merkle
+from ledger_service import directory, merkle, safejson
 from ledger_service.canonical import canonical_json
+from ledger_service.chain import Web3ChainClient
 from ledger_service.chain.types import OnChainStatus
+from ledger_service.chain.web3_client import ChainReader
 from ledger_service.digests import sm3
 from ledger_service.errors import LedgerError, UnknownEntry
 from ledger_service.index import crud
@@ -327,10 +329,10 @@ def embedded_credential(pdf: bytes) -> dict[str, Any] | None:
     except pikepdf.PdfError:
         return None
     try:
-        value: dict[str, Any] = json.loads(data)
-        return value
-    except ValueError:
+        value = safejson.loads(data)  # a forged PDF may carry any JSON at all
+    except safejson.JsonRefused:
         return None
+    return value if isinstance(value, dict) else None
 
 
 def visible_text(pdf: bytes) -> str | None:
@@ -341,9 +343,10 @@ def visible_text(pdf: bytes) -> str | None:
     return "".join(run.stdout.decode("utf-8", "replace").split()) if run.returncode == 0 else None
 
 
-def verify_pdf(service: LedgerService, pdf: bytes) -> list[Fragment]:
-    """Every check of a certificate PDF, as verification fragments: embedded credential, its anchor, the
-    template's anchor, the record's status on chain, and the visible text against the credential."""
+def verify_pdf(chain: Web3ChainClient, pdf: bytes) -> list[Fragment]:
+    """Every check of a certificate PDF against the consortium's contracts on `chain` (no index needed), as
+    verification fragments: embedded credential, its anchor, the template's anchor, the record's status on
+    chain, and the visible text against the credential."""
     embedded = embedded_credential(pdf)
     if embedded is None or embedded.get("format") != FORMAT:
         return [not_valid("CertificateCredential", "certificate", INVALID, Reason.NO_CREDENTIAL, f"no {ATTACHMENT}")]
@@ -351,7 +354,7 @@ def verify_pdf(service: LedgerService, pdf: bytes) -> list[Fragment]:
     checks = [valid("CertificateCredential", "certificate")]
     root = bytes.fromhex(anchor["root"])
     leaf = sm3(canonical_json(cred))
-    root_anchored = service.root_anchored(root)
+    root_anchored = int(ChainReader(chain).root_of(root)["anchored_at"]) > 0
     name = "CertificateAnchor"
     if not merkle.verify(leaf, [bytes.fromhex(p) for p in anchor["proof"]], root):
         checks.append(not_valid(name, "certificate", INVALID, Reason.DIGEST_MISMATCH, "not the credential anchored"))
@@ -370,7 +373,7 @@ def verify_pdf(service: LedgerService, pdf: bytes) -> list[Fragment]:
     )
     a = cred["chainAnchor"]
     record_id = cred["credentialSubject"]["id"].rsplit(":", 1)[1]
-    status = service.chain.status(
+    status = chain.status(
         bytes.fromhex(record_id), bytes.fromhex(a["merkleRoot"]) if a["merkleRoot"] else None,
         [bytes.fromhex(p) for p in a["merkleProof"]],
     )  # fmt: skip

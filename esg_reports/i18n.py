@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import threading
+import warnings
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,10 @@ def font_config() -> Any:
     if config is None:
         from weasyprint.text.fonts import FontConfiguration
 
-        config = _local.font_config = FontConfiguration()
+        with warnings.catch_warnings():
+            # On a machine with no fonts WeasyPrint warns of "ugly output": ours come from the package itself.
+            warnings.filterwarnings("ignore", "No fonts configured in FontConfig", UserWarning)
+            config = _local.font_config = FontConfiguration()
     return config
 
 

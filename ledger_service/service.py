@@ -27,6 +27,7 @@ from ledger_service.crypto import sm4
 from ledger_service.digests import digest_bytes, digest_file
 from ledger_service.errors import LedgerError, StoreError, TransactionAbandoned, TransactionReverted, UnknownEntry
 from ledger_service.ids import header_of, instrument_key, schema_key, unix
+from ledger_service.index import audit as audit_chain
 from ledger_service.index import crud
 from ledger_service.index.models import RecordRow
 from ledger_service.records import RECORD_TYPE_CODES, Fault, FaultCode, Record, RecordInvalid, validate_record
@@ -408,6 +409,40 @@ class LedgerService:
             if not crud.revoke_api_key(session=session, key_sm3=rows[0].key_sm3, actor=actor):
                 raise LedgerError(f"API key {rows[0].key_sm3[:16]} was revoked already")
             return ApiKey.of(rows[0])
+
+    # ------------------------------------------------------------------ the audit trail
+
+    def anchor_audit_head(self, member: str) -> int | None:
+        """Anchor the audit trail's head (its last entry's SM3, a one-leaf tier C root) if it moved since the
+        last anchor; returns the entry id anchored, or None when there was nothing new."""
+        with self.sessions() as session:
+            last_id, last_sm3 = audit_chain.head(session)
+            if last_id == 0 or last_id <= audit_chain.last_anchored(session):
+                return None
+        digest = bytes.fromhex(last_sm3)
+        receipt = self.anchor_digests(member=member, digests=[digest], kind="audit-head")
+        with self.sessions.begin() as session:
+            audit_chain.add_anchor(
+                session, last_id, last_sm3, "0x" + receipt.tx_hash.hex(), merkle.root([digest]).hex()
+            )
+        return last_id
+
+    def verify_audit_trail(self) -> audit_chain.Verdict:
+        """Every entry of the audit trail against its hash chain, the head, the anchored heads (on chain too)
+        and the append-only triggers."""
+        with self.sessions() as session:
+            verdict = audit_chain.verify(session)
+            anchors = audit_chain.anchors(session)
+        for anchor in anchors[-3:]:  # the latest anchors, on chain: a forged anchors row is caught here
+            root = bytes.fromhex(anchor.root)
+            if merkle.root([bytes.fromhex(anchor.entry_sm3)]) != root or not self.root_anchored(root):
+                verdict.findings.append(
+                    audit_chain.Finding(
+                        anchor.entry_id, "ANCHOR_NOT_ON_CHAIN", f"entry {anchor.entry_id}'s anchor is not on chain"
+                    )
+                )
+                break
+        return verdict
 
     # ------------------------------------------------------------------ escrow
 

@@ -18,7 +18,7 @@ from ledger_service.api.batching import AuditSink, SubmissionBatcher
 from ledger_service.api.deps import STANDING_TTL_S, Member, RefreshingCache
 from ledger_service.api.limits import BodyLimits, RequestLimits
 from ledger_service.api.observability import Metrics
-from ledger_service.api.routes import api_keys, health, instruments, members, recalls, records, reports, reviews
+from ledger_service.api.routes import api_keys, audit, health, instruments, members, recalls, records, reports, reviews
 from ledger_service.api.worker import AnchorWorker
 from ledger_service.keys import KeyStore
 from ledger_service.service import LedgerService
@@ -50,7 +50,8 @@ def create_app(
     # structure would then crash the process instead of raising); py-evm's in-process EVM needs 12,288.
     sys.setrecursionlimit(min(sys.getrecursionlimit(), RECURSION_LIMIT))
     metrics = Metrics()
-    anchor_worker = AnchorWorker(service, on_anchored=metrics.anchored.inc)
+    operator = next(iter(profile.stations), None) if profile is not None else None  # anchors the audit head
+    anchor_worker = AnchorWorker(service, on_anchored=metrics.anchored.inc, audit_member=operator)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +89,7 @@ def create_app(
         instruments.router,
         members.router,
         api_keys.router,
+        audit.router,
         recalls.router,
         reports.router,
         reviews.router,

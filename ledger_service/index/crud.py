@@ -14,6 +14,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ledger_service.digests import sm3
+from ledger_service.index import audit as audit_chain
 from ledger_service.index.models import (
     AnchorRow,
     ApiKeyRow,
@@ -35,7 +36,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-AUDIT_FIELDS = ("actor", "action", "record_id", "field", "old_value", "new_value", "reason")
+AUDIT_FIELDS = audit_chain.FIELDS
 
 
 def table(model: type[Base]) -> Table:
@@ -44,10 +45,8 @@ def table(model: type[Base]) -> Table:
 
 
 def audit_many(*, session: Session, entries: Sequence[dict[str, Any]]) -> None:
-    """Append audit entries (each with AUDIT_FIELDS; all share one timestamp) in one statement."""
-    if entries:
-        now = _now()
-        session.execute(insert(table(AuditRow)), [{"at": now, **dict.fromkeys(AUDIT_FIELDS), **e} for e in entries])
+    """Append audit entries (each with AUDIT_FIELDS; all share one timestamp) to the hash chain."""
+    audit_chain.append(session, entries)
 
 
 def audit(
@@ -62,18 +61,8 @@ def audit(
     reason: str | None = None,
 ) -> None:
     """Append one audit entry (21 CFR 11.10(e): who, when, what, old and new value, why)."""
-    session.add(
-        AuditRow(
-            at=_now(),
-            actor=actor,
-            action=action,
-            record_id=record_id,
-            field=field,
-            old_value=old_value,
-            new_value=new_value,
-            reason=reason,
-        )
-    )
+    entry = {"actor": actor, "action": action, "record_id": record_id, "field": field}
+    audit_chain.append(session, [{**entry, "old_value": old_value, "new_value": new_value, "reason": reason}])
 
 
 @dataclass(frozen=True)

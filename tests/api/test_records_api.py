@@ -404,3 +404,41 @@ def test_date_filters_honour_offsets(world: tuple[TestClient, Runtime, Demo, dic
     assert found(at(1), at(480))  # the same instant written with offsets +00:01 and +08:00
     assert not found(at(1, 1), at(0, 3600))
     assert not found(at(480, -3600), at(-300, -1))
+
+
+def test_every_access_is_chained_in_the_audit_trail_before_its_answer(
+    world: tuple[TestClient, Runtime, Demo, dict[str, str]],
+) -> None:
+    from sqlalchemy import select, text
+
+    from ledger_service.index.models import AuditRow
+
+    client, runtime, _, keys = world
+    service = runtime.service
+
+    def last_entry() -> AuditRow:
+        with service.sessions() as session:
+            row = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(1)).first()
+            assert row is not None
+            return row
+
+    assert client.get("/v1/members/me", headers=auth(keys[MFR])).status_code == 200
+    entry = last_entry()  # read at once: the entry was durable before the answer left
+    assert (entry.actor, entry.field, entry.new_value) == (MFR, "GET /v1/members/me", "200")
+    problem(client.get("/v1/members/me", headers=auth("qlk_made_up")), 401, "UNAUTHENTICATED")
+    assert (last_entry().actor, last_entry().new_value) == ("anonymous", "401")
+
+    problem(client.get("/v1/audit", headers=auth(keys[MFR])), 403, "FORBIDDEN")  # auditors and regulators only
+    listed = client.get("/v1/audit", params={"after": entry.id - 1, "limit": 2}, headers=auth(keys[REG])).json()
+    assert [e["id"] for e in listed["data"]] == [entry.id, entry.id + 1]
+    assert listed["data"][1]["prev_sm3"] == listed["data"][0]["entry_sm3"]
+
+    assert service.anchor_audit_head(LAB) is not None  # the head, on chain
+    verdict = client.get("/v1/audit/verification", headers=auth(keys[REG])).json()
+    assert verdict["intact"] is True and verdict["anchored_up_to"] is not None and verdict["findings"] == []
+    with service.sessions.begin() as session:  # a forged anchor row: its root is on no chain
+        session.execute(text("UPDATE audit_anchors SET root = :r"), {"r": "ee" * 32})
+    verdict = client.get("/v1/audit/verification", headers=auth(keys[REG])).json()
+    assert verdict["intact"] is False and verdict["findings"][0]["code"] == "ANCHOR_NOT_ON_CHAIN"
+    with service.sessions.begin() as session:
+        session.execute(text("DELETE FROM audit_anchors"))

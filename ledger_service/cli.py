@@ -431,7 +431,7 @@ def ingest(
 
 
 def _state_word(status: str) -> str:
-    return {"accepted": "PENDING"}.get(status, status.upper())
+    return {"accepted": "PENDING"}.get(status, status.upper())  # dead_letter: DEAD_LETTER
 
 
 @app.command()
@@ -447,7 +447,7 @@ def status(
 
         with _runtime() as rt:
             state = rt.service.record_state(rt.service.resolve_record_id(record_id))
-            fragments = rt.service.verify(state.record_id) if state.status != "accepted" else None
+            fragments = rt.service.verify(state.record_id) if state.status not in ("accepted", "dead_letter") else None
         word = _state_word(state.status)
         if as_json:
             _print_json(
@@ -462,6 +462,7 @@ def status(
                     "block_number": state.block_number,
                     "cid": state.cid,
                     "pinned": state.pinned,
+                    "refusal": state.refusal,
                     "fragments": None if fragments is None else [f.to_json() for f in fragments],
                 }
             )
@@ -472,6 +473,8 @@ def status(
         table.add_row("transaction", state.tx_hash or "- (waiting in the anchoring queue)")
         table.add_row("block", "-" if state.block_number is None else str(state.block_number))
         table.add_row("CID", f"{state.cid or '-'} ({'pinned' if state.pinned else 'in the local spool'})")
+        if state.refusal:
+            table.add_row("refused by the contracts", f"{state.refusal} (`qledger dead-letters retry` once mended)")
         console.print(table)
         if fragments is not None:
             _fragment_table(fragments, "checks")
@@ -741,6 +744,56 @@ def revoke_key(
         with _runtime() as rt:
             key = rt.service.revoke_api_key(key_id, member=member, actor="cli")
         console.print(f"revoked API key {key.key_id} of {key.member}")
+
+    _guard(run)
+
+
+# ---------------------------------------------------------------------------------------------- dead letters
+
+dead_app = typer.Typer(help="Records the contracts refused to anchor: list them, retry them.", no_args_is_help=True)
+app.add_typer(dead_app, name="dead-letters")
+
+
+@dead_app.command("list")
+def dead_list(
+    lab: Annotated[str | None, typer.Option(help="Only this lab's.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per record.")] = False,
+) -> None:
+    """Records out of the anchoring queue because the contracts refused them, with the refusal."""
+
+    def run() -> None:
+        from rich.table import Table
+
+        with _runtime() as rt:
+            letters = rt.service.dead_letters(lab)
+        if as_json:
+            for letter in letters:
+                _print_json(letter)
+            return
+        table = Table(title=f"dead letters: {len(letters)}")
+        for column in ("record", "lab", "refusal", "since"):
+            table.add_column(column, overflow="fold")
+        for d in letters:
+            table.add_row(d["record_id"], d["lab"], f"{d['code']}: {d['reason']}", d["at"])
+        console.print(table)
+
+    _guard(run)
+
+
+@dead_app.command("retry")
+def dead_retry(
+    record_ids: Annotated[list[str] | None, typer.Argument(help="Record ids (or prefixes); none: every one.")] = None,
+    lab: Annotated[str | None, typer.Option(help="Only this lab's.")] = None,
+) -> None:
+    """Put dead letters back in the anchoring queue (once what refused them is mended) and anchor them."""
+
+    def run() -> None:
+        with _runtime() as rt:
+            ids = [rt.service.resolve_record_id(r) for r in record_ids] if record_ids else None
+            back = rt.service.retry_dead_letters(ids, lab=lab, actor="cli")
+            anchored = rt.service.anchor_pending(actor="cli") if back else 0
+            left = len(rt.service.dead_letters(lab))
+        console.print(f"{back} back in the queue, {anchored} anchored, {left} dead letter(s) left")
 
     _guard(run)
 

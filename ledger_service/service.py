@@ -29,7 +29,7 @@ from ledger_service.errors import LedgerError, StoreError, TransactionAbandoned,
 from ledger_service.ids import header_of, instrument_key, schema_key, unix
 from ledger_service.index import audit as audit_chain
 from ledger_service.index import crud
-from ledger_service.index.models import RecordRow
+from ledger_service.index.models import DeadLetterRow, RecordRow
 from ledger_service.records import RECORD_TYPE_CODES, Fault, FaultCode, Record, RecordInvalid, validate_record
 from ledger_service.records.types import CalibrationCertificate
 from ledger_service.records.validate import normalised_record
@@ -83,12 +83,13 @@ class RecordState:
     record_type: str
     lab: str
     confidentiality: str
-    status: str  # accepted (waiting to be anchored) | anchored | revoked | superseded
+    status: str  # accepted (waiting to be anchored) | anchored | revoked | superseded | dead_letter
     tier: str | None
     tx_hash: str | None
     block_number: int | None
     cid: str | None
     pinned: bool
+    refusal: str | None = None  # a dead letter's: the contracts' refusal, until retried
 
 
 @dataclass(frozen=True)
@@ -368,6 +369,7 @@ class LedgerService:
             if row is None:
                 raise UnknownEntry(f"no record {record_id} in this index")
             a = row.anchor
+            dead = session.get(DeadLetterRow, record_id) if row.status == "dead_letter" else None
             return RecordState(
                 record_id=row.id,
                 record_type=row.record_type,
@@ -379,6 +381,7 @@ class LedgerService:
                 block_number=a.block_number if a is not None else None,
                 cid=row.cid,
                 pinned=row.pinned_at is not None,
+                refusal=None if dead is None else f"{dead.code}: {dead.reason}",
             )
 
     def issue_api_key(self, member: str, *, actor: str) -> str:
@@ -522,30 +525,75 @@ class LedgerService:
             size = {"A": 1, "B": BATCH_B}.get(tier, BATCH_C)
             for i in range(0, len(items), size):
                 chunk = items[i : i + size]
-                if tier == "A":
-                    ((record_id, canonical),) = chunk
-                    try:
-                        prepared = self.chain.prepare_anchor(sender, code, self._header(record_id, canonical))
-                    except TransactionReverted as refused:
-                        if refused.code != "ALREADY_ANCHORED" or not self._adopt(record_id, actor):
-                            raise
-                        done += 1
-                        continue
-                    ids = [record_id]
-                elif tier == "B":
-                    prepared, ordered = self.chain.prepare_anchor_batch(
-                        sender, code, [self._header(r, c) for r, c in chunk]
-                    )
-                    ids = [r.hex() for r in ordered]
-                else:
-                    ids = [r for r, _ in chunk]
-                    prepared = self.chain.prepare_anchor_root(
-                        sender, [bytes.fromhex(r) for r in ids], schema_key(record_type, "1")
-                    )
-                done += self._send_attempt(tier, ids, prepared, actor)
+                attempt = self._prepare_or_dead_letter(tier, sender, code, record_type, chunk, actor)
+                if attempt is not None and attempt[1] is None:  # already on chain: adopted
+                    done += len(attempt[0])
+                elif attempt is not None and attempt[1] is not None:
+                    done += self._send_attempt(tier, attempt[0], attempt[1], actor)
                 if progress:
                     progress(len(chunk))
         return done
+
+    def _prepare(
+        self, tier: str, sender: str, code: int, record_type: str, chunk: Sequence[tuple[str, bytes]]
+    ) -> tuple[list[str], PreparedTx]:
+        """The signed transaction that anchors `chunk` in its tier, and the record ids it anchors (in the order
+        the contract takes them); TransactionReverted when the contract would refuse it."""
+        if tier == "A":
+            ((record_id, canonical),) = chunk
+            return [record_id], self.chain.prepare_anchor(sender, code, self._header(record_id, canonical))
+        if tier == "B":
+            prepared, ordered = self.chain.prepare_anchor_batch(sender, code, [self._header(r, c) for r, c in chunk])
+            return [r.hex() for r in ordered], prepared
+        ids = [r for r, _ in chunk]
+        return ids, self.chain.prepare_anchor_root(
+            sender, [bytes.fromhex(r) for r in ids], schema_key(record_type, "1")
+        )
+
+    def _prepare_or_dead_letter(
+        self, tier: str, sender: str, code: int, record_type: str, chunk: Sequence[tuple[str, bytes]], actor: str
+    ) -> tuple[list[str], PreparedTx | None] | None:
+        """Prepare a chunk's transaction; records the contract refuses go to the dead letters with the refusal
+        (the one its error names, else the whole chunk: the submitter's standing, say), and the rest of the
+        chunk is prepared again. A refused group never holds the queue. A tier A record the chain holds
+        already (its transaction lost by this index) is adopted: (its id, None)."""
+        remaining = list(chunk)
+        while remaining:
+            try:
+                return self._prepare(tier, sender, code, record_type, remaining)
+            except TransactionReverted as refused:
+                if tier == "A" and refused.code == "ALREADY_ANCHORED" and self._adopt(remaining[0][0], actor):
+                    return [remaining[0][0]], None
+                named = {bytes(v).hex() for v in refused.arguments.values() if isinstance(v, bytes) and len(v) == 32}
+                dead = [r for r, _ in remaining if r in named] or [r for r, _ in remaining]
+                with self.sessions.begin() as session:
+                    crud.add_dead_letters(
+                        session=session, record_ids=dead, code=refused.code, reason=str(refused), actor=actor
+                    )
+                remaining = [(r, c) for r, c in remaining if r not in dead]
+        return None
+
+    def dead_letters(self, lab: str | None = None) -> list[dict[str, Any]]:
+        """Records the contracts refused to anchor, with the refusal (a lab's own, with `lab`)."""
+        with self.sessions() as session:
+            return [
+                {
+                    "record_id": d.record_id,
+                    "lab": owner,
+                    "code": d.code,
+                    "reason": d.reason,
+                    "at": crud.as_utc(d.at).isoformat(),
+                }
+                for d, owner in crud.dead_letters(session=session, lab=lab)
+            ]
+
+    def retry_dead_letters(self, record_ids: Sequence[str] | None = None, *, lab: str | None = None, actor: str) -> int:
+        """Put dead letters back in the anchoring queue (all of them, or `record_ids`; a lab's own with `lab`),
+        once what refused them is mended; returns how many went back."""
+        with self.sessions.begin() as session:
+            owned = [d.record_id for d, _ in crud.dead_letters(session=session, lab=lab)]
+            chosen = owned if record_ids is None else [r for r in record_ids if r in set(owned)]
+            return crud.retry_dead_letters(session=session, record_ids=chosen, actor=actor)
 
     def recover(self, actor: str = "anchor-worker") -> int:
         """Finish the anchoring transactions a crash left open: found mined, resent, or (their nonce taken by

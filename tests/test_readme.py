@@ -23,9 +23,11 @@ def _commands(text: str) -> set[str]:
     """`qledger SUB [SUBSUB]` for each command line of a block (comments stripped)."""
     found = set()
     for line in text.splitlines():
-        for match in re.finditer(r"(?:^|[;&|(]\s*|\bdo\s+|\.venv/bin/)qledger\s+([a-z]+)(?:\s+([a-z]+))?", line):
+        pattern = r"(?:^|[;&|(]\s*|\bdo\s+|\.venv/bin/)qledger\s+([a-z][a-z-]*)(?:\s+([a-z]+))?"
+        for match in re.finditer(pattern, line):
             sub, second = match.group(1), match.group(2)
-            found.add(f"{sub} {second}" if sub in ("keys", "recall", "agent", "model") and second else sub)
+            groups = ("keys", "recall", "agent", "model", "audit", "dead-letters")
+            found.add(f"{sub} {second}" if sub in groups and second else sub)
     return found
 
 

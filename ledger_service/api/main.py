@@ -18,7 +18,18 @@ from ledger_service.api.batching import AuditSink, SubmissionBatcher
 from ledger_service.api.deps import STANDING_TTL_S, Member, RefreshingCache
 from ledger_service.api.limits import BodyLimits, RequestLimits
 from ledger_service.api.observability import Metrics
-from ledger_service.api.routes import api_keys, audit, health, instruments, members, recalls, records, reports, reviews
+from ledger_service.api.routes import (
+    api_keys,
+    audit,
+    dead_letters,
+    health,
+    instruments,
+    members,
+    recalls,
+    records,
+    reports,
+    reviews,
+)
 from ledger_service.api.worker import AnchorWorker
 from ledger_service.keys import KeyStore
 from ledger_service.service import LedgerService
@@ -86,6 +97,7 @@ def create_app(
     observability.install(app, service, metrics)
     routers = (
         records.router,
+        dead_letters.router,
         instruments.router,
         members.router,
         api_keys.router,

@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger_service.index.models import RecordRow
+from ledger_service.index.models import DeadLetterRow, RecordRow
 from ledger_service.service import LedgerService
 
 log = logging.getLogger("qledger.api")
@@ -32,6 +32,11 @@ class Metrics:
         )
         self.anchored = Counter("qledger_records_anchored_total", "Records anchored", registry=self.registry)
         self.queue = Gauge("qledger_outbox_depth", "Records accepted but not yet anchored", registry=self.registry)
+        self.dead_letters = Gauge(
+            "qledger_dead_letters",
+            "Records the contracts refused to anchor, waiting for a retry",
+            registry=self.registry,
+        )
         self.pin_queue = Gauge(
             "qledger_pin_outbox_depth", "Records whose content waits in the local spool", registry=self.registry
         )
@@ -153,6 +158,8 @@ def install(app: FastAPI, service: LedgerService, metrics: Metrics) -> None:
         with service.sessions() as session:
             depth = session.scalar(select(func.count()).select_from(RecordRow).where(RecordRow.status == "accepted"))
             unpinned = session.scalar(select(func.count()).select_from(RecordRow).where(RecordRow.pinned_at.is_(None)))
+            dead = session.scalar(select(func.count()).select_from(DeadLetterRow))
         metrics.queue.set(depth or 0)
         metrics.pin_queue.set(unpinned or 0)
+        metrics.dead_letters.set(dead or 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

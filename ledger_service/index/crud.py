@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ledger_service.digests import sm3
@@ -23,6 +23,7 @@ from ledger_service.index.models import (
     AuditRow,
     Base,
     CertificateRow,
+    DeadLetterRow,
     EscrowPolicyRow,
     EscrowRow,
     OperatorRow,
@@ -338,6 +339,38 @@ def set_status(
     row.status = status
     if superseded_by is not None:
         row.superseded_by = superseded_by
+
+
+def add_dead_letters(*, session: Session, record_ids: Sequence[str], code: str, reason: str, actor: str) -> None:
+    """Take refused records out of the anchoring queue, with the contracts' refusal."""
+    now = _now()
+    session.execute(update(RecordRow).where(RecordRow.id.in_(list(record_ids))).values(status="dead_letter"))
+    session.execute(
+        insert(table(DeadLetterRow)), [{"record_id": r, "code": code, "reason": reason, "at": now} for r in record_ids]
+    )
+    audit_many(
+        session=session,
+        entries=[{"actor": actor, "action": "dead_letter", "record_id": r, "new_value": code, "reason": reason}
+                 for r in record_ids],
+    )  # fmt: skip
+
+
+def dead_letters(*, session: Session, lab: str | None = None) -> list[tuple[DeadLetterRow, str]]:
+    """(dead letter, lab) pairs, oldest first; with `lab`, that lab's only."""
+    query = select(DeadLetterRow, RecordRow.lab_member).join(RecordRow, RecordRow.id == DeadLetterRow.record_id)
+    if lab is not None:
+        query = query.where(RecordRow.lab_member == lab)
+    return [(d, str(m)) for d, m in session.execute(query.order_by(DeadLetterRow.at, DeadLetterRow.record_id))]
+
+
+def retry_dead_letters(*, session: Session, record_ids: Sequence[str], actor: str) -> int:
+    """Put dead letters back in the anchoring queue; returns how many were there."""
+    ids = list(session.scalars(select(DeadLetterRow.record_id).where(DeadLetterRow.record_id.in_(list(record_ids)))))
+    if ids:
+        session.execute(update(RecordRow).where(RecordRow.id.in_(ids)).values(status="accepted"))
+        session.execute(delete(DeadLetterRow).where(DeadLetterRow.record_id.in_(ids)))
+        audit_many(session=session, entries=[{"actor": actor, "action": "retry", "record_id": r} for r in ids])
+    return len(ids)
 
 
 def get_record(*, session: Session, record_id: str) -> RecordRow | None:

@@ -41,7 +41,8 @@ class RecordRow(Base):
     confidentiality: Mapped[str] = mapped_column(String(16))
     canonical: Mapped[bytes] = mapped_column(LargeBinary)
     cid: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # accepted | anchored | revoked | superseded
+    # accepted | anchored | revoked | superseded | dead_letter (refused by the contracts: see DeadLetterRow)
+    status: Mapped[str] = mapped_column(String(16), index=True)
     superseded_by: Mapped[str | None] = mapped_column(String(64))
     # When the content reached the store it must end up in; None while it waits in the local spool.
     pinned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
@@ -273,3 +274,14 @@ class ReviewTaskRow(Base):
 
 Index("ix_records_type_time", RecordRow.record_type, RecordRow.measured_at)
 Index("ix_record_facts_period", RecordFactsRow.measured_at, RecordFactsRow.record_type)
+
+
+# Records the contracts refused to anchor (the lab suspended, an accreditation expired, a calibration withdrawn):
+# out of the anchoring queue with the refusal's code and reason, until retried (after reinstatement, say).
+class DeadLetterRow(Base):
+    __tablename__ = "dead_letters"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(60))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -442,3 +442,10 @@ def test_every_access_is_chained_in_the_audit_trail_before_its_answer(
     assert verdict["intact"] is False and verdict["findings"][0]["code"] == "ANCHOR_NOT_ON_CHAIN"
     with service.sessions.begin() as session:
         session.execute(text("DELETE FROM audit_anchors"))
+
+
+def test_dead_letters_are_shown_per_lab(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    client, runtime, _, keys = world
+    assert client.get("/v1/dead-letters", headers=auth(keys[LAB])).json() == {"data": [], "count": 0}
+    assert client.post("/v1/dead-letters/retry", json={}, headers=auth(keys[LAB])).json() == {"retried": 0}
+    assert "qledger_dead_letters 0.0" in client.get("/metrics").text

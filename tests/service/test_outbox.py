@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,69 @@ def test_content_waits_in_the_spool_until_the_node_takes_it(world: tuple[Runtime
     assert service.pin_pending() == 0
     with s.sessions() as session:
         assert all(r.pinned_at is not None for r in session.scalars(select(RecordRow).where(RecordRow.id.in_(ids))))
+
+
+def test_a_group_the_contract_refuses_is_dead_lettered_and_never_blocks_the_others(tmp_path: Path) -> None:
+    """CAL-NIM is suspended after its record was accepted (inside the API's 5 s standing cache, say): the
+    contract refuses that group on every pass. It goes to the dead letters with its reason; LAB-SZ's groups
+    queued behind it are anchored; after reinstatement it is retried and anchored exactly once."""
+    from ledger_service.config import Settings
+    from ledger_service.demo import AGENTS, CAL, LAB, MFR, REG, Demo
+    from ledger_service.runtime import open_runtime
+
+    runtime = open_runtime(Settings(data_dir=tmp_path))
+    demo = Demo(runtime.service, runtime.keys)
+    demo.found_consortium()
+    demo.calibrate_instruments()
+    service, chain = runtime.service, runtime.service.chain
+    registry = chain.registry.functions
+
+    def govern(proposal: str, member: str) -> None:
+        target = service.accounts[member]
+        fn = getattr(registry, proposal)(target, bytes(32))
+        proposal_id = fn.call({"from": service.accounts[REG]})
+        chain._transact(service.accounts[REG], fn)
+        for voter in (MFR, LAB, *AGENTS):
+            if chain._call(registry.memberOf(target))[1] == (1 if proposal == "proposeReinstatement" else 2):
+                break
+            chain._transact(service.accounts[voter], registry.vote(proposal_id))
+
+    from ledger_service.local_consortium import reference_certificate
+    from ledger_service.station import Station, iso
+
+    calibration_lab = Station(demo.profile.station(CAL), clock=lambda: demo.now)
+    calibration_lab.certificates["REF-FORCE"] = reference_certificate("REF-FORCE")
+    calibration_lab.windows["REF-FORCE"] = (demo.now - timedelta(days=600), demo.now + timedelta(days=400))
+    certificate = calibration_lab.envelope(
+        "calibration_certificate",
+        instrument="REF-FORCE",
+        measured_at=demo.now - timedelta(hours=2),
+        operator="cal-tech-1",
+        report_id="CAL-SUSPENDED-1",
+        subject={"description": "a late certificate", "unambiguous_id": "SN-LATE"},
+        results={
+            "calibrated_instrument": {"id": "TENSILE-01", "maker": "Demo", "model": "T", "serial": "SN-T"},
+            "points": [{"quantity": "force", "value": 1.0, "unit": "1", "uncertainty": 0.01, "coverage_factor": 2}],
+            "conditions": {"temperature_C": 23.0},
+            "traceability_statement": "Traceable to SI",
+            "valid_from": iso(demo.now - timedelta(hours=1)),
+            "valid_until": iso(demo.now + timedelta(days=300)),
+        },
+    )
+    refused_id = service.submit(certificate, actor=CAL).record_id
+    lab_ids = [service.submit(*demo.record(kind, 900 + i), actor=LAB).record_id for i, kind in
+               enumerate(["el_image", "xrf_analysis", "tensile_test"])]  # fmt: skip
+    govern("proposeSuspension", CAL)
+
+    assert service.anchor_pending() == 3  # LAB-SZ's three groups, behind the refused one
+    assert all(service.record_state(r).status == "anchored" for r in lab_ids)
+    (dead,) = service.dead_letters()
+    assert dead["record_id"] == refused_id and dead["code"] == "MEMBER_NOT_ACTIVE" and dead["lab"] == CAL
+    assert service.record_state(refused_id).status == "dead_letter"
+    assert service.anchor_pending() == 0  # not tried again and again
+    assert service.retry_dead_letters(lab=LAB, actor=LAB) == 0  # another lab's dead letters are not LAB-SZ's
+    govern("proposeReinstatement", CAL)
+    assert service.retry_dead_letters(actor="operator") == 1
+    assert service.anchor_pending() == 1 and service.record_state(refused_id).status == "anchored"
+    assert service.dead_letters() == [] and service.anchor_pending() == 0
+    runtime.engine.dispose()

@@ -22,6 +22,7 @@ from ledger_service.service import LedgerService
 from ledger_service.verification import is_valid
 
 STATUS = {0: "none", 1: "proposed", 2: "confirmed", 3: "closed"}
+IN_FORCE = 2  # confirmed and not closed
 KIND = {v: k for k, v in confidential.SCOPE_KINDS.items()}
 
 
@@ -119,6 +120,8 @@ def decrypt_recall(
         raise UnknownEntry(f"no recall {recall_id}")
     if view.regulator.lower() != service.account_of(regulator).lower():
         raise LedgerError(f"recall {recall_id} was opened by another regulator: its releases are not for {regulator}")
+    if view.status != IN_FORCE:  # a closed recall unlocks nothing any more, a proposed one nothing yet
+        raise LedgerError(f"recall {recall_id} is {STATUS[view.status]}, not in force: nothing is decrypted")
     report = Unlock(recall_id)
     shares: dict[str, dict[int, bytes]] = defaultdict(dict)
     for event in releases_of(service, recall_id):
@@ -175,3 +178,40 @@ def _write(out_dir: Path, record_id: str, canonical: bytes, files: dict[str, byt
     (target / "record.json").write_bytes(canonical)
     for name, content in files.items():
         (target / Path(name).name).write_bytes(content)
+
+
+def covers(service: LedgerService, scope_kind: int, scope: bytes, record_id: str) -> bool:
+    """Whether a recall's scope covers a confidential record, by the lot and product digests its owner sealed
+    with it, or the record list whose Merkle root the recall names."""
+    with service.sessions() as session:
+        escrow = crud.get_escrow(session=session, record_id=record_id)
+        if escrow is None:
+            return False
+        if scope_kind == confidential.LOT:
+            return escrow.lot_sm3 == scope.hex()
+        if scope_kind == confidential.PRODUCT:
+            return escrow.product_sm3 == scope.hex()
+        listed = session.get(RecallScopeRow, scope.hex())
+        ids = list(listed.record_ids) if listed else []
+    return record_id in ids and merkle.root([bytes.fromhex(i) for i in ids]) == scope
+
+
+def recall_access(service: LedgerService, member: str, record_id: str) -> int | None:
+    """The recall through which `member` may read the confidential record `record_id` now, or None: one in
+    force on chain (confirmed, not closed), opened by `member` as its regulator, covering the record, with the
+    releases of at least k escrow agents. Computed from the chain and the recall's own tables, nothing else:
+    when the recall closes, the access ends."""
+    account = service.accounts.get(member)
+    policy = service.escrow_policy()
+    if account is None or policy is None:
+        return None
+    for recall_id in range(service.chain.recall_count(), 0, -1):
+        view = service.chain.recall_of(recall_id)
+        if view.status != IN_FORCE or view.regulator.lower() != account.lower():
+            continue
+        if not covers(service, view.scope_kind, view.scope, record_id):
+            continue
+        agents = {str(e["agent"]).lower() for e in releases_of(service, recall_id)}
+        if len(agents) >= policy.k:
+            return recall_id
+    return None

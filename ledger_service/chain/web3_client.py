@@ -229,6 +229,9 @@ class Web3ChainClient(ChainClient):
             reason=bytes(r[11]),
         )
 
+    def recall_count(self) -> int:
+        return int(self._call(self.recalls.functions.recallCount()))
+
     def is_released(self, recall_id: int, agent: str, digest: bytes) -> bool:
         return bool(self._call(self.recalls.functions.isReleased(recall_id, agent, digest)))
 

@@ -232,14 +232,6 @@ def add_refusals(*, session: Session, refusals: Sequence[tuple[str, Any, list[st
         session.execute(insert(table(RefusalRow)), rows)
 
 
-def unlocked_for(*, session: Session, record_id: str, member: str) -> bool:
-    """Whether `member` unlocked this confidential record through a recall (the audit trail says so)."""
-    query = select(AuditRow.id).where(
-        AuditRow.action == "recall_decrypt", AuditRow.record_id == record_id, AuditRow.actor == member
-    )
-    return session.scalars(query.limit(1)).first() is not None
-
-
 def get_escrow(*, session: Session, record_id: str) -> EscrowRow | None:
     return session.get(EscrowRow, record_id)
 

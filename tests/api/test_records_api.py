@@ -288,6 +288,20 @@ def test_recall_over_the_api_unlocks_for_the_regulator_only(
     problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[MFR])), 404, "NOT_FOUND")
     problem(client.get("/v1/recalls/999", headers=auth(keys[REG])), 404, "NOT_FOUND")
 
+    # Access is what the chain says, never an audit row: an inserted one gives a manufacturer nothing.
+    with runtime.service.sessions.begin() as session:
+        crud.audit(session=session, actor=MFR, action="recall_decrypt", record_id=record_id, new_value=str(recall_id))
+    problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[MFR])), 404, "NOT_FOUND")
+    # The recall closes: the regulator's reads and decryption end with it.
+    problem(
+        client.post(f"/v1/recalls/{recall_id}/close", json={"reason": "x"}, headers=auth(keys[MFR])), 403, "FORBIDDEN"
+    )
+    closed = client.post(f"/v1/recalls/{recall_id}/close", json={"reason": "lot withdrawn"}, headers=auth(keys[REG]))
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[REG])), 404, "NOT_FOUND")
+    refused = problem(client.post(f"/v1/recalls/{recall_id}/decrypt", headers=auth(keys[REG])), 400, "REQUEST_REFUSED")
+    assert "not in force" in refused["detail"]
+
 
 def test_reports_and_certificates_over_the_api(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
     import io

@@ -68,3 +68,14 @@ def decrypt_recall(recall_id: RecallId, request: Request, member: RegulatorDep, 
         "verified": sorted(unlock.verified),
         "refused": unlock.refused,
     }
+
+
+class CloseIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/{recall_id}/close")
+def close_recall(recall_id: RecallId, body: CloseIn, member: RegulatorDep, service: ServiceDep) -> dict[str, Any]:
+    """Close a recall as its regulator: no release is accepted after this, and its access to records ends."""
+    recall.close_recall(service, regulator=member.id, recall_id=recall_id, reason=body.reason)
+    return recall.recall_status(service, recall_id)

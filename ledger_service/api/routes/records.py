@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from consortium.recall import recall_access
 from ledger_service import safejson
 from ledger_service.api.deps import ActiveMemberDep, Member, MemberDep, ServiceDep, is_accredited
 from ledger_service.api.problems import Problem
@@ -108,7 +109,7 @@ def _readable(service: LedgerService, member: Member, record_id: str) -> RecordR
         if row is None or (
             row.confidentiality == "confidential"
             and row.lab_member != member.id
-            and not crud.unlocked_for(session=session, record_id=record_id, member=member.id)
+            and recall_access(service, member.id, record_id) is None
         ):
             raise Problem(404, "NOT_FOUND", "No such record", record_id)
         row.attachments, row.anchor  # noqa: B018 - load before the session closes

@@ -378,6 +378,9 @@ def ingest(
 ) -> None:
     """Validate, hash, pin, anchor and index records. Attachments: entries with a "file" path beside the JSON.
     Every file is checked; the accepted ones are anchored even when others are refused (exit 1 then)."""
+    from functools import cache
+
+    from ledger_service import rules
     from ledger_service.errors import StoreUnavailable
     from ledger_service.records import RecordInvalid
 
@@ -392,21 +395,30 @@ def ingest(
         with _runtime() as rt, _bar(say) as bar:
             task = bar.add_task("check" if dry_run else "ingest", total=len(files))
             accepted = 0
+            accredited = cache(lambda code: rt.service.is_accredited(member, code))
             for path in files:
                 outcome: dict[str, Any] = {"file": str(path)}
                 try:
                     raw, attachments = _read_record(path)
+                    rules.check_submission(member, raw, accredited)  # the API's rules, here too
                     if dry_run:
                         outcome.update(record_id=rt.service.check(raw, attachments), status="valid")
                     else:
                         result = rt.service.submit(raw, attachments, actor=member)
                         outcome.update(record_id=result.record_id, status="accepted" if result.created else "known")
                         accepted += 1
-                except RecordInvalid as error:
+                except (RecordInvalid, rules.Forbidden) as error:
                     refused += 1
-                    outcome.update(status="refused", faults=[f.to_json() for f in error.faults])
-                    for fault in error.faults:
-                        typer.echo(f"{path}: {fault.path or '(record)'}: {fault.code} - {fault.message}", err=True)
+                    faults = (
+                        [f.to_json() for f in error.faults]
+                        if isinstance(error, RecordInvalid)
+                        else [{"path": error.field, "code": error.code, "message": str(error)}]
+                    )
+                    outcome.update(status="refused", faults=faults)
+                    for fault in faults:
+                        typer.echo(
+                            f"{path}: {fault['path'] or '(record)'}: {fault['code']} - {fault['message']}", err=True
+                        )
                 if as_json:
                     _print_json(outcome)
                 elif "record_id" in outcome:

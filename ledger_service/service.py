@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger_service import confidential, merkle
+from ledger_service import confidential, merkle, rules
 from ledger_service.canonical import canonical_json
 from ledger_service.chain import Header, Web3ChainClient
 from ledger_service.chain.types import BatchReceipt, PreparedTx, Receipt
@@ -383,6 +383,11 @@ class LedgerService:
                 pinned=row.pinned_at is not None,
                 refusal=None if dead is None else f"{dead.code}: {dead.reason}",
             )
+
+    def is_accredited(self, member: str, record_type_code: int) -> bool:
+        """Whether the registry holds `member` active and accredited, now, for a record type."""
+        registry = self.chain.registry.functions
+        return bool(self.chain._call(registry.isAccredited(self._account(member), record_type_code)))
 
     def issue_api_key(self, member: str, *, actor: str) -> str:
         """A new API key for a member whose chain account this service holds; printed once, only its SM3 kept."""
@@ -795,9 +800,12 @@ class LedgerService:
     # ------------------------------------------------------------------ status changes
 
     def revoke(self, record_id: str, *, member: str, reason: str) -> None:
-        """Revoke a record on chain (by digest, or by root and proof when batched), then in the index."""
+        """Revoke a record on chain (by digest, or by root and proof when batched), then in the index: its owner,
+        or a regulator or auditor for cause (rules.check_revoke)."""
         with self.sessions() as session:
             row = self._anchored(session, record_id)
+            roles = int(ChainReader(self.chain).member_of(self._account(member))["roles"])
+            rules.check_revoke(member, roles, row.lab_member)
             anchor = row.anchor
             assert anchor is not None
             root = bytes.fromhex(anchor.root) if anchor.root else None
@@ -808,7 +816,7 @@ class LedgerService:
 
     def supersede(self, record_id: str, replacement_id: str, *, member: str, reason: str) -> None:
         with self.sessions() as session:
-            self._anchored(session, record_id)
+            rules.check_supersede(member, self._anchored(session, record_id).lab_member)
             self._anchored(session, replacement_id)
         self.chain.supersede(
             self._account(member), bytes.fromhex(record_id), bytes.fromhex(replacement_id), _reason(reason)

@@ -19,6 +19,7 @@ from ledger_service.errors import (
     UnknownEntry,
 )
 from ledger_service.records import RecordInvalid
+from ledger_service.rules import Forbidden
 from ledger_service.safejson import JsonRefused
 
 MEDIA_TYPE = "application/problem+json"
@@ -81,6 +82,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_: Request, e: BodyTooLarge) -> JSONResponse:
         return too_large_response(e.limit)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, e: Forbidden) -> JSONResponse:
+        errors = [{"field": e.field, "code": e.code, "message": str(e)}]
+        return problem_response(403, e.code, "Refused by the consortium's rules", str(e), errors)
 
     @app.exception_handler(JsonRefused)
     async def _json_refused(_: Request, e: JsonRefused) -> JSONResponse:

@@ -98,7 +98,13 @@ def test_authentication_and_membership(world: tuple[TestClient, Runtime, Demo, d
     assert problem(response, 401, "UNAUTHENTICATED") and response.headers["www-authenticate"].startswith("Bearer")
     problem(client.post("/v1/records", json=raw, headers=auth("qlk_not-a-key")), 401, "UNAUTHENTICATED")
     body = problem(client.post("/v1/records", json=raw, headers=auth(keys[CAL])), 403, "WRONG_MEMBER")
-    assert body["errors"] == [{"field": "lab.member_id", "code": "WRONG_MEMBER", "message": "not the caller"}]
+    assert body["errors"] == [
+        {
+            "field": "lab.member_id",
+            "code": "WRONG_MEMBER",
+            "message": "authenticated as CAL-NIM, the record names LAB-SZ",
+        }
+    ]
     as_mfr = dict(raw, lab={**raw["lab"], "member_id": MFR})
     problem(client.post("/v1/records", json=as_mfr, headers=auth(keys[MFR])), 403, "NOT_ACCREDITED")
     me = client.get("/v1/members/me", headers=auth(keys[LAB])).json()

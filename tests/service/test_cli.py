@@ -324,3 +324,29 @@ def test_version_and_help_answer_without_heavy_imports() -> None:
         subprocess.run([sys.executable, "-m", "ledger_service.cli", "--help"], capture_output=True, check=True)
         times.append(time.perf_counter() - started)
     assert min(times) < 1.0, times
+
+
+def test_the_cli_enforces_the_apis_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Submit as yourself, accredited types only, revoke your own (or for cause): the same rules module as the
+    API (ledger_service/rules.py), so the CLI is no way around them."""
+    monkeypatch.setenv("QLEDGER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("QLEDGER_CHAIN_URL", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    recs = tmp_path / "recs"
+    assert runner.invoke(app, ["example", "xrf_analysis", "--out-dir", str(recs)]).exit_code == 0
+    (path,) = recs.glob("*.json")
+    as_other = runner.invoke(app, ["ingest", str(path), "--member", "CAL-NIM"])
+    assert as_other.exit_code == 1 and f"{path}: lab.member_id: WRONG_MEMBER - " in as_other.stderr
+    raw = json.loads(path.read_text())
+    raw["lab"]["member_id"] = "MFR-DM"
+    (recs / "as-mfr.json").write_text(json.dumps(raw))
+    path.unlink()
+    unaccredited = runner.invoke(app, ["ingest", str(recs / "as-mfr.json"), "--member", "MFR-DM"])
+    assert unaccredited.exit_code == 1 and "record_type: NOT_ACCREDITED - " in unaccredited.stderr
+    assert runner.invoke(app, ["example", "tensile_test", "--out-dir", str(tmp_path / "t")]).exit_code == 0
+    out = runner.invoke(app, ["ingest", str(tmp_path / "t"), "--json"])
+    record_id = json.loads(out.stdout.splitlines()[0])["record_id"]
+    refused = runner.invoke(app, ["revoke", record_id, "--reason", "x", "--member", "MFR-DM"])
+    assert refused.exit_code == 1 and "only the record's owner, a regulator or an auditor" in refused.output
+    assert runner.invoke(app, ["revoke", record_id, "--reason", "for cause"]).exit_code == 0  # the regulator

@@ -12,10 +12,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from consortium.recall import recall_access
-from ledger_service import safejson
+from ledger_service import rules, safejson
 from ledger_service.api.deps import ActiveMemberDep, Member, MemberDep, ServiceDep, is_accredited
 from ledger_service.api.problems import Problem
-from ledger_service.chain.types import Role
 from ledger_service.index import crud
 from ledger_service.index.models import RecordRow
 from ledger_service.records import RECORD_TYPE_CODES
@@ -106,10 +105,11 @@ def _readable(service: LedgerService, member: Member, record_id: str) -> RecordR
     the answer must not tell anyone that a confidential record is there."""
     with service.sessions() as session:
         row = crud.get_record(session=session, record_id=record_id)
-        if row is None or (
-            row.confidentiality == "confidential"
-            and row.lab_member != member.id
-            and recall_access(service, member.id, record_id) is None
+        if row is None or not rules.may_read(
+            member.id,
+            row.lab_member,
+            row.confidentiality,
+            lambda: recall_access(service, member.id, record_id) is not None,
         ):
             raise Problem(404, "NOT_FOUND", "No such record", record_id)
         row.attachments, row.anchor  # noqa: B018 - load before the session closes
@@ -166,24 +166,9 @@ async def _read_submission(request: Request, max_bytes: int) -> tuple[dict[str, 
 async def submit_record(request: Request, service: ServiceDep, member: ActiveMemberDep) -> JSONResponse:
     """Submit a record (JSON, or multipart with `record` and `attachments` parts)."""
     raw, files = await _read_submission(request, request.app.state.max_upload_bytes)
-    lab = raw.get("lab", {}).get("member_id") if isinstance(raw.get("lab"), dict) else None
-    if lab is not None and lab != member.id:
-        raise Problem(
-            403,
-            "WRONG_MEMBER",
-            "A member submits records only as itself",
-            f"authenticated as {member.id}, record names {lab}",
-            [{"field": "lab.member_id", "code": "WRONG_MEMBER", "message": "not the caller"}],
-        )
     code = RECORD_TYPE_CODES.get(str(raw.get("record_type")))
-    if code is not None and not await is_accredited(request, service, member.account, code):
-        raise Problem(
-            403,
-            "NOT_ACCREDITED",
-            "The member is not accredited for this record type",
-            str(raw.get("record_type")),
-            [{"field": "record_type", "code": "NOT_ACCREDITED", "message": "out of scope"}],
-        )
+    accredited = code is not None and await is_accredited(request, service, member.account, code)
+    rules.check_submission(member.id, raw, lambda _: accredited)  # Forbidden: 403 with its code (problems.py)
     submitted = await asyncio.wrap_future(request.app.state.submissions.submit(raw, files, member.id))
     if not submitted.created:
         raise Problem(409, "ALREADY_SUBMITTED", "This record was submitted before", submitted.record_id)
@@ -259,8 +244,7 @@ def get_proof(record_id: RecordId, service: ServiceDep, member: MemberDep) -> di
 def revoke_record(record_id: RecordId, body: RevokeIn, service: ServiceDep, member: ActiveMemberDep) -> dict[str, Any]:
     """Revoke a record: its owner, or a regulator or auditor."""
     row = _readable(service, member, record_id)
-    if row.lab_member != member.id and not member.roles & (Role.REGULATOR | Role.AUDITOR):
-        raise Problem(403, "FORBIDDEN", "Only the record's owner, a regulator or an auditor may revoke it")
+    rules.check_revoke(member.id, member.roles, row.lab_member)
     if row.anchor is None:
         raise Problem(409, "NOT_ANCHORED", "The record is not anchored yet", f"status {row.status}")
     service.revoke(record_id, member=member.id, reason=body.reason)
@@ -273,7 +257,6 @@ def supersede_record(
 ) -> dict[str, Any]:
     """Supersede a record by an amended one of the same owner (ISO/IEC 17025 7.8.8)."""
     row = _readable(service, member, record_id)
-    if row.lab_member != member.id:
-        raise Problem(403, "FORBIDDEN", "Only the record's owner may supersede it")
+    rules.check_supersede(member.id, row.lab_member)
     service.supersede(record_id, body.replacement_id, member=member.id, reason=body.reason)
     return {"record_id": record_id, "status": "superseded", "superseded_by": body.replacement_id}

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger_service.digests import sm3
@@ -47,10 +47,13 @@ class Period:
 
 @dataclass(frozen=True)
 class Scope:
-    """The organisational scope: some members (labs) and products, or all."""
+    """The organisational scope: some members (labs) and products, or all; seen by `viewer` (a member asking
+    over the API): other members' confidential records are then left out of every figure, breakdown and
+    evidence list, so a report never tells anyone that they exist (docs/threat-model.md)."""
 
     members: tuple[str, ...] | None = None
     products: tuple[str, ...] | None = None
+    viewer: str | None = None
 
 
 @dataclass
@@ -86,7 +89,15 @@ def _where(period: Period, scope: Scope) -> ColumnElement[bool]:
         conditions.append(F.lab_member.in_(scope.members))
     if scope.products is not None:
         conditions.append(F.product.in_(scope.products))
-    return and_(*conditions)
+    return and_(*conditions, *_visible(scope))
+
+
+def _visible(scope: Scope) -> list[ColumnElement[bool]]:
+    """What the scope's viewer may see: public records and its own confidential ones."""
+    if scope.viewer is None:
+        return []
+    public = exists().where(RecordRow.id == F.record_id, RecordRow.confidentiality == "public")
+    return [or_(F.lab_member == scope.viewer, public)]
 
 
 AnchorKey = tuple[str, str, str | None, int, int, str]  # tx hash, tier, root, block, chain id, contract
@@ -228,7 +239,7 @@ def recalls(session: Session, period: Period, scope: Scope) -> Metric:
         if column is None or value is None:
             continue
         match = column.in_(value) if isinstance(value, list) else column == value
-        conditions = [match] + ([F.lab_member.in_(scope.members)] if scope.members is not None else [])
+        conditions = [match, *_visible(scope)] + ([F.lab_member.in_(scope.members)] if scope.members else [])
         rows = session.execute(select(F.record_id, F.unit_id).where(*conditions)).all()
         covered = {u for _, u in rows}
         breakdown[str(recall_id)] = {"scope": kind, "covers": value, "units": len(covered)}

@@ -469,3 +469,19 @@ def test_dead_letters_are_shown_per_lab(world: tuple[TestClient, Runtime, Demo, 
     assert client.get("/v1/dead-letters", headers=auth(keys[LAB])).json() == {"data": [], "count": 0}
     assert client.post("/v1/dead-letters/retry", json={}, headers=auth(keys[LAB])).json() == {"retried": 0}
     assert "qledger_dead_letters 0.0" in client.get("/metrics").text
+
+
+def test_reports_never_show_another_members_confidential_records(
+    world: tuple[TestClient, Runtime, Demo, dict[str, str]],
+) -> None:
+    client, _, demo, keys = world
+    raw, _ = demo.record("xrf_analysis", 4711)
+    raw["confidentiality"], raw["subject"]["product"] = "confidential", "SECRET-PRODUCT-X"
+    raw["results"]["screening_class"], raw["results"]["elements"][0]["value"] = "OL", 5000.0
+    record_id = client.post("/v1/records", json=raw, headers=auth(keys[LAB])).json()["record_id"]
+    client.app.state.worker.run_once()  # type: ignore[attr-defined]
+    year = raw["measured_at"][:4]
+    own = client.get("/v1/reports", params={"period": year}, headers=auth(keys[LAB])).text
+    other = client.get("/v1/reports", params={"period": year}, headers=auth(keys[MFR])).text
+    assert record_id in own and "SECRET-PRODUCT-X" in own  # the owner's own report includes it
+    assert record_id not in other and "SECRET-PRODUCT-X" not in other  # not even its id or product elsewhere

@@ -51,7 +51,7 @@ def get_report(
             session,
             entity=Entity(name, identifier),
             period=Period.year(period),
-            scope=Scope(products=tuple(product) if product else None),
+            scope=Scope(products=tuple(product) if product else None, viewer=member.id),
             frameworks=list(framework or FRAMEWORKS),
         )
     if format == "json":

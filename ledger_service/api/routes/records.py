@@ -162,7 +162,31 @@ async def _read_submission(request: Request, max_bytes: int) -> tuple[dict[str, 
     return raw, files
 
 
-@router.post("", status_code=202, response_model=Accepted, responses={202: {"description": "Accepted for anchoring"}})
+SUBMISSION_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"type": "object", "description": "the record (docs/formats.md)"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["record"],
+                "properties": {
+                    "record": {"type": "string", "description": "the record, as JSON"},
+                    "attachments": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                },
+            }
+        },
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=Accepted,
+    responses={202: {"description": "Accepted for anchoring"}},
+    openapi_extra={"requestBody": SUBMISSION_BODY},
+)
 async def submit_record(request: Request, service: ServiceDep, member: ActiveMemberDep) -> JSONResponse:
     """Submit a record (JSON, or multipart with `record` and `attachments` parts)."""
     raw, files = await _read_submission(request, request.app.state.max_upload_bytes)

@@ -20,6 +20,7 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
     mapping(address account => Member) private _members;
     mapping(address account => Accreditation) private _accreditations;
     mapping(address account => bytes32) private _organisations;
+    mapping(bytes32 organisationId => address account) private _accounts;
 
     mapping(uint256 proposalId => Proposal) private _proposals;
     mapping(uint256 proposalId => Founder) private _admissions; // payload of Admit proposals
@@ -153,6 +154,11 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
     /// @inheritdoc IConsortiumRegistry
     function organisationOf(address account) external view returns (bytes32) {
         return _organisations[account];
+    }
+
+    /// @inheritdoc IConsortiumRegistry
+    function accountOf(bytes32 organisationId) external view returns (address) {
+        return _accounts[organisationId];
     }
 
     /// @inheritdoc IConsortiumRegistry
@@ -319,6 +325,7 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
             recordTypeScope: 0
         });
         _organisations[f.account] = f.organisationId;
+        if (f.organisationId != bytes32(0)) _accounts[f.organisationId] = f.account;
         ++_activeMembers;
         emit MemberAdmitted(f.account, f.organisationId, f.roles);
         if (f.accreditation.validUntil != 0) _setAccreditation(f.account, f.accreditation);
@@ -373,6 +380,10 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
     function _checkAdmissible(Founder memory f) private view {
         if (f.account == address(0)) revert ConsortiumZeroAddress();
         if (_members[f.account].status != MemberStatus.None) revert ConsortiumMemberExists(f.account);
+        address holder = _accounts[f.organisationId];
+        if (f.organisationId != bytes32(0) && holder != address(0)) {
+            revert ConsortiumOrganisationExists(f.organisationId, holder);
+        }
         if (f.roles == 0 || f.roles & ~Roles.ALL != 0) revert ConsortiumInvalidRoles(f.roles);
         if (f.accreditation.validUntil != 0 || f.accreditation.recordTypeScope != 0) {
             _checkAccreditation(f.account, f.accreditation);

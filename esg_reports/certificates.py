@@ -332,6 +332,14 @@ def visible_text(pdf: bytes) -> str | None:
     return "".join(run.stdout.decode("utf-8", "replace").split()) if run.returncode == 0 else None
 
 
+def _submitter(service: LedgerService, record_id: str) -> str | None:
+    """The account whose record this is on chain (its lab's), or None when the index does not know it."""
+    try:
+        return service.submitter_of(record_id)
+    except LedgerError:
+        return None
+
+
 def verify_pdf(service: LedgerService, pdf: bytes) -> list[Fragment]:
     """Every check of a certificate PDF, as verification fragments: embedded credential, its anchor, the
     template's anchor, the record's status on chain, and the visible text against the credential."""
@@ -363,7 +371,7 @@ def verify_pdf(service: LedgerService, pdf: bytes) -> list[Fragment]:
     record_id = cred["credentialSubject"]["id"].rsplit(":", 1)[1]
     status = service.chain.status(
         bytes.fromhex(record_id), bytes.fromhex(a["merkleRoot"]) if a["merkleRoot"] else None,
-        [bytes.fromhex(p) for p in a["merkleProof"]],
+        [bytes.fromhex(p) for p in a["merkleProof"]], _submitter(service, record_id),
     )  # fmt: skip
     if status is OnChainStatus.ANCHORED:
         checks.append(valid("RecordStatus", "status", record_id=record_id))
@@ -423,7 +431,10 @@ def public_status(service: LedgerService, record_id: str) -> dict[str, Any]:
                   "block_number": a.block_number, "root": a.root}  # fmt: skip
         root, proof = a.root, list(a.proof)
     status = service.chain.status(
-        bytes.fromhex(record_id), bytes.fromhex(root) if root else None, [bytes.fromhex(p) for p in proof]
+        bytes.fromhex(record_id),
+        bytes.fromhex(root) if root else None,
+        [bytes.fromhex(p) for p in proof],
+        _submitter(service, record_id),
     )
     return {
         "record_id": record_id,

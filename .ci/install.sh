@@ -8,10 +8,10 @@ bash "$root/.ci/install-node.sh"
 if ! command -v initdb >/dev/null && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
   apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
 fi
-# Reports and certificates: fonts for every certificate language (Latin, CJK, Thai, Khmer, Lao, Myanmar, Tamil),
-# HarfBuzz subsetting for WeasyPrint (28x faster with it), pdftoppm to look at rendered pages.
+# Reports and certificates: HarfBuzz subsetting for WeasyPrint (28x faster with it), pdftotext and pdftoppm to
+# read and look at rendered pages. The fonts ship inside the package (esg_reports/fonts/): no font is installed.
 need=()
-for pkg in fonts-noto-core fonts-noto-cjk libharfbuzz-subset0 poppler-utils; do
+for pkg in libharfbuzz-subset0 poppler-utils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

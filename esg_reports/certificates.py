@@ -12,7 +12,7 @@ import logging
 import multiprocessing
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -22,9 +22,11 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from esg_reports import i18n
-from ledger_service import directory, merkle
+from ledger_service import directory, merkle, safejson
 from ledger_service.canonical import canonical_json
+from ledger_service.chain import Web3ChainClient
 from ledger_service.chain.types import OnChainStatus
+from ledger_service.chain.web3_client import ChainReader
 from ledger_service.digests import sm3
 from ledger_service.errors import LedgerError, UnknownEntry
 from ledger_service.index import crud
@@ -43,9 +45,11 @@ _env = Environment(loader=PackageLoader("esg_reports"), autoescape=select_autoes
 
 @cache
 def template_digest() -> bytes:
-    """SM3 over the certificate template and every catalog: what renders the visible text."""
+    """SM3 over the certificate template, every catalog and every font file: what renders the visible text (a
+    changed font is a changed template)."""
     parts = [(HERE / "templates" / "certificate.html.j2").read_bytes()]
     parts += [p.read_bytes() for p in sorted((HERE / "locale").glob("*/LC_MESSAGES/certificate.po"))]
+    parts += [p.read_bytes() for p in i18n.font_paths()]
     return sm3(b"".join(sm3(p) for p in parts))
 
 
@@ -220,7 +224,9 @@ def issue(
 def _warm_up() -> None:
     from weasyprint import HTML
 
-    HTML(string="<p>warm-up</p>").write_pdf()
+    # Loads the shipped fonts into this worker's font configuration, the one its certificates render with.
+    html = f'<style>{i18n.font_faces()}</style><p style="font-family: {i18n.FONT!r}">warm-up</p>'
+    HTML(string=html).write_pdf(font_config=i18n.font_config())
 
 
 def _lab_member(service: LedgerService, record_id: str) -> str:
@@ -262,7 +268,10 @@ def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[
         c=cred,
         langs=langs,
         t=i18n.gettext,
-        fonts={lang: font for lang, font in i18n.FONTS.items() if lang in langs},
+        font_faces=i18n.font_faces(),
+        font=i18n.FONT,
+        mono=i18n.MONO,
+        fonts={lang: family for lang, family in i18n.FONTS.items() if lang in langs},
         qr=segno.make(verify_url, error="m").svg_inline(scale=2),
         verify_url=verify_url,
         record_id=cred["credentialSubject"]["id"].rsplit(":", 1)[1],
@@ -278,17 +287,19 @@ def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[
     logger = logging.getLogger("weasyprint")
     logger.addHandler(missing)
     try:
-        pdf: bytes = HTML(string=html).write_pdf(pdf_variant="pdf/a-3b", attachments=[attachment], cache=cache_)
+        pdf: bytes = HTML(string=html).write_pdf(
+            pdf_variant="pdf/a-3b", attachments=[attachment], cache=cache_, font_config=i18n.font_config()
+        )
     finally:
         logger.removeHandler(missing)
     if missing.characters:
         shown = ", ".join(f"U+{ord(c):04X}" for c in sorted(missing.characters))
-        raise MissingGlyphs(f"no installed font draws {shown}: the certificate would show empty boxes")
+        raise MissingGlyphs(f"no font draws {shown}: the certificate would show empty boxes")
     return pdf
 
 
 class MissingGlyphs(LedgerError):
-    """A character of the certificate has no glyph in any installed font."""
+    """A character of the certificate has no glyph in the shipped fonts (esg_reports/fonts) or any other."""
 
 
 class _MissingGlyphs(logging.Handler):
@@ -318,10 +329,10 @@ def embedded_credential(pdf: bytes) -> dict[str, Any] | None:
     except pikepdf.PdfError:
         return None
     try:
-        value: dict[str, Any] = json.loads(data)
-        return value
-    except ValueError:
+        value = safejson.loads(data)  # a forged PDF may carry any JSON at all
+    except safejson.JsonRefused:
         return None
+    return value if isinstance(value, dict) else None
 
 
 def visible_text(pdf: bytes) -> str | None:
@@ -332,17 +343,24 @@ def visible_text(pdf: bytes) -> str | None:
     return "".join(run.stdout.decode("utf-8", "replace").split()) if run.returncode == 0 else None
 
 
-def _submitter(service: LedgerService, record_id: str) -> str | None:
-    """The account whose record this is on chain (its lab's), or None when the index does not know it."""
-    try:
-        return service.submitter_of(record_id)
-    except LedgerError:
-        return None
+def _issuer_account(reader: ChainReader, cred: Mapping[str, Any]) -> str | None:
+    """The account of the lab that issues the credential, from the consortium registry: its DID names the lab's
+    member id (lowercased by did:web, so the registry is asked for it as written and in capitals). Record,
+    root and status are read under this account only: another member's anchor of the same digests is that
+    member's (docs/threat-model.md)."""
+    did = str(cred.get("issuer", {}).get("id", ""))
+    member = did.removeprefix("did:web:").split(".members.", 1)[0]
+    for candidate in dict.fromkeys((member, member.upper())):
+        account = reader.member_account(candidate) if candidate else None
+        if account is not None:
+            return account
+    return None
 
 
-def verify_pdf(service: LedgerService, pdf: bytes) -> list[Fragment]:
-    """Every check of a certificate PDF, as verification fragments: embedded credential, its anchor, the
-    template's anchor, the record's status on chain, and the visible text against the credential."""
+def verify_pdf(chain: Web3ChainClient, pdf: bytes) -> list[Fragment]:
+    """Every check of a certificate PDF against the consortium's contracts on `chain` (no index needed), as
+    verification fragments: embedded credential, its anchor, the template's anchor, the record's status on
+    chain, and the visible text against the credential."""
     embedded = embedded_credential(pdf)
     if embedded is None or embedded.get("format") != FORMAT:
         return [not_valid("CertificateCredential", "certificate", INVALID, Reason.NO_CREDENTIAL, f"no {ATTACHMENT}")]
@@ -350,7 +368,9 @@ def verify_pdf(service: LedgerService, pdf: bytes) -> list[Fragment]:
     checks = [valid("CertificateCredential", "certificate")]
     root = bytes.fromhex(anchor["root"])
     leaf = sm3(canonical_json(cred))
-    root_anchored = service.root_anchored(root)
+    reader = ChainReader(chain)
+    issuer = _issuer_account(reader, cred)
+    root_anchored = issuer is not None and int(reader.root_of(root, issuer)["anchored_at"]) > 0
     name = "CertificateAnchor"
     if not merkle.verify(leaf, [bytes.fromhex(p) for p in anchor["proof"]], root):
         checks.append(not_valid(name, "certificate", INVALID, Reason.DIGEST_MISMATCH, "not the credential anchored"))
@@ -369,9 +389,9 @@ def verify_pdf(service: LedgerService, pdf: bytes) -> list[Fragment]:
     )
     a = cred["chainAnchor"]
     record_id = cred["credentialSubject"]["id"].rsplit(":", 1)[1]
-    status = service.chain.status(
+    status = chain.status(
         bytes.fromhex(record_id), bytes.fromhex(a["merkleRoot"]) if a["merkleRoot"] else None,
-        [bytes.fromhex(p) for p in a["merkleProof"]], _submitter(service, record_id),
+        [bytes.fromhex(p) for p in a["merkleProof"]], issuer,
     )  # fmt: skip
     if status is OnChainStatus.ANCHORED:
         checks.append(valid("RecordStatus", "status", record_id=record_id))
@@ -434,7 +454,7 @@ def public_status(service: LedgerService, record_id: str) -> dict[str, Any]:
         bytes.fromhex(record_id),
         bytes.fromhex(root) if root else None,
         [bytes.fromhex(p) for p in proof],
-        _submitter(service, record_id),
+        service.submitter_of(record_id),
     )
     return {
         "record_id": record_id,

@@ -5,8 +5,11 @@ and is always present."""
 from __future__ import annotations
 
 import io
+import threading
+import warnings
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -16,9 +19,66 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 # ASEAN working and official languages, and Chinese for Chinese exporters (docs/domain.md section 6).
 LANGUAGES = ("en", "zh-Hans", "vi", "th", "id", "ms", "km", "lo", "my", "fil", "ta")
 AUTHORITATIVE = "en"
-# Fonts by script (Debian fonts-noto-core / fonts-noto-cjk), so every language renders without missing glyphs.
-FONTS = {"zh-Hans": "Noto Sans CJK SC", "th": "Noto Sans Thai", "km": "Noto Sans Khmer", "lo": "Noto Sans Lao",
-         "my": "Noto Sans Myanmar", "ta": "Noto Sans Tamil"}  # fmt: skip
+# Fonts by script, shipped in fonts/ (subsets of Debian's Noto fonts made by fonts/build_fonts.py) and loaded by
+# the templates themselves through @font-face, never found through the machine's fontconfig: a certificate renders
+# the same on any machine, fonts installed or not. The "QL" names cannot match an installed font.
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+FONT = "QL Noto Sans"  # Latin with Vietnamese: en, vi, id, ms, fil (and the reports)
+MONO = "QL Noto Sans Mono"  # identifiers and digests (<code>)
+FONTS = {"zh-Hans": "QL Noto Sans CJK SC", "th": "QL Noto Sans Thai", "km": "QL Noto Sans Khmer",
+         "lo": "QL Noto Sans Lao", "my": "QL Noto Sans Myanmar", "ta": "QL Noto Sans Tamil"}  # fmt: skip
+# (family, CSS font-weight, CSS font-style, file in FONT_DIR): regular and bold for every script, italic for
+# Latin only (the one italic text is English), the monospace face regular only (identifiers, digests).
+FONT_FILES = (
+    (FONT, "normal", "normal", "QLNotoSans-Regular.ttf"),
+    (FONT, "bold", "normal", "QLNotoSans-Bold.ttf"),
+    (FONT, "normal", "italic", "QLNotoSans-Italic.ttf"),
+    (MONO, "normal", "normal", "QLNotoSansMono-Regular.ttf"),
+) + tuple(
+    (family, weight, "normal", f"{family.replace(' ', '')}-{style}.{'otf' if 'CJK' in family else 'ttf'}")
+    for family in FONTS.values()
+    for weight, style in (("normal", "Regular"), ("bold", "Bold"))
+)
+
+
+class FontsMissing(FileNotFoundError):
+    pass
+
+
+def font_paths() -> list[Path]:
+    """The shipped font files; refuses an installation without them (Pango would crash with no font at all)."""
+    paths = [FONT_DIR / name for *_, name in FONT_FILES]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise FontsMissing(f"{FONT_DIR} lacks {', '.join(missing)}: reinstall qledger (the package ships them)")
+    return paths
+
+
+def font_faces() -> str:
+    """The @font-face rules of every shipped font, with absolute file URLs (the HTML is rendered from a string,
+    so there is no base URL to resolve a relative one against)."""
+    return "\n".join(
+        f'@font-face {{ font-family: "{family}"; font-weight: {weight}; font-style: {style}; '
+        f'src: url("{path.as_uri()}"); }}'
+        for (family, weight, style, _), path in zip(FONT_FILES, font_paths(), strict=True)
+    )
+
+
+_local = threading.local()
+
+
+def font_config() -> Any:
+    """A WeasyPrint FontConfiguration for this thread, kept: a fresh one per document (its own Pango font map,
+    the shipped fonts copied and scanned again) makes a certificate twice as slow to render."""
+    config = getattr(_local, "font_config", None)
+    if config is None:
+        from weasyprint.text.fonts import FontConfiguration
+
+        with warnings.catch_warnings():
+            # On a machine with no fonts WeasyPrint warns of "ugly output": ours come from the package itself.
+            warnings.filterwarnings("ignore", "No fonts configured in FontConfig", UserWarning)
+            config = _local.font_config = FontConfiguration()
+    return config
 
 
 class UnknownLanguage(ValueError):

@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from esg_reports import i18n
 from esg_reports.charts import bars
 from esg_reports.mapping import HERE
 from esg_reports.report import Report
@@ -45,11 +46,13 @@ def _charts(d: dict[str, Any]) -> dict[str, str]:
         "anchoring_coverage": "anchored",
     }
     controls = [(label, m[k]["value"]) for k, label in short.items() if k in m and m[k]["value"] is not None]
-    return {
+    charts = {
         "yield": bars("First-pass yield by product", yield_items, percent=True),
         "recalls": bars("Units recalled, by recall", recall_items),
         "controls": bars("Data-quality controls", controls, percent=True),
     }
+    # An SVG's text takes no font from the page's CSS: the shipped family is named on its root element.
+    return {k: svg.replace("<svg ", f'<svg font-family="{i18n.FONT}, sans-serif" ', 1) for k, svg in charts.items()}
 
 
 def to_json(report: Report, ids_per_metric: int | None = None, evidence_dir: str | None = None) -> bytes:
@@ -67,17 +70,27 @@ def write_evidence(report: Report, directory: Path) -> int:
     return len(written)
 
 
-def to_html(report: Report, anchor_rows: int = 25) -> str:
+def to_html(report: Report, anchor_rows: int = 25, font_faces: str = "") -> str:
+    """`font_faces`: @font-face rules for the shipped fonts (the PDF's; the HTML file itself names the families
+    only, since file URLs of this installation mean nothing where the file is read)."""
     d = report.to_dict(ids_per_metric=0)
     return _env.get_template("report.html.j2").render(
-        r=report, d=d, charts=_charts(d), fmt=fmt, anchor_rows=anchor_rows
+        r=report,
+        d=d,
+        charts=_charts(d),
+        fmt=fmt,
+        anchor_rows=anchor_rows,
+        font_faces=font_faces,
+        font=i18n.FONT,
+        mono=i18n.MONO,
     )
 
 
 def to_pdf(report: Report) -> bytes:
     from weasyprint import HTML
 
-    pdf: bytes = HTML(string=to_html(report)).write_pdf()
+    html = to_html(report, font_faces=i18n.font_faces())
+    pdf: bytes = HTML(string=html).write_pdf(font_config=i18n.font_config())
     return pdf
 
 

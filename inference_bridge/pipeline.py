@@ -21,7 +21,7 @@ from inference_bridge.worker import InferenceWorker
 from ledger_service.digests import Digests
 from ledger_service.errors import ChainUnavailable, LedgerError, UnknownEntry
 from ledger_service.index import crud
-from ledger_service.index.models import ReviewTaskRow
+from ledger_service.index.models import RecordRow, ReviewTaskRow
 from ledger_service.service import BATCH_B, LedgerService
 
 log = logging.getLogger(__name__)
@@ -167,15 +167,14 @@ def open_review_tasks(service: LedgerService, tasks: Sequence[tuple[str, str]]) 
             session.execute(insert(crud.table(ReviewTaskRow)), list(rows.values()))
 
 
-def pending_reviews(service: LedgerService, limit: int = 100) -> list[dict[str, Any]]:
+def pending_reviews(service: LedgerService, limit: int = 100, lab: str | None = None) -> list[dict[str, Any]]:
+    """AI decisions waiting for a person, oldest first; with `lab`, that lab's decisions only (another lab's
+    queue is none of its business, and may name confidential records)."""
     with service.sessions() as session:
-        rows = (
-            session.query(ReviewTaskRow)
-            .filter(ReviewTaskRow.review_record_id.is_(None))
-            .order_by(ReviewTaskRow.opened_at)
-            .limit(limit)
-            .all()
-        )
+        query = session.query(ReviewTaskRow).filter(ReviewTaskRow.review_record_id.is_(None))
+        if lab is not None:
+            query = query.join(RecordRow, RecordRow.id == ReviewTaskRow.record_id).filter(RecordRow.lab_member == lab)
+        rows = query.order_by(ReviewTaskRow.opened_at).limit(limit).all()
         return [{"record_id": r.record_id, "reason": r.reason, "opened_at": r.opened_at.isoformat()} for r in rows]
 
 

@@ -423,6 +423,7 @@ def ingest(
             anchored = rt.service.anchor_pending(actor=member, progress=lambda n: bar.advance(anchor_task, n))
             bar.update(anchor_task, total=anchored, completed=anchored)
             say.print(f"anchored {anchored} record(s)")
+            rt.service.anchor_audit_head(member)  # the audit trail's head, on chain with the records
 
     _guard(run)
     if refused:
@@ -740,6 +741,49 @@ def revoke_key(
         with _runtime() as rt:
             key = rt.service.revoke_api_key(key_id, member=member, actor="cli")
         console.print(f"revoked API key {key.key_id} of {key.member}")
+
+    _guard(run)
+
+
+# ---------------------------------------------------------------------------------------------- the audit trail
+
+audit_app = typer.Typer(help="The audit trail: an SM3 hash chain, its head anchored on chain.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False) -> None:
+    """Check the whole audit trail: each entry's SM3 and link, the head, the anchored heads, the triggers; the
+    first entry of each fault is named and the exit code is 3 when anything does not fit."""
+    verdict: list[Any] = []
+
+    def run() -> None:
+        with _runtime() as rt:
+            verdict.append(rt.service.verify_audit_trail())
+
+    _guard(run)
+    v = verdict[0]
+    if as_json:
+        findings = [{"entry_id": f.entry_id, "code": f.code, "message": f.message} for f in v.findings]
+        _print_json({"intact": v.intact, "entries": v.entries, "head": v.head_id, "anchored_up_to": v.anchored_id,
+                     "findings": findings})  # fmt: skip
+    elif v.intact:
+        console.print(f"audit trail intact: {v.entries} entries, head {v.head_id}, anchored up to {v.anchored_id}")
+    else:
+        for f in v.findings:
+            typer.echo(f"entry {f.entry_id if f.entry_id is not None else '-'}: {f.code} - {f.message}", err=True)
+    if not v.intact:
+        raise typer.Exit(Exit.NOT_VALID)
+
+
+@audit_app.command("anchor")
+def audit_anchor(acting: Annotated[str, typer.Option("--as", help="The member who anchors it.")] = "LAB-SZ") -> None:
+    """Anchor the audit trail's head now (the API's worker does so every minute)."""
+
+    def run() -> None:
+        with _runtime() as rt:
+            entry = rt.service.anchor_audit_head(acting)
+        console.print(f"audit trail anchored up to entry {entry}" if entry else "nothing new to anchor")
 
     _guard(run)
 

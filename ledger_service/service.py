@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,14 +25,16 @@ from ledger_service.chain.types import BatchReceipt, PreparedTx, Receipt
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.crypto import sm4
 from ledger_service.digests import digest_bytes, digest_file
-from ledger_service.errors import LedgerError, TransactionAbandoned, TransactionReverted, UnknownEntry
+from ledger_service.errors import LedgerError, StoreError, TransactionAbandoned, TransactionReverted, UnknownEntry
 from ledger_service.ids import header_of, instrument_key, schema_key, unix
+from ledger_service.index import audit as audit_chain
 from ledger_service.index import crud
 from ledger_service.index.models import RecordRow
 from ledger_service.records import RECORD_TYPE_CODES, Fault, FaultCode, Record, RecordInvalid, validate_record
 from ledger_service.records.types import CalibrationCertificate
 from ledger_service.records.validate import normalised_record
 from ledger_service.store import ContentStore, cid_of_bytes
+from ledger_service.store.cid import cid_of_stream
 from ledger_service.verification import Anchor, Evidence, Fragment, make_bundle, verify
 
 DEFAULT_TIERS: Final[dict[str, str]] = {
@@ -171,13 +174,14 @@ class LedgerService:
         with self.sessions.begin() as session:
             ctx = crud.IndexValidationContext(session)
             outcomes: list[tuple[Record, bytes, str, bytes | None] | RecordInvalid] = []
+            pending: list[list[tuple[Callable[[], str], str]]] = []  # per accepted record: its file writes
             for raw, files, actor in items:
                 envelope = dict(raw)
                 data_key = confidential.new_data_key() if raw.get("confidentiality") == "confidential" else None
                 try:
                     if data_key is not None and self.escrow_policy() is None:
                         raise RecordInvalid([Fault("confidentiality", FaultCode.INVALID_VALUE, NO_POLICY)])
-                    envelope["attachments"] = self._pin_attachments(raw.get("attachments", []), files, data_key)
+                    envelope["attachments"], writes = self._attachments(raw.get("attachments", []), files, data_key)
                     record = validate_record(envelope, ctx)
                 except RecordInvalid as refused:
                     outcomes.append(refused)
@@ -187,6 +191,7 @@ class LedgerService:
                     continue
                 canonical = canonical_json(record.model_dump(mode="json", exclude_none=True))
                 outcomes.append((record, canonical, actor, data_key))
+                pending.append(writes)
             crud.add_refusals(
                 session=session,
                 refusals=[
@@ -198,6 +203,8 @@ class LedgerService:
             valid = [o for o in outcomes if not isinstance(o, RecordInvalid)]
             if all_or_nothing and len(valid) < len(outcomes):
                 return [o if isinstance(o, RecordInvalid) else Submitted("", False, "") for o in outcomes]
+            for writes in pending:
+                self._store_attachments(writes)
             public = [c for _, c, _, key in valid if key is None]
             # A deferred store pins later from the index, which holds the canonical record already.
             public_cids = iter(
@@ -273,35 +280,33 @@ class LedgerService:
             record_ciphertext_cid=ciphertext_cid,
         )
 
-    def _pin_attachments(
-        self,
-        declared: Iterable[Mapping[str, Any]],
-        files: Sequence[AttachmentFile],
-        data_key: bytes | None = None,
-        *,
-        dry_run: bool = False,
-    ) -> list[Any]:
-        """Digest and store each file sent with a record; a confidential record's files are stored SM4-GCM
-        encrypted under its data key (the record keeps the plaintext digests and the ciphertext's CID). A dry
-        run stores nothing: it computes the plaintext's CID."""
+    def _attachments(
+        self, declared: Iterable[Mapping[str, Any]], files: Sequence[AttachmentFile], data_key: bytes | None = None
+    ) -> tuple[list[Any], list[tuple[Callable[[], str], str]]]:
+        """Digest each file sent with a record and compute the CID it will have, storing nothing yet: returns
+        the attachments' metadata and one deferred store write per file, run only once the record is accepted
+        (a refused record leaves nothing in any store). A confidential record's files are stored SM4-GCM
+        encrypted under its data key (the record keeps the plaintext digests and the ciphertext's CID)."""
         declared_by_name = {d.get("name"): d for d in declared if isinstance(d, Mapping)}
         out: list[Any] = []
+        writes: list[tuple[Callable[[], str], str]] = []  # (deferred write, the CID it must give)
         for f in files:
-            if dry_run:
+            if data_key is not None:
                 data = f.path.read_bytes() if f.path is not None else (f.data or b"")
                 d = digest_bytes(data)
-                cid = cid_of_bytes(data)
-            elif data_key is not None:
-                data = f.path.read_bytes() if f.path is not None else (f.data or b"")
-                d = digest_bytes(data)
-                cid = self.store.put(sm4.encrypt(data_key, data, confidential.attachment_aad(d.sm3_hex)))
+                sealed = sm4.encrypt(data_key, data, confidential.attachment_aad(d.sm3_hex))
+                cid = cid_of_bytes(sealed)
+                writes.append((partial(self.store.put, sealed), cid))
             elif f.path is not None:
                 d = digest_file(f.path)
-                cid = self.store.put_file(f.path)
+                with open(f.path, "rb") as stream:
+                    cid = cid_of_stream(stream)
+                writes.append((partial(self.store.put_file, f.path), cid))
             else:
                 data = f.data or b""
                 d = digest_bytes(data)
-                cid = self.store.put(data)
+                cid = cid_of_bytes(data)
+                writes.append((partial(self.store.put, data), cid))
             meta = {
                 "name": f.name,
                 "media_type": f.media_type,
@@ -317,7 +322,14 @@ class LedgerService:
             out.append({**meta, "cid": cid})
         # Attachments declared but not sent stay as declared (their content lives elsewhere).
         out.extend(declared_by_name.values())
-        return out
+        return out, writes
+
+    def _store_attachments(self, writes: Sequence[tuple[Callable[[], str], str]]) -> None:
+        """Run an accepted record's deferred writes; the store must give each file the CID computed for it."""
+        for write, cid in writes:
+            stored = write()
+            if stored != cid:
+                raise StoreError(f"the store gave {stored} to content whose CID is {cid}")
 
     def check(self, raw: Mapping[str, Any], files: Sequence[AttachmentFile] = ()) -> str:
         """Validate a record exactly as `submit` would, writing nothing anywhere; returns the record id it would
@@ -326,7 +338,7 @@ class LedgerService:
             raise RecordInvalid([Fault("confidentiality", FaultCode.INVALID_VALUE, NO_POLICY)])
         envelope = dict(raw)
         try:
-            envelope["attachments"] = self._pin_attachments(raw.get("attachments", []), files, dry_run=True)
+            envelope["attachments"], _ = self._attachments(raw.get("attachments", []), files)
         except AttachmentMismatch as mismatch:
             raise RecordInvalid([Fault("attachments", FaultCode.INVALID_VALUE, str(mismatch))]) from None
         with self.sessions() as session:
@@ -397,6 +409,40 @@ class LedgerService:
             if not crud.revoke_api_key(session=session, key_sm3=rows[0].key_sm3, actor=actor):
                 raise LedgerError(f"API key {rows[0].key_sm3[:16]} was revoked already")
             return ApiKey.of(rows[0])
+
+    # ------------------------------------------------------------------ the audit trail
+
+    def anchor_audit_head(self, member: str) -> int | None:
+        """Anchor the audit trail's head (its last entry's SM3, a one-leaf tier C root) if it moved since the
+        last anchor; returns the entry id anchored, or None when there was nothing new."""
+        with self.sessions() as session:
+            last_id, last_sm3 = audit_chain.head(session)
+            if last_id == 0 or last_id <= audit_chain.last_anchored(session):
+                return None
+        digest = bytes.fromhex(last_sm3)
+        receipt = self.anchor_digests(member=member, digests=[digest], kind="audit-head")
+        with self.sessions.begin() as session:
+            audit_chain.add_anchor(
+                session, last_id, last_sm3, "0x" + receipt.tx_hash.hex(), merkle.root([digest]).hex()
+            )
+        return last_id
+
+    def verify_audit_trail(self) -> audit_chain.Verdict:
+        """Every entry of the audit trail against its hash chain, the head, the anchored heads (on chain too)
+        and the append-only triggers."""
+        with self.sessions() as session:
+            verdict = audit_chain.verify(session)
+            anchors = audit_chain.anchors(session)
+        for anchor in anchors[-3:]:  # the latest anchors, on chain: a forged anchors row is caught here
+            root = bytes.fromhex(anchor.root)
+            if merkle.root([bytes.fromhex(anchor.entry_sm3)]) != root or not self.root_anchored(root):
+                verdict.findings.append(
+                    audit_chain.Finding(
+                        anchor.entry_id, "ANCHOR_NOT_ON_CHAIN", f"entry {anchor.entry_id}'s anchor is not on chain"
+                    )
+                )
+                break
+        return verdict
 
     # ------------------------------------------------------------------ escrow
 

@@ -96,21 +96,31 @@ class SubmissionBatcher:
 
 
 class AuditSink:
-    """Access-audit entries appended in batches (one transaction per batch)."""
+    """Access-audit entries appended to the hash chain in batches (one transaction per batch); each caller gets a
+    future that completes once its entry is durable (or fails with the reason it could not be written)."""
 
-    def __init__(self, service: LedgerService, max_batch: int = 500, max_wait_s: float = 0.05) -> None:
+    def __init__(self, service: LedgerService, max_batch: int = 500, max_wait_s: float = 0.002) -> None:
         self.service = service
-        self._batcher: Batcher[dict[str, Any]] = Batcher(self._flush, max_batch, max_wait_s, "audit-sink")
+        self._batcher: Batcher[tuple[dict[str, Any], Future[None]]] = Batcher(
+            self._flush, max_batch, max_wait_s, "audit-sink"
+        )
 
-    def record(self, **entry: Any) -> None:
-        self._batcher.put(entry)
+    def record(self, **entry: Any) -> Future[None]:
+        written: Future[None] = Future()
+        self._batcher.put((entry, written))
+        return written
 
     def close(self) -> None:
         self._batcher.close()
 
-    def _flush(self, batch: list[dict[str, Any]]) -> None:
+    def _flush(self, batch: list[tuple[dict[str, Any], Future[None]]]) -> None:
         try:
             with self.service.sessions.begin() as session:
-                crud.audit_many(session=session, entries=batch)
-        except Exception:
+                crud.audit_many(session=session, entries=[entry for entry, _ in batch])
+        except Exception as error:
             log.exception("could not append %d audit entries", len(batch))
+            for _, written in batch:
+                written.set_exception(error)
+            return
+        for _, written in batch:
+            written.set_result(None)

@@ -47,11 +47,15 @@ class RefreshingCache(Generic[K, V]):
     `ttl_s`. One lookup per key at a time, however many requests miss together; a value past `refresh_at` of
     its life is refreshed in the background while still served, so that steady traffic never waits."""
 
-    def __init__(self, ttl_s: float, refresh_at: float = 0.6) -> None:
+    def __init__(self, ttl_s: float, refresh_at: float = 0.6, max_entries: int = 10_000) -> None:
         self.ttl_s = ttl_s
         self.refresh_after_s = ttl_s * refresh_at
+        self.max_entries = max_entries  # anyone can send unknown keys: the cache must not grow with them
         self._values: dict[K, tuple[float, V]] = {}
         self._loading: dict[K, asyncio.Future[V]] = {}
+
+    def __len__(self) -> int:
+        return len(self._values)
 
     def forget(self, which: Callable[[K], bool]) -> None:
         """Drop the values whose keys `which` selects (a revoked key, say), so the next request looks again."""
@@ -72,6 +76,9 @@ class RefreshingCache(Generic[K, V]):
             started = time.monotonic()  # the value is as old as the question, not the answer
             try:
                 value = await run_in_threadpool(lookup)
+                self._values.pop(key, None)
+                while len(self._values) >= self.max_entries:  # the oldest entry goes first
+                    del self._values[next(iter(self._values))]
                 self._values[key] = (started, value)
                 return value
             finally:

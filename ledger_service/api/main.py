@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,8 +16,9 @@ from ledger_service import __version__
 from ledger_service.api import observability, problems
 from ledger_service.api.batching import AuditSink, SubmissionBatcher
 from ledger_service.api.deps import STANDING_TTL_S, Member, RefreshingCache
+from ledger_service.api.limits import BodyLimits, RequestLimits
 from ledger_service.api.observability import Metrics
-from ledger_service.api.routes import api_keys, health, instruments, members, recalls, records, reports, reviews
+from ledger_service.api.routes import api_keys, audit, health, instruments, members, recalls, records, reports, reviews
 from ledger_service.api.worker import AnchorWorker
 from ledger_service.keys import KeyStore
 from ledger_service.service import LedgerService
@@ -32,6 +34,8 @@ DOCS_CSP = (
     "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; base-uri 'none'"
 )
 
+RECURSION_LIMIT = 12_288
+
 
 def create_app(
     service: LedgerService,
@@ -42,8 +46,12 @@ def create_app(
     certificates: dict[str, str] | None = None,
     profile: Profile | None = None,
 ) -> FastAPI:
+    # py_ecc raises the recursion limit to 100,000 on import, beyond what the C stack honours (a deep enough
+    # structure would then crash the process instead of raising); py-evm's in-process EVM needs 12,288.
+    sys.setrecursionlimit(min(sys.getrecursionlimit(), RECURSION_LIMIT))
     metrics = Metrics()
-    anchor_worker = AnchorWorker(service, on_anchored=metrics.anchored.inc)
+    operator = next(iter(profile.stations), None) if profile is not None else None  # anchors the audit head
+    anchor_worker = AnchorWorker(service, on_anchored=metrics.anchored.inc, audit_member=operator)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,12 +82,14 @@ def create_app(
     app.state.member_cache = RefreshingCache[str, Member | None](STANDING_TTL_S)
     app.state.accreditation_cache = RefreshingCache[tuple[str, int], bool](STANDING_TTL_S)
     problems.install(app)
+    app.add_middleware(RequestLimits, limits=BodyLimits(upload_bytes=max_upload_bytes))  # inside the access audit
     observability.install(app, service, metrics)
     routers = (
         records.router,
         instruments.router,
         members.router,
         api_keys.router,
+        audit.router,
         recalls.router,
         reports.router,
         reviews.router,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -89,17 +90,39 @@ class AuditAndMeasure:
             return
         start = time.perf_counter()
         status = 500
+        audited = False
 
         async def send_and_note(message: Message) -> None:
-            nonlocal status
+            nonlocal status, audited
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # 21 CFR 11.10(e): the access entry is durable before the answer leaves; none leaves without it.
+                audited = True
+                await self._audit(scope, status)
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_note)
         finally:
+            if not audited:  # no answer was sent (the client left, or the app failed before answering)
+                try:
+                    await self._audit(scope, status)
+                except Exception:
+                    log.exception("the audit entry of %s %s could not be written", scope["method"], scope["path"])
             self._note(scope, status, time.perf_counter() - start)
+
+    async def _audit(self, scope: Scope, status: int) -> None:
+        if not scope["path"].startswith("/v1/"):
+            return
+        member = scope.get("state", {}).get("member")
+        written = scope["app"].state.audit.record(
+            actor=member or "anonymous",
+            action="api",
+            record_id=scope.get("path_params", {}).get("record_id"),
+            field=f"{scope['method']} {getattr(scope.get('route'), 'path', 'unmatched')}",
+            new_value=str(status),
+        )
+        await asyncio.wrap_future(written)
 
     def _note(self, scope: Scope, status: int, elapsed: float) -> None:
         method, path = scope["method"], scope["path"]
@@ -107,15 +130,6 @@ class AuditAndMeasure:
         self.metrics.requests.labels(method, str(status)).inc()
         self.metrics.latency.labels(template).observe(elapsed)
         member = scope.get("state", {}).get("member")
-        if path.startswith("/v1/"):
-            # 21 CFR 11.10(e): every access, granted or refused, with who, when, what and the outcome.
-            scope["app"].state.audit.record(
-                actor=member or "anonymous",
-                action="api",
-                record_id=scope.get("path_params", {}).get("record_id"),
-                field=f"{method} {template}",
-                new_value=str(status),
-            )
         log.info(
             "%s %s -> %s",
             method,

@@ -19,6 +19,7 @@ from ledger_service.errors import (
     UnknownEntry,
 )
 from ledger_service.records import RecordInvalid
+from ledger_service.safejson import JsonRefused
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -61,7 +62,31 @@ _CHAIN_STATUS = {
 }
 
 
+class BodyTooLarge(LedgerError):
+    """A request body passed its route's limit while it was being read (ledger_service/api/limits.py)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body passed {limit} bytes")
+        self.limit = limit
+
+
+def too_large_response(limit: int) -> JSONResponse:
+    errors = [{"field": "body", "code": "TOO_LARGE", "message": f"at most {limit} bytes"}]
+    response = problem_response(413, "TOO_LARGE", "The request body is too large", f"at most {limit} bytes", errors)
+    response.headers["connection"] = "close"  # the rest of the body is not read
+    return response
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, e: BodyTooLarge) -> JSONResponse:
+        return too_large_response(e.limit)
+
+    @app.exception_handler(JsonRefused)
+    async def _json_refused(_: Request, e: JsonRefused) -> JSONResponse:
+        errors = [{"field": "body", "code": e.code, "message": str(e)}]
+        return problem_response(400, e.code, "The JSON is refused", str(e), errors)
+
     @app.exception_handler(Problem)
     async def _problem(_: Request, p: Problem) -> JSONResponse:
         return problem_response(p.status, p.code, p.title, p.detail, p.errors)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from ledger_service.errors import ChainUnavailable, StoreUnavailable
@@ -25,8 +26,13 @@ class AnchorWorker:
         interval_s: float = 1.0,
         max_backoff_s: float = 5.0,
         on_anchored: Callable[[int], object] | None = None,
+        audit_member: str | None = None,
+        audit_every_s: float = 60.0,
     ) -> None:
         self.service = service
+        self.audit_member = audit_member  # who anchors the audit trail's head (None: nobody here does)
+        self.audit_every_s = audit_every_s
+        self._audit_due = time.monotonic() + audit_every_s
         self.on_anchored = on_anchored
         self.interval_s = interval_s
         self.max_backoff_s = max_backoff_s
@@ -61,6 +67,9 @@ class AnchorWorker:
         self.anchored += n
         if n and self.on_anchored:
             self.on_anchored(n)
+        if self.audit_member is not None and time.monotonic() >= self._audit_due:
+            self.service.anchor_audit_head(self.audit_member)  # the head of the trail, on chain at intervals
+            self._audit_due = time.monotonic() + self.audit_every_s
         if failure is not None:
             raise failure
         return n

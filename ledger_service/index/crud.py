@@ -14,6 +14,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ledger_service.digests import sm3
+from ledger_service.index import audit as audit_chain
 from ledger_service.index.models import (
     AnchorRow,
     ApiKeyRow,
@@ -35,7 +36,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-AUDIT_FIELDS = ("actor", "action", "record_id", "field", "old_value", "new_value", "reason")
+AUDIT_FIELDS = audit_chain.FIELDS
 
 
 def table(model: type[Base]) -> Table:
@@ -44,10 +45,8 @@ def table(model: type[Base]) -> Table:
 
 
 def audit_many(*, session: Session, entries: Sequence[dict[str, Any]]) -> None:
-    """Append audit entries (each with AUDIT_FIELDS; all share one timestamp) in one statement."""
-    if entries:
-        now = _now()
-        session.execute(insert(table(AuditRow)), [{"at": now, **dict.fromkeys(AUDIT_FIELDS), **e} for e in entries])
+    """Append audit entries (each with AUDIT_FIELDS; all share one timestamp) to the hash chain."""
+    audit_chain.append(session, entries)
 
 
 def audit(
@@ -62,18 +61,8 @@ def audit(
     reason: str | None = None,
 ) -> None:
     """Append one audit entry (21 CFR 11.10(e): who, when, what, old and new value, why)."""
-    session.add(
-        AuditRow(
-            at=_now(),
-            actor=actor,
-            action=action,
-            record_id=record_id,
-            field=field,
-            old_value=old_value,
-            new_value=new_value,
-            reason=reason,
-        )
-    )
+    entry = {"actor": actor, "action": action, "record_id": record_id, "field": field}
+    audit_chain.append(session, [{**entry, "old_value": old_value, "new_value": new_value, "reason": reason}])
 
 
 @dataclass(frozen=True)
@@ -386,9 +375,9 @@ def list_records(
     if status is not None:
         query = query.where(RecordRow.status == status)
     if measured_from is not None:
-        query = query.where(RecordRow.measured_at >= measured_from)
+        query = query.where(RecordRow.measured_at >= _utc(measured_from))
     if measured_until is not None:
-        query = query.where(RecordRow.measured_at <= measured_until)
+        query = query.where(RecordRow.measured_at <= _utc(measured_until))
     if visible_to is not None:
         query = query.where((RecordRow.confidentiality == "public") | (RecordRow.lab_member == visible_to))
     return list(session.scalars(query.limit(limit).offset(offset)))
@@ -526,6 +515,12 @@ class IndexValidationContext:
             if record is None or record.status != "anchored":
                 return None
         return AnchoredCertificate(row.instrument_id, as_utc(row.valid_from), as_utc(row.valid_until))
+
+
+def _utc(moment: datetime) -> datetime:
+    """A filter's instant in UTC, the zone every stored time is in (SQLite keeps no offset: an instant given
+    as +00:01 must compare as the UTC time it is). A time without an offset is taken as UTC."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def as_utc(moment: datetime) -> datetime:

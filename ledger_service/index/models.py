@@ -97,6 +97,28 @@ class AuditRow(Base):
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
+    prev_sm3: Mapped[str | None] = mapped_column(String(64))  # the previous entry's SM3 (hash chain)
+    entry_sm3: Mapped[str | None] = mapped_column(String(64))  # SM3 over this entry and prev_sm3 (index/audit.py)
+
+
+# The audit trail's head: its last entry's id and SM3 (one row, id 1). Appends lock it, so the chain has one order.
+class AuditHeadRow(Base):
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    last_sm3: Mapped[str] = mapped_column(String(64))
+
+
+# Heads of the audit trail anchored on chain (a one-leaf tier C root each): a rewrite before them is caught.
+class AuditAnchorRow(Base):
+    __tablename__ = "audit_anchors"
+
+    entry_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    entry_sm3: Mapped[str] = mapped_column(String(64))
+    root: Mapped[str] = mapped_column(String(64))
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 # Operators authorised by each lab (7.5.1): records naming anyone else are refused.

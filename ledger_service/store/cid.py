@@ -8,7 +8,7 @@ import base64
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import BinaryIO, Final
 
 RAW: Final = 0x55
 DAG_PB: Final = 0x70
@@ -152,6 +152,12 @@ def build_dag(leaves: Iterable[bytes]) -> Iterator[tuple[Cid, bytes]]:
             yield cid, block
             parents.append(Link(cid, len(block) + sum(g.tsize for g in group), sum(g.content_size for g in group)))
         level = parents
+
+
+def cid_of_stream(stream: BinaryIO) -> str:
+    """`cid_of_bytes` of a stream's content, read in chunks (a large file is never held whole)."""
+    *_, (root, _) = build_dag(iter(lambda: stream.read(CHUNK_SIZE), b""))
+    return str(root)
 
 
 def cid_of_bytes(data: bytes) -> str:

@@ -142,7 +142,9 @@ def test_confidential_records_and_revocation_rights(world: tuple[TestClient, Run
     record_id = client.post("/v1/records", json=raw, headers=auth(keys[LAB])).json()["record_id"]
     client.app.state.worker.run_once()  # type: ignore[attr-defined]
     assert client.get(f"/v1/records/{record_id}", headers=auth(keys[LAB])).status_code == 200
-    problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[MFR])), 403, "FORBIDDEN")
+    not_yours = problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[MFR])), 404, "NOT_FOUND")
+    unknown = problem(client.get("/v1/records/" + "e" * 64, headers=auth(keys[MFR])), 404, "NOT_FOUND")
+    assert {k: v for k, v in not_yours.items() if k != "detail"} == {k: v for k, v in unknown.items() if k != "detail"}
     listed = client.get("/v1/records", params={"record_type": "tensile_test"}, headers=auth(keys[MFR])).json()
     assert record_id not in {r["record_id"] for r in listed["data"]}
 
@@ -272,7 +274,7 @@ def test_recall_over_the_api_unlocks_for_the_regulator_only(
     assert opened.status_code == 201, opened.text
     recall_id = opened.json()["recall_id"]
     assert opened.json()["status"] == "confirmed" and opened.json()["regulator"] == REG
-    problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[REG])), 403, "FORBIDDEN")  # not unlocked yet
+    problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[REG])), 404, "NOT_FOUND")  # not unlocked yet
 
     for name in AGENTS[:3]:
         EscrowAgent(runtime.service, name, runtime.keys.sm2(name)).run_once()
@@ -283,7 +285,7 @@ def test_recall_over_the_api_unlocks_for_the_regulator_only(
     assert (
         client.get(f"/v1/records/{record_id}", headers=auth(keys[REG])).json()["record"]["subject"]["lot"] == "LOT-API"
     )
-    problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[MFR])), 403, "FORBIDDEN")
+    problem(client.get(f"/v1/records/{record_id}", headers=auth(keys[MFR])), 404, "NOT_FOUND")
     problem(client.get("/v1/recalls/999", headers=auth(keys[REG])), 404, "NOT_FOUND")
 
 
@@ -342,8 +344,9 @@ def test_the_human_review_queue_over_the_api(world: tuple[TestClient, Runtime, D
     _, card, model = registry.load(runtime.service, card_id)
     images = sorted((Path(elpv_dataset.__file__).parent / "data" / "images").glob("*.png"))
     decisions = Inspector(runtime.service, model, card_id, card, demo.inspection_envelope, actor=LAB).run(images[:120])
-    waiting = client.get("/v1/reviews", headers=auth(keys[MFR])).json()
+    waiting = client.get("/v1/reviews", headers=auth(keys[LAB])).json()
     assert waiting["count"] == sum(d.decision == "review" for d in decisions) > 0
+    assert client.get("/v1/reviews", headers=auth(keys[MFR])).json()["count"] == 0  # another lab's queue: nothing
     target = waiting["data"][0]["record_id"]
     body = {"verdict": "override", "decision": "pass", "reason": "finger interruption, not a crack"}
     problem(client.post(f"/v1/reviews/{target}", json=body, headers=auth(keys[MFR])), 403, "FORBIDDEN")
@@ -378,3 +381,64 @@ def test_members_list_and_revoke_their_own_api_keys(world: tuple[TestClient, Run
     problem(client.post(f"/v1/keys/{spare_id}/revoke", headers=auth(keys[MFR])), 400, "REQUEST_REFUSED")  # twice
     problem(client.get("/v1/keys", headers=auth("qlk_unknown")), 401, "UNAUTHENTICATED")
     assert client.get("/v1/members/me", headers=auth(other)).status_code == 200  # the other member's key still works
+
+
+def test_date_filters_honour_offsets(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    from datetime import UTC, timedelta, timezone
+
+    client, _, demo, keys = world
+    moment = (demo.now - timedelta(days=2)).replace(microsecond=0).astimezone(UTC)
+    raw, _ = demo.record("tensile_test", 77)
+    raw["measured_at"] = moment.isoformat().replace("+00:00", "Z")
+    record_id = client.post("/v1/records", json=raw, headers=auth(keys[LAB])).json()["record_id"]
+
+    def at(offset_minutes: int, shift_s: int = 0) -> str:
+        return (moment + timedelta(seconds=shift_s)).astimezone(timezone(timedelta(minutes=offset_minutes))).isoformat()
+
+    def found(since: str, until: str) -> bool:
+        params = {"measured_from": since, "measured_until": until, "limit": 500}
+        data = client.get("/v1/records", params=params, headers=auth(keys[LAB])).json()["data"]
+        return record_id in {r["record_id"] for r in data}
+
+    assert found(at(0), at(0))
+    assert found(at(1), at(480))  # the same instant written with offsets +00:01 and +08:00
+    assert not found(at(1, 1), at(0, 3600))
+    assert not found(at(480, -3600), at(-300, -1))
+
+
+def test_every_access_is_chained_in_the_audit_trail_before_its_answer(
+    world: tuple[TestClient, Runtime, Demo, dict[str, str]],
+) -> None:
+    from sqlalchemy import select, text
+
+    from ledger_service.index.models import AuditRow
+
+    client, runtime, _, keys = world
+    service = runtime.service
+
+    def last_entry() -> AuditRow:
+        with service.sessions() as session:
+            row = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(1)).first()
+            assert row is not None
+            return row
+
+    assert client.get("/v1/members/me", headers=auth(keys[MFR])).status_code == 200
+    entry = last_entry()  # read at once: the entry was durable before the answer left
+    assert (entry.actor, entry.field, entry.new_value) == (MFR, "GET /v1/members/me", "200")
+    problem(client.get("/v1/members/me", headers=auth("qlk_made_up")), 401, "UNAUTHENTICATED")
+    assert (last_entry().actor, last_entry().new_value) == ("anonymous", "401")
+
+    problem(client.get("/v1/audit", headers=auth(keys[MFR])), 403, "FORBIDDEN")  # auditors and regulators only
+    listed = client.get("/v1/audit", params={"after": entry.id - 1, "limit": 2}, headers=auth(keys[REG])).json()
+    assert [e["id"] for e in listed["data"]] == [entry.id, entry.id + 1]
+    assert listed["data"][1]["prev_sm3"] == listed["data"][0]["entry_sm3"]
+
+    assert service.anchor_audit_head(LAB) is not None  # the head, on chain
+    verdict = client.get("/v1/audit/verification", headers=auth(keys[REG])).json()
+    assert verdict["intact"] is True and verdict["anchored_up_to"] is not None and verdict["findings"] == []
+    with service.sessions.begin() as session:  # a forged anchor row: its root is on no chain
+        session.execute(text("UPDATE audit_anchors SET root = :r"), {"r": "ee" * 32})
+    verdict = client.get("/v1/audit/verification", headers=auth(keys[REG])).json()
+    assert verdict["intact"] is False and verdict["findings"][0]["code"] == "ANCHOR_NOT_ON_CHAIN"
+    with service.sessions.begin() as session:
+        session.execute(text("DELETE FROM audit_anchors"))

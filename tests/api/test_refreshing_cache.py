@@ -69,3 +69,15 @@ def test_a_failed_lookup_reaches_the_caller_and_is_not_cached() -> None:
         assert await cache.get("k", lookups) == 2
 
     asyncio.run(main())
+
+
+def test_unknown_keys_do_not_grow_the_cache_without_bound() -> None:
+    cache: RefreshingCache[str, int | None] = RefreshingCache(5.0, max_entries=100)
+
+    async def flood() -> None:
+        for i in range(1000):  # an anonymous client sending a new made-up key each time
+            assert await cache.get(f"key-{i}", lambda: None) is None
+        assert await cache.get("key-999", lambda: 1) is None  # the newest are kept, still served from the cache
+
+    asyncio.run(flood())
+    assert len(cache) == 100

@@ -269,6 +269,15 @@ def test_cli_behaves_like_a_mature_tool(tmp_path: Path, monkeypatch: pytest.Monk
         }
         assert states[key_id] is not None and states[listed[1]["key_id"]] is None
 
+        # The audit trail: intact, then rewritten behind the service's back.
+        assert "audit trail intact" in run("audit", "verify").stdout
+        import sqlite3
+
+        with sqlite3.connect(data / "index.db") as db:
+            db.execute("REPLACE INTO audit_trail (id, at, actor, action) VALUES (2, '2026-01-01 00:00:00', 'x', 'y')")
+        db.close()
+        assert "entry 2: ENTRY_ALTERED" in run("audit", "verify", code=3).stderr
+
         # Verification by URL alone: no data directory read or made, no advice to found a consortium.
         elsewhere = tmp_path / "nowhere"
         monkeypatch.setenv("QLEDGER_DATA_DIR", str(elsewhere))

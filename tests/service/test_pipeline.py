@@ -145,3 +145,38 @@ def test_supersede_and_verification_by_record_id(on_anvil: tuple[Runtime, Demo, 
         "message": "the record was superseded",
     }
     assert status.data["superseded_by"] == new
+
+
+def test_a_refused_record_leaves_nothing_in_any_store(tmp_path: Path) -> None:
+    from ledger_service.digests import digest_bytes
+    from ledger_service.service import AttachmentFile
+    from ledger_service.store import cid_of_bytes
+
+    runtime = open_runtime(Settings(data_dir=tmp_path))
+    demo = Demo(runtime.service, runtime.keys)
+    demo.found_consortium()
+    demo.calibrate_instruments()
+    demo.configure_escrow()
+    service = runtime.service
+    for confidentiality in ("public", "confidential"):
+        raw, files = demo.record("el_image", 4242 if confidentiality == "public" else 4343)
+        raw["confidentiality"] = confidentiality
+        image = files[0].data or b""
+        on_disk = tmp_path / f"{confidentiality}.png"
+        on_disk.write_bytes(image + b"streamed")  # a second attachment given as a path, streamed
+        sent = [*files, AttachmentFile("second.png", "image/png", path=on_disk)]
+        refused = {**raw, "operator": {"id": "op-nobody"}}
+        with pytest.raises(RecordInvalid):
+            service.submit(refused, sent, actor=LAB)
+        assert not service.store.has(cid_of_bytes(image)) and not service.store.has(cid_of_bytes(on_disk.read_bytes()))
+        accepted = service.submit(raw, sent, actor=LAB)
+        with service.sessions() as session:
+            row = session.get(RecordRow, accepted.record_id)
+            assert row is not None
+            cids = [a.cid for a in row.attachments]
+        assert all(cid and service.store.has(cid) for cid in cids)  # what the record names is what was stored
+        if confidentiality == "public":
+            assert cids == [cid_of_bytes(image), cid_of_bytes(on_disk.read_bytes())]
+        else:  # ciphertext only
+            assert not service.store.has(cid_of_bytes(image)) and digest_bytes(image).sm3_hex not in cids
+    runtime.engine.dispose()

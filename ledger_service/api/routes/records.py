@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from ledger_service import safejson
 from ledger_service.api.deps import ActiveMemberDep, Member, MemberDep, ServiceDep, is_accredited
 from ledger_service.api.problems import Problem
 from ledger_service.chain.types import Role
@@ -99,22 +100,17 @@ def _public(row: RecordRow) -> RecordPublic:
 
 
 def _readable(service: LedgerService, member: Member, record_id: str) -> RecordRow:
-    """The record, if it exists and `member` may read it (confidential records: their owner only)."""
+    """The record, if it exists and `member` may read it (confidential records: their owner, and a regulator
+    once a recall unlocked it). A record the caller may not read is as unknown as one that does not exist:
+    the answer must not tell anyone that a confidential record is there."""
     with service.sessions() as session:
         row = crud.get_record(session=session, record_id=record_id)
-        if row is None:
-            raise Problem(404, "NOT_FOUND", "No such record", record_id)
-        if (
+        if row is None or (
             row.confidentiality == "confidential"
             and row.lab_member != member.id
             and not crud.unlocked_for(session=session, record_id=record_id, member=member.id)
         ):
-            raise Problem(
-                403,
-                "FORBIDDEN",
-                "A confidential record is readable by its owner, and by a regulator once a recall unlocked it",
-                record_id,
-            )
+            raise Problem(404, "NOT_FOUND", "No such record", record_id)
         row.attachments, row.anchor  # noqa: B018 - load before the session closes
         return row
 
@@ -126,7 +122,7 @@ async def _read_submission(request: Request, max_bytes: int) -> tuple[dict[str, 
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     files: list[AttachmentFile] = []
     if media == "application/json":
-        text = (await request.body()).decode("utf-8", "replace")
+        text = await request.body()
     elif media == "multipart/form-data":
         form = await request.form(max_files=1000, max_fields=10, max_part_size=max_bytes)
         part = form.get("record")
@@ -137,7 +133,7 @@ async def _read_submission(request: Request, max_bytes: int) -> tuple[dict[str, 
                 "The multipart body needs a `record` part",
                 errors=[{"field": "record", "code": "MISSING_FIELD", "message": "missing"}],
             )
-        text = part if isinstance(part, str) else (await part.read()).decode("utf-8", "replace")
+        text = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else await part.read()
         for upload in form.getlist("attachments"):
             if isinstance(upload, str):
                 raise Problem(
@@ -154,10 +150,7 @@ async def _read_submission(request: Request, max_bytes: int) -> tuple[dict[str, 
             )
     else:
         raise Problem(415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json or multipart/form-data", media or "none")
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise Problem(400, "MALFORMED_JSON", "The record is not valid JSON", str(error)) from None
+    raw = safejson.loads(text)  # JsonRefused: 400 with its code (problems.py)
     if not isinstance(raw, dict):
         raise Problem(
             422,

@@ -29,8 +29,8 @@ class ReviewIn(BaseModel):
 def list_reviews(
     member: MemberDep, service: ServiceDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> dict[str, Any]:
-    """AI decisions waiting for a person, oldest first."""
-    data = pipeline.pending_reviews(service, limit)
+    """The caller's own AI decisions waiting for a person, oldest first."""
+    data = pipeline.pending_reviews(service, limit, lab=member.id)
     return {"data": data, "count": len(data)}
 
 

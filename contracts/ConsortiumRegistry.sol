@@ -7,6 +7,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Accreditation, Member, MemberStatus, RecallConfirmation, RecordTypes, Roles} from "./common/Types.sol";
 import {Semver} from "./common/Semver.sol";
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
+import {IStandingMirror} from "./interfaces/IStandingMirror.sol";
 
 /// @title ConsortiumRegistry
 /// @notice Members, roles and accreditation of the alliance, governed by member vote.
@@ -32,6 +33,7 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
     uint32 private _strikeThreshold;
     RecallConfirmation private _recallConfirmation;
     address private _ledger;
+    address[] private _unmirrored; // members admitted before the ledger was bound: mirrored by bindLedger
 
     /// @dev Requirements: at least one founder; valid quorum; each founder valid and distinct.
     /// Emits {MemberAdmitted} (and {AccreditationUpdated} for accredited founders) per founder.
@@ -124,6 +126,12 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
         if (ledger_ == address(0)) revert ConsortiumZeroAddress();
         _ledger = ledger_;
         emit LedgerBound(ledger_);
+        // Bounded by the admissions made before binding (the founders, in a normal deployment).
+        address[] memory pending = _unmirrored;
+        delete _unmirrored;
+        for (uint256 i = 0; i < pending.length; ++i) {
+            IStandingMirror(ledger_).mirrorStanding(pending[i], _members[pending[i]]);
+        }
     }
 
     /// @inheritdoc IConsortiumRegistry
@@ -328,7 +336,10 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
         if (f.organisationId != bytes32(0)) _accounts[f.organisationId] = f.account;
         ++_activeMembers;
         emit MemberAdmitted(f.account, f.organisationId, f.roles);
+        if (_ledger == address(0)) _unmirrored.push(f.account);
+        // {_setAccreditation} mirrors the member; without an accreditation it is mirrored here.
         if (f.accreditation.validUntil != 0) _setAccreditation(f.account, f.accreditation);
+        else _mirror(f.account);
     }
 
     /// @dev Emits {MemberSuspended}.
@@ -336,6 +347,7 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
         _members[account].status = MemberStatus.Suspended;
         --_activeMembers;
         emit MemberSuspended(account, reason, automatic);
+        _mirror(account);
     }
 
     /// @dev Emits {MemberReinstated}.
@@ -346,6 +358,14 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
         m.strikes = 0;
         ++_activeMembers;
         emit MemberReinstated(account, reason);
+        _mirror(account);
+    }
+
+    /// @dev Pushes `account`'s standing to the bound ledger, which checks it on every anchor without a call
+    /// back here (docs/architecture.md). Nothing before a ledger is bound: {bindLedger} mirrors those.
+    function _mirror(address account) private {
+        address ledger_ = _ledger;
+        if (ledger_ != address(0)) IStandingMirror(ledger_).mirrorStanding(account, _members[account]);
     }
 
     /// @dev Emits {AccreditationUpdated}.
@@ -355,6 +375,7 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
         m.accreditationValidUntil = accreditation.validUntil;
         m.recordTypeScope = accreditation.recordTypeScope;
         emit AccreditationUpdated(account, accreditation);
+        _mirror(account);
     }
 
     /// @dev Emits {QuorumChanged}.

@@ -22,6 +22,7 @@ import {Semver} from "./common/Semver.sol";
 import {InstrumentRegistry} from "./InstrumentRegistry.sol";
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
 import {IQualityLedger} from "./interfaces/IQualityLedger.sol";
+import {IStandingMirror} from "./interfaces/IStandingMirror.sol";
 
 /// @title QualityLedger
 /// @notice Tier A, B and C anchoring of quality records, their revocation and supersession, and (inherited)
@@ -31,7 +32,7 @@ import {IQualityLedger} from "./interfaces/IQualityLedger.sol";
 /// `keccak256(issuer, certificateId)`, instruments by `keccak256(owner, instrumentId)`. A member that anchors
 /// another member's digest, or a root containing it, creates state of its own and touches nothing of the
 /// other's; revocation and supersession locate the record under the submitter named (docs/threat-model.md).
-contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
+contract QualityLedger is IQualityLedger, IStandingMirror, InstrumentRegistry, Semver {
     /// @dev Flag bits of a packed calibration window (see {_window}) that no measurement can pass.
     uint256 private constant _UNUSABLE = 1 << 80;
 
@@ -41,6 +42,7 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
     mapping(bytes32 rootKey => RootState) private _roots;
     mapping(bytes32 recordKey => bytes32 replacementId) private _supersededBy;
     mapping(bytes32 recordKey => CalibrationTerms) private _certificates;
+    mapping(address account => Member) private _standing; // mirrored from the registry, see {mirrorStanding}
 
     constructor(IConsortiumRegistry registry_) Semver(0, 1, 0) {
         _registry = registry_;
@@ -115,13 +117,28 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
     }
 
     /// @inheritdoc IQualityLedger
-    /// @dev Requirements: caller active; `root` non-zero and new for the caller; `count` positive.
-    /// Emits {RootAnchored}.
+    /// @dev Requirements: caller active (its mirrored standing: one storage read, no call); `root` non-zero
+    /// and new for the caller; `count` positive. Emits {RootAnchored}.
     function anchorRoot(bytes32 root, uint32 count, bytes32 schema) external {
-        if (!_registry.isActive(msg.sender)) revert QualityLedgerSubmitterNotActive(msg.sender);
+        if (_standing[msg.sender].status != MemberStatus.Active) revert QualityLedgerSubmitterNotActive(msg.sender);
         if (count == 0) revert QualityLedgerEmptyBatch();
         _storeRoot(root, Tier.C, 0, count);
         emit RootAnchored(root, msg.sender, count, schema);
+    }
+
+    // ---------------------------------------------------------------- standing
+
+    /// @inheritdoc IStandingMirror
+    /// @dev Requirements: caller the registry. Emits {StandingMirrored}.
+    function mirrorStanding(address account, Member calldata member) external {
+        if (msg.sender != address(_registry)) revert StandingMirrorNotRegistry(msg.sender);
+        _standing[account] = member;
+        emit StandingMirrored(account, member.roles, uint8(member.status));
+    }
+
+    /// @inheritdoc IStandingMirror
+    function standingOf(address account) external view returns (Member memory) {
+        return _standing[account];
     }
 
     // ---------------------------------------------------------------- status changes
@@ -265,12 +282,14 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
         );
     }
 
-    /// @dev The caller must be active and accredited, now, for `recordType`. The happy path asks the registry
-    /// one yes/no question; only a refusal reads the whole standing to name the reason.
+    /// @dev The caller must be active and accredited, now, for `recordType`: one read of its mirrored standing.
     function _requireSubmitter(uint8 recordType) private view {
         if (recordType == 0 || recordType > RecordTypes.MAX) revert QualityLedgerInvalidRecordType(recordType);
-        if (_registry.isAccredited(msg.sender, recordType)) return;
-        Member memory m = _registry.memberOf(msg.sender);
+        Member memory m = _standing[msg.sender];
+        if (
+            m.status == MemberStatus.Active && (m.recordTypeScope >> recordType) & 1 == 1
+                && block.timestamp <= m.accreditationValidUntil
+        ) return;
         if (m.status != MemberStatus.Active) revert QualityLedgerSubmitterNotActive(msg.sender);
         if ((m.recordTypeScope >> recordType) & 1 == 0) {
             revert QualityLedgerSubmitterNotAccredited(msg.sender, recordType);
@@ -364,7 +383,7 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
         private
     {
         if (state.status != RecordStatus.Anchored) revert QualityLedgerRecordNotInForce(recordId, state.status);
-        Member memory caller = _registry.memberOf(msg.sender);
+        Member memory caller = _standing[msg.sender];
         if (caller.status != MemberStatus.Active) revert QualityLedgerUnauthorized(msg.sender, recordId);
         if (msg.sender != submitter && caller.roles & (Roles.REGULATOR | Roles.AUDITOR) == 0) {
             revert QualityLedgerNotSubmitter(msg.sender, recordId);
@@ -391,7 +410,7 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
         if (replacement.status != RecordStatus.Anchored) {
             revert QualityLedgerRecordNotInForce(replacementId, replacement.status);
         }
-        if (_registry.memberOf(msg.sender).status != MemberStatus.Active) {
+        if (_standing[msg.sender].status != MemberStatus.Active) {
             revert QualityLedgerUnauthorized(msg.sender, recordId);
         }
         state.status = RecordStatus.Superseded;

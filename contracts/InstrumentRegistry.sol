@@ -126,7 +126,8 @@ abstract contract InstrumentRegistry is IInstrumentRegistry {
         emit CalibrationWithdrawn(t.instrumentId, t.owner, certificateId);
     }
 
-    /// @dev `keccak256(owner, instrumentId)`, in scratch space.
+    /// @dev `keccak256(abi.encode(owner, instrumentId))`, hashed in the scratch space (0x00-0x3f) that Solidity
+    /// reserves for hashing, so no memory is allocated on the anchoring path.
     function _instrumentKey(address owner, bytes32 instrumentId) internal pure returns (bytes32 key) {
         assembly ("memory-safe") {
             mstore(0x00, owner)

@@ -10,6 +10,7 @@ import pytest
 
 from ledger_service import merkle
 from ledger_service.chain.types import Header, OnChainStatus
+from ledger_service.chain.web3_client import ChainReader
 from ledger_service.config import Settings
 from ledger_service.demo import CAL, LAB, Demo
 from ledger_service.errors import TransactionReverted
@@ -17,7 +18,7 @@ from ledger_service.ids import instrument_key, operator_key
 from ledger_service.local_consortium import REFERENCES, reference_certificate
 from ledger_service.records import RECORD_TYPE_CODES
 from ledger_service.runtime import open_runtime
-from ledger_service.verification import is_valid
+from ledger_service.verification import Anchor, Evidence, is_valid, verify
 
 
 def test_a_member_cannot_revoke_or_claim_another_labs_records(tmp_path: Path) -> None:
@@ -71,4 +72,27 @@ def test_a_member_cannot_revoke_or_claim_another_labs_records(tmp_path: Path) ->
     assert is_valid(service.verify(victim))
     service.revoke(victim, member=LAB, reason="own withdrawal")
     assert not is_valid(service.verify(victim))
+
+    # An impostor's anchor of a record that names the lab never verifies: status, events and root are read
+    # under the lab's account (the registry's accountOf of lab.member_id), not the bundle's word.
+    stolen = service.submit(*demo.record("xrf_analysis", 3), actor=LAB).record_id
+    leaves = [bytes.fromhex(stolen), os.urandom(32)]
+    forged = chain.anchor_root(hostile, leaves, b"\x03" * 32)
+    assert chain.deployment is not None
+    anchor = Anchor(
+        tier="C",
+        chain_id=chain.deployment.chain_id,
+        ledger=chain.deployment.ledger,
+        tx_hash="0x" + forged.tx_hash.hex(),
+        block_number=forged.block_number,
+        block_hash=None,
+        root=forged.root.hex(),
+        proof=[p.hex() for p in merkle.proof(leaves, 0)],
+    )
+    evidence = Evidence(service.evidence(stolen).record, stolen, anchor)
+    fragments = {f.name: f for f in verify(evidence, ChainReader(chain), service.store)}
+    assert fragments["ChainAnchor"].reason is not None
+    assert fragments["ChainAnchor"].reason["code"] == "ANCHOR_TX_MISMATCH"
+    assert fragments["RecordStatus"].reason is not None
+    assert fragments["RecordStatus"].reason["code"] == "NOT_ANCHORED"
     runtime.engine.dispose()

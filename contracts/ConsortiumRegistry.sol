@@ -7,6 +7,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Accreditation, Member, MemberStatus, RecallConfirmation, RecordTypes, Roles} from "./common/Types.sol";
 import {Semver} from "./common/Semver.sol";
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
+import {IStandingMirror} from "./interfaces/IStandingMirror.sol";
 
 /// @title ConsortiumRegistry
 /// @notice Members, roles and accreditation of the alliance, governed by member vote.
@@ -20,6 +21,7 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
     mapping(address account => Member) private _members;
     mapping(address account => Accreditation) private _accreditations;
     mapping(address account => bytes32) private _organisations;
+    mapping(bytes32 organisationId => address account) private _accounts;
 
     mapping(uint256 proposalId => Proposal) private _proposals;
     mapping(uint256 proposalId => Founder) private _admissions; // payload of Admit proposals
@@ -31,6 +33,7 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
     uint32 private _strikeThreshold;
     RecallConfirmation private _recallConfirmation;
     address private _ledger;
+    address[] private _unmirrored; // members admitted before the ledger was bound: mirrored by bindLedger
 
     /// @dev Requirements: at least one founder; valid quorum; each founder valid and distinct.
     /// Emits {MemberAdmitted} (and {AccreditationUpdated} for accredited founders) per founder.
@@ -123,6 +126,12 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
         if (ledger_ == address(0)) revert ConsortiumZeroAddress();
         _ledger = ledger_;
         emit LedgerBound(ledger_);
+        // Bounded by the admissions made before binding (the founders, in a normal deployment).
+        address[] memory pending = _unmirrored;
+        delete _unmirrored;
+        for (uint256 i = 0; i < pending.length; ++i) {
+            IStandingMirror(ledger_).mirrorStanding(pending[i], _members[pending[i]]);
+        }
     }
 
     /// @inheritdoc IConsortiumRegistry
@@ -153,6 +162,11 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
     /// @inheritdoc IConsortiumRegistry
     function organisationOf(address account) external view returns (bytes32) {
         return _organisations[account];
+    }
+
+    /// @inheritdoc IConsortiumRegistry
+    function accountOf(bytes32 organisationId) external view returns (address) {
+        return _accounts[organisationId];
     }
 
     /// @inheritdoc IConsortiumRegistry
@@ -319,9 +333,13 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
             recordTypeScope: 0
         });
         _organisations[f.account] = f.organisationId;
+        if (f.organisationId != bytes32(0)) _accounts[f.organisationId] = f.account;
         ++_activeMembers;
         emit MemberAdmitted(f.account, f.organisationId, f.roles);
+        if (_ledger == address(0)) _unmirrored.push(f.account);
+        // {_setAccreditation} mirrors the member; without an accreditation it is mirrored here.
         if (f.accreditation.validUntil != 0) _setAccreditation(f.account, f.accreditation);
+        else _mirror(f.account);
     }
 
     /// @dev Emits {MemberSuspended}.
@@ -329,6 +347,7 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
         _members[account].status = MemberStatus.Suspended;
         --_activeMembers;
         emit MemberSuspended(account, reason, automatic);
+        _mirror(account);
     }
 
     /// @dev Emits {MemberReinstated}.
@@ -339,6 +358,14 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
         m.strikes = 0;
         ++_activeMembers;
         emit MemberReinstated(account, reason);
+        _mirror(account);
+    }
+
+    /// @dev Pushes `account`'s standing to the bound ledger, which checks it on every anchor without a call
+    /// back here (docs/architecture.md). Nothing before a ledger is bound: {bindLedger} mirrors those.
+    function _mirror(address account) private {
+        address ledger_ = _ledger;
+        if (ledger_ != address(0)) IStandingMirror(ledger_).mirrorStanding(account, _members[account]);
     }
 
     /// @dev Emits {AccreditationUpdated}.
@@ -348,6 +375,7 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
         m.accreditationValidUntil = accreditation.validUntil;
         m.recordTypeScope = accreditation.recordTypeScope;
         emit AccreditationUpdated(account, accreditation);
+        _mirror(account);
     }
 
     /// @dev Emits {QuorumChanged}.
@@ -373,6 +401,10 @@ contract ConsortiumRegistry is IConsortiumRegistry, Semver {
     function _checkAdmissible(Founder memory f) private view {
         if (f.account == address(0)) revert ConsortiumZeroAddress();
         if (_members[f.account].status != MemberStatus.None) revert ConsortiumMemberExists(f.account);
+        address holder = _accounts[f.organisationId];
+        if (f.organisationId != bytes32(0) && holder != address(0)) {
+            revert ConsortiumOrganisationExists(f.organisationId, holder);
+        }
         if (f.roles == 0 || f.roles & ~Roles.ALL != 0) revert ConsortiumInvalidRoles(f.roles);
         if (f.accreditation.validUntil != 0 || f.accreditation.recordTypeScope != 0) {
             _checkAccreditation(f.account, f.accreditation);

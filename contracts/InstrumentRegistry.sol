@@ -1,54 +1,66 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {Calibration, Instrument, Member, MemberStatus, RecordStatus, RecordTypes} from "./common/Types.sol";
+import {
+    Calibration,
+    CalibrationTerms,
+    Instrument,
+    Member,
+    MemberStatus,
+    RecordStatus,
+    RecordTypes
+} from "./common/Types.sol";
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
 import {IInstrumentRegistry} from "./interfaces/IInstrumentRegistry.sol";
 
 /// @title InstrumentRegistry
-/// @notice Instruments and their calibration history.
-/// @dev Abstract: deployed as part of {QualityLedger}, which supplies the consortium and the record store.
-/// Keeping both in one deployment saves the anchoring path an external call (~3,300 gas per record), which
-/// the tier A budget of 60,000 gas per record needs.
+/// @notice Instruments and their calibration history, keyed by owner: an instrument is
+/// `keccak256(owner, instrumentId)`, so no member can register, calibrate or measure with another member's
+/// instrument, nor stop it from registering its own (docs/threat-model.md, "a hostile member").
+/// @dev Abstract: deployed as part of {QualityLedger}, which supplies the consortium, the record store and
+/// the certificates' terms. Keeping both in one deployment saves the anchoring path an external call
+/// (~3,300 gas per record), which the tier A budget of 60,000 gas per record needs.
 abstract contract InstrumentRegistry is IInstrumentRegistry {
-    mapping(bytes32 instrumentId => Instrument) private _instruments;
-    mapping(bytes32 instrumentId => mapping(bytes32 certificateId => Calibration)) private _calibrations;
-    mapping(bytes32 instrumentId => bytes32[]) private _history;
-    mapping(bytes32 certificateId => bytes32 instrumentId) private _certificateInstrument;
+    mapping(bytes32 instrumentKey => Instrument) private _instruments;
+    mapping(bytes32 instrumentKey => mapping(bytes32 certificateId => Calibration)) private _calibrations;
+    mapping(bytes32 instrumentKey => bytes32[]) private _history;
+    mapping(bytes32 instrumentKey => mapping(bytes32 certificateId => address issuer)) private _issuers;
 
     /// @dev The consortium whose members own instruments.
     function _consortium() internal view virtual returns (IConsortiumRegistry);
 
-    /// @dev Status and record type of a ledger record.
-    function _recordStatus(bytes32 recordId) internal view virtual returns (RecordStatus status, uint8 recordType);
+    /// @dev Status of the record `recordId` anchored by `submitter`.
+    function _recordStatus(address submitter, bytes32 recordId) internal view virtual returns (RecordStatus);
+
+    /// @dev The terms of the calibration certificate `certificateId` anchored by `issuer` (owner zero if none).
+    function _terms(address issuer, bytes32 certificateId) internal view virtual returns (CalibrationTerms memory);
 
     /// @inheritdoc IInstrumentRegistry
     function registerInstrument(bytes32 instrumentId, bytes32 modelDigest) external {
         _requireActive(msg.sender);
         if (instrumentId == bytes32(0)) revert InstrumentZeroId();
-        if (_instruments[instrumentId].owner != address(0)) revert InstrumentExists(instrumentId);
-        _instruments[instrumentId] = Instrument(msg.sender, uint40(block.timestamp), modelDigest);
+        bytes32 key = _instrumentKey(msg.sender, instrumentId);
+        if (_instruments[key].owner != address(0)) revert InstrumentExists(instrumentId);
+        _instruments[key] = Instrument(msg.sender, uint40(block.timestamp), modelDigest);
         emit InstrumentRegistered(instrumentId, msg.sender, modelDigest);
     }
 
     /// @inheritdoc IInstrumentRegistry
-    function transferInstrument(bytes32 instrumentId, address newOwner) external {
-        _requireOwner(instrumentId);
-        _requireActive(newOwner);
-        _instruments[instrumentId].owner = newOwner;
-        emit InstrumentTransferred(instrumentId, msg.sender, newOwner);
-    }
-
-    /// @inheritdoc IInstrumentRegistry
-    function registerCalibration(bytes32 instrumentId, bytes32 certificateId, uint40 validFrom, uint40 validUntil)
-        external
-    {
-        _requireOwner(instrumentId);
-        (RecordStatus status, uint8 recordType) = _recordStatus(certificateId);
-        if (status != RecordStatus.Anchored || recordType != RecordTypes.CALIBRATION_CERTIFICATE) {
+    /// @dev Requirements: caller active and owner of `instrumentId`; the certificate anchored by `issuer`
+    /// through {IQualityLedger-anchorCalibration}, in force, and naming this instrument and this owner.
+    /// The window is the certificate's. Emits {CalibrationRegistered}.
+    function registerCalibration(bytes32 instrumentId, address issuer, bytes32 certificateId) external {
+        bytes32 key = _requireOwner(instrumentId);
+        if (_recordStatus(issuer, certificateId) != RecordStatus.Anchored) {
             revert CalibrationCertificateNotAnchored(certificateId);
         }
-        _addCalibration(instrumentId, certificateId, validFrom, validUntil, false);
+        CalibrationTerms memory t = _terms(issuer, certificateId);
+        if (t.owner == address(0)) revert CalibrationCertificateNotAnchored(certificateId);
+        if (t.instrumentId != instrumentId || t.owner != msg.sender) {
+            revert CalibrationNotForInstrument(certificateId, t.owner, t.instrumentId);
+        }
+        _issuers[key][certificateId] = issuer;
+        _addCalibration(key, instrumentId, certificateId, t.validFrom, t.validUntil, false);
     }
 
     /// @inheritdoc IInstrumentRegistry
@@ -58,70 +70,92 @@ abstract contract InstrumentRegistry is IInstrumentRegistry {
         uint40 validFrom,
         uint40 validUntil
     ) external {
-        _requireOwner(instrumentId);
-        if (!_consortium().isAccredited(msg.sender, RecordTypes.CALIBRATION_CERTIFICATE)) {
-            revert InstrumentNotCalibrationLab(msg.sender);
-        }
+        bytes32 key = _requireOwner(instrumentId);
+        if (!_consortium().isAccredited(msg.sender, RecordTypes.CALIBRATION_CERTIFICATE)) revert InstrumentNotCalibrationLab(msg.sender);
         if (certificateId == bytes32(0)) revert CalibrationCertificateNotAnchored(certificateId);
-        _addCalibration(instrumentId, certificateId, validFrom, validUntil, true);
+        if (validFrom == 0 || validUntil <= validFrom) revert CalibrationInvalidWindow(validFrom, validUntil);
+        _addCalibration(key, instrumentId, certificateId, validFrom, validUntil, true);
     }
 
     /// @inheritdoc IInstrumentRegistry
-    function instrumentOf(bytes32 instrumentId) external view returns (Instrument memory) {
-        return _instruments[instrumentId];
+    function instrumentOf(address owner, bytes32 instrumentId) external view returns (Instrument memory) {
+        return _instruments[_instrumentKey(owner, instrumentId)];
     }
 
     /// @inheritdoc IInstrumentRegistry
-    function calibrationOf(bytes32 instrumentId, bytes32 certificateId) external view returns (Calibration memory) {
-        return _calibrations[instrumentId][certificateId];
+    function calibrationOf(address owner, bytes32 instrumentId, bytes32 certificateId)
+        external
+        view
+        returns (Calibration memory)
+    {
+        return _calibrations[_instrumentKey(owner, instrumentId)][certificateId];
     }
 
     /// @inheritdoc IInstrumentRegistry
-    function calibrationHistory(bytes32 instrumentId) external view returns (bytes32[] memory) {
-        return _history[instrumentId];
+    function calibrationHistory(address owner, bytes32 instrumentId) external view returns (bytes32[] memory) {
+        return _history[_instrumentKey(owner, instrumentId)];
     }
 
     /// @inheritdoc IInstrumentRegistry
-    function isCalibratedAt(bytes32 instrumentId, bytes32 certificateId, uint64 timestamp) external view returns (bool) {
-        Calibration storage c = _calibrations[instrumentId][certificateId];
+    function isCalibratedAt(address owner, bytes32 instrumentId, bytes32 certificateId, uint64 timestamp)
+        external
+        view
+        returns (bool)
+    {
+        Calibration storage c = _calibrations[_instrumentKey(owner, instrumentId)][certificateId];
         return c.validFrom != 0 && !c.withdrawn && timestamp >= c.validFrom && timestamp <= c.validUntil;
     }
 
-    /// @dev The calibration the anchoring path checks (one storage slot).
-    function _calibration(bytes32 instrumentId, bytes32 certificateId) internal view returns (Calibration storage) {
-        return _calibrations[instrumentId][certificateId];
+    /// @dev The calibration the anchoring path checks (one storage slot), of `owner`'s instrument.
+    function _calibration(address owner, bytes32 instrumentId, bytes32 certificateId)
+        internal
+        view
+        returns (Calibration storage)
+    {
+        return _calibrations[_instrumentKey(owner, instrumentId)][certificateId];
     }
 
-    /// @dev Marks the calibration backed by `certificateId` withdrawn, if there is one.
-    /// Emits {CalibrationWithdrawn} when it does.
-    function _withdrawCalibration(bytes32 certificateId) internal {
-        bytes32 instrumentId = _certificateInstrument[certificateId];
-        if (instrumentId == bytes32(0)) return;
-        _calibrations[instrumentId][certificateId].withdrawn = true;
-        emit CalibrationWithdrawn(instrumentId, certificateId);
+    /// @dev Marks withdrawn the calibration that `issuer`'s certificate `certificateId` with terms `t` grants,
+    /// if its owner registered that certificate of that issuer (another issuer's record of the same digest
+    /// naming the same instrument withdraws nothing). Emits {CalibrationWithdrawn} when it does.
+    function _withdrawCalibration(address issuer, bytes32 certificateId, CalibrationTerms memory t) internal {
+        bytes32 key = _instrumentKey(t.owner, t.instrumentId);
+        if (_issuers[key][certificateId] != issuer) return;
+        Calibration storage c = _calibrations[key][certificateId];
+        c.withdrawn = true;
+        emit CalibrationWithdrawn(t.instrumentId, t.owner, certificateId);
+    }
+
+    /// @dev `keccak256(abi.encode(owner, instrumentId))`, hashed in the scratch space (0x00-0x3f) that Solidity
+    /// reserves for hashing, so no memory is allocated on the anchoring path.
+    function _instrumentKey(address owner, bytes32 instrumentId) internal pure returns (bytes32 key) {
+        assembly ("memory-safe") {
+            mstore(0x00, owner)
+            mstore(0x20, instrumentId)
+            key := keccak256(0x00, 0x40)
+        }
     }
 
     /// @dev Emits {CalibrationRegistered}.
     function _addCalibration(
+        bytes32 key,
         bytes32 instrumentId,
         bytes32 certificateId,
         uint40 validFrom,
         uint40 validUntil,
         bool external_
     ) private {
-        if (validFrom == 0 || validUntil <= validFrom) revert CalibrationInvalidWindow(validFrom, validUntil);
-        if (_certificateInstrument[certificateId] != bytes32(0)) revert CalibrationExists(certificateId);
-        _certificateInstrument[certificateId] = instrumentId;
-        _calibrations[instrumentId][certificateId] =
-            Calibration(validFrom, validUntil, uint40(block.timestamp), false, external_);
-        _history[instrumentId].push(certificateId);
-        emit CalibrationRegistered(instrumentId, certificateId, validFrom, validUntil, external_);
+        Calibration storage existing = _calibrations[key][certificateId];
+        if (existing.validFrom != 0) revert CalibrationExists(certificateId);
+        _calibrations[key][certificateId] = Calibration(validFrom, validUntil, uint40(block.timestamp), false, external_);
+        _history[key].push(certificateId);
+        emit CalibrationRegistered(instrumentId, msg.sender, certificateId, validFrom, validUntil, external_);
     }
 
-    function _requireOwner(bytes32 instrumentId) private view {
-        address owner = _instruments[instrumentId].owner;
-        if (owner == address(0)) revert InstrumentUnknown(instrumentId);
-        if (owner != msg.sender) revert InstrumentNotOwner(instrumentId, msg.sender);
+    /// @dev Reverts unless the caller is active and has registered `instrumentId`; returns its key.
+    function _requireOwner(bytes32 instrumentId) private view returns (bytes32 key) {
+        key = _instrumentKey(msg.sender, instrumentId);
+        if (_instruments[key].owner == address(0)) revert InstrumentUnknown(instrumentId, msg.sender);
         _requireActive(msg.sender);
     }
 

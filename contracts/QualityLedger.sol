@@ -5,6 +5,7 @@ import {
     BatchCalibration,
     BatchHeader,
     Calibration,
+    CalibrationTerms,
     Inclusion,
     Member,
     MemberStatus,
@@ -21,19 +22,27 @@ import {Semver} from "./common/Semver.sol";
 import {InstrumentRegistry} from "./InstrumentRegistry.sol";
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
 import {IQualityLedger} from "./interfaces/IQualityLedger.sol";
+import {IStandingMirror} from "./interfaces/IStandingMirror.sol";
 
 /// @title QualityLedger
 /// @notice Tier A, B and C anchoring of quality records, their revocation and supersession, and (inherited)
 /// the instrument and calibration registry the anchoring checks run against.
-contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
+/// @dev Every state entry is keyed by its submitter: records and batched-record statuses by
+/// `keccak256(submitter, recordId)`, roots by `keccak256(submitter, root)`, certificates' terms by
+/// `keccak256(issuer, certificateId)`, instruments by `keccak256(owner, instrumentId)`. A member that anchors
+/// another member's digest, or a root containing it, creates state of its own and touches nothing of the
+/// other's; revocation and supersession locate the record under the submitter named (docs/threat-model.md).
+contract QualityLedger is IQualityLedger, IStandingMirror, InstrumentRegistry, Semver {
     /// @dev Flag bits of a packed calibration window (see {_window}) that no measurement can pass.
     uint256 private constant _UNUSABLE = 1 << 80;
 
     IConsortiumRegistry private immutable _registry;
 
-    mapping(bytes32 recordId => RecordState) private _records;
-    mapping(bytes32 root => RootState) private _roots;
-    mapping(bytes32 recordId => bytes32 replacementId) private _supersededBy;
+    mapping(bytes32 recordKey => RecordState) private _records;
+    mapping(bytes32 rootKey => RootState) private _roots;
+    mapping(bytes32 recordKey => bytes32 replacementId) private _supersededBy;
+    mapping(bytes32 recordKey => CalibrationTerms) private _certificates;
+    mapping(address account => Member) private _standing; // mirrored from the registry, see {mirrorStanding}
 
     constructor(IConsortiumRegistry registry_) Semver(0, 1, 0) {
         _registry = registry_;
@@ -43,28 +52,24 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
 
     /// @inheritdoc IQualityLedger
     /// @dev Requirements: caller active and accredited for `recordType`; every header field set; calibration
-    /// registered for the instrument, not withdrawn and covering `measuredAt`; record not yet known.
-    /// Emits {RecordAnchored}.
+    /// registered for the caller's instrument, not withdrawn and covering `measuredAt`; record not yet
+    /// anchored by the caller. Emits {RecordAnchored}.
     function anchor(uint8 recordType, RecordHeader calldata header) external {
-        _requireSubmitter(recordType);
-        bytes32 recordId = header.recordId;
+        _anchor(recordType, header);
+    }
+
+    /// @inheritdoc IQualityLedger
+    /// @dev Requirements: those of {anchor} for a calibration_certificate record; terms naming an
+    /// instrument, its owner and a non-empty window. Emits {RecordAnchored} and {CalibrationCertified}.
+    function anchorCalibration(RecordHeader calldata header, CalibrationTerms calldata terms) external {
+        bytes32 key = _anchor(RecordTypes.CALIBRATION_CERTIFICATE, header);
         if (
-            recordId == bytes32(0)
-                || !_passes(header.operatorId, header.measuredAt, _window(header.instrumentId, header.calibrationDigest))
-        ) {
-            _revertHeader(recordId, header.instrumentId, header.calibrationDigest, header.operatorId, header.measuredAt);
-        }
-        if (_records[recordId].status != RecordStatus.None) revert QualityLedgerRecordExists(recordId);
-        _records[recordId] =
-            RecordState(msg.sender, uint40(block.timestamp), Tier.A, RecordStatus.Anchored, recordType);
-        emit RecordAnchored(
-            recordId,
-            msg.sender,
-            recordType,
-            header.instrumentId,
-            header.calibrationDigest,
-            header.operatorId,
-            header.measuredAt
+            terms.instrumentId == bytes32(0) || terms.owner == address(0) || terms.validFrom == 0
+                || terms.validUntil <= terms.validFrom
+        ) revert QualityLedgerInvalidCalibrationTerms(header.recordId, terms.instrumentId, terms.owner);
+        _certificates[key] = terms;
+        emit CalibrationCertified(
+            header.recordId, msg.sender, terms.owner, terms.instrumentId, terms.validFrom, terms.validUntil
         );
     }
 
@@ -84,6 +89,7 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
         for (uint256 c = 0; c < calibrations.length; ++c) {
             windows[c] = _window(calibrations[c].instrumentId, calibrations[c].calibrationDigest);
         }
+        // The batch's records are the caller's: their status entries are keyed by it.
         bytes32[] memory leaves = new bytes32[](n);
         bytes32 previous = bytes32(0);
         for (uint256 i = 0; i < n; ++i) {
@@ -98,7 +104,9 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
                 BatchCalibration calldata ref = calibrations[c];
                 _revertHeader(recordId, ref.instrumentId, ref.calibrationDigest, operatorIds[o], header.measuredAt);
             }
-            if (_records[recordId].status != RecordStatus.None) revert QualityLedgerRecordExists(recordId);
+            if (_records[_key(msg.sender, recordId)].status != RecordStatus.None) {
+                revert QualityLedgerRecordExists(recordId);
+            }
             leaves[i] = RecordMerkle.leaf(recordId);
             previous = recordId;
         }
@@ -109,43 +117,74 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
     }
 
     /// @inheritdoc IQualityLedger
-    /// @dev Requirements: caller active; `root` non-zero and new; `count` positive. Emits {RootAnchored}.
+    /// @dev Requirements: caller active (its mirrored standing: one storage read, no call); `root` non-zero
+    /// and new for the caller; `count` positive. Emits {RootAnchored}.
     function anchorRoot(bytes32 root, uint32 count, bytes32 schema) external {
-        if (!_registry.isActive(msg.sender)) revert QualityLedgerSubmitterNotActive(msg.sender);
+        if (_standing[msg.sender].status != MemberStatus.Active) revert QualityLedgerSubmitterNotActive(msg.sender);
         if (count == 0) revert QualityLedgerEmptyBatch();
         _storeRoot(root, Tier.C, 0, count);
         emit RootAnchored(root, msg.sender, count, schema);
+    }
+
+    // ---------------------------------------------------------------- standing
+
+    /// @inheritdoc IStandingMirror
+    /// @dev Requirements: caller the registry. Emits {StandingMirrored}.
+    function mirrorStanding(address account, Member calldata member) external {
+        if (msg.sender != address(_registry)) revert StandingMirrorNotRegistry(msg.sender);
+        _standing[account] = member;
+        emit StandingMirrored(account, member.roles, uint8(member.status));
+    }
+
+    /// @inheritdoc IStandingMirror
+    function standingOf(address account) external view returns (Member memory) {
+        return _standing[account];
     }
 
     // ---------------------------------------------------------------- status changes
 
     /// @inheritdoc IQualityLedger
     /// @dev Emits {RecordRevoked}; may emit {CalibrationWithdrawn}.
-    function revoke(bytes32 recordId, bytes32 reason) external {
-        _revoke(recordId, bytes32(0), _locate(recordId, bytes32(0), _emptyProof()), reason);
+    function revoke(address submitter, bytes32 recordId, bytes32 reason) external {
+        _revoke(submitter, recordId, bytes32(0), _locate(submitter, recordId, bytes32(0), _emptyProof()), reason);
     }
 
     /// @inheritdoc IQualityLedger
     /// @dev Emits {RecordRevoked}; may emit {CalibrationWithdrawn}.
-    function revokeBatched(bytes32 root, bytes32 recordId, bytes32[] calldata proof, bytes32 reason) external {
-        _revoke(recordId, root, _locate(recordId, root, proof), reason);
+    function revokeBatched(
+        address submitter,
+        bytes32 root,
+        bytes32 recordId,
+        bytes32[] calldata proof,
+        bytes32 reason
+    ) external {
+        _revoke(submitter, recordId, root, _locate(submitter, recordId, root, proof), reason);
     }
 
     /// @inheritdoc IQualityLedger
     /// @dev Emits {RecordSuperseded}; may emit {CalibrationWithdrawn}.
     function supersede(bytes32 recordId, bytes32 replacementId, bytes32 reason) external {
         bytes32[] calldata none = _emptyProof();
-        _supersede(recordId, _locate(recordId, 0, none), replacementId, _locate(replacementId, 0, none), reason);
+        _supersede(
+            recordId,
+            _locate(msg.sender, recordId, 0, none),
+            replacementId,
+            _locate(msg.sender, replacementId, 0, none),
+            reason
+        );
     }
 
     /// @inheritdoc IQualityLedger
-    /// @dev Emits {RecordSuperseded}; may emit {CalibrationWithdrawn}.
+    /// @dev Requirements: both inclusions name the caller as submitter. Emits {RecordSuperseded}; may emit
+    /// {CalibrationWithdrawn}.
     function supersedeBatched(Inclusion calldata record, Inclusion calldata replacement, bytes32 reason) external {
+        if (record.submitter != msg.sender) revert QualityLedgerNotSubmitter(msg.sender, record.recordId);
+        if (replacement.submitter != msg.sender) revert QualityLedgerNotSubmitter(msg.sender, replacement.recordId);
         _supersede(
             record.recordId,
-            _locate(record.recordId, record.root, record.proof),
+            _locate(msg.sender, record.recordId, record.root, record.proof),
             replacement.recordId,
-            _locate(replacement.recordId, replacement.root, replacement.proof),
+            _locate(msg.sender, replacement.recordId, replacement.root, replacement.proof),
             reason
         );
     }
@@ -153,13 +192,18 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IQualityLedger
-    function recordOf(bytes32 recordId) external view returns (RecordState memory) {
-        return _records[recordId];
+    function recordOf(address submitter, bytes32 recordId) external view returns (RecordState memory) {
+        return _records[_key(submitter, recordId)];
     }
 
     /// @inheritdoc IQualityLedger
-    function rootOf(bytes32 root) external view returns (RootState memory) {
-        return _roots[root];
+    function rootOf(address submitter, bytes32 root) external view returns (RootState memory) {
+        return _roots[_key(submitter, root)];
+    }
+
+    /// @inheritdoc IQualityLedger
+    function certificateOf(address issuer, bytes32 certificateId) external view returns (CalibrationTerms memory) {
+        return _certificates[_key(issuer, certificateId)];
     }
 
     /// @inheritdoc IQualityLedger
@@ -176,16 +220,16 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
     }
 
     function _statusOf(Inclusion calldata record) private view returns (RecordStatus) {
-        RecordStatus status = _records[record.recordId].status;
+        RecordStatus status = _records[_key(record.submitter, record.recordId)].status;
         if (record.root == bytes32(0)) return status;
-        if (_roots[record.root].submitter == address(0)) return RecordStatus.None;
+        if (_roots[_key(record.submitter, record.root)].submitter == address(0)) return RecordStatus.None;
         if (!RecordMerkle.contains(record.root, record.recordId, record.proof)) return RecordStatus.None;
         return status == RecordStatus.None ? RecordStatus.Anchored : status;
     }
 
     /// @inheritdoc IQualityLedger
-    function supersededBy(bytes32 recordId) external view returns (bytes32) {
-        return _supersededBy[recordId];
+    function supersededBy(address submitter, bytes32 recordId) external view returns (bytes32) {
+        return _supersededBy[_key(submitter, recordId)];
     }
 
     /// @inheritdoc IQualityLedger
@@ -199,17 +243,53 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
         return _registry;
     }
 
-    function _recordStatus(bytes32 recordId) internal view override returns (RecordStatus, uint8) {
-        RecordState storage r = _records[recordId];
-        return (r.status, r.recordType);
+    function _recordStatus(address submitter, bytes32 recordId) internal view override returns (RecordStatus) {
+        return _records[_key(submitter, recordId)].status;
     }
 
-    /// @dev The caller must be active and accredited, now, for `recordType`. The happy path asks the registry
-    /// one yes/no question; only a refusal reads the whole standing to name the reason.
+    function _terms(address issuer, bytes32 certificateId) internal view override returns (CalibrationTerms memory) {
+        return _certificates[_key(issuer, certificateId)];
+    }
+
+    /// @dev `keccak256(submitter, id)`: the key of a member's record, root or certificate terms.
+    function _key(address submitter, bytes32 id) private pure returns (bytes32) {
+        return _instrumentKey(submitter, id);
+    }
+
+    /// @dev Tier A: the checks of {anchor}, then the record's one slot under the caller's key, which is
+    /// returned. Emits {RecordAnchored}.
+    function _anchor(uint8 recordType, RecordHeader calldata header) private returns (bytes32 key) {
+        _requireSubmitter(recordType);
+        bytes32 recordId = header.recordId;
+        if (
+            recordId == bytes32(0)
+                || !_passes(header.operatorId, header.measuredAt, _window(header.instrumentId, header.calibrationDigest))
+        ) {
+            _revertHeader(recordId, header.instrumentId, header.calibrationDigest, header.operatorId, header.measuredAt);
+        }
+        key = _key(msg.sender, recordId);
+        RecordState storage slot = _records[key];
+        if (slot.status != RecordStatus.None) revert QualityLedgerRecordExists(recordId);
+        _records[key] = RecordState(msg.sender, uint40(block.timestamp), Tier.A, RecordStatus.Anchored, recordType);
+        emit RecordAnchored(
+            recordId,
+            msg.sender,
+            recordType,
+            header.instrumentId,
+            header.calibrationDigest,
+            header.operatorId,
+            header.measuredAt
+        );
+    }
+
+    /// @dev The caller must be active and accredited, now, for `recordType`: one read of its mirrored standing.
     function _requireSubmitter(uint8 recordType) private view {
         if (recordType == 0 || recordType > RecordTypes.MAX) revert QualityLedgerInvalidRecordType(recordType);
-        if (_registry.isAccredited(msg.sender, recordType)) return;
-        Member memory m = _registry.memberOf(msg.sender);
+        Member memory m = _standing[msg.sender];
+        if (
+            m.status == MemberStatus.Active && (m.recordTypeScope >> recordType) & 1 == 1
+                && block.timestamp <= m.accreditationValidUntil
+        ) return;
         if (m.status != MemberStatus.Active) revert QualityLedgerSubmitterNotActive(msg.sender);
         if ((m.recordTypeScope >> recordType) & 1 == 0) {
             revert QualityLedgerSubmitterNotAccredited(msg.sender, recordType);
@@ -217,11 +297,13 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
         revert QualityLedgerAccreditationExpired(msg.sender, m.accreditationValidUntil);
     }
 
-    /// @dev A calibration's window packed for the anchoring loop: validFrom | validUntil << 40, plus a flag
-    /// bit from bit 80 up when it cannot cover any measurement (zero ids, not registered, withdrawn).
+    /// @dev A calibration of the caller's instrument, its window packed for the anchoring loop: validFrom |
+    /// validUntil << 40, plus a flag bit from bit 80 up when it cannot cover any measurement (zero ids, not
+    /// registered for the caller's instrument, withdrawn). Another member's instrument is not the caller's,
+    /// so only an instrument's owner anchors measurements made with it.
     function _window(bytes32 instrumentId, bytes32 calibrationDigest) private view returns (uint256) {
         if (instrumentId == bytes32(0) || calibrationDigest == bytes32(0)) return _UNUSABLE;
-        Calibration storage c = _calibration(instrumentId, calibrationDigest);
+        Calibration storage c = _calibration(msg.sender, instrumentId, calibrationDigest);
         (uint40 validFrom, uint40 validUntil, bool withdrawn) = (c.validFrom, c.validUntil, c.withdrawn);
         if (validFrom == 0 || withdrawn) return _UNUSABLE;
         return uint256(validFrom) | (uint256(validUntil) << 40);
@@ -248,7 +330,7 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
         if (calibrationDigest == bytes32(0)) revert QualityLedgerZeroCalibration(recordId);
         if (operatorId == bytes32(0)) revert QualityLedgerZeroOperator(recordId);
         if (measuredAt > block.timestamp) revert QualityLedgerMeasuredInFuture(recordId, measuredAt);
-        Calibration storage c = _calibration(instrumentId, calibrationDigest);
+        Calibration storage c = _calibration(msg.sender, instrumentId, calibrationDigest);
         if (c.validFrom == 0) {
             revert QualityLedgerCalibrationNotRegistered(recordId, instrumentId, calibrationDigest);
         }
@@ -264,25 +346,30 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
         revert QualityLedgerBatchBadReference(index);
     }
 
+    /// @dev Stores the caller's root under `keccak256(caller, root)`: the same root anchored by another member
+    /// is that member's and refuses nothing of the caller's.
     function _storeRoot(bytes32 root, Tier tier, uint8 recordType, uint32 count) private {
         if (root == bytes32(0)) revert QualityLedgerZeroRoot();
-        if (_roots[root].submitter != address(0)) revert QualityLedgerRootExists(root);
-        _roots[root] = RootState(msg.sender, uint40(block.timestamp), tier, recordType, count);
+        RootState storage slot = _roots[_key(msg.sender, root)];
+        if (slot.submitter != address(0)) revert QualityLedgerRootExists(root);
+        (slot.submitter, slot.anchoredAt, slot.tier, slot.recordType, slot.count) =
+            (msg.sender, uint40(block.timestamp), tier, recordType, count);
     }
 
-    /// @dev The state of a record given directly (`root` zero) or under an anchored root. A batched record
-    /// without a status entry yet gets one built from its root.
-    function _locate(bytes32 recordId, bytes32 root, bytes32[] calldata proof)
+    /// @dev The state of `submitter`'s record given directly (`root` zero) or under a root of `submitter`'s. A
+    /// batched record without a status entry yet gets one built from its root. A root of another member
+    /// that contains the same digest is another member's record and never reached from here.
+    function _locate(address submitter, bytes32 recordId, bytes32 root, bytes32[] calldata proof)
         private
         view
         returns (RecordState memory state)
     {
-        state = _records[recordId];
+        state = _records[_key(submitter, recordId)];
         if (root == bytes32(0)) {
             if (state.status == RecordStatus.None) revert QualityLedgerUnknownRecord(recordId);
             return state;
         }
-        RootState storage r = _roots[root];
+        RootState storage r = _roots[_key(submitter, root)];
         if (r.submitter == address(0)) revert QualityLedgerUnknownRoot(root);
         if (!RecordMerkle.contains(root, recordId, proof)) revert QualityLedgerNotIncluded(root, recordId);
         if (state.status == RecordStatus.None) {
@@ -290,22 +377,27 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
         }
     }
 
-    /// @dev Emits {RecordRevoked}; counts a strike against the submitter.
-    function _revoke(bytes32 recordId, bytes32 root, RecordState memory state, bytes32 reason) private {
+    /// @dev Revokes `submitter`'s record: by the submitter itself, or for cause by an active regulator or
+    /// auditor. Emits {RecordRevoked}; counts a strike against the submitter.
+    function _revoke(address submitter, bytes32 recordId, bytes32 root, RecordState memory state, bytes32 reason)
+        private
+    {
         if (state.status != RecordStatus.Anchored) revert QualityLedgerRecordNotInForce(recordId, state.status);
-        Member memory caller = _registry.memberOf(msg.sender);
-        bool mayRevokeAny = caller.roles & (Roles.REGULATOR | Roles.AUDITOR) != 0;
-        if (caller.status != MemberStatus.Active || (msg.sender != state.submitter && !mayRevokeAny)) {
-            revert QualityLedgerUnauthorized(msg.sender, recordId);
+        Member memory caller = _standing[msg.sender];
+        if (caller.status != MemberStatus.Active) revert QualityLedgerUnauthorized(msg.sender, recordId);
+        if (msg.sender != submitter && caller.roles & (Roles.REGULATOR | Roles.AUDITOR) == 0) {
+            revert QualityLedgerNotSubmitter(msg.sender, recordId);
         }
         state.status = RecordStatus.Revoked;
-        _records[recordId] = state;
-        emit RecordRevoked(recordId, msg.sender, root, reason);
-        _withdrawCalibration(recordId);
-        _registry.recordStrike(state.submitter, recordId);
+        bytes32 key = _key(submitter, recordId);
+        _records[key] = state;
+        emit RecordRevoked(recordId, submitter, root, msg.sender, reason);
+        _withdraw(submitter, key, recordId);
+        _registry.recordStrike(submitter, recordId);
     }
 
-    /// @dev Emits {RecordSuperseded}.
+    /// @dev Supersedes a record of the caller's by another of the caller's (both located under the caller).
+    /// Emits {RecordSuperseded}.
     function _supersede(
         bytes32 recordId,
         RecordState memory state,
@@ -318,15 +410,21 @@ contract QualityLedger is IQualityLedger, InstrumentRegistry, Semver {
         if (replacement.status != RecordStatus.Anchored) {
             revert QualityLedgerRecordNotInForce(replacementId, replacement.status);
         }
-        if (
-            state.submitter != msg.sender || replacement.submitter != msg.sender
-                || _registry.memberOf(msg.sender).status != MemberStatus.Active
-        ) revert QualityLedgerUnauthorized(msg.sender, recordId);
+        if (_standing[msg.sender].status != MemberStatus.Active) {
+            revert QualityLedgerUnauthorized(msg.sender, recordId);
+        }
         state.status = RecordStatus.Superseded;
-        _records[recordId] = state;
-        _supersededBy[recordId] = replacementId;
+        bytes32 key = _key(msg.sender, recordId);
+        _records[key] = state;
+        _supersededBy[key] = replacementId;
         emit RecordSuperseded(recordId, replacementId, msg.sender, reason);
-        _withdrawCalibration(recordId);
+        _withdraw(msg.sender, key, recordId);
+    }
+
+    /// @dev A revoked or superseded calibration certificate withdraws the calibration it granted.
+    function _withdraw(address issuer, bytes32 key, bytes32 recordId) private {
+        CalibrationTerms memory t = _certificates[key];
+        if (t.owner != address(0)) _withdrawCalibration(issuer, recordId, t);
     }
 
     function _emptyProof() private pure returns (bytes32[] calldata proof) {

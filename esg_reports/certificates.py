@@ -12,7 +12,7 @@ import logging
 import multiprocessing
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -343,6 +343,20 @@ def visible_text(pdf: bytes) -> str | None:
     return "".join(run.stdout.decode("utf-8", "replace").split()) if run.returncode == 0 else None
 
 
+def _issuer_account(reader: ChainReader, cred: Mapping[str, Any]) -> str | None:
+    """The account of the lab that issues the credential, from the consortium registry: its DID names the lab's
+    member id (lowercased by did:web, so the registry is asked for it as written and in capitals). Record,
+    root and status are read under this account only: another member's anchor of the same digests is that
+    member's (docs/threat-model.md)."""
+    did = str(cred.get("issuer", {}).get("id", ""))
+    member = did.removeprefix("did:web:").split(".members.", 1)[0]
+    for candidate in dict.fromkeys((member, member.upper())):
+        account = reader.member_account(candidate) if candidate else None
+        if account is not None:
+            return account
+    return None
+
+
 def verify_pdf(chain: Web3ChainClient, pdf: bytes) -> list[Fragment]:
     """Every check of a certificate PDF against the consortium's contracts on `chain` (no index needed), as
     verification fragments: embedded credential, its anchor, the template's anchor, the record's status on
@@ -354,7 +368,9 @@ def verify_pdf(chain: Web3ChainClient, pdf: bytes) -> list[Fragment]:
     checks = [valid("CertificateCredential", "certificate")]
     root = bytes.fromhex(anchor["root"])
     leaf = sm3(canonical_json(cred))
-    root_anchored = int(ChainReader(chain).root_of(root)["anchored_at"]) > 0
+    reader = ChainReader(chain)
+    issuer = _issuer_account(reader, cred)
+    root_anchored = issuer is not None and int(reader.root_of(root, issuer)["anchored_at"]) > 0
     name = "CertificateAnchor"
     if not merkle.verify(leaf, [bytes.fromhex(p) for p in anchor["proof"]], root):
         checks.append(not_valid(name, "certificate", INVALID, Reason.DIGEST_MISMATCH, "not the credential anchored"))
@@ -375,7 +391,7 @@ def verify_pdf(chain: Web3ChainClient, pdf: bytes) -> list[Fragment]:
     record_id = cred["credentialSubject"]["id"].rsplit(":", 1)[1]
     status = chain.status(
         bytes.fromhex(record_id), bytes.fromhex(a["merkleRoot"]) if a["merkleRoot"] else None,
-        [bytes.fromhex(p) for p in a["merkleProof"]],
+        [bytes.fromhex(p) for p in a["merkleProof"]], issuer,
     )  # fmt: skip
     if status is OnChainStatus.ANCHORED:
         checks.append(valid("RecordStatus", "status", record_id=record_id))
@@ -435,7 +451,10 @@ def public_status(service: LedgerService, record_id: str) -> dict[str, Any]:
                   "block_number": a.block_number, "root": a.root}  # fmt: skip
         root, proof = a.root, list(a.proof)
     status = service.chain.status(
-        bytes.fromhex(record_id), bytes.fromhex(root) if root else None, [bytes.fromhex(p) for p in proof]
+        bytes.fromhex(record_id),
+        bytes.fromhex(root) if root else None,
+        [bytes.fromhex(p) for p in proof],
+        service.submitter_of(record_id),
     )
     return {
         "record_id": record_id,

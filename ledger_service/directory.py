@@ -114,15 +114,17 @@ def instrument(service: LedgerService, instrument_id: str) -> dict[str, Any]:
     next to the index's certificates."""
     key = instrument_key(instrument_id)
     ledger = service.chain.ledger.functions
-    owner, registered_at, model = service.chain._call(ledger.instrumentOf(key))
-    history = service.chain._call(ledger.calibrationHistory(key))
+    # Instruments are keyed by owner on chain: this is the one a member known to this service registered.
+    account = service.instrument_owner(instrument_id) or "0x" + "00" * 20
+    owner, registered_at, model = service.chain._call(ledger.instrumentOf(account, key))
+    history = service.chain._call(ledger.calibrationHistory(account, key))
     with service.sessions() as session:
         rows = _certificates(session, CertificateRow.instrument_id == instrument_id)
     if not registered_at and not rows:
         raise UnknownEntry(f"no instrument {instrument_id!r}")
     on_chain = []
     for certificate_id in history:
-        c = service.chain._call(ledger.calibrationOf(key, certificate_id))
+        c = service.chain._call(ledger.calibrationOf(account, key, certificate_id))
         on_chain.append(
             {
                 "certificate_id": bytes(certificate_id).hex(),

@@ -153,6 +153,9 @@ def calibrate(
         reference_station.windows[reference] = reference_window
     station = Station(lab, clock=lambda: now)
     issued: dict[str, str] = {}
+    # Instruments first: a certificate names its instrument's owner on chain, so the owner must be known.
+    for instrument in lab.instruments:
+        service.register_instrument(member=LAB, instrument_id=instrument.id, model=f"{instrument.id} master data")
     for instrument in lab.instruments:
         start, end = (windows or {}).get(instrument.id, (now - timedelta(days=30), now + timedelta(days=335)))
         reference = references[instrument.id]
@@ -183,7 +186,6 @@ def calibrate(
         station.windows[instrument.id] = (start, end)
     service.anchor_pending()
     for instrument_id, certificate_id in issued.items():
-        service.register_instrument(member=LAB, instrument_id=instrument_id, model=f"{instrument_id} master data")
         service.register_calibration(member=LAB, certificate_record_id=certificate_id)
         station.certificates[instrument_id] = certificate_id
     return station

@@ -483,9 +483,13 @@ class LedgerService:
         cards) under one tier C root whose schema names their kind."""
         return self.chain.anchor_root(self._account(member), digests, schema_key(kind, "1"))
 
-    def root_anchored(self, root: bytes) -> bool:
-        """Whether a Merkle root of digests is anchored on this chain."""
-        return int(ChainReader(self.chain).root_of(root)["anchored_at"]) > 0
+    def root_anchored(self, root: bytes, member: str | None = None) -> bool:
+        """Whether `member` (when None: any member this service holds an account of) anchored a Merkle root of
+        digests on this chain. Roots are keyed by their submitter, so another member's anchor of the same root
+        is that member's."""
+        reader = ChainReader(self.chain)
+        accounts = [self._account(member)] if member is not None else list(dict.fromkeys(self.accounts.values()))
+        return any(int(reader.root_of(root, a)["anchored_at"]) > 0 for a in accounts)
 
     # ------------------------------------------------------------------ pinning
 
@@ -546,7 +550,7 @@ class LedgerService:
         the contract takes them); TransactionReverted when the contract would refuse it."""
         if tier == "A":
             ((record_id, canonical),) = chunk
-            return [record_id], self.chain.prepare_anchor(sender, code, self._header(record_id, canonical))
+            return [record_id], self._prepare_tier_a(sender, code, record_id, canonical)
         if tier == "B":
             prepared, ordered = self.chain.prepare_anchor_batch(sender, code, [self._header(r, c) for r, c in chunk])
             return [r.hex() for r in ordered], prepared
@@ -567,7 +571,7 @@ class LedgerService:
             try:
                 return self._prepare(tier, sender, code, record_type, remaining)
             except TransactionReverted as refused:
-                if tier == "A" and refused.code == "ALREADY_ANCHORED" and self._adopt(remaining[0][0], actor):
+                if tier == "A" and refused.code == "ALREADY_ANCHORED" and self._adopt(remaining[0][0], actor, sender):
                     return [remaining[0][0]], None
                 named = {bytes(v).hex() for v in refused.arguments.values() if isinstance(v, bytes) and len(v) == 32}
                 dead = [r for r, _ in remaining if r in named] or [r for r, _ in remaining]
@@ -646,9 +650,46 @@ class LedgerService:
         self._index_anchor(tier, ids, receipt, actor, attempt=tx_hash)
         return len(ids)
 
-    def _adopt(self, record_id: str, actor: str) -> bool:
+    def _prepare_tier_a(self, sender: str, code: int, record_id: str, canonical: bytes) -> PreparedTx:
+        """A tier A transaction; a calibration certificate goes with what it certifies (the instrument, its
+        owner and the window, from the certificate itself) so that only that owner can register it."""
+        header = self._header(record_id, canonical)
+        if code != RECORD_TYPE_CODES["calibration_certificate"]:
+            return self.chain.prepare_anchor(sender, code, header)
+        results = _load(canonical)["results"]
+        instrument = results["calibrated_instrument"]["id"]
+        owner = self.instrument_owner(instrument) or sender
+        return self.chain.prepare_anchor_calibration(
+            sender,
+            header,
+            instrument_key(instrument),
+            owner,
+            _unix_text(results["valid_from"]),
+            _unix_text(results["valid_until"]),
+        )
+
+    def instrument_owner(self, instrument_id: str) -> str | None:
+        """The account of the member (among those this service holds) that registered `instrument_id` on chain:
+        instruments are keyed by owner, so a certificate names its owner. None if no known member did."""
+        key = instrument_key(instrument_id)
+        ledger = self.chain.ledger.functions
+        for account in dict.fromkeys(self.accounts.values()):
+            owner = self.chain._call(ledger.instrumentOf(account, key))[0]
+            if int(str(owner), 16) != 0:
+                return str(owner)
+        return None
+
+    def submitter_of(self, record_id: str) -> str:
+        """The account whose record `record_id` is on chain: that of the lab the record names."""
+        with self.sessions() as session:
+            row = crud.get_record(session=session, record_id=record_id)
+            if row is None:
+                raise LedgerError(f"unknown record {record_id}")
+            return self._account(row.lab_member)
+
+    def _adopt(self, record_id: str, actor: str, sender: str | None = None) -> bool:
         """A tier A record the chain already holds (anchored by a transaction this index lost): index that one."""
-        receipt = self.chain.anchor_receipt(bytes.fromhex(record_id))
+        receipt = self.chain.anchor_receipt(bytes.fromhex(record_id), sender)
         if receipt is None:
             return False
         self._index_anchor("A", [record_id], receipt, actor)
@@ -738,19 +779,22 @@ class LedgerService:
         """Register on chain the calibration that an anchored calibration certificate grants its instrument
         (which must be `instrument_id` when given)."""
         with self.sessions() as session:
-            self._anchored(session, certificate_record_id)
+            row = self._anchored(session, certificate_record_id)
+            issuer = row.lab_member
             cert = crud.get_certificate(session=session, record_id=certificate_record_id)
             if cert is None:
                 raise LedgerError(f"{certificate_record_id} is not a calibration certificate")
             instrument, start, end = cert.instrument_id, cert.valid_from, cert.valid_until
         if instrument_id is not None and instrument_id != instrument:
             raise LedgerError(f"certificate {certificate_record_id} calibrates {instrument!r}, not {instrument_id!r}")
+        # The window and the instrument's owner are the certificate's, fixed on chain when its lab anchored it.
         self.chain.register_calibration(
             self._account(member),
             instrument_key(instrument),
             bytes.fromhex(certificate_record_id),
             unix(start),
             unix(end),
+            issuer=self._account(issuer),
         )
 
     def add_operator(self, *, lab_member: str, operator_id: str, actor: str) -> None:
@@ -810,7 +854,8 @@ class LedgerService:
             assert anchor is not None
             root = bytes.fromhex(anchor.root) if anchor.root else None
             proof = [bytes.fromhex(p) for p in anchor.proof]
-        self.chain.revoke(self._account(member), bytes.fromhex(record_id), _reason(reason), root, proof)
+            submitter = self._account(row.lab_member)  # the issuer: a regulator or auditor revokes for cause
+        self.chain.revoke(self._account(member), bytes.fromhex(record_id), _reason(reason), root, proof, submitter)
         with self.sessions.begin() as session:
             crud.set_status(session=session, record_id=record_id, status="revoked", actor=member, reason=reason)
 
@@ -853,6 +898,10 @@ def _load(canonical: bytes) -> dict[str, Any]:
 
     doc: dict[str, Any] = json.loads(canonical)
     return doc
+
+
+def _unix_text(moment: str) -> int:
+    return unix(datetime.fromisoformat(moment.replace("Z", "+00:00")))
 
 
 def _reason(text: str) -> bytes:

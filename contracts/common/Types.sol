@@ -127,15 +127,28 @@ struct Calibration {
     bool external_; // a traceability root (e.g. an NMI certificate) registered by an accredited calibration lab
 }
 
-/// @dev An instrument and its owner.
+/// @dev What an anchored calibration_certificate record certifies, stored with it when the issuing
+/// calibration lab anchors it (see {IQualityLedger-anchorCalibration}): the calibrated instrument, its owner
+/// and the validity window. Only that owner can register it, and the window is the certificate's.
+struct CalibrationTerms {
+    bytes32 instrumentId; // the calibrated instrument, as its owner registered it
+    address owner; // member owning that instrument
+    uint40 validFrom; // Unix time
+    uint40 validUntil; // Unix time (inclusive)
+}
+
+/// @dev An instrument and its owner (instruments are keyed by owner and id, see {InstrumentRegistry}).
 struct Instrument {
     address owner; // member responsible for the instrument
     uint40 registeredAt; // Unix time of registration
     bytes32 modelDigest; // SM3 of the instrument's master data (maker, model, serial, firmware)
 }
 
-/// @dev Proof that a record is in the ledger: directly (root = 0) or under an anchored Merkle root.
+/// @dev Proof that a record is in the ledger: directly (root = 0) or under a Merkle root anchored by
+/// `submitter`. Record and root state are keyed by their submitter (docs/threat-model.md), so the same
+/// digest anchored by two members is two records.
 struct Inclusion {
+    address submitter; // member that anchored the record (or its root)
     bytes32 recordId; // SM3 of the record
     bytes32 root; // zero for a tier A record
     bytes32[] proof; // sibling hashes from leaf to root (sorted-pair keccak256)

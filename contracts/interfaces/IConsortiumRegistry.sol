@@ -43,6 +43,8 @@ interface IConsortiumRegistry {
     error ConsortiumNotActiveMember(address account);
     /// @dev `account` has been admitted already.
     error ConsortiumMemberExists(address account);
+    /// @dev `organisationId` is another member's already (a verifier maps a record's lab to its account by it).
+    error ConsortiumOrganisationExists(bytes32 organisationId, address account);
     /// @dev `account` is not suspended, so it cannot be reinstated.
     error ConsortiumMemberNotSuspended(address account);
     /// @dev The role bitmask is empty or has unknown bits.
@@ -178,6 +180,12 @@ interface IConsortiumRegistry {
     /// @param account The member.
     /// @return The organisation id given at admission.
     function organisationOf(address account) external view returns (bytes32);
+
+    /// @notice The member admitted under an organisation id: how a verifier finds the account whose records
+    /// a record's `lab.member_id` names.
+    /// @param organisationId The organisation id (bytes32 text).
+    /// @return The member's account; zero if none.
+    function accountOf(bytes32 organisationId) external view returns (address);
 
     /// @notice Whether `account` is an active member.
     /// @param account The account.

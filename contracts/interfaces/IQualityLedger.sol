@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {
     BatchCalibration,
+    CalibrationTerms,
     BatchHeader,
     Inclusion,
     RecordHeader,
@@ -15,6 +16,9 @@ import {
 /// @notice Anchors quality records in three tiers and tracks their status (ISO/IEC 17025 7.8.8).
 /// Tier A and B enforce the mandatory instrument, calibration and operator fields and the submitter's
 /// standing, so a member that sends transactions directly still cannot anchor a bad record.
+/// Every record, root and status is keyed by its submitter (`keccak256(submitter, id)`): the same digest
+/// anchored by another member is another record, and no call of another member (bar a regulator's or an
+/// auditor's revocation for cause) changes the state of a member's record (docs/threat-model.md).
 interface IQualityLedger {
     /// @dev The record id (SM3 digest) is zero.
     error QualityLedgerZeroRecordId();
@@ -58,8 +62,12 @@ interface IQualityLedger {
     error QualityLedgerUnknownRecord(bytes32 recordId);
     /// @dev The record is revoked or superseded (`status`), so it cannot change again.
     error QualityLedgerRecordNotInForce(bytes32 recordId, RecordStatus status);
-    /// @dev `caller` may not change this record.
+    /// @dev `caller` is not an active member, so it may not change this record.
     error QualityLedgerUnauthorized(address caller, bytes32 recordId);
+    /// @dev `caller` did not anchor `recordId` and holds no role that may revoke it for cause.
+    error QualityLedgerNotSubmitter(address caller, bytes32 recordId);
+    /// @dev The terms of a calibration certificate are incomplete: no instrument or owner, or an empty window.
+    error QualityLedgerInvalidCalibrationTerms(bytes32 recordId, bytes32 instrumentId, address owner);
     /// @dev A record cannot supersede itself.
     error QualityLedgerSelfSupersede(bytes32 recordId);
     /// @dev The record type code is 0 or above 63.
@@ -75,12 +83,23 @@ interface IQualityLedger {
         bytes32 operatorId,
         uint64 measuredAt
     );
+    /// @notice A calibration certificate anchored in tier A fixed what it certifies.
+    event CalibrationCertified(
+        bytes32 indexed certificateId,
+        address indexed issuer,
+        address indexed owner,
+        bytes32 instrumentId,
+        uint40 validFrom,
+        uint40 validUntil
+    );
     /// @notice A tier B batch was checked and its Merkle root anchored; the headers are in the call data.
     event BatchAnchored(bytes32 indexed root, address indexed submitter, uint8 recordType, uint32 count);
     /// @notice A tier C root of record digests was anchored.
     event RootAnchored(bytes32 indexed root, address indexed submitter, uint32 count, bytes32 schema);
-    /// @notice A record was revoked; `root` is zero for a tier A record.
-    event RecordRevoked(bytes32 indexed recordId, address indexed by, bytes32 indexed root, bytes32 reason);
+    /// @notice `submitter`'s record was revoked by `by`; `root` is zero for a tier A record.
+    event RecordRevoked(
+        bytes32 indexed recordId, address indexed submitter, bytes32 indexed root, address by, bytes32 reason
+    );
     /// @notice A record was superseded by an amended record.
     event RecordSuperseded(
         bytes32 indexed recordId,
@@ -93,6 +112,13 @@ interface IQualityLedger {
     /// @param recordType Record type code (1..63).
     /// @param header The record's header.
     function anchor(uint8 recordType, RecordHeader calldata header) external;
+
+    /// @notice Tier A for a `calibration_certificate` record: anchor it with the terms it certifies, so that
+    /// the instrument's owner can register it (and only it, for that instrument, with that window).
+    /// @dev The caller must be accredited for calibration certificates; the header is checked as in {anchor}.
+    /// @param header The certificate record's header (the calibration lab's own reference instrument).
+    /// @param terms The calibrated instrument, its owner and the validity window the certificate states.
+    function anchorCalibration(RecordHeader calldata header, CalibrationTerms calldata terms) external;
 
     /// @notice Tier B: check every header, build their Merkle root on chain and anchor it.
     /// @dev Headers must be sorted by strictly ascending `recordId`. Duplicates within the batch and records
@@ -116,40 +142,59 @@ interface IQualityLedger {
     /// @param schema Digest naming the schema of the records.
     function anchorRoot(bytes32 root, uint32 count, bytes32 schema) external;
 
-    /// @notice Revoke a tier A record. The submitter may revoke its own; a regulator or auditor any.
+    /// @notice Revoke `submitter`'s tier A record. The submitter may revoke its own; a regulator or auditor
+    /// any, for cause.
     /// @dev Counts a strike against the submitter.
+    /// @param submitter The member that anchored the record.
     /// @param recordId The record.
     /// @param reason Digest or short text of the grounds.
-    function revoke(bytes32 recordId, bytes32 reason) external;
+    function revoke(address submitter, bytes32 recordId, bytes32 reason) external;
 
-    /// @notice Revoke a record anchored under a Merkle root.
+    /// @notice Revoke `submitter`'s record anchored under a Merkle root of `submitter`'s.
+    /// @param submitter The member that anchored the root.
     /// @param root The anchored root.
     /// @param recordId The record.
     /// @param proof Its Merkle proof.
     /// @param reason Digest or short text of the grounds.
-    function revokeBatched(bytes32 root, bytes32 recordId, bytes32[] calldata proof, bytes32 reason) external;
+    function revokeBatched(
+        address submitter,
+        bytes32 root,
+        bytes32 recordId,
+        bytes32[] calldata proof,
+        bytes32 reason
+    ) external;
 
-    /// @notice Mark a tier A record superseded by another tier A record of the same submitter.
+    /// @notice Mark a tier A record of the caller's superseded by another tier A record of the caller's.
     /// @param recordId The record replaced.
     /// @param replacementId The amended record.
     /// @param reason Digest or short text of the reason for the amendment.
     function supersede(bytes32 recordId, bytes32 replacementId, bytes32 reason) external;
 
-    /// @notice Mark a record superseded, either record given directly (root zero) or under a Merkle root.
+    /// @notice Mark a record superseded, either record given directly (root zero) or under a Merkle root; both
+    /// must be the caller's (their `submitter`).
     /// @param record The record replaced.
     /// @param replacement The amended record.
     /// @param reason Digest or short text of the reason for the amendment.
     function supersedeBatched(Inclusion calldata record, Inclusion calldata replacement, bytes32 reason) external;
 
-    /// @notice State of a record known individually (tier A, or a batched record whose status changed).
+    /// @notice State of `submitter`'s record known individually (tier A, or a batched record whose status
+    /// changed).
+    /// @param submitter The member that anchored it.
     /// @param recordId The record.
     /// @return The state; status None if unknown.
-    function recordOf(bytes32 recordId) external view returns (RecordState memory);
+    function recordOf(address submitter, bytes32 recordId) external view returns (RecordState memory);
 
-    /// @notice State of an anchored Merkle root.
+    /// @notice State of a Merkle root anchored by `submitter`.
+    /// @param submitter The member that anchored it.
     /// @param root The root.
     /// @return The state; submitter zero if unknown.
-    function rootOf(bytes32 root) external view returns (RootState memory);
+    function rootOf(address submitter, bytes32 root) external view returns (RootState memory);
+
+    /// @notice What a calibration certificate anchored by `issuer` certifies.
+    /// @param issuer The calibration lab that anchored it.
+    /// @param certificateId The certificate record.
+    /// @return The terms; owner zero if the certificate was not anchored with {anchorCalibration}.
+    function certificateOf(address issuer, bytes32 certificateId) external view returns (CalibrationTerms memory);
 
     /// @notice Status of a record given directly (tier A) or under a Merkle root with its proof.
     /// @param record The record and, for a batched record, its root and proof.
@@ -161,10 +206,11 @@ interface IQualityLedger {
     /// @return statuses One status per record, in order.
     function statusesOf(Inclusion[] calldata records) external view returns (RecordStatus[] memory statuses);
 
-    /// @notice The record that superseded `recordId` (zero if none).
+    /// @notice The record of `submitter`'s that superseded its record `recordId` (zero if none).
+    /// @param submitter The member that anchored both.
     /// @param recordId The record.
     /// @return The replacement's id.
-    function supersededBy(bytes32 recordId) external view returns (bytes32);
+    function supersededBy(address submitter, bytes32 recordId) external view returns (bytes32);
 
     /// @notice The consortium whose members may anchor.
     /// @return The ConsortiumRegistry.

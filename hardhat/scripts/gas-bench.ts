@@ -19,7 +19,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../..");
 const require = createRequire(import.meta.url);
 
-const BUDGET = { tierA: 60_000n, tierBPerRecord: 5_000n, tierC: 100_000n };
+const BUDGET = { tierA: 60_000n, tierBPerRecord: 5_000n, tierC: 50_000n };
 const BATCH = 256;
 const ROOT_LEAVES = 1024;
 // EAS multiAttest costs ~280k gas per item: 256 items would not fit a 30M-gas block; per item is flat.

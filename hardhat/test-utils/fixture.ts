@@ -2,6 +2,9 @@
 // lab with a reference standard, a regulator, an auditor, escrow agents and an outsider.
 import type { NetworkConnection } from "hardhat/types/network";
 import { type Hex, keccak256, stringToHex, toHex } from "viem";
+import type { PrivateKeyAccount } from "viem/accounts";
+
+import { sendRaw } from "./raw.js";
 
 export const Roles = { LAB: 1, MANUFACTURER: 2, REGULATOR: 4, AUDITOR: 8, ESCROW_AGENT: 16 } as const;
 export const RecordType = {
@@ -107,20 +110,21 @@ export async function deployConsortium(
     { account: calLab.account },
   );
 
-  // The calibration lab certifies the test lab's instrument: an anchored calibration_certificate record.
+  // The calibration lab certifies the test lab's instrument: an anchored calibration_certificate record
+  // naming the instrument, its owner and the window, which the owner then registers.
   const instrumentId = id("instrument:EL-camera-1");
   const certificateId = id("record:calibration-certificate-1");
-  await ledger.write.anchor(
+  const validFrom = now - 30n * DAY;
+  const validUntil = now + 335n * DAY;
+  await ledger.write.anchorCalibration(
     [
-      RecordType.CALIBRATION_CERTIFICATE,
       { recordId: certificateId, instrumentId: referenceId, calibrationDigest: nmiCertificate, operatorId: id("operator:cal-7"), measuredAt: now - DAY },
+      { instrumentId, owner: lab.account.address, validFrom: Number(validFrom), validUntil: Number(validUntil) },
     ],
     { account: calLab.account },
   );
   await ledger.write.registerInstrument([instrumentId, id("model:EL-camera")], { account: lab.account });
-  const validFrom = now - 30n * DAY;
-  const validUntil = now + 335n * DAY;
-  await ledger.write.registerCalibration([instrumentId, certificateId, Number(validFrom), Number(validUntil)], {
+  await ledger.write.registerCalibration([instrumentId, calLab.account.address, certificateId], {
     account: lab.account,
   });
 
@@ -203,4 +207,24 @@ export async function admitByVote(
     await registry.write.vote([proposalId], { account: voter.account });
   }
   return proposalId;
+}
+
+/**
+ * Gives `account` an instrument of its own under the fixture's instrument id (instruments are keyed by
+ * owner) with a calibration certificate from the calibration lab over the fixture's window; returns the
+ * certificate id, to use as the headers' calibration digest.
+ */
+export async function equip(connection: NetworkConnection, f: Deployed, account: PrivateKeyAccount, label: string) {
+  const certificate = id(`record:calibration-certificate:${label}`);
+  const now = BigInt(await connection.networkHelpers.time.latest());
+  await f.ledger.write.anchorCalibration(
+    [
+      { recordId: certificate, instrumentId: f.referenceId, calibrationDigest: f.nmiCertificate, operatorId: id("operator:cal-7"), measuredAt: now - 60n },
+      { instrumentId: f.instrumentId, owner: account.address, validFrom: Number(f.validFrom), validUntil: Number(f.validUntil) },
+    ],
+    { account: f.wallets.calLab.account },
+  );
+  await sendRaw(connection, account, f.ledger.address, f.ledger.abi, "registerInstrument", [f.instrumentId, id("model:EL-camera")]);
+  await sendRaw(connection, account, f.ledger.address, f.ledger.abi, "registerCalibration", [f.instrumentId, f.wallets.calLab.account.address, certificate]);
+  return certificate;
 }

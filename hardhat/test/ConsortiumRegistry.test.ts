@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { network } from "hardhat";
+import { getAddress } from "viem";
 
 import {
   accreditation,
@@ -126,7 +127,7 @@ describe("ConsortiumRegistry", () => {
       const { registry, ledger, wallets } = f;
       const h = f.header();
       await ledger.write.anchor([RecordType.EL_IMAGE, h], { account: wallets.lab.account });
-      await ledger.write.revoke([h.recordId, ZERO], { account: wallets.auditor.account });
+      await ledger.write.revoke([wallets.lab.account.address, h.recordId, ZERO], { account: wallets.auditor.account });
       await registry.write.proposeSuspension([wallets.lab.account.address, id("fraud")], { account: wallets.auditor.account });
       await carry(f, await latestProposal(f));
       assert.equal((await registry.read.memberOf([wallets.lab.account.address])).status, MemberStatus.Suspended);
@@ -228,15 +229,15 @@ describe("ConsortiumRegistry", () => {
       const { registry, ledger, wallets } = f;
       const records = [f.header(), f.header(), f.header(), f.header()];
       for (const h of records) await ledger.write.anchor([RecordType.EL_IMAGE, h], { account: wallets.lab.account });
-      await ledger.write.revoke([records[0].recordId, ZERO], { account: wallets.auditor.account });
-      await ledger.write.revoke([records[1].recordId, ZERO], { account: wallets.regulator.account });
-      await viem.assertions.emitWithArgs(ledger.write.revoke([records[2].recordId, ZERO], { account: wallets.lab.account }), registry, "MemberSuspended", [wallets.lab.account.address, text32("STRIKE_THRESHOLD"), true]);
+      await ledger.write.revoke([wallets.lab.account.address, records[0].recordId, ZERO], { account: wallets.auditor.account });
+      await ledger.write.revoke([wallets.lab.account.address, records[1].recordId, ZERO], { account: wallets.regulator.account });
+      await viem.assertions.emitWithArgs(ledger.write.revoke([wallets.lab.account.address, records[2].recordId, ZERO], { account: wallets.lab.account }), registry, "MemberSuspended", [wallets.lab.account.address, text32("STRIKE_THRESHOLD"), true]);
       const m = await registry.read.memberOf([wallets.lab.account.address]);
       assert.equal(m.status, MemberStatus.Suspended);
       assert.equal(m.strikes, 3);
       await viem.assertions.revertWithCustomErrorWithArgs(ledger.write.anchor([RecordType.EL_IMAGE, f.header()], { account: wallets.lab.account }), ledger, "QualityLedgerSubmitterNotActive", [wallets.lab.account.address]);
       // Further revocations still count, but do not suspend twice.
-      await viem.assertions.emitWithArgs(ledger.write.revoke([records[3].recordId, ZERO], { account: wallets.auditor.account }), registry, "StrikeRecorded", [wallets.lab.account.address, records[3].recordId, 4]);
+      await viem.assertions.emitWithArgs(ledger.write.revoke([wallets.lab.account.address, records[3].recordId, ZERO], { account: wallets.auditor.account }), registry, "StrikeRecorded", [wallets.lab.account.address, records[3].recordId, 4]);
       assert.equal(await registry.read.activeMemberCount(), 7n);
     });
 
@@ -246,7 +247,7 @@ describe("ConsortiumRegistry", () => {
       for (let i = 0; i < 4; i++) {
         const h = f.header();
         await f.ledger.write.anchor([RecordType.EL_IMAGE, h], { account: f.wallets.lab.account });
-        await f.ledger.write.revoke([h.recordId, ZERO], { account: f.wallets.auditor.account });
+        await f.ledger.write.revoke([f.wallets.lab.account.address, h.recordId, ZERO], { account: f.wallets.auditor.account });
       }
       assert.equal((await f.registry.read.memberOf([f.wallets.lab.account.address])).status, MemberStatus.Active);
     });
@@ -270,3 +271,39 @@ describe("ConsortiumRegistry", () => {
     });
   });
 });
+
+describe("ConsortiumRegistry and the ledger's mirror of standing (issue #13, tier C budget)", () => {
+  it("mirrors every member at binding and on every change; only the registry writes the mirror", async () => {
+    const f = await networkHelpers.loadFixture(mirrorFixture);
+    const { registry, ledger, wallets } = f;
+    const lab = wallets.lab.account.address;
+    assert.equal((await ledger.read.standingOf([lab])).status, MemberStatus.Active);
+    await viem.assertions.revertWithCustomErrorWithArgs(
+      ledger.write.mirrorStanding([lab, { roles: 0, status: 0, strikes: 0, admittedAt: 0, accreditationValidUntil: 0, recordTypeScope: 0n }], { account: wallets.lab.account }),
+      ledger,
+      "StandingMirrorNotRegistry",
+      [getAddress(lab)],
+    );
+    await registry.write.proposeSuspension([lab, id("audit")], { account: wallets.regulator.account });
+    const pid = await registry.read.proposalCount();
+    for (const w of [wallets.auditor, wallets.manufacturer, wallets.calLab]) await registry.write.vote([pid], { account: w.account });
+    assert.equal((await ledger.read.standingOf([lab])).status, MemberStatus.Suspended);
+    await viem.assertions.revertWithCustomErrorWithArgs(ledger.write.anchorRoot([id("r"), 1, ZERO], { account: wallets.lab.account }), ledger, "QualityLedgerSubmitterNotActive", [getAddress(lab)]);
+    assert.equal(await registry.read.accountOf([text32("LAB-1")]), getAddress(lab));
+    assert.equal(await registry.read.accountOf([text32("NOBODY")]), "0x0000000000000000000000000000000000000000");
+  });
+
+  it("refuses a second member under an organisation id already taken", async () => {
+    const f = await networkHelpers.loadFixture(mirrorFixture);
+    await viem.assertions.revertWithCustomErrorWithArgs(
+      f.registry.write.proposeAdmission([f.wallets.outsider.account.address, text32("LAB-1"), Roles.LAB, noAccreditation], { account: f.wallets.lab.account }),
+      f.registry,
+      "ConsortiumOrganisationExists",
+      [text32("LAB-1"), getAddress(f.wallets.lab.account.address)],
+    );
+  });
+});
+
+async function mirrorFixture() {
+  return deployConsortium(connection);
+}

@@ -117,7 +117,7 @@ contract LedgerHandler is CommonBase, StdUtils {
         if (anchored.length == 0) return;
         bytes32 recordId = anchored[index % anchored.length];
         vm.prank(auditor);
-        try ledger.revoke(recordId, "cause") {
+        try ledger.revoke(lab, recordId, "cause") {
             revoked.push(recordId);
         } catch {}
     }
@@ -236,7 +236,7 @@ contract LedgerInvariantTest is ConsortiumSetup {
     function invariant_RevokedRecordNeverValid() public view {
         uint256 n = handler.revokedCount();
         for (uint256 i = 0; i < n; ++i) {
-            Inclusion memory inc = Inclusion(handler.revoked(i), bytes32(0), new bytes32[](0));
+            Inclusion memory inc = Inclusion(LAB, handler.revoked(i), bytes32(0), new bytes32[](0));
             assertEq(uint8(ledger.statusOf(inc)), uint8(RecordStatus.Revoked));
         }
     }

@@ -11,6 +11,7 @@ import {
     Accreditation,
     BatchCalibration,
     BatchHeader,
+    CalibrationTerms,
     Inclusion,
     RecallConfirmation,
     RecordHeader,
@@ -69,14 +70,14 @@ abstract contract ConsortiumSetup is Test {
         vm.startPrank(CAL_LAB);
         ledger.registerInstrument(REFERENCE, bytes32(0));
         ledger.registerReferenceCalibration(REFERENCE, NMI_CERT, validFrom, yearAhead);
-        ledger.anchor(
-            RecordTypes.CALIBRATION_CERTIFICATE,
-            RecordHeader(CERT, REFERENCE, NMI_CERT, OPERATOR, uint64(block.timestamp - 1 days))
+        ledger.anchorCalibration(
+            RecordHeader(CERT, REFERENCE, NMI_CERT, OPERATOR, uint64(block.timestamp - 1 days)),
+            CalibrationTerms(INSTRUMENT, LAB, validFrom, validUntil)
         );
         vm.stopPrank();
         vm.startPrank(LAB);
         ledger.registerInstrument(INSTRUMENT, bytes32(0));
-        ledger.registerCalibration(INSTRUMENT, CERT, validFrom, validUntil);
+        ledger.registerCalibration(INSTRUMENT, CAL_LAB, CERT);
         vm.stopPrank();
     }
 
@@ -103,17 +104,17 @@ contract LedgerFuzzTest is ConsortiumSetup {
         bytes32 instrumentId = [INSTRUMENT, REFERENCE, bytes32(0)][instrumentChoice % 3];
         bytes32 calibration = [CERT, NMI_CERT, bytes32(0), keccak256("other")][calibrationChoice % 4];
         uint64 measuredAt = uint64(bound(measuredAtSeed, validFrom - 10 days, block.timestamp + 10 days));
-        // Two calibrations are registered: the lab's camera (CERT) and the calibration lab's reference
-        // standard (NMI_CERT, a traceability root). Both start at validFrom and outlast block.timestamp.
-        bool registered = (instrumentId == INSTRUMENT && calibration == CERT)
-            || (instrumentId == REFERENCE && calibration == NMI_CERT);
+        // The lab's camera is calibrated by CERT; the reference standard (NMI_CERT) is the calibration lab's,
+        // so the lab cannot measure with it. CERT starts at validFrom and outlasts block.timestamp. The
+        // calibration lab's certificate id is no obstacle to the lab's own record of that digest.
+        bool registered = instrumentId == INSTRUMENT && calibration == CERT;
         bool expected = recordId != bytes32(0) && registered && operatorId != bytes32(0) && measuredAt >= validFrom
-            && measuredAt <= block.timestamp && recordId != CERT;
+            && measuredAt <= block.timestamp;
         RecordHeader memory h = RecordHeader(recordId, instrumentId, calibration, operatorId, measuredAt);
         vm.prank(LAB);
         (bool ok,) = address(ledger).call(abi.encodeCall(QualityLedger.anchor, (RecordTypes.EL_IMAGE, h)));
         assertEq(ok, expected, "anchor accepted iff calibration valid at measured_at");
-        if (ok) assertEq(uint8(ledger.recordOf(recordId).status), uint8(RecordStatus.Anchored));
+        if (ok) assertEq(uint8(ledger.recordOf(LAB, recordId).status), uint8(RecordStatus.Anchored));
     }
 
     /// Property: the same holds for every header of a tier B batch.
@@ -165,16 +166,16 @@ contract LedgerFuzzTest is ConsortiumSetup {
         vm.prank(LAB);
         ledger.anchor(RecordTypes.EL_IMAGE, h);
         vm.prank(AUDITOR);
-        ledger.revoke(recordId, "cause");
+        ledger.revoke(LAB, recordId, "cause");
         address who = [LAB, AUDITOR, REGULATOR, MANUFACTURER][actor % 4];
         vm.startPrank(who);
         (bool reanchored,) = address(ledger).call(abi.encodeCall(QualityLedger.anchor, (RecordTypes.EL_IMAGE, h)));
-        (bool revokedAgain,) = address(ledger).call(abi.encodeCall(QualityLedger.revoke, (recordId, "again")));
+        (bool revokedAgain,) = address(ledger).call(abi.encodeCall(QualityLedger.revoke, (LAB, recordId, "again")));
         (bool superseded,) =
             address(ledger).call(abi.encodeCall(QualityLedger.supersede, (recordId, CERT, "amend")));
         vm.stopPrank();
         assertFalse(reanchored || revokedAgain || superseded);
-        Inclusion memory inc = Inclusion(recordId, bytes32(0), new bytes32[](0));
+        Inclusion memory inc = Inclusion(LAB, recordId, bytes32(0), new bytes32[](0));
         assertEq(uint8(ledger.statusOf(inc)), uint8(RecordStatus.Revoked));
     }
 

@@ -39,8 +39,15 @@ class ChainClient(ABC):
 
     @abstractmethod
     def register_calibration(
-        self, sender: str, instrument_id: bytes, certificate_id: bytes, valid_from: int, valid_until: int
-    ) -> Receipt: ...
+        self,
+        sender: str,
+        instrument_id: bytes,
+        certificate_id: bytes,
+        valid_from: int = 0,
+        valid_until: int = 0,
+        issuer: str | None = None,
+    ) -> Receipt:
+        """Register for `sender`'s instrument the calibration of `issuer`'s anchored certificate (its window)."""
 
     @abstractmethod
     def register_reference_calibration(
@@ -50,6 +57,12 @@ class ChainClient(ABC):
     @abstractmethod
     def anchor(self, sender: str, record_type: int, header: Header) -> Receipt:
         """Tier A."""
+
+    @abstractmethod
+    def anchor_calibration(
+        self, sender: str, header: Header, instrument_id: bytes, owner: str, valid_from: int, valid_until: int
+    ) -> Receipt:
+        """Tier A for a calibration certificate, with the instrument, owner and window it certifies."""
 
     @abstractmethod
     def anchor_batch(self, sender: str, record_type: int, headers: Sequence[Header]) -> BatchReceipt:
@@ -67,10 +80,19 @@ class ChainClient(ABC):
         reason: bytes,
         root: bytes | None = None,
         proof: Sequence[bytes] = (),
-    ) -> Receipt: ...
+        submitter: str | None = None,
+    ) -> Receipt:
+        """Revoke `submitter`'s record (the sender's own when None)."""
 
     @abstractmethod
     def supersede(self, sender: str, record_id: bytes, replacement_id: bytes, reason: bytes) -> Receipt: ...
 
     @abstractmethod
-    def status(self, record_id: bytes, root: bytes | None = None, proof: Sequence[bytes] = ()) -> OnChainStatus: ...
+    def status(
+        self,
+        record_id: bytes,
+        root: bytes | None = None,
+        proof: Sequence[bytes] = (),
+        submitter: str | None = None,
+    ) -> OnChainStatus:
+        """`submitter`'s record's status: state is keyed by submitter."""

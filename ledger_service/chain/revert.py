@@ -42,7 +42,6 @@ ERROR_CODES: dict[str, str] = {
     "InstrumentUnknown": "UNKNOWN_INSTRUMENT",
     "CalibrationInvalidWindow": "INVALID_VALUE",
     "CalibrationExists": "ALREADY_REGISTERED",
-    "InstrumentNotOwner": "FORBIDDEN",
     "InstrumentNotActiveMember": "MEMBER_NOT_ACTIVE",
     "InstrumentNotCalibrationLab": "NOT_ACCREDITED",
     "CalibrationCertificateNotAnchored": "CALIBRATION_NOT_ANCHORED",
@@ -51,6 +50,10 @@ ERROR_CODES: dict[str, str] = {
     "RecallUnauthorized": "FORBIDDEN",
     "RecallNotConfirmed": "RECALL_NOT_CONFIRMED",
     "RecallIsClosed": "RECALL_CLOSED",
+    "QualityLedgerNotSubmitter": "FORBIDDEN",
+    "QualityLedgerInvalidCalibrationTerms": "INVALID_VALUE",
+    "CalibrationNotForInstrument": "CALIBRATION_NOT_ANCHORED",
+    "ConsortiumOrganisationExists": "ALREADY_REGISTERED",
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -42,7 +42,7 @@ from ledger_service.errors import ChainError, ChainUnavailable, TransactionAband
 
 T = TypeVar("T")
 _GAS_MARGIN = 1.25
-_STATUSES_OF = keccak(text="statusesOf((bytes32,bytes32,bytes32[])[])")[
+_STATUSES_OF = keccak(text="statusesOf((address,bytes32,bytes32,bytes32[])[])")[
     :4
 ]  # estimates are exact on a quiet chain; the margin covers state changing in between
 
@@ -62,16 +62,18 @@ def calldata(fn: ContractFunction) -> bytes:
     return function_abi_to_4byte_selector(abi) + abi_encode(get_abi_input_types(abi), fn.args)
 
 
-def encode_status_queries(queries: Sequence[tuple[bytes, bytes, Sequence[bytes]]]) -> bytes:
-    """ABI encoding of a `(bytes32,bytes32,bytes32[])[]` argument (statusesOf's): the array's offset, its
-    length, each tuple's offset from the first, then each tuple (record id, root, offset of the proof, the
-    proof's length and nodes)."""
+def encode_status_queries(queries: Sequence[tuple[bytes, bytes, bytes, Sequence[bytes]]]) -> bytes:
+    """ABI encoding of a `(address,bytes32,bytes32,bytes32[])[]` argument (statusesOf's): the array's offset,
+    its length, each tuple's offset from the first, then each tuple (submitter as 20 bytes, record id, root,
+    offset of the proof, the proof's length and nodes)."""
     word = _word
     heads, tails, offset = [], [], 32 * len(queries)
-    for record_id, root, proof in queries:
+    for submitter, record_id, root, proof in queries:
+        if len(submitter) != 20:
+            raise ValueError("submitters are 20-byte addresses")
         if len(record_id) != 32 or len(root) != 32 or any(len(p) != 32 for p in proof):
             raise ValueError("record ids, roots and proof nodes are 32 bytes each")
-        tail = b"".join((record_id, root, word(96), word(len(proof)), *proof))
+        tail = b"".join((submitter.rjust(32, b"\x00"), record_id, root, word(128), word(len(proof)), *proof))
         heads.append(word(offset))
         tails.append(tail)
         offset += len(tail)
@@ -80,6 +82,18 @@ def encode_status_queries(queries: Sequence[tuple[bytes, bytes, Sequence[bytes]]
 
 def _word(n: int) -> bytes:
     return n.to_bytes(32, "big")
+
+
+ZERO_ADDRESS: Final = "0x" + "00" * 20
+
+
+def address_bytes(account: str | None) -> bytes:
+    """A checksum or plain hex address as its 20 bytes (zero for None)."""
+    return bytes.fromhex((account or ZERO_ADDRESS).removeprefix("0x"))
+
+
+def _checksum(account: str | None) -> str:
+    return str(Web3.to_checksum_address(account or ZERO_ADDRESS))
 
 
 def _node_not_ready(error: Exception) -> bool:
@@ -190,10 +204,34 @@ class Web3ChainClient(ChainClient):
         return self._transact(sender, self.ledger.functions.registerInstrument(instrument_id, model_digest))
 
     def register_calibration(
-        self, sender: str, instrument_id: bytes, certificate_id: bytes, valid_from: int, valid_until: int
+        self,
+        sender: str,
+        instrument_id: bytes,
+        certificate_id: bytes,
+        valid_from: int = 0,
+        valid_until: int = 0,
+        issuer: str | None = None,
     ) -> Receipt:
-        fn = self.ledger.functions.registerCalibration(instrument_id, certificate_id, valid_from, valid_until)
+        """Register for `sender`'s instrument the calibration that `issuer`'s anchored certificate grants it.
+        The window is the certificate's own (fixed when the calibration lab anchored it); `valid_from` and
+        `valid_until`, when given, must agree with it."""
+        if issuer is None:
+            raise ChainError("register_calibration needs the issuer: the calibration lab that anchored the certificate")
+        if valid_from or valid_until:
+            terms = self.certificate_of(issuer, certificate_id)
+            if (valid_from, valid_until) != (terms["valid_from"], terms["valid_until"]):
+                raise ChainError(
+                    f"the certificate's window is {terms['valid_from']}..{terms['valid_until']}, "
+                    f"not {valid_from}..{valid_until}"
+                )
+        fn = self.ledger.functions.registerCalibration(instrument_id, _checksum(issuer), certificate_id)
         return self._transact(sender, fn)
+
+    def certificate_of(self, issuer: str, certificate_id: bytes) -> dict[str, Any]:
+        """What `issuer`'s calibration certificate certifies (owner None if it was not anchored with terms)."""
+        t = self._call(self.ledger.functions.certificateOf(_checksum(issuer), certificate_id))
+        owner = None if int(t[1], 16) == 0 else str(t[1])
+        return {"instrument_id": bytes(t[0]), "owner": owner, "valid_from": int(t[2]), "valid_until": int(t[3])}
 
     # ---------------------------------------------------------------- recalls
 
@@ -271,6 +309,24 @@ class Web3ChainClient(ChainClient):
         )
         return self.prepare(sender, fn)
 
+    def anchor_calibration(
+        self, sender: str, header: Header, instrument_id: bytes, owner: str, valid_from: int, valid_until: int
+    ) -> Receipt:
+        """Tier A for a calibration certificate, with what it certifies: `owner`'s instrument and the window."""
+        return self.send_prepared(
+            self.prepare_anchor_calibration(sender, header, instrument_id, owner, valid_from, valid_until)
+        )
+
+    def prepare_anchor_calibration(
+        self, sender: str, header: Header, instrument_id: bytes, owner: str, valid_from: int, valid_until: int
+    ) -> PreparedTx:
+        h = header
+        fn = self.ledger.functions.anchorCalibration(
+            (h.record_id, h.instrument_id, h.calibration_digest, h.operator_id, h.measured_at),
+            (instrument_id, _checksum(owner), valid_from, valid_until),
+        )
+        return self.prepare(sender, fn)
+
     def anchor_batch(self, sender: str, record_type: int, headers: Sequence[Header]) -> BatchReceipt:
         prepared, record_ids = self.prepare_anchor_batch(sender, record_type, headers)
         return self._batch_receipt(self.send_prepared(prepared), record_ids)
@@ -305,17 +361,43 @@ class Web3ChainClient(ChainClient):
         reason: bytes,
         root: bytes | None = None,
         proof: Sequence[bytes] = (),
+        submitter: str | None = None,
     ) -> Receipt:
+        """Revoke `submitter`'s record (the sender's own by default; another member's only as a regulator or
+        auditor, for cause)."""
+        owner = _checksum(submitter or sender)
         if root is None:
-            return self._transact(sender, self.ledger.functions.revoke(record_id, reason))
-        return self._transact(sender, self.ledger.functions.revokeBatched(root, record_id, list(proof), reason))
+            return self._transact(sender, self.ledger.functions.revoke(owner, record_id, reason))
+        fn = self.ledger.functions.revokeBatched(owner, root, record_id, list(proof), reason)
+        return self._transact(sender, fn)
 
     def supersede(self, sender: str, record_id: bytes, replacement_id: bytes, reason: bytes) -> Receipt:
         return self._transact(sender, self.ledger.functions.supersede(record_id, replacement_id, reason))
 
-    def status(self, record_id: bytes, root: bytes | None = None, proof: Sequence[bytes] = ()) -> OnChainStatus:
-        raw = self._call(self.ledger.functions.statusOf((record_id, root or ZERO32, list(proof))))
+    def status(
+        self,
+        record_id: bytes,
+        root: bytes | None = None,
+        proof: Sequence[bytes] = (),
+        submitter: str | None = None,
+    ) -> OnChainStatus:
+        """The status of `submitter`'s record (state is keyed by submitter: another member's anchor of the same
+        digest is another record); NONE without a submitter."""
+        raw = self._call(self.ledger.functions.statusOf((_checksum(submitter), record_id, root or ZERO32, list(proof))))
         return OnChainStatus(raw)
+
+    def superseded_by(self, record_id: bytes, submitter: str | None = None) -> bytes:
+        """The record of `submitter`'s that superseded its `record_id` (zero if none)."""
+        return bytes(self._call(self.ledger.functions.supersededBy(_checksum(submitter), record_id)))
+
+    def member_account(self, member_id: str) -> str | None:
+        """The account the registry admitted under organisation id `member_id` (None if none)."""
+        try:
+            key = _text32(member_id)
+        except ChainError:
+            return None
+        account = str(self._call(self.registry.functions.accountOf(key)))
+        return None if int(account, 16) == 0 else account
 
     # ------------------------------------------------------------------ contracts
 
@@ -416,13 +498,15 @@ class Web3ChainClient(ChainClient):
         wait = self.w3.eth.wait_for_transaction_receipt
         return self._receipt(self._rpc(lambda: wait(tx_hash, timeout=120, poll_latency=0.02)))
 
-    def anchor_receipt(self, record_id: bytes) -> Receipt | None:
-        """The receipt of the tier A transaction that anchored `record_id` (found by its event), if any."""
+    def anchor_receipt(self, record_id: bytes, submitter: str | None = None) -> Receipt | None:
+        """The receipt of the tier A transaction in which `submitter` (any member when None) anchored
+        `record_id` (found by its event), if any."""
         start = self.deployment.block if self.deployment else 0
+        filters: dict[str, Any] = {"recordId": record_id}
+        if submitter is not None:
+            filters["submitter"] = _checksum(submitter)
         logs = self._rpc(
-            lambda: self.ledger.events.RecordAnchored().get_logs(
-                argument_filters={"recordId": record_id}, from_block=start
-            )
+            lambda: self.ledger.events.RecordAnchored().get_logs(argument_filters=filters, from_block=start)
         )
         return self.receipt_of(bytes(logs[0]["transactionHash"])) if logs else None
 
@@ -502,29 +586,50 @@ class ChainReader:
             self._cache[key] = read()
         return cast(T, self._cache[key])
 
-    def status(self, record_id: bytes, root: bytes | None = None, proof: Sequence[bytes] = ()) -> OnChainStatus:
-        """A record's status; served from `prefetch_statuses` when it was fetched there."""
-        key = ("status", record_id, root or ZERO32, tuple(proof))  # the key prefetch_statuses fills
-        return self._cached(key, lambda: self.client.status(record_id, root, proof))
+    def status(
+        self,
+        record_id: bytes,
+        root: bytes | None = None,
+        proof: Sequence[bytes] = (),
+        submitter: str | None = None,
+    ) -> OnChainStatus:
+        """`submitter`'s record's status; served from `prefetch_statuses` when it was fetched there."""
+        who = address_bytes(submitter)
+        key = ("status", who, record_id, root or ZERO32, tuple(proof))  # the key prefetch_statuses fills
+        return self._cached(key, lambda: self.client.status(record_id, root, proof, submitter))
 
-    def prefetch_statuses(self, items: Sequence[tuple[bytes, bytes | None, Sequence[bytes]]], chunk: int = 512) -> None:
-        """Fetch many statuses with `statusesOf`, `chunk` records per eth_call, for a sweep of bundles. The call
-        data is encoded here: web3's contract encoder costs milliseconds per record, eth_abi's validation of
-        every element a third of the sweep."""
+    def prefetch_statuses(
+        self,
+        items: Sequence[tuple[bytes, bytes | None, Sequence[bytes]] | tuple[bytes, bytes | None, Sequence[bytes], str]],
+        chunk: int = 512,
+    ) -> None:
+        """Fetch many statuses with `statusesOf`, `chunk` records per eth_call, for a sweep of bundles; each item
+        is (record id, root, proof[, submitter]). The call data is encoded here: web3's contract encoder costs
+        milliseconds per record, eth_abi's validation of every element a third of the sweep."""
         to = Web3.to_checksum_address(self.client.ledger.address)
         for i in range(0, len(items), chunk):
-            part = [(rid, root or ZERO32, list(proof)) for rid, root, proof in items[i : i + chunk]]
+            part = [
+                (address_bytes(str(it[3]) if len(it) > 3 else None), it[0], it[1] or ZERO32, list(it[2]))
+                for it in items[i : i + chunk]
+            ]
             data = _STATUSES_OF + encode_status_queries(part)
             raw = self.client._rpc(lambda data=data: self.client.w3.eth.call({"to": to, "data": data}))  # type: ignore[misc]
-            for (record_id, root, proof), status in zip(part, abi_decode(["uint8[]"], raw)[0], strict=True):
-                self._cache[("status", record_id, root, tuple(proof))] = OnChainStatus(status)
+            for (who, record_id, root, proof), status in zip(part, abi_decode(["uint8[]"], raw)[0], strict=True):
+                self._cache[("status", who, record_id, root, tuple(proof))] = OnChainStatus(status)
 
-    def record_of(self, record_id: bytes) -> dict[str, Any]:
-        s = self.client._call(self.client.ledger.functions.recordOf(record_id))
+    def member_account(self, member_id: str) -> str | None:
+        """The account of the member admitted under `member_id`, from the registry (None if none)."""
+        return self._cached(("account", member_id), lambda: self.client.member_account(member_id))
+
+    def record_of(self, record_id: bytes, submitter: str | None = None) -> dict[str, Any]:
+        s = self.client._call(self.client.ledger.functions.recordOf(_checksum(submitter), record_id))
         return {"submitter": s[0], "anchored_at": s[1], "tier": s[2], "status": s[3], "record_type": s[4]}
 
-    def root_of(self, root: bytes) -> dict[str, Any]:
-        s = self._cached(("root", root), lambda: self.client._call(self.client.ledger.functions.rootOf(root)))
+    def root_of(self, root: bytes, submitter: str | None = None) -> dict[str, Any]:
+        ledger = self.client.ledger
+        s = self._cached(
+            ("root", submitter, root), lambda: self.client._call(ledger.functions.rootOf(_checksum(submitter), root))
+        )
         return {"submitter": s[0], "anchored_at": s[1], "tier": s[2], "record_type": s[3], "count": s[4]}
 
     def member_of(self, account: str) -> dict[str, Any]:
@@ -542,11 +647,12 @@ class ChainReader:
             "record_type_scope": m[5],
         }
 
-    def calibration_of(self, instrument_id: bytes, certificate_id: bytes) -> dict[str, Any]:
+    def calibration_of(self, instrument_id: bytes, certificate_id: bytes, owner: str | None = None) -> dict[str, Any]:
+        """The calibration of `owner`'s instrument (instruments are keyed by owner)."""
         ledger = self.client.ledger
         c = self._cached(
-            ("calibration", instrument_id, certificate_id),
-            lambda: self.client._call(ledger.functions.calibrationOf(instrument_id, certificate_id)),
+            ("calibration", owner, instrument_id, certificate_id),
+            lambda: self.client._call(ledger.functions.calibrationOf(_checksum(owner), instrument_id, certificate_id)),
         )
         return {
             "valid_from": c[0],

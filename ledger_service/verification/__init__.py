@@ -30,17 +30,13 @@ def verify_many(
     evidences: list[Evidence], chain: ChainReader, store: ContentStore | None = None
 ) -> list[list[Fragment]]:
     """`verify` for a sweep of records: their statuses are read in JSON-RPC batches first."""
-    chain.prefetch_statuses(
-        [
-            (
-                bytes.fromhex(e.record_id),
-                bytes.fromhex(e.anchor.root) if e.anchor.root else None,
-                [bytes.fromhex(p) for p in e.anchor.proof],
-            )
-            for e in evidences
-            if e.anchor is not None
-        ]
-    )
+    items = []
+    for e in evidences:
+        lab = checks.lab_account(e, chain)
+        if e.anchor is not None and lab is not None:
+            root = bytes.fromhex(e.anchor.root) if e.anchor.root else None
+            items.append((bytes.fromhex(e.record_id), root, [bytes.fromhex(p) for p in e.anchor.proof], lab))
+    chain.prefetch_statuses(items)
     return [verify(e, chain, store) for e in evidences]
 
 

@@ -99,6 +99,18 @@ def attachment_hashes(ev: Evidence, store: ContentStore | None) -> Fragment:
     return valid(name, "integrity", attachments=checked)
 
 
+def lab_account(ev: Evidence, chain: ChainReader) -> str | None:
+    """The account of the member the record names as its lab, from the consortium registry: the only
+    submitter whose anchor and status count for this record (another member's anchor of the same digest is
+    that member's record; docs/threat-model.md)."""
+    member_id = ev.record.get("lab", {}).get("member_id")
+    return chain.member_account(str(member_id)) if member_id else None
+
+
+def _same(a: Any, b: str) -> bool:
+    return str(a).lower() == b.lower()
+
+
 @coded_errors("ChainAnchor", "anchored")
 def chain_anchor(ev: Evidence, chain: ChainReader) -> Fragment:
     name = "ChainAnchor"
@@ -114,7 +126,12 @@ def chain_anchor(ev: Evidence, chain: ChainReader) -> Fragment:
             f"anchored on chain {a.chain_id}, node is another",
         )
     record_id = bytes.fromhex(ev.record_id)
-    events = chain.anchor_events(bytes.fromhex(a.tx_hash.removeprefix("0x")))
+    lab = lab_account(ev, chain)
+    if lab is None:
+        return not_valid(
+            name, "anchored", Status.INVALID, Reason.NOT_ANCHORED, "the record's lab is not a consortium member"
+        )
+    events = [e for e in chain.anchor_events(bytes.fromhex(a.tx_hash.removeprefix("0x"))) if _same(e["submitter"], lab)]
     if a.tier == "A":
         match = [e for e in events if e["event"] == "RecordAnchored" and e["recordId"] == record_id]
         if not match:
@@ -174,11 +191,14 @@ def record_status(ev: Evidence, chain: ChainReader) -> Fragment:
     if a is None:
         return not_valid(name, "status", Status.INVALID, Reason.NOT_ANCHORED, "no anchor is known for this record")
     root = bytes.fromhex(a.root) if a.root else None
-    status = chain.status(bytes.fromhex(ev.record_id), root, [bytes.fromhex(p) for p in a.proof])
+    lab = lab_account(ev, chain)
+    if lab is None:
+        return not_valid(name, "status", Status.INVALID, Reason.NOT_ANCHORED, "the record's lab is not a member")
+    status = chain.status(bytes.fromhex(ev.record_id), root, [bytes.fromhex(p) for p in a.proof], lab)
     if status is OnChainStatus.REVOKED:
         return not_valid(name, "status", Status.INVALID, Reason.REVOKED, "the record was revoked")
     if status is OnChainStatus.SUPERSEDED:
-        replacement = chain.client._call(chain.client.ledger.functions.supersededBy(bytes.fromhex(ev.record_id)))
+        replacement = chain.client.superseded_by(bytes.fromhex(ev.record_id), lab)
         return not_valid(
             name,
             "status",
@@ -197,7 +217,8 @@ def calibration(ev: Evidence, chain: ChainReader) -> Fragment:
     name = "CalibrationValidity"
     rec = ev.record
     cert = bytes.fromhex(rec["instrument"]["calibration"]["certificate_record_id"])
-    window = chain.calibration_of(instrument_key(rec["instrument"]["id"]), cert)
+    # Instruments are keyed by owner: the calibration counts only on the lab's own instrument.
+    window = chain.calibration_of(instrument_key(rec["instrument"]["id"]), cert, lab_account(ev, chain))
     if window["valid_from"] == 0:
         return not_valid(
             name,
@@ -206,8 +227,11 @@ def calibration(ev: Evidence, chain: ChainReader) -> Fragment:
             Reason.CALIBRATION_NOT_ANCHORED,
             "no such calibration is registered",
         )
-    if not window["external"] and chain.status(cert) is OnChainStatus.REVOKED:
-        return not_valid(name, "calibration", Status.INVALID, Reason.CALIBRATION_REVOKED, "the certificate was revoked")
+    if window["withdrawn"]:
+        # Set by the contract when the certificate's own issuer (or a regulator) revoked or superseded it.
+        return not_valid(
+            name, "calibration", Status.INVALID, Reason.CALIBRATION_REVOKED, "the certificate was withdrawn"
+        )
     t = measured_at(rec)
     if not window["valid_from"] <= t <= window["valid_until"]:
         return not_valid(
@@ -228,12 +252,16 @@ def issuer(ev: Evidence, chain: ChainReader) -> Fragment:
     a = ev.anchor
     if a is None:
         return not_valid(name, "issuer", Status.SKIPPED, Reason.NOT_ANCHORED, "no anchor to attribute")
+    lab = lab_account(ev, chain)
+    if lab is None:
+        return not_valid(name, "issuer", Status.INVALID, Reason.NOT_ANCHORED, "the record's lab is not a member")
     if a.tier == "A":
-        state = chain.record_of(bytes.fromhex(ev.record_id))
-        submitter, anchored_at = state["submitter"], state["anchored_at"]
+        state = chain.record_of(bytes.fromhex(ev.record_id), lab)
     else:
-        state = chain.root_of(bytes.fromhex(a.root or ""))
-        submitter, anchored_at = state["submitter"], state["anchored_at"]
+        state = chain.root_of(bytes.fromhex(a.root or ""), lab)
+    submitter, anchored_at = state["submitter"], state["anchored_at"]
+    if not anchored_at:
+        return not_valid(name, "issuer", Status.INVALID, Reason.NOT_ANCHORED, "the record's lab did not anchor it")
     member = chain.member_of(submitter)
     if a.tier in ("A", "B"):
         # The contract checked standing and accreditation when it accepted the anchor.

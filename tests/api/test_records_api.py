@@ -250,7 +250,12 @@ def test_members_and_instruments_directory(world: tuple[TestClient, Runtime, Dem
     problem(
         client.post("/v1/instruments/XRF-02/calibrations", json=cert, headers=auth(keys[LAB])), 400, "REQUEST_REFUSED"
     )
-    problem(client.post("/v1/instruments/EL-CAM-01/calibrations", json=cert, headers=auth(keys[MFR])), 403, "FORBIDDEN")
+    # Instruments are keyed by owner on chain: the manufacturer has no EL-CAM-01 of its own to calibrate.
+    problem(
+        client.post("/v1/instruments/EL-CAM-01/calibrations", json=cert, headers=auth(keys[MFR])),
+        404,
+        "UNKNOWN_INSTRUMENT",
+    )
     problem(
         client.post("/v1/instruments/EL-CAM-01/calibrations", json=cert, headers=auth(keys[LAB])),
         409,

@@ -39,6 +39,7 @@ class World:
     lab: str
     cal_lab: str
     regulator: str
+    rogue: str
     deployer: str
     instrument: bytes
     certificate: bytes
@@ -57,7 +58,7 @@ class World:
 
 
 def build_world(client: Web3ChainClient) -> World:
-    keys = {name: Account.create().key for name in ("deployer", "lab", "cal_lab", "regulator")}
+    keys = {name: Account.create().key for name in ("deployer", "lab", "cal_lab", "regulator", "rogue")}
     addr = {name: client.add_account(key) for name, key in keys.items()}
     for a in addr.values():
         client.fund(a, 10**20)
@@ -73,20 +74,25 @@ def build_world(client: Web3ChainClient) -> World:
                 Accreditation("CNAS", "L2", h("s2"), frozenset({CAL}), year),
             ),
             Founder(addr["regulator"], "REG-1", Role.REGULATOR),
-        )
+            Founder(addr["rogue"], "ROGUE-1", Role.LAB, Accreditation("CNAS", "L9", h("s9"), frozenset({EL}), year)),
+        ),
+        strike_threshold=0,  # the suite's own revocations never suspend the lab
     )
     client.deploy(spec, addr["deployer"])
     reference, nmi, instrument, certificate = h("ref"), h("nmi"), h("camera"), h("certificate")
     client.register_instrument(addr["cal_lab"], reference, h("model"))
     client.register_reference_calibration(addr["cal_lab"], reference, nmi, now - 30 * DAY, year)
-    client.anchor(addr["cal_lab"], CAL, Header(certificate, reference, nmi, h("op-cal"), now - DAY))
+    window = (now - 30 * DAY, now + 300 * DAY)
+    cert_header = Header(certificate, reference, nmi, h("op-cal"), now - DAY)
+    client.anchor_calibration(addr["cal_lab"], cert_header, instrument, addr["lab"], *window)
     client.register_instrument(addr["lab"], instrument, h("model"))
-    client.register_calibration(addr["lab"], instrument, certificate, now - 30 * DAY, now + 300 * DAY)
+    client.register_calibration(addr["lab"], instrument, certificate, *window, issuer=addr["cal_lab"])
     return World(
         client,
         addr["lab"],
         addr["cal_lab"],
         addr["regulator"],
+        addr["rogue"],
         addr["deployer"],
         instrument,
         certificate,
@@ -101,8 +107,9 @@ class ChainClientContract:
         header = world.header()
         receipt = world.client.anchor(world.lab, EL, header)
         assert receipt.block_number > 0 and receipt.gas_used < 60_000
-        assert world.client.status(header.record_id) is OnChainStatus.ANCHORED
-        assert world.client.status(os.urandom(32)) is OnChainStatus.NONE
+        assert world.client.status(header.record_id, submitter=world.lab) is OnChainStatus.ANCHORED
+        assert world.client.status(header.record_id, submitter=world.rogue) is OnChainStatus.NONE
+        assert world.client.status(os.urandom(32), submitter=world.lab) is OnChainStatus.NONE
 
     def test_refusals_carry_the_custom_error_and_our_code_and_cost_no_nonce(self, world: World) -> None:
         bad = world.header(operator_id=b"\x00" * 32)
@@ -127,7 +134,7 @@ class ChainClientContract:
         assert receipt.root == merkle.root(receipt.record_ids)
         for i in (0, 17, 39):
             proof = merkle.proof(receipt.record_ids, i)
-            assert world.client.status(receipt.record_ids[i], receipt.root, proof) is OnChainStatus.ANCHORED
+            assert world.client.status(receipt.record_ids[i], receipt.root, proof, world.lab) is OnChainStatus.ANCHORED
 
     def test_calldata_is_the_encoding_web3_would_send(self, world: World) -> None:
         headers = [world.header(operator_id=h(f"op-{i % 3}")) for i in range(5)]
@@ -145,17 +152,18 @@ class ChainClientContract:
         receipt = world.client.anchor_root(world.lab, ids, h("schema:xrf/1"))
         assert receipt.root == merkle.root(ids)
         world.client.revoke(world.lab, ids[3], h("typo"), receipt.root, merkle.proof(ids, 3))
-        assert world.client.status(ids[3], receipt.root, merkle.proof(ids, 3)) is OnChainStatus.REVOKED
-        assert world.client.status(ids[4], receipt.root, merkle.proof(ids, 4)) is OnChainStatus.ANCHORED
+        assert world.client.status(ids[3], receipt.root, merkle.proof(ids, 3), world.lab) is OnChainStatus.REVOKED
+        assert world.client.status(ids[4], receipt.root, merkle.proof(ids, 4), world.lab) is OnChainStatus.ANCHORED
 
     def test_revoke_and_supersede_tier_a(self, world: World) -> None:
         old, new = world.header(), world.header()
         world.client.anchor(world.lab, EL, old)
         world.client.anchor(world.lab, EL, new)
         world.client.supersede(world.lab, old.record_id, new.record_id, h("amendment"))
-        assert world.client.status(old.record_id) is OnChainStatus.SUPERSEDED
-        world.client.revoke(world.regulator, new.record_id, h("withdrawn"))
-        assert world.client.status(new.record_id) is OnChainStatus.REVOKED
+        assert world.client.status(old.record_id, submitter=world.lab) is OnChainStatus.SUPERSEDED
+        assert world.client.superseded_by(old.record_id, world.lab) == new.record_id
+        world.client.revoke(world.regulator, new.record_id, h("withdrawn"), submitter=world.lab)
+        assert world.client.status(new.record_id, submitter=world.lab) is OnChainStatus.REVOKED
         with pytest.raises(TransactionReverted) as refused:
             world.client.revoke(world.lab, new.record_id, h("again"))
         assert refused.value.code == "NOT_IN_FORCE"
@@ -167,3 +175,43 @@ class ChainClientContract:
         other = world.client.deployment.__class__(999, "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20, 0)
         with pytest.raises(ChainError, match="chain 999"):
             world.client.attach(other)
+
+    def test_a_hostile_member_cannot_revoke_through_a_root_of_its_own(self, world: World) -> None:
+        """Issue 13: raw transactions from another member, built from the committed ABI, against the lab's
+        batched record: a root of its own holding the lab's id, then revocations under every root."""
+        ids = [os.urandom(32) for _ in range(4)]
+        receipt = world.client.anchor_root(world.lab, ids, h("schema:xrf/1"))
+        victim = ids[2]
+        own = [victim, os.urandom(32)]
+        hostile = world.client.anchor_root(world.rogue, own, h("schema:xrf/1"))
+        world.client.revoke(world.rogue, victim, h("hostile"), hostile.root, merkle.proof(own, 0))
+        with pytest.raises(TransactionReverted) as refused:
+            world.client.revoke(
+                world.rogue, victim, h("hostile"), receipt.root, merkle.proof(ids, 2), submitter=world.lab
+            )
+        assert refused.value.name == "QualityLedgerNotSubmitter"
+        assert refused.value.code == "FORBIDDEN"
+        with pytest.raises(TransactionReverted) as refused:
+            world.client.revoke(world.rogue, victim, h("hostile"), hostile.root, merkle.proof(own, 0), world.lab)
+        assert refused.value.code == "NOT_ANCHORED"
+        assert world.client.status(victim, receipt.root, merkle.proof(ids, 2), world.lab) is OnChainStatus.ANCHORED
+        assert world.client.status(victim, hostile.root, merkle.proof(own, 0), world.rogue) is OnChainStatus.REVOKED
+        # The lab still revokes its own.
+        world.client.revoke(world.lab, victim, h("own"), receipt.root, merkle.proof(ids, 2))
+        assert world.client.status(victim, receipt.root, merkle.proof(ids, 2), world.lab) is OnChainStatus.REVOKED
+
+    def test_a_hostile_member_cannot_claim_a_record_or_use_another_labs_calibration(self, world: World) -> None:
+        header = world.header()
+        # The rogue lab copies the lab's header: the instrument and calibration are the lab's, not its own.
+        with pytest.raises(TransactionReverted) as refused:
+            world.client.anchor(world.rogue, EL, header)
+        assert refused.value.code == "CALIBRATION_NOT_ANCHORED"
+        # It anchors the lab's digest first in tier C: the lab anchors its own record all the same.
+        world.client.anchor_root(world.rogue, [header.record_id], h("schema:el/1"))
+        world.client.anchor(world.lab, EL, header)
+        assert world.client.status(header.record_id, submitter=world.lab) is OnChainStatus.ANCHORED
+        # The lab's certificate does not calibrate the rogue's instrument of the same id.
+        world.client.register_instrument(world.rogue, world.instrument, h("model"))
+        with pytest.raises(TransactionReverted) as refused:
+            world.client.register_calibration(world.rogue, world.instrument, world.certificate, issuer=world.cal_lab)
+        assert refused.value.name == "CalibrationNotForInstrument"

@@ -57,11 +57,10 @@ def chain() -> dict[str, Any]:
     reference, nmi, instrument, cert = _h("ref"), _h("nmi"), _h("camera"), _h("cert")
     ledger.functions.registerInstrument(reference, b"\0" * 32).transact({"from": cal_lab})
     ledger.functions.registerReferenceCalibration(reference, nmi, now - 30 * DAY, year).transact({"from": cal_lab})
-    ledger.functions.anchor(CALIBRATION_CERTIFICATE, (cert, reference, nmi, _h("op"), now - DAY)).transact(
-        {"from": cal_lab}
-    )
+    terms = (instrument, lab, now - 30 * DAY, now + 300 * DAY)
+    ledger.functions.anchorCalibration((cert, reference, nmi, _h("op"), now - DAY), terms).transact({"from": cal_lab})
     ledger.functions.registerInstrument(instrument, b"\0" * 32).transact({"from": lab})
-    ledger.functions.registerCalibration(instrument, cert, now - 30 * DAY, now + 300 * DAY).transact({"from": lab})
+    ledger.functions.registerCalibration(instrument, cal_lab, cert).transact({"from": lab})
     return {"w3": w3, "ledger": ledger, "lab": lab, "instrument": instrument, "cert": cert, "now": now}
 
 
@@ -78,7 +77,7 @@ def test_tier_a_anchor_is_enforced_and_its_custom_error_decoded(chain: dict[str,
     ledger, lab, now = chain["ledger"], chain["lab"], chain["now"]
     good = (_h("record-1"), chain["instrument"], chain["cert"], _h("alice"), now - 60)
     ledger.functions.anchor(EL_IMAGE, good).transact({"from": lab})
-    assert ledger.functions.recordOf(good[0]).call()[3] == 1  # RecordStatus.Anchored
+    assert ledger.functions.recordOf(lab, good[0]).call()[3] == 1  # RecordStatus.Anchored
 
     bad = (_h("record-2"), chain["instrument"], chain["cert"], b"\0" * 32, now - 60)
     with pytest.raises(Exception) as refused:  # noqa: B017 - clients differ; revert_data reads them all
@@ -102,7 +101,7 @@ def test_tier_b_root_equals_the_python_merkle_root(chain: dict[str, Any]) -> Non
     for i in (0, 5, 10):
         p = merkle.proof(ids, i)
         assert merkle.verify(ids[i], p, expected)
-        assert ledger.functions.statusOf((ids[i], expected, p)).call() == 1
+        assert ledger.functions.statusOf((lab, ids[i], expected, p)).call() == 1
     assert not merkle.verify(ids[1], merkle.proof(ids, 2), expected)
 
 
@@ -117,13 +116,18 @@ def test_python_merkle_proofs_verify_for_every_leaf(count: int) -> None:
 @settings(max_examples=50, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32),
-                  st.lists(st.binary(min_size=32, max_size=32), max_size=12)),
+        st.tuples(st.binary(min_size=20, max_size=20), st.binary(min_size=32, max_size=32),
+                  st.binary(min_size=32, max_size=32), st.lists(st.binary(min_size=32, max_size=32), max_size=12)),
         max_size=20,
     )
 )  # fmt: skip
-def test_status_queries_are_encoded_as_eth_abi_encodes_them(queries: list[tuple[bytes, bytes, list[bytes]]]) -> None:
-    assert encode_status_queries(queries) == abi_encode(["(bytes32,bytes32,bytes32[])[]"], [queries])
+def test_status_queries_are_encoded_as_eth_abi_encodes_them(
+    queries: list[tuple[bytes, bytes, bytes, list[bytes]]],
+) -> None:
+    assert encode_status_queries(queries) == abi_encode(["(address,bytes32,bytes32,bytes32[])[]"], [queries])
     if queries:
+        a, r, root, proof = queries[0]
         with pytest.raises(ValueError, match="32 bytes each"):
-            encode_status_queries([(queries[0][0][:31], queries[0][1], queries[0][2])])
+            encode_status_queries([(a, r[:31], root, proof)])
+        with pytest.raises(ValueError, match="20-byte"):
+            encode_status_queries([(a[:19], r, root, proof)])

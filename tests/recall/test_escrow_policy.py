@@ -29,6 +29,7 @@ def test_confidential_needs_a_policy_and_the_policy_is_anchored(tmp_path: Path) 
     policy = runtime.service.escrow_policy()
     assert policy is not None and policy.digest().hex() == digest and policy.k == 3 and len(policy.agents) == 5
     root = merkle.root([bytes.fromhex(digest)])
-    state = runtime.service.chain._call(runtime.service.chain.ledger.functions.rootOf(root))
-    assert state[0] == runtime.service.account_of(REG) and state[1] > 0  # anchored by the regulator
+    regulator = runtime.service.account_of(REG)
+    state = runtime.service.chain._call(runtime.service.chain.ledger.functions.rootOf(regulator, root))
+    assert state[0] == regulator and state[1] > 0  # anchored by the regulator (roots are keyed by submitter)
     assert runtime.service.submit(raw, files, actor=LAB).created

@@ -223,7 +223,10 @@ def add_refusals(*, session: Session, refusals: Sequence[tuple[str, Any, list[st
             {
                 "at": now,
                 "actor": actor,
-                "record_type": record_type if record_type in RECORD_TYPE_CODES else None,  # a known type only
+                # a known type only (a refused body may carry anything there, a list or an object too)
+                "record_type": record_type
+                if isinstance(record_type, str) and record_type in RECORD_TYPE_CODES
+                else None,
                 "missing_mandatory": "MISSING_FIELD" in codes,
                 "codes": codes,
             }

@@ -21,6 +21,7 @@ def verify(evidence: Evidence, chain: ChainReader, store: ContentStore | None = 
         checks.chain_anchor(evidence, chain),
         checks.record_status(evidence, chain),
         checks.calibration(evidence, chain),
+        checks.certificate_terms(evidence, chain),
         checks.issuer(evidence, chain),
         checks.operator(evidence),
     ]

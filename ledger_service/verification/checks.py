@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ledger_service import merkle
@@ -11,7 +12,7 @@ from ledger_service.canonical import canonical_json
 from ledger_service.chain.types import OnChainStatus
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.digests import digest_bytes
-from ledger_service.ids import header_of, instrument_key, measured_at
+from ledger_service.ids import header_of, instrument_key, measured_at, schema_key
 from ledger_service.records import RECORD_TYPE_CODES
 from ledger_service.store import ContentStore
 from ledger_service.verification.fragment import Fragment, Reason, Status, coded_errors, not_valid, valid
@@ -170,7 +171,8 @@ def chain_anchor(ev: Evidence, chain: ChainReader) -> Fragment:
                 Reason.MERKLE_PROOF_INVALID,
                 "the proof does not reach the root",
             )
-        if not any(e["event"] in ("BatchAnchored", "RootAnchored") and e["root"] == root for e in events):
+        same_root = [e for e in events if e["event"] in ("BatchAnchored", "RootAnchored") and e["root"] == root]
+        if not same_root:
             return not_valid(
                 name,
                 "anchored",
@@ -178,7 +180,26 @@ def chain_anchor(ev: Evidence, chain: ChainReader) -> Fragment:
                 Reason.ANCHOR_TX_MISMATCH,
                 "the transaction anchors another root",
             )
-        e = next(e for e in events if e.get("root") == root)
+        e = same_root[0]
+        # The tier is what the chain's event says, never what a bundle claims: tier B is an enforced batch.
+        if e["event"] != {"B": "BatchAnchored", "C": "RootAnchored"}.get(a.tier):
+            return not_valid(
+                name, "anchored", Status.INVALID, Reason.TIER_MISMATCH, f"the chain anchored it by {e['event']}"
+            )
+        record_type = ev.record.get("record_type", "")
+        anchored_as_type = (
+            e["recordType"] == RECORD_TYPE_CODES.get(record_type)
+            if e["event"] == "BatchAnchored"
+            else e["schema"] == schema_key(record_type, "1")
+        )
+        if not anchored_as_type:
+            return not_valid(
+                name,
+                "anchored",
+                Status.INVALID,
+                Reason.RECORD_TYPE_MISMATCH,
+                f"anchored as another record type than {record_type}",
+            )
     if a.block_hash and e["block_hash"].hex() != a.block_hash.removeprefix("0x"):
         return not_valid(name, "anchored", Status.INVALID, Reason.BLOCK_MISMATCH, "the anchor is in another block now")
     return valid(name, "anchored", tier=a.tier, tx_hash=a.tx_hash, block_number=a.block_number)
@@ -231,6 +252,20 @@ def calibration(ev: Evidence, chain: ChainReader) -> Fragment:
         # Set by the contract when the certificate's own issuer (or a regulator) revoked or superseded it.
         return not_valid(
             name, "calibration", Status.INVALID, Reason.CALIBRATION_REVOKED, "the certificate was withdrawn"
+        )
+    stated = rec["instrument"]["calibration"]
+    if "valid_from" in stated and (unix_of(stated["valid_from"]), unix_of(stated["valid_until"])) != (
+        window["valid_from"],
+        window["valid_until"],
+    ):
+        return not_valid(
+            name,
+            "calibration",
+            Status.INVALID,
+            Reason.CALIBRATION_MISMATCH,
+            "the record states another calibration window than the chain holds",
+            valid_from=window["valid_from"],
+            valid_until=window["valid_until"],
         )
     t = measured_at(rec)
     if not window["valid_from"] <= t <= window["valid_until"]:
@@ -288,3 +323,37 @@ def operator(ev: Evidence) -> Fragment:
         return not_valid(name, "operator", Status.SKIPPED, Reason.OPERATOR_NOT_SIGNED, "the operator did not sign")
     # Operator signatures (SM2) arrive with member keys; until then a present signature is not checked.
     return not_valid(name, "operator", Status.SKIPPED, Reason.OPERATOR_NOT_SIGNED, "signature checking not available")
+
+
+@coded_errors("CertificateTerms", "calibration")
+def certificate_terms(ev: Evidence, chain: ChainReader) -> Fragment:
+    """A calibration certificate: what the chain holds it certifies (instrument and window, anchored with it)
+    must be what its own text says."""
+    name = "CertificateTerms"
+    if ev.record.get("record_type") != "calibration_certificate":
+        return not_valid(name, "calibration", Status.SKIPPED, Reason.NOT_A_CERTIFICATE, "not a calibration certificate")
+    lab = lab_account(ev, chain)
+    if lab is None:
+        return not_valid(name, "calibration", Status.INVALID, Reason.NOT_ANCHORED, "the record's lab is not a member")
+    terms = chain.client.certificate_of(lab, bytes.fromhex(ev.record_id))
+    results = ev.record["results"]
+    stated = (
+        instrument_key(results["calibrated_instrument"]["id"]),
+        unix_of(results["valid_from"]),
+        unix_of(results["valid_until"]),
+    )
+    if (terms["instrument_id"], terms["valid_from"], terms["valid_until"]) != stated:
+        return not_valid(
+            name,
+            "calibration",
+            Status.INVALID,
+            Reason.CALIBRATION_MISMATCH,
+            "the chain holds other terms than the certificate states",
+            valid_from=terms["valid_from"],
+            valid_until=terms["valid_until"],
+        )
+    return valid(name, "calibration", owner=terms["owner"], valid_until=terms["valid_until"])
+
+
+def unix_of(text: str) -> int:
+    return int(datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp())

@@ -53,6 +53,10 @@ class Reason(StrEnum):
     TEMPLATE_NOT_ANCHORED = "TEMPLATE_NOT_ANCHORED"
     VISIBLE_TEXT_MISMATCH = "VISIBLE_TEXT_MISMATCH"  # the page does not show what the credential says
     NO_TEXT_EXTRACTOR = "NO_TEXT_EXTRACTOR"
+    RECORD_TYPE_MISMATCH = "RECORD_TYPE_MISMATCH"  # anchored as another record type (or schema) than it is
+    TIER_MISMATCH = "TIER_MISMATCH"  # the bundle's tier is not the one the chain's event says
+    CALIBRATION_MISMATCH = "CALIBRATION_MISMATCH"  # the window a record or certificate states is not the chain's
+    NOT_A_CERTIFICATE = "NOT_A_CERTIFICATE"  # CertificateTerms: the record is not a calibration certificate
 
 
 @dataclass(frozen=True)

@@ -490,3 +490,33 @@ def test_reports_never_show_another_members_confidential_records(
     other = client.get("/v1/reports", params={"period": year}, headers=auth(keys[MFR])).text
     assert record_id in own and "SECRET-PRODUCT-X" in own  # the owner's own report includes it
     assert record_id not in other and "SECRET-PRODUCT-X" not in other  # not even its id or product elsewhere
+
+
+def test_no_route_tells_anyone_a_confidential_record_exists(
+    world: tuple[TestClient, Runtime, Demo, dict[str, str]],
+) -> None:
+    """Found by an attacker: supersede, review and certificate requests answered differently for another
+    member's confidential record than for an unknown one."""
+    client, _, demo, keys = world
+    raw, _ = demo.record("tensile_test", 4242)
+    raw["confidentiality"] = "confidential"
+    secret = client.post("/v1/records", json=raw, headers=auth(keys[LAB])).json()["record_id"]
+    client.app.state.worker.run_once()  # type: ignore[attr-defined]
+    unknown, cal_own = "d" * 64, demo.certificates["XRF-01"]  # CAL-NIM's own anchored certificate
+    for target in (secret, unknown):
+        body = {"replacement_id": target, "reason": "x"}
+        problem(client.post(f"/v1/records/{cal_own}/supersede", json=body, headers=auth(keys[CAL])), 404, "NOT_FOUND")
+        review = {"verdict": "confirm", "decision": "pass", "reason": "x"}
+        problem(client.post(f"/v1/reviews/{target}", json=review, headers=auth(keys[MFR])), 404, "NOT_FOUND")
+        certificate = {"target": target, "languages": ["en"]}
+        problem(client.post("/v1/certificates", json=certificate, headers=auth(keys[MFR])), 404, "NOT_FOUND")
+
+
+def test_odd_values_get_a_4xx_never_a_500(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    client, _, _, keys = world
+    for body in ({"record_type": ["x"]}, {"record_type": {"a": 1}}):
+        response = client.post("/v1/records", json=body, headers=auth(keys[LAB]))
+        assert 400 <= response.status_code < 500, response.text
+    for moment in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"):
+        params = {"measured_from": moment}
+        problem(client.get("/v1/records", params=params, headers=auth(keys[LAB])), 422, "REQUEST_INVALID")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from consortium.recall import recall_access
 from ledger_service import rules, safejson
@@ -67,6 +67,16 @@ class SupersedeIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+def _instant(moment: datetime | None) -> datetime | None:
+    """A filter's time as a UTC instant (no offset: UTC); one that has none (year 9999 at -23:59) is refused."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError("not a representable instant") from None
+
+
 def _links(record_id: str) -> Links:
     base = f"/v1/records/{record_id}"
     return Links(self=base, status=f"{base}/status", verification=f"{base}/verification", proof=f"{base}/proof")
@@ -99,7 +109,7 @@ def _public(row: RecordRow) -> RecordPublic:
     )
 
 
-def _readable(service: LedgerService, member: Member, record_id: str) -> RecordRow:
+def readable(service: LedgerService, member: Member, record_id: str) -> RecordRow:
     """The record, if it exists and `member` may read it (confidential records: their owner, and a regulator
     once a recall unlocked it). A record the caller may not read is as unknown as one that does not exist:
     the answer must not tell anyone that a confidential record is there."""
@@ -210,8 +220,8 @@ def list_records(
     lot: Annotated[str | None, Query(max_length=120)] = None,
     product: Annotated[str | None, Query(max_length=120)] = None,
     status: Annotated[str | None, Query(pattern="^(accepted|anchored|revoked|superseded)$")] = None,
-    measured_from: datetime | None = None,
-    measured_until: datetime | None = None,
+    measured_from: Annotated[datetime | None, AfterValidator(_instant)] = None,
+    measured_until: Annotated[datetime | None, AfterValidator(_instant)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> RecordsPublic:
@@ -236,13 +246,13 @@ def list_records(
 @router.get("/{record_id}", response_model=RecordPublic)
 def get_record(record_id: RecordId, service: ServiceDep, member: MemberDep) -> RecordPublic:
     """Retrieve a record."""
-    return _public(_readable(service, member, record_id))
+    return _public(readable(service, member, record_id))
 
 
 @router.get("/{record_id}/status")
 def get_status(record_id: RecordId, service: ServiceDep, member: MemberDep) -> dict[str, Any]:
     """Where a record stands: accepted (queued for anchoring), anchored, revoked or superseded."""
-    row = _readable(service, member, record_id)
+    row = readable(service, member, record_id)
     public = _public(row)
     return {"record_id": row.id, "status": row.status, "anchor": public.anchor, "superseded_by": row.superseded_by}
 
@@ -250,7 +260,7 @@ def get_status(record_id: RecordId, service: ServiceDep, member: MemberDep) -> d
 @router.get("/{record_id}/verification")
 def get_verification(record_id: RecordId, service: ServiceDep, member: MemberDep) -> dict[str, Any]:
     """Verify a record: one fragment per check, with reason codes."""
-    _readable(service, member, record_id)
+    readable(service, member, record_id)
     fragments = service.verify(record_id)
     return {"record_id": record_id, "valid": is_valid(fragments), "fragments": [f.to_json() for f in fragments]}
 
@@ -258,7 +268,7 @@ def get_verification(record_id: RecordId, service: ServiceDep, member: MemberDep
 @router.get("/{record_id}/proof")
 def get_proof(record_id: RecordId, service: ServiceDep, member: MemberDep) -> dict[str, Any]:
     """A self-contained proof bundle, verifiable against any node of the chain."""
-    row = _readable(service, member, record_id)
+    row = readable(service, member, record_id)
     if row.anchor is None:
         raise Problem(409, "NOT_ANCHORED", "The record is not anchored yet", f"status {row.status}")
     return service.proof_bundle(record_id)
@@ -267,7 +277,7 @@ def get_proof(record_id: RecordId, service: ServiceDep, member: MemberDep) -> di
 @router.post("/{record_id}/revoke")
 def revoke_record(record_id: RecordId, body: RevokeIn, service: ServiceDep, member: ActiveMemberDep) -> dict[str, Any]:
     """Revoke a record: its owner, or a regulator or auditor."""
-    row = _readable(service, member, record_id)
+    row = readable(service, member, record_id)
     rules.check_revoke(member.id, member.roles, row.lab_member)
     if row.anchor is None:
         raise Problem(409, "NOT_ANCHORED", "The record is not anchored yet", f"status {row.status}")
@@ -280,7 +290,8 @@ def supersede_record(
     record_id: RecordId, body: SupersedeIn, service: ServiceDep, member: ActiveMemberDep
 ) -> dict[str, Any]:
     """Supersede a record by an amended one of the same owner (ISO/IEC 17025 7.8.8)."""
-    row = _readable(service, member, record_id)
+    row = readable(service, member, record_id)
     rules.check_supersede(member.id, row.lab_member)
+    rules.check_supersede(member.id, readable(service, member, body.replacement_id).lab_member)
     service.supersede(record_id, body.replacement_id, member=member.id, reason=body.reason)
     return {"record_id": record_id, "status": "superseded", "superseded_by": body.replacement_id}

@@ -20,8 +20,7 @@ from esg_reports.metrics import Period, Scope
 from esg_reports.report import Entity, build
 from ledger_service.api.deps import ActiveMemberDep, MemberDep, ServiceDep
 from ledger_service.api.problems import Problem
-from ledger_service.api.routes.records import RecordId
-from ledger_service.index import crud
+from ledger_service.api.routes.records import RecordId, readable
 
 router = APIRouter(tags=["reports"])
 MEDIA = {"json": "application/json", "html": "text/html", "pdf": "application/pdf", "ixbrl": "application/zip"}
@@ -82,8 +81,7 @@ async def issue_certificates(
 ) -> Response:
     """Certificates for a record or a lot of the caller's own anchored public records: one PDF, or a zip."""
     ids = certificates.records_of(service, body.target)
-    with service.sessions() as session:
-        owners = {row.lab_member for r in ids if (row := crud.get_record(session=session, record_id=r))}
+    owners = {readable(service, member, r).lab_member for r in ids}  # 404 for what the caller may not see
     if owners != {member.id}:
         raise Problem(403, "FORBIDDEN", "A lab issues certificates for its own records only", body.target)
     profile = request.app.state.profile

@@ -12,8 +12,7 @@ from pydantic import BaseModel, Field
 from inference_bridge import pipeline
 from ledger_service.api.deps import ActiveMemberDep, MemberDep, ServiceDep
 from ledger_service.api.problems import Problem
-from ledger_service.api.routes.records import RecordId
-from ledger_service.index import crud
+from ledger_service.api.routes.records import RecordId, readable
 from ledger_service.station import Profile, Station
 
 router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
@@ -43,11 +42,7 @@ async def review_decision(
     service: ServiceDep,
 ) -> dict[str, Any]:
     """Confirm or override an AI decision of the caller's own lab."""
-    with service.sessions() as session:
-        row = crud.get_record(session=session, record_id=record_id)
-        owner = None if row is None else row.lab_member
-    if owner is None:
-        raise Problem(404, "NOT_FOUND", "No such record", record_id)
+    owner = readable(service, member, record_id).lab_member  # 404 for what the caller may not see
     if owner != member.id:
         raise Problem(403, "FORBIDDEN", "A lab reviews its own AI decisions only", record_id)
     profile: Profile | None = request.app.state.profile

@@ -22,7 +22,7 @@ from ledger_service.config import Settings
 from ledger_service.localnode import free_port
 from ledger_service.runtime import open_runtime
 
-# Never `playwright install` (it downloads a browser): the system's chromium, installed by .ci/install.sh.
+# Never Playwright's own browser download (it fails here): the system's chromium, installed by .ci/install.sh.
 CHROMIUM = os.environ.get("QLEDGER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--headless",

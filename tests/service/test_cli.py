@@ -219,7 +219,10 @@ def test_cli_behaves_like_a_mature_tool(tmp_path: Path, monkeypatch: pytest.Monk
         state = json.loads(run("status", record_id[:12], "--json").stdout)  # a prefix is enough
         assert state["record_id"] == record_id and state["state"] == "ANCHORED" and state["tx_hash"].startswith("0x")
         assert state["tier"] in "ABC" and state["block_number"] > 0 and state["cid"].startswith("bafk")
-        assert all(f["status"] == "VALID" for f in state["fragments"] if f["name"] != "OperatorSignature")
+        statuses = {f["name"]: f["status"] for f in state["fragments"]}
+        not_applicable = {"OperatorSignature", "CertificateTerms"}  # no signature yet; not a certificate
+        assert all(v == "VALID" for k, v in statuses.items() if k not in not_applicable), statuses
+        assert {statuses[k] for k in not_applicable} == {"SKIPPED"}
         assert json.loads(run("status", "0x" + record_id.upper(), "--json").stdout)["record_id"] == record_id
         assert "not a record id" in run("status", "abc", code=1).output
 

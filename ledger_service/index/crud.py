@@ -403,9 +403,9 @@ def list_records(
     if status is not None:
         query = query.where(RecordRow.status == status)
     if measured_from is not None:
-        query = query.where(RecordRow.measured_at >= _utc(measured_from))
+        query = query.where(RecordRow.measured_at >= utc_instant(measured_from))
     if measured_until is not None:
-        query = query.where(RecordRow.measured_at <= _utc(measured_until))
+        query = query.where(RecordRow.measured_at <= utc_instant(measured_until))
     if visible_to is not None:
         query = query.where((RecordRow.confidentiality == "public") | (RecordRow.lab_member == visible_to))
     return list(session.scalars(query.limit(limit).offset(offset)))
@@ -545,7 +545,7 @@ class IndexValidationContext:
         return AnchoredCertificate(row.instrument_id, as_utc(row.valid_from), as_utc(row.valid_until))
 
 
-def _utc(moment: datetime) -> datetime:
+def utc_instant(moment: datetime) -> datetime:
     """A filter's instant in UTC, the zone every stored time is in (SQLite keeps no offset: an instant given
     as +00:01 must compare as the UTC time it is). A time without an offset is taken as UTC."""
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

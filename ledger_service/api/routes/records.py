@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -72,7 +72,7 @@ def _instant(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     try:
-        return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return crud.utc_instant(moment)
     except OverflowError:
         raise ValueError("not a representable instant") from None
 

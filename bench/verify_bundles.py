@@ -21,7 +21,7 @@ from ledger_service.chain.web3_client import ChainReader  # noqa: E402
 from ledger_service.config import Settings  # noqa: E402
 from ledger_service.demo import LAB, Demo  # noqa: E402
 from ledger_service.runtime import open_runtime  # noqa: E402
-from ledger_service.verification import is_valid, read_bundle, verify, verify_bundles  # noqa: E402
+from ledger_service.verification import is_valid, read_bundle, record_context, verify, verify_bundles  # noqa: E402
 from tests.utils.anvil import anvil_node  # noqa: E402
 
 TARGET = 5000.0
@@ -44,17 +44,19 @@ def main() -> int:
 
         # A verifier with nothing but the bundles and a node.
         start = time.perf_counter()
-        results = verify_bundles([json.loads(text) for text in texts], url)
+        deployment = runtime.service.chain.deployment
+        assert deployment is not None
+        results = verify_bundles([json.loads(text) for text in texts], url, deployment)
         elapsed = time.perf_counter() - start
         valid = sum(is_valid(f) for f in results)
-        evidences = [read_bundle(json.loads(text))[0] for text in texts]
+        targets = [read_bundle(json.loads(text)) for text in texts]
         client = JsonRpcChainClient(url)
-        client.attach(read_bundle(json.loads(texts[0]))[1])
+        client.attach(deployment)
 
-        sample = evidences[: max(100, n // 50)]  # baseline: one bundle at a time, nothing shared between them
+        sample = targets[: max(100, n // 50)]  # baseline: one bundle at a time, nothing shared between them
         start = time.perf_counter()
-        for evidence in sample:
-            verify(evidence, ChainReader(client))
+        for target in sample:
+            verify(target, record_context(ChainReader(client)))
         baseline = len(sample) / (time.perf_counter() - start)
     rate = n / elapsed
     body = "\n".join(

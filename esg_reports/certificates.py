@@ -70,7 +70,7 @@ def credential(
             raise LedgerError(f"record {record_id} is not anchored yet: certify it once it is")
         if row.confidentiality == "confidential":
             raise LedgerError(f"record {record_id} is confidential: it gets no public certificate")
-        doc = json.loads(row.canonical)
+        doc = json.loads(crud.canonical(session=session, row=row))
         a = row.anchor
         anchor = {
             "chainId": a.chain_id,

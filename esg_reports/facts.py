@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from ledger_service.index import sealing
 from ledger_service.index.crud import as_utc
 from ledger_service.index.models import RecordFactsRow, RecordRow
 
@@ -74,7 +75,7 @@ def refresh(session: Session, batch: int = 5000) -> int:
             return added
         facts = []
         for record_id, canonical in rows:
-            f = facts_of(record_id, json.loads(canonical))
+            f = facts_of(record_id, json.loads(sealing.canonical_of(session, record_id, canonical)))
             f["measured_at"] = as_utc(_parse_time(f["measured_at"]))
             facts.append(f)
         session.execute(insert(RecordFactsRow), facts)

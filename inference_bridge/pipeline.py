@@ -193,7 +193,7 @@ def review(
         row = crud.get_record(session=session, record_id=record_id)
         if row is None or row.record_type != "ai_inspection":
             raise UnknownEntry(f"no AI inspection record {record_id}")
-        unit = json.loads(row.canonical)["subject"]["unambiguous_id"]
+        unit = json.loads(crud.canonical(session=session, row=row))["subject"]["unambiguous_id"]
     if verdict not in ("confirm", "override") or decision not in ("pass", "fail"):
         raise LedgerError("a review's verdict is confirm or override, its decision pass or fail")
     raw = envelope(

@@ -26,7 +26,6 @@ from rich.console import Console
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from ledger_service.chain import Web3ChainClient
     from ledger_service.runtime import Runtime
     from ledger_service.service import AttachmentFile
     from ledger_service.station import Profile
@@ -498,12 +497,16 @@ def status(
 def proof(
     record_id: Annotated[str, typer.Argument(help="A record id or a prefix of it.")],
     out: Annotated[Path | None, typer.Option(help="Write the bundle here instead of standard output.")] = None,
+    content: Annotated[
+        bool, typer.Option(help="Carry the attachments' content (base64); --no-content names their CIDs only.")
+    ] = True,
 ) -> None:
     """Write a self-contained proof bundle of an anchored record."""
 
     def run() -> None:
         with _runtime() as rt:
-            text = json.dumps(rt.service.proof_bundle(rt.service.resolve_record_id(record_id)), indent=2)
+            bundle = rt.service.proof_bundle(rt.service.resolve_record_id(record_id), with_content=content)
+            text = json.dumps(bundle, indent=2)
         if out is None:
             sys.stdout.write(text + "\n")
         else:
@@ -553,22 +556,49 @@ def _verdict(fragments: Sequence[Fragment], ok: bool) -> Exit:
 
 
 @contextmanager
-def _verifying_chain(node: str | None, deployment: Any) -> Iterator[Web3ChainClient]:
-    """A chain client for verification: a node of the chain given by URL (no data directory touched), attached
-    to `deployment`; or, without a URL, the data directory's own chain and consortium."""
-    if node is not None:
-        from ledger_service.chain.jsonrpc import JsonRpcChainClient
+def _direct_context(
+    node: str, consortium: Path | None, target: Any, ipfs: str | None, skip_content: bool
+) -> Iterator[Any]:
+    """The context of a verifier with no data directory: a node of the chain by URL, the consortium's genuine
+    contracts from its trust file (the target's own are only compared with them), content from IPFS by URL."""
+    from ledger_service.chain.jsonrpc import JsonRpcChainClient
+    from ledger_service.chain.web3_client import ChainReader
+    from ledger_service.errors import ChainUnavailable
+    from ledger_service.verification import (
+        CertificateTarget,
+        Context,
+        UntrustedAnchor,
+        genuine_deployment,
+        read_trust_anchor,
+    )
 
-        client = JsonRpcChainClient(node)
-        if deployment is not None:
-            # A node that does not answer still gets its checks run: each then says ERROR, not a refusal.
-            client.attach(deployment, check_chain=False)
-        yield client
-        return
-    with _runtime() as rt:
-        if deployment is not None:
-            rt.service.chain.attach(deployment)
-        yield rt.service.chain
+    client = JsonRpcChainClient(node)
+    trusted = None
+    if consortium is not None:
+        anchor = read_trust_anchor(consortium)
+        try:
+            deployment = trusted = genuine_deployment(client, anchor)
+        except ChainUnavailable:  # each check then says ERROR, node down: nothing is refused unseen
+            deployment = trusted = anchor.unverified()
+        except UntrustedAnchor as error:
+            raise Failed(f"{consortium}: {error}") from None
+    elif isinstance(target, CertificateTarget):
+        deployment = _certificate_deployment(target.pdf, node)
+    else:
+        deployment = target.claimed
+        if deployment is None:
+            raise Failed(f"a record file names no chain: give --consortium FILE with --rpc {node}")
+    if deployment is not None:
+        client.attach(deployment, check_chain=False)
+    yield Context(ChainReader(client), trusted, _ipfs_store(ipfs), skip_content)
+
+
+def _ipfs_store(url: str | None) -> Any:
+    if url is None:
+        return None
+    from ledger_service.store.ipfs_rpc import IpfsRpcStore
+
+    return IpfsRpcStore(url)
 
 
 def _certificate_deployment(pdf: bytes, node: str) -> Any:
@@ -609,14 +639,20 @@ def verify_command(
         str | None, typer.Option(help="Any JSON-RPC node of the chain: no data directory is needed then.")
     ] = None,
     consortium: Annotated[
-        Path | None, typer.Option(help="The consortium's trust file (chain id and contracts) to check against.")
+        Path | None,
+        typer.Option(help="The consortium's trust file (chain id and registry): the contracts to trust."),
     ] = None,
-    attach: Annotated[
-        list[Path] | None, typer.Option(help="For a record file: its attachment files, checked by SM3.")
+    attach: Annotated[list[Path] | None, typer.Option(help="Attachment files of the record, checked by SM3.")] = None,
+    ipfs: Annotated[
+        str | None, typer.Option(help="A Kubo RPC URL to fetch attachments from by CID, when not given or carried.")
     ] = None,
+    skip_content: Annotated[
+        bool, typer.Option(help="Do not check attachments' content (the verdict says so).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict and every check as JSON.")] = False,
 ) -> None:
-    """Verify a record by id (index + chain), a proof bundle or a certificate PDF (any node, no database)."""
+    """Verify a record by id (index + chain), a record file, a proof bundle or a certificate PDF (any node with
+    --rpc and the consortium's trust file, no database)."""
     result: dict[str, Any] = {}
 
     def run() -> None:
@@ -624,68 +660,65 @@ def verify_command(
 
         from ledger_service.chain.web3_client import ChainReader
         from ledger_service.errors import LedgerError
-        from ledger_service.records.validate import normalised_record
-        from ledger_service.runtime import read_trust_file
-        from ledger_service.verification import Evidence, is_valid, read_bundle, verify
+        from ledger_service.verification import (
+            Context,
+            RecordTarget,
+            UntrustedAnchor,
+            genuine_deployment,
+            load_target,
+            passes,
+            read_trust_anchor,
+            verify,
+        )
 
-        trusted = read_trust_file(consortium) if consortium is not None else None
         settings = _settings()
         local = _has_consortium(settings.data_dir)
+        contents = {p.name: _read_file(p) for p in attach or []}
         path = Path(target)
         if not path.is_file():  # a record id: the index knows where it is anchored
             if not local:
                 raise Failed(
                     f"{target}: no such file, and no index at {settings.data_dir} to look a record id up in "
-                    "(verify its proof bundle with --rpc URL instead)"
+                    "(verify its proof bundle with --rpc URL --consortium FILE instead)"
                 )
             with _runtime() as rt:
                 full = rt.service.resolve_record_id(target)
-                result["id"], result["fragments"] = full, rt.service.verify(full)
-            result["ok"] = is_valid(result["fragments"])
-            return
-        direct = rpc is not None or not local  # checked against a node by URL, with no data directory
-        node = rpc or settings.chain_url
-        if direct and node is None:
-            raise Failed(f"{target}: give --rpc URL (any node of the consortium's chain); no data directory is needed")
-        node = node if direct else None
-        if path.suffix.lower() == ".pdf":
-            from esg_reports import certificates
-
-            pdf = path.read_bytes()
-            deployment = trusted or (_certificate_deployment(pdf, node) if node is not None else None)
-            with _verifying_chain(node, deployment) as chain:
-                result["fragments"] = certificates.verify_pdf(chain, pdf)
-            result["id"], result["ok"] = target, certificates.is_valid(result["fragments"])
+                subject: Any = RecordTarget(rt.service.evidence(full, contents), "index")
+                context = Context(ChainReader(rt.service.chain), rt.service.chain.deployment,
+                                  _ipfs_store(ipfs) or rt.service.store, skip_content)  # fmt: skip
+                result["id"], result["fragments"] = full, verify(subject, context)
+            result["ok"] = passes(subject, result["fragments"])
             return
         try:
-            document = json.loads(path.read_bytes())
-        except ValueError as error:
-            raise Failed(f"{target}: not JSON ({error})") from None
-        if not isinstance(document, dict):
-            raise Failed(f"{target}: not a record, a proof bundle or a certificate")
-        if "format" in document:  # a proof bundle
-            evidence, named = read_bundle(document)
-            with _verifying_chain(node, trusted or named) as chain:
-                result["fragments"] = verify(evidence, ChainReader(chain))
-            result["id"] = evidence.record_id
-        else:  # a record file, with its attachment files
-            contents = {p.name: p.read_bytes() for p in attach or []}
-            record_id, normalised = normalised_record(document)
-            evidence = Evidence(normalised, record_id, None, contents)
-            if direct:
-                if trusted is None:
-                    raise Failed(f"{target}: a record file names no chain: give --consortium FILE with --rpc")
-                with _verifying_chain(node, trusted) as chain:
-                    result["fragments"] = verify(evidence, ChainReader(chain))
-            else:
-                with _runtime() as rt:
-                    try:
-                        evidence = replace(rt.service.evidence(record_id, contents), record=normalised)
+            subject = load_target(_read_file(path), contents)
+        except LedgerError as error:
+            raise Failed(f"{target}: {error}") from None
+        direct = rpc is not None or not local  # checked against a node by URL, with no data directory
+        node = rpc or settings.chain_url
+        if direct:
+            if node is None:
+                raise Failed(f"{target}: give --rpc URL (any node of the consortium's chain) and --consortium FILE")
+            with _direct_context(node, consortium, subject, ipfs, skip_content) as context:
+                result["fragments"] = verify(subject, context)
+        else:
+            with _runtime() as rt:
+                if isinstance(subject, RecordTarget) and subject.source == "file":
+                    try:  # where the index knows the record, its anchor is the evidence's
+                        evidence = rt.service.evidence(subject.evidence.record_id, contents)
+                        subject = RecordTarget(replace(evidence, record=subject.evidence.record), "file")
                     except LedgerError:  # not in this index: the checks say what the chain says
                         pass
-                    result["fragments"] = verify(evidence, ChainReader(rt.service.chain))
-            result["id"] = record_id
-        result["ok"] = is_valid(result["fragments"])
+                trusted = rt.service.chain.deployment
+                if consortium is not None:
+                    try:
+                        trusted = genuine_deployment(rt.service.chain, read_trust_anchor(consortium))
+                    except UntrustedAnchor as error:
+                        raise Failed(f"{consortium}: {error}") from None
+                store = _ipfs_store(ipfs) or rt.service.store
+                context = Context(ChainReader(rt.service.chain), trusted, store, skip_content)
+                result["fragments"] = verify(subject, context)
+        result["id"] = getattr(getattr(subject, "evidence", None), "record_id", target)
+        result["ok"] = passes(subject, result["fragments"])
 
     _guard(run)
     fragments, ok = result["fragments"], bool(result["ok"])
@@ -696,6 +729,13 @@ def verify_command(
     verdict = _verdict(fragments, ok)
     if verdict is not Exit.OK:
         raise typer.Exit(code=verdict)
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise Failed(f"{path}: {error.strerror or error}") from None
 
 
 # ---------------------------------------------------------------------------------------------- API keys

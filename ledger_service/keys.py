@@ -36,6 +36,10 @@ class KeyStore:
             self._get_or_create(self._path(member, "sm2"), lambda: sm2.PrivateKey.generate().to_bytes())
         )
 
+    def at_rest_key(self) -> bytes:
+        """The SM4 key that seals confidential records in this data directory's index, created on first use."""
+        return self._get_or_create(self.dir / "index-at-rest.sm4", lambda: os.urandom(16))
+
     @staticmethod
     def _get_or_create(path: Path, create: Callable[[], bytes]) -> bytes:
         if path.exists():

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from sqlalchemy import Engine
 
 from ledger_service.chain import chain_from_url
 from ledger_service.chain.types import Deployment
 from ledger_service.config import Settings
-from ledger_service.errors import LedgerError
 from ledger_service.index import engine_from_url, migrate, session_factory
 from ledger_service.keys import KeyStore
 from ledger_service.service import LedgerService
@@ -39,23 +37,6 @@ TRUST_FILE = "consortium.json"
 
 def trust_document(deployment: Deployment) -> dict[str, object]:
     return {"format": "qledger-consortium/1", **asdict(deployment)}
-
-
-def read_trust_file(path: Path) -> Deployment:
-    """The deployment a consortium trust file names; LedgerError naming the file when it is not one."""
-    try:
-        doc = json.loads(path.read_text())
-        if doc.get("format") != "qledger-consortium/1":
-            raise ValueError("not a qledger consortium file (format qledger-consortium/1)")
-        return Deployment(
-            chain_id=int(doc["chain_id"]),
-            registry=str(doc["registry"]),
-            ledger=str(doc["ledger"]),
-            recalls=str(doc["recalls"]),
-            block=int(doc.get("block", 0)),
-        )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise LedgerError(f"{path}: {error}") from None
 
 
 def save_deployment(runtime: Runtime, certificates: dict[str, str]) -> None:
@@ -91,5 +72,7 @@ def open_runtime(settings: Settings) -> Runtime:
     migrate(engine)
     chain = chain_from_url(settings.chain_url, faucet_key=DEV_FAUCET_KEY if settings.chain_url else None)
     store = store_from_url(settings.ipfs_url, settings.data_dir)
-    service = LedgerService(chain=chain, store=store, sessions=session_factory(engine), accounts={})
-    return Runtime(settings, service, KeyStore(settings.data_dir), engine)
+    keys = KeyStore(settings.data_dir)
+    sessions = session_factory(engine, keys.at_rest_key())
+    service = LedgerService(chain=chain, store=store, sessions=sessions, accounts={})
+    return Runtime(settings, service, keys, engine)

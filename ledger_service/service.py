@@ -35,7 +35,7 @@ from ledger_service.records.types import CalibrationCertificate
 from ledger_service.records.validate import normalised_record
 from ledger_service.store import ContentStore, cid_of_bytes
 from ledger_service.store.cid import cid_of_stream
-from ledger_service.verification import Anchor, Evidence, Fragment, make_bundle, verify
+from ledger_service.verification import Anchor, Evidence, Fragment, RecordTarget, make_bundle, record_context, verify
 
 DEFAULT_TIERS: Final[dict[str, str]] = {
     "calibration_certificate": "A",
@@ -168,11 +168,15 @@ class LedgerService:
         self,
         items: Sequence[tuple[Mapping[str, Any], Sequence[AttachmentFile], str]],
         all_or_nothing: bool = False,
+        audit_entries: Sequence[Mapping[str, Any]] = (),
     ) -> list[Submitted | RecordInvalid]:
         """Validate every (record, files, actor); index the valid ones in one transaction (group commit) and
         pin them in one store request. Returns, per item, its Submitted or its RecordInvalid. With
-        `all_or_nothing`, one refused record means nothing is written."""
+        `all_or_nothing`, one refused record means nothing is written. `audit_entries` (access entries of the
+        API) are appended in the same transaction."""
         with self.sessions.begin() as session:
+            if audit_entries:
+                crud.audit_many(session=session, entries=[dict(e) for e in audit_entries])
             ctx = crud.IndexValidationContext(session)
             outcomes: list[tuple[Record, bytes, str, bytes | None] | RecordInvalid] = []
             pending: list[list[tuple[Callable[[], str], str]]] = []  # per accepted record: its file writes
@@ -822,7 +826,13 @@ class LedgerService:
                     root=anchor.root,
                     proof=list(anchor.proof),
                 )
-            return Evidence(_load(row.canonical), row.id, claimed, dict(attachment_content or {}))
+            record = _load(crud.canonical(session=session, row=row))
+            return Evidence(record, row.id, claimed, dict(attachment_content or {}))
+
+    def document_of(self, row: RecordRow) -> dict[str, Any]:
+        """The record document of an index row (a confidential one is kept sealed at rest)."""
+        with self.sessions() as session:
+            return _load(crud.canonical(session=session, row=row))
 
     def record_document(self, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """A record file as the ledger stores it (schema-normalised) and the record id that form hashes to."""
@@ -832,14 +842,22 @@ class LedgerService:
         self, record_id: str, attachment_content: Mapping[str, bytes] | None = None, reader: ChainReader | None = None
     ) -> list[Fragment]:
         """Every fragment for one record; pass one `reader` to a sweep over many records to share chain reads."""
-        return verify(self.evidence(record_id, attachment_content), reader or ChainReader(self.chain), self.store)
+        target = RecordTarget(self.evidence(record_id, attachment_content), "index")
+        return verify(target, record_context(reader or ChainReader(self.chain), self.store))
 
-    def proof_bundle(self, record_id: str) -> dict[str, Any]:
+    def proof_bundle(self, record_id: str, with_content: bool = True) -> dict[str, Any]:
+        """The proof bundle of an anchored record; with its attachments' content unless `with_content` is False
+        (or the record is confidential: its content leaves only through a recall, docs/threat-model.md)."""
         with self.sessions() as session:
             row = self._anchored(session, record_id)
             assert self.chain.deployment is not None and row.anchor is not None
             block_hash = ChainReader(self.chain).block_hash(row.anchor.block_number)
-            return make_bundle(row, self.chain.deployment, block_hash)
+            record = json.loads(crud.canonical(session=session, row=row))
+            content = {}
+            if with_content and row.confidentiality == "public":
+                for a in record.get("attachments", []):
+                    content[a["name"]] = self.store.get(a["cid"])
+            return make_bundle(row, record, self.chain.deployment, block_hash, content)
 
     # ------------------------------------------------------------------ status changes
 

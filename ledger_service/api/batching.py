@@ -1,6 +1,6 @@
 """Group commit for the API: concurrent submissions are validated, pinned and indexed together, one index
 transaction and one store request per batch, and each request is answered 202 only once its batch is durable.
-Access-audit entries are appended the same way, in batches.
+Access-audit entries are appended by the same writer, in the same transactions.
 """
 
 from __future__ import annotations
@@ -64,48 +64,26 @@ class Batcher(Generic[Item]):
 
 
 Submission = tuple[Mapping[str, Any], Sequence[AttachmentFile], str, "Future[Submitted]"]
+AuditEntry = tuple[dict[str, Any], "Future[None]"]
 
 
-class SubmissionBatcher:
-    """Submissions in, one `Future[Submitted]` out each (or its RecordInvalid / error)."""
+class IndexWriter:
+    """The API's one writer of the index: submissions and access-audit entries from many threads, committed
+    together, one transaction per batch. SQLite has one writer at a time: two writers (a submission batcher
+    and an audit sink) spent their time waiting for each other's lock (bench/RESULTS.md, API ingest)."""
 
     def __init__(self, service: LedgerService, max_batch: int = 256, max_wait_s: float = 0.005) -> None:
         self.service = service
-        self._batcher: Batcher[Submission] = Batcher(self._flush, max_batch, max_wait_s, "group-commit")
+        self._batcher: Batcher[Submission | AuditEntry] = Batcher(self._flush, max_batch, max_wait_s, "index-writer")
 
     def submit(self, raw: Mapping[str, Any], files: Sequence[AttachmentFile], actor: str) -> Future[Submitted]:
+        """A record in; a future that is its Submitted (or its RecordInvalid) once its batch is durable."""
         future: Future[Submitted] = Future()
         self._batcher.put((raw, files, actor, future))
         return future
 
-    def close(self) -> None:
-        self._batcher.close()
-
-    def _flush(self, batch: list[Submission]) -> None:
-        try:
-            results = self.service.submit_batch([(raw, files, actor) for raw, files, actor, _ in batch])
-        except Exception as error:  # the whole batch failed (store or database down): every caller hears it
-            for *_, future in batch:
-                future.set_exception(error)
-            return
-        for (*_, future), result in zip(batch, results, strict=True):
-            if isinstance(result, RecordInvalid):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-
-
-class AuditSink:
-    """Access-audit entries appended to the hash chain in batches (one transaction per batch); each caller gets a
-    future that completes once its entry is durable (or fails with the reason it could not be written)."""
-
-    def __init__(self, service: LedgerService, max_batch: int = 500, max_wait_s: float = 0.002) -> None:
-        self.service = service
-        self._batcher: Batcher[tuple[dict[str, Any], Future[None]]] = Batcher(
-            self._flush, max_batch, max_wait_s, "audit-sink"
-        )
-
     def record(self, **entry: Any) -> Future[None]:
+        """An access-audit entry in; a future that completes once it is durable (or fails with why not)."""
         written: Future[None] = Future()
         self._batcher.put((entry, written))
         return written
@@ -113,14 +91,28 @@ class AuditSink:
     def close(self) -> None:
         self._batcher.close()
 
-    def _flush(self, batch: list[tuple[dict[str, Any], Future[None]]]) -> None:
+    def _flush(self, batch: list[Submission | AuditEntry]) -> None:
+        submissions = [item for item in batch if len(item) == 4]
+        entries = [item for item in batch if len(item) == 2]
         try:
-            with self.service.sessions.begin() as session:
-                crud.audit_many(session=session, entries=[entry for entry, _ in batch])
-        except Exception as error:
-            log.exception("could not append %d audit entries", len(batch))
-            for _, written in batch:
-                written.set_exception(error)
+            if submissions:
+                results = self.service.submit_batch(
+                    [(raw, files, actor) for raw, files, actor, _ in submissions],
+                    audit_entries=[entry for entry, _ in entries],
+                )
+            else:
+                with self.service.sessions.begin() as session:
+                    crud.audit_many(session=session, entries=[entry for entry, _ in entries])
+        except Exception as error:  # the whole batch failed (store or database down): every caller hears it
+            log.exception("could not write a batch of %d submissions, %d audit entries", len(submissions), len(entries))
+            for item in batch:
+                item[-1].set_exception(error)
             return
-        for _, written in batch:
+        for _, written in entries:
             written.set_result(None)
+        if submissions:
+            for (*_, future), result in zip(submissions, results, strict=True):
+                if isinstance(result, RecordInvalid):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ledger_service import __version__
 from ledger_service.api import observability, problems
-from ledger_service.api.batching import AuditSink, SubmissionBatcher
+from ledger_service.api.batching import IndexWriter
 from ledger_service.api.deps import STANDING_TTL_S, Member, RefreshingCache
 from ledger_service.api.limits import BodyLimits, RequestLimits
 from ledger_service.api.observability import Metrics
@@ -66,14 +66,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.submissions = SubmissionBatcher(service)
-        app.state.audit = AuditSink(service)
+        app.state.submissions = app.state.audit = IndexWriter(service)
         if worker:
             anchor_worker.start()
         yield
         anchor_worker.stop()
         app.state.submissions.close()
-        app.state.audit.close()
 
     app = FastAPI(
         title="qledger",

@@ -19,6 +19,7 @@ from web3 import Web3
 from web3._utils.transactions import fill_transaction_defaults
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
+from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 from web3.logs import DISCARD as _DISCARD
 from web3.types import TxParams
@@ -667,14 +668,24 @@ class ChainReader:
         return self._cached(("events", tx_hash), lambda: self._anchor_events(tx_hash))
 
     def _anchor_events(self, tx_hash: bytes) -> list[dict[str, Any]]:
-        receipt = self.client._rpc(lambda: self.client.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+        try:
+            receipt = self.client._rpc(lambda: self.client.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return []  # not on this chain (never, or no more: a node that lost blocks)
         ledger = self.client.ledger
         out: list[dict[str, Any]] = []
         for event in (ledger.events.RecordAnchored, ledger.events.BatchAnchored, ledger.events.RootAnchored):
             for log in event().process_receipt(receipt, errors=_DISCARD):
                 if str(log["address"]).lower() != str(ledger.address).lower():
                     continue  # an event of the same shape from another contract (a forger's copy) proves nothing
-                out.append({"event": log["event"], "block_hash": bytes(log["blockHash"]), **dict(log["args"])})
+                out.append(
+                    {
+                        "event": log["event"],
+                        "block_hash": bytes(log["blockHash"]),
+                        "block_number": int(log["blockNumber"]),
+                        **dict(log["args"]),
+                    }
+                )
         return out
 
     def block_hash(self, number: int) -> bytes:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ledger_service.digests import sm3
 from ledger_service.index import audit as audit_chain
+from ledger_service.index import sealing
 from ledger_service.index.models import (
     AnchorRow,
     ApiKeyRow,
@@ -120,7 +121,7 @@ def add_records(*, session: Session, records: Sequence[NewRecord]) -> list[bool]
                 "measured_at": r.measured_at,
                 "received_at": now,
                 "confidentiality": r.confidentiality,
-                "canonical": r.canonical,
+                "canonical": sealing.stored_canonical(session, r.record_id, r.canonical, r.confidentiality),
                 "cid": r.cid,
                 "status": "accepted",
                 "superseded_by": None,
@@ -372,6 +373,11 @@ def get_record(*, session: Session, record_id: str) -> RecordRow | None:
     return session.get(RecordRow, record_id)
 
 
+def canonical(*, session: Session, row: RecordRow) -> bytes:
+    """The record's canonical JSON (a confidential one is kept sealed: index/sealing.py)."""
+    return sealing.canonical_of(session, row.id, row.canonical)
+
+
 def awaiting_anchor(*, session: Session) -> list[tuple[str, str, str, bytes]]:
     """(id, record type, lab, canonical JSON) of every accepted record, oldest first: the anchoring queue."""
     query = (
@@ -379,7 +385,7 @@ def awaiting_anchor(*, session: Session) -> list[tuple[str, str, str, bytes]]:
         .where(RecordRow.status == "accepted")
         .order_by(RecordRow.measured_at, RecordRow.id)
     )
-    return [(i, t, lab, bytes(c)) for i, t, lab, c in session.execute(query)]
+    return [(i, t, lab, sealing.canonical_of(session, i, c)) for i, t, lab, c in session.execute(query)]
 
 
 def list_records(

@@ -38,5 +38,7 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, at_rest_key: bytes | None = None) -> sessionmaker[Session]:
+    """Sessions over `engine`; with `at_rest_key`, they seal and open confidential records (index/sealing.py)."""
+    info = {"at_rest_key": at_rest_key} if at_rest_key is not None else {}
+    return sessionmaker(engine, expire_on_commit=False, info=info)

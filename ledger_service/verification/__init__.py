@@ -1,74 +1,130 @@
-"""Verification: one fragment per check with stable reason codes (docs/architecture.md section 7)."""
+"""Verification in the shape of oa-verify (docs/architecture.md section 7): one module per check under
+`checks/`, composed by `verification_builder`, one entry point `verify(target, context)` for a record id's
+evidence, a record file, a proof bundle and a certificate PDF; every check gives one fragment with a stable
+reason code, and none raises."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from ledger_service.chain.types import Deployment
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.store import ContentStore
-from ledger_service.verification import checks
+from ledger_service.verification.builder import Check, Verifier, verification_builder
 from ledger_service.verification.bundle import BundleInvalid, make_bundle, read_bundle
-from ledger_service.verification.checks import Anchor, Evidence
-from ledger_service.verification.fragment import Fragment, Reason, Status, is_valid
+from ledger_service.verification.checks import RECORD_CHECKS, certificate_contracts, lab_account
+from ledger_service.verification.context import (
+    Context,
+    TrustAnchor,
+    UntrustedAnchor,
+    genuine_deployment,
+    read_trust_anchor,
+)
+from ledger_service.verification.fragment import Fragment, Reason, Status, error_fragment, is_valid, not_valid
+from ledger_service.verification.target import (
+    Anchor,
+    CertificateTarget,
+    Evidence,
+    NotATarget,
+    RecordSource,
+    RecordTarget,
+    Target,
+    load_target,
+)
+
+verify_record = verification_builder(RECORD_CHECKS)
 
 
-def verify(evidence: Evidence, chain: ChainReader, store: ContentStore | None = None) -> list[Fragment]:
-    """Every check over the evidence, in a fixed order."""
-    return [
-        checks.sm3_record_hash(evidence),
-        checks.attachment_hashes(evidence, store),
-        checks.chain_anchor(evidence, chain),
-        checks.record_status(evidence, chain),
-        checks.calibration(evidence, chain),
-        checks.certificate_terms(evidence, chain),
-        checks.issuer(evidence, chain),
-        checks.operator(evidence),
-    ]
+verify_certificate_contracts = verification_builder([certificate_contracts.CHECK])
 
 
-def verify_many(
-    evidences: list[Evidence], chain: ChainReader, store: ContentStore | None = None
-) -> list[list[Fragment]]:
+def _verify_certificate(target: CertificateTarget, context: Context) -> list[Fragment]:
+    from esg_reports.certificates import verify_pdf
+
+    try:
+        checks = verify_pdf(context.chain.client, target.pdf)
+    except Exception as error:  # a node down, or a bug: an ERROR fragment, never an exception
+        checks = [error_fragment("CertificateCredential", "certificate", error)]
+    return verify_certificate_contracts(target, context) + checks
+
+
+def verify(target: Target, context: Context) -> list[Fragment]:
+    """Every check over the target, in a fixed order."""
+    if isinstance(target, CertificateTarget):
+        return _verify_certificate(target, context)
+    return verify_record(target, context)
+
+
+def passes(target: Target, fragments: Sequence[Fragment]) -> bool:
+    """The verdict: every fragment VALID or SKIPPED, and the checks that must pass for this kind of target did."""
+    if isinstance(target, CertificateTarget):
+        return is_valid(fragments, ("certificate", "status"))
+    return is_valid(fragments)
+
+
+def verify_many(targets: Sequence[RecordTarget], context: Context) -> list[list[Fragment]]:
     """`verify` for a sweep of records: their statuses are read in JSON-RPC batches first."""
+    chain = context.chain
     items = []
-    for e in evidences:
-        lab = checks.lab_account(e, chain)
+    for t in targets:
+        e = t.evidence
+        lab = lab_account(e, chain)
         if e.anchor is not None and lab is not None:
             root = bytes.fromhex(e.anchor.root) if e.anchor.root else None
             items.append((bytes.fromhex(e.record_id), root, [bytes.fromhex(p) for p in e.anchor.proof], lab))
     chain.prefetch_statuses(items)
-    return [verify(e, chain, store) for e in evidences]
+    return [verify(t, context) for t in targets]
 
 
-def verify_bundles(bundles: Sequence[Any], rpc_url: str) -> list[list[Fragment]]:
-    """Verify proof bundles of one deployment against a JSON-RPC node, with batched status reads.
-    Raises BundleInvalid for a malformed bundle. (Forked workers were measured: on two cores the node is the
-    other half of the work, and they gained nothing.)"""
+def verify_bundles(bundles: Sequence[Any], rpc_url: str, trusted: Deployment) -> list[list[Fragment]]:
+    """Verify proof bundles against a JSON-RPC node and the consortium's genuine contracts (`trusted`, from its
+    trust anchor), with batched status reads. Raises BundleInvalid for a malformed bundle. (Forked workers were
+    measured: on two cores the node is the other half of the work, and they gained nothing.)"""
     from ledger_service.chain.jsonrpc import JsonRpcChainClient
 
-    read = [read_bundle(b) for b in bundles]
-    if not read:
+    targets = [read_bundle(b) for b in bundles]
+    if not targets:
         return []
-    deployment = read[0][1]
-    if any(d != deployment for _, d in read):
-        raise BundleInvalid("chain: the bundles name different deployments; verify them separately")
     client = JsonRpcChainClient(rpc_url)
-    client.attach(deployment)
-    return verify_many([e for e, _ in read], ChainReader(client))
+    client.attach(trusted)
+    return verify_many(targets, Context(ChainReader(client), trusted))
+
+
+def record_context(chain: ChainReader, store: ContentStore | None = None, skip_content: bool = False) -> Context:
+    """The context of a verifier that runs beside the ledger: its own chain client's deployment is trusted."""
+    return Context(chain, chain.client.deployment, store, skip_content)
 
 
 __all__ = [
     "Anchor",
     "BundleInvalid",
+    "CertificateTarget",
+    "Check",
+    "Context",
     "Evidence",
     "Fragment",
+    "NotATarget",
     "Reason",
+    "RecordSource",
+    "RecordTarget",
     "Status",
+    "Target",
+    "TrustAnchor",
+    "UntrustedAnchor",
+    "Verifier",
+    "genuine_deployment",
     "is_valid",
+    "load_target",
     "make_bundle",
+    "not_valid",
+    "passes",
     "read_bundle",
+    "read_trust_anchor",
+    "record_context",
+    "verification_builder",
     "verify",
     "verify_bundles",
     "verify_many",
+    "verify_record",
 ]

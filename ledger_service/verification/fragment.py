@@ -57,6 +57,10 @@ class Reason(StrEnum):
     TIER_MISMATCH = "TIER_MISMATCH"  # the bundle's tier is not the one the chain's event says
     CALIBRATION_MISMATCH = "CALIBRATION_MISMATCH"  # the window a record or certificate states is not the chain's
     NOT_A_CERTIFICATE = "NOT_A_CERTIFICATE"  # CertificateTerms: the record is not a calibration certificate
+    DOES_NOT_APPLY = "DOES_NOT_APPLY"  # the check is not one for this kind of target
+    NO_TRUST_ANCHOR = "NO_TRUST_ANCHOR"  # the verifier holds no trust anchor: the contracts cannot be told genuine
+    UNTRUSTED_CONTRACTS = "UNTRUSTED_CONTRACTS"  # the contracts named are not those the trust anchor leads to
+    CONTENT_SKIPPED = "CONTENT_SKIPPED"  # the user asked not to check attachments' content
 
 
 @dataclass(frozen=True)
@@ -95,16 +99,22 @@ def coded_errors(name: str, type_: FragmentType) -> Callable[[Callable[P, Fragme
         def run(*args: P.args, **kwargs: P.kwargs) -> Fragment:
             try:
                 return check(*args, **kwargs)
-            except ChainUnavailable as error:
-                return not_valid(name, type_, Status.ERROR, Reason.CHAIN_UNAVAILABLE, str(error))
-            except StoreUnavailable as error:
-                return not_valid(name, type_, Status.ERROR, Reason.STORE_UNAVAILABLE, str(error))
             except Exception as error:  # a bug or an unforeseen answer: say so, never crash the verification
-                return not_valid(name, type_, Status.ERROR, Reason.UNEXPECTED_ERROR, f"{type(error).__name__}: {error}")
+                return error_fragment(name, type_, error)
 
         return run
 
     return wrap
+
+
+def error_fragment(name: str, type_: FragmentType, error: Exception) -> Fragment:
+    """The ERROR fragment of a check that raised: an unreachable node or store with its code, anything else
+    UNEXPECTED_ERROR."""
+    if isinstance(error, ChainUnavailable):
+        return not_valid(name, type_, Status.ERROR, Reason.CHAIN_UNAVAILABLE, str(error))
+    if isinstance(error, StoreUnavailable):
+        return not_valid(name, type_, Status.ERROR, Reason.STORE_UNAVAILABLE, str(error))
+    return not_valid(name, type_, Status.ERROR, Reason.UNEXPECTED_ERROR, f"{type(error).__name__}: {error}")
 
 
 REQUIRED: Final[tuple[FragmentType, ...]] = ("integrity", "anchored", "status", "calibration")

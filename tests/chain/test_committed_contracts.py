@@ -131,3 +131,32 @@ def test_status_queries_are_encoded_as_eth_abi_encodes_them(
             encode_status_queries([(a, r[:31], root, proof)])
         with pytest.raises(ValueError, match="20-byte"):
             encode_status_queries([(a[:19], r, root, proof)])
+
+
+def test_every_custom_error_in_the_committed_abis_maps_to_a_stable_code() -> None:
+    """A contract error added without a code would reach API clients as the catch-all CHAIN_REFUSED."""
+    from ledger_service.chain import ERROR_CODES
+
+    declared = {name for name, _, _ in error_table().values()}
+    assert sorted(declared - ERROR_CODES.keys()) == [], "custom errors with no stable code"
+    assert sorted(ERROR_CODES.keys() - declared) == [], "codes for errors no contract declares any more"
+    assert all(code.isupper() and " " not in code and code != "CHAIN_REFUSED" for code in ERROR_CODES.values())
+    for selector, (name, _, types) in error_table().items():  # every one decodes to its own code
+        data = selector + abi_encode(list(types), [_zero(t) for t in types])
+        assert decode_revert(data).code == ERROR_CODES[name]
+
+
+def _zero(abi_type: str) -> Any:
+    if abi_type.endswith("]"):
+        return []
+    if abi_type.startswith("("):
+        return tuple(_zero(t) for t in abi_type[1:-1].split(","))
+    if abi_type == "address":
+        return "0x" + "00" * 20
+    if abi_type.startswith("bytes") and abi_type != "bytes":
+        return b"\0" * int(abi_type[5:])
+    if abi_type in ("bytes", "string"):
+        return b"" if abi_type == "bytes" else ""
+    if abi_type == "bool":
+        return False
+    return 0

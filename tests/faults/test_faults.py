@@ -205,7 +205,8 @@ def test_nothing_lost_nothing_twice_under_faults(tmp_path: Path) -> None:
         assert all(node.has(c) for c in content)
         node.close()
         bundles = [runtime.service.proof_bundle(r) for r in sorted(acknowledged)]
-        results = verify_bundles(bundles, chain_url)
+        assert runtime.service.chain.deployment is not None
+        results = verify_bundles(bundles, chain_url, runtime.service.chain.deployment)
         assert sum(is_valid(f) for f in results) == N
         ipfs.close()
         chain.close()

@@ -20,6 +20,7 @@ from ledger_service.confidential import EscrowError
 from ledger_service.config import Settings
 from ledger_service.demo import AGENTS, LAB, REG, Demo
 from ledger_service.errors import LedgerError, TransactionReverted
+from ledger_service.index import crud, sealing
 from ledger_service.index.models import AuditRow, EscrowRow, RecordRow
 from ledger_service.runtime import Runtime, open_runtime
 from ledger_service.store import cid_of_bytes
@@ -64,7 +65,7 @@ def test_only_ciphertext_is_stored_and_the_record_still_verifies(
         row = session.get(RecordRow, record_id)
         escrow = session.get(EscrowRow, record_id)
         assert row is not None and escrow is not None
-        canonical, attachment_cid = row.canonical, row.attachments[0].cid
+        canonical, attachment_cid = crud.canonical(session=session, row=row), row.attachments[0].cid
         envelope = json.loads(escrow.envelope)
     assert not s.store.has(cid_of_bytes(canonical))  # the plaintext was never stored
     assert s.store.get(row.cid or "") != canonical and row.cid == envelope["record_ciphertext_cid"]
@@ -73,6 +74,45 @@ def test_only_ciphertext_is_stored_and_the_record_still_verifies(
     fragments = s.verify(record_id)  # the owner's index verifies it; the encrypted attachment is skipped
     assert is_valid(fragments)
     assert next(f for f in fragments if f.name == "Sm3AttachmentHash").reason["code"] == "CONFIDENTIAL"
+
+
+def test_the_owners_index_keeps_no_confidential_payload_in_the_clear(
+    world: tuple[Runtime, Demo, dict[str, list[str]]],
+) -> None:
+    """A copy of index.db (a backup, a leaked volume) shows no confidential payload: it is SM4-GCM sealed under
+    the data directory's at-rest key (0600), bound to its record id; the owner still reads and verifies it."""
+    import sqlite3
+
+    runtime, _, lots = world
+    s, data = runtime.service, runtime.settings.data_dir
+    secret, public = lots["LOT-SECRET"][0], lots["public"][0]
+    documents = {r: s.evidence(r).record for r in (secret, public)}
+    assert documents[secret]["confidentiality"] == "confidential"
+    with sqlite3.connect(data / "index.db") as db:
+        stored = dict(db.execute("SELECT id, canonical FROM records WHERE id IN (?, ?)", (secret, public)).fetchall())
+    db.close()
+    assert sealing.is_sealed(stored[secret]) and not sealing.is_sealed(stored[public])
+    for field in ("report_id", "operator"):
+        assert json.dumps(documents[secret][field]).encode()[1:-1] not in stored[secret]
+    on_disk = b"".join(p.read_bytes() for p in data.glob("index.db*"))
+    assert documents[secret]["report_id"].encode() not in on_disk  # nor in the WAL, the facts or the audit trail
+    assert documents[public]["report_id"].encode() in on_disk  # (the search finds what is there)
+    key = data / "keys" / "index-at-rest.sm4"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert sealing.unseal(bytes.fromhex(key.read_text()), secret, stored[secret]) == crud_canonical(s, secret)
+    with pytest.raises(Exception, match="authentication failed"):  # bound to its own record id
+        sealing.unseal(bytes.fromhex(key.read_text()), public, stored[secret])
+    # Sessions without the key refuse to write a confidential record in the clear.
+    from ledger_service.index import session_factory
+
+    with session_factory(runtime.engine)() as session, pytest.raises(sealing.NoAtRestKey):
+        sealing.stored_canonical(session, secret, b"{}", "confidential")
+
+
+def crud_canonical(s: object, record_id: str) -> bytes:
+    with s.sessions() as session:  # type: ignore[attr-defined]
+        row = session.get(RecordRow, record_id)
+        return crud.canonical(session=session, row=row)
 
 
 def test_before_a_recall_no_single_party_can_decrypt(world: tuple[Runtime, Demo, dict[str, list[str]]]) -> None:

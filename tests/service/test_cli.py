@@ -286,7 +286,12 @@ def test_cli_behaves_like_a_mature_tool(tmp_path: Path, monkeypatch: pytest.Monk
         monkeypatch.setenv("QLEDGER_DATA_DIR", str(elsewhere))
         refused = run("verify", str(bundle), code=1)
         assert "--rpc" in refused.output and "init" not in refused.output
-        assert json.loads(run("verify", str(bundle), "--rpc", url, "--json").stdout)["valid"] is True
+        # Without the consortium's trust anchor a verifier cannot tell genuine contracts from a copy: exit 4.
+        untrusted = json.loads(run("verify", str(bundle), "--rpc", url, "--json", code=4).stdout)
+        assert untrusted["valid"] is False
+        assert {f["name"]: f["reason"] for f in untrusted["fragments"]}["ConsortiumContracts"][
+            "code"
+        ] == "NO_TRUST_ANCHOR"
         trust = data / TRUST_FILE
         assert json.loads(run("verify", str(bundle), "--rpc", url, "--consortium", str(trust), "--json").stdout)[
             "valid"
@@ -296,7 +301,9 @@ def test_cli_behaves_like_a_mature_tool(tmp_path: Path, monkeypatch: pytest.Monk
         run("certificate", record_id, "--out", str(certs))
         (pdf,) = certs.glob("*.pdf")
         monkeypatch.setenv("QLEDGER_DATA_DIR", str(elsewhere))
-        assert json.loads(run("verify", str(pdf), "--rpc", url, "--json").stdout)["valid"] is True
+        assert json.loads(run("verify", str(pdf), "--rpc", url, "--json", code=4).stdout)["valid"] is False
+        by_trust = run("verify", str(pdf), "--rpc", url, "--consortium", str(trust), "--json")
+        assert json.loads(by_trust.stdout)["valid"] is True
         assert not elsewhere.exists()
 
 

@@ -10,7 +10,6 @@ import pytest
 
 from ledger_service import merkle
 from ledger_service.chain.types import Header, OnChainStatus
-from ledger_service.chain.web3_client import ChainReader
 from ledger_service.config import Settings
 from ledger_service.demo import CAL, LAB, Demo
 from ledger_service.errors import TransactionReverted
@@ -18,7 +17,8 @@ from ledger_service.ids import instrument_key, operator_key
 from ledger_service.local_consortium import REFERENCES, reference_certificate
 from ledger_service.records import RECORD_TYPE_CODES
 from ledger_service.runtime import open_runtime
-from ledger_service.verification import Anchor, Evidence, is_valid, verify
+from ledger_service.verification import Anchor, Evidence, is_valid
+from tests.utils.verifying import verify_evidence
 
 
 def test_a_member_cannot_revoke_or_claim_another_labs_records(tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_a_member_cannot_revoke_or_claim_another_labs_records(tmp_path: Path) ->
         proof=[p.hex() for p in merkle.proof(leaves, 0)],
     )
     evidence = Evidence(service.evidence(stolen).record, stolen, anchor)
-    fragments = {f.name: f for f in verify(evidence, ChainReader(chain), service.store)}
+    fragments = {f.name: f for f in verify_evidence(evidence, chain, service.store)}
     assert fragments["ChainAnchor"].reason is not None
     assert fragments["ChainAnchor"].reason["code"] == "ANCHOR_TX_MISMATCH"
     assert fragments["RecordStatus"].reason is not None

@@ -102,10 +102,15 @@ def test_proof_bundles_verify_against_the_node_without_a_database(
     ]
     service.anchor_pending()
     runner = CliRunner()
+    from ledger_service.runtime import trust_document
+
+    assert service.chain.deployment is not None
+    (tmp_path / "consortium.json").write_text(json.dumps(trust_document(service.chain.deployment)))
+    trust = ["--consortium", str(tmp_path / "consortium.json")]
     for record_id in ids:
         bundle = tmp_path / f"{record_id}.json"
         bundle.write_text(json.dumps(service.proof_bundle(record_id)))
-        result = runner.invoke(app, ["verify", str(bundle), "--rpc", url, "--json"])
+        result = runner.invoke(app, ["verify", str(bundle), "--rpc", url, *trust, "--json"])
         assert result.exit_code == 0, result.output
         assert json.loads(result.output)["valid"] is True
 
@@ -113,14 +118,14 @@ def test_proof_bundles_verify_against_the_node_without_a_database(
     tampered = json.loads((tmp_path / f"{ids[2]}.json").read_text())
     tampered["record"]["results"]["values"][1]["value"] += 1
     (tmp_path / "t.json").write_text(json.dumps(tampered))
-    result = runner.invoke(app, ["verify", str(tmp_path / "t.json"), "--rpc", url, "--json"])
+    result = runner.invoke(app, ["verify", str(tmp_path / "t.json"), "--rpc", url, *trust, "--json"])
     assert result.exit_code == 3
     codes = {f["name"]: (f["reason"] or {}).get("code") for f in json.loads(result.output)["fragments"]}
     assert codes["Sm3RecordHash"] == "DIGEST_MISMATCH"
 
     # A revoked record: the bundle still proves the anchor, and the status says REVOKED.
     service.revoke(ids[1], member=REG, reason="withdrawn by regulator")
-    result = runner.invoke(app, ["verify", str(tmp_path / f"{ids[1]}.json"), "--rpc", url, "--json"])
+    result = runner.invoke(app, ["verify", str(tmp_path / f"{ids[1]}.json"), "--rpc", url, *trust, "--json"])
     fragments = {f["name"]: f for f in json.loads(result.output)["fragments"]}
     assert result.exit_code == 3 and fragments["RecordStatus"]["reason"]["code"] == "REVOKED"
     assert fragments["ChainAnchor"]["status"] == "VALID"

@@ -23,8 +23,9 @@ from ledger_service.ids import header_of, instrument_key
 from ledger_service.index import crud
 from ledger_service.records import RECORD_TYPE_CODES
 from ledger_service.runtime import Runtime, open_runtime
-from ledger_service.verification import Anchor, Evidence, Fragment, is_valid, read_bundle, verify
+from ledger_service.verification import Anchor, Evidence, Fragment, is_valid, read_bundle
 from ledger_service.verification.bundle import FORMAT
+from tests.utils.verifying import verify_evidence, verify_target
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +68,8 @@ def test_a_record_anchored_in_a_batch_of_another_type_is_invalid(world: tuple[Ru
     assert not service.is_accredited(LAB, RECORD_TYPE_CODES["calibration_certificate"])
     record_id = bytes.fromhex(rid(doc))
     receipt = chain.anchor_batch(service.accounts[LAB], RECORD_TYPE_CODES["el_image"], [header_of(doc, record_id)])
-    evidence, _ = read_bundle(json.loads(json.dumps(bundle_of(runtime, doc, "B", receipt, merkle.root([record_id])))))
-    fragments = verify(evidence, ChainReader(chain))
+    target = read_bundle(json.loads(json.dumps(bundle_of(runtime, doc, "B", receipt, merkle.root([record_id])))))
+    fragments = verify_target(target, chain)
     assert not is_valid(fragments) and codes(fragments)["ChainAnchor"] == "RECORD_TYPE_MISMATCH"
 
 
@@ -79,8 +80,8 @@ def test_a_tier_c_root_relabelled_tier_b_is_invalid(world: tuple[Runtime, Demo])
     record_id = bytes.fromhex(rid(doc))
     receipt = chain.anchor_root(service.accounts[LAB], [record_id], service_schema("xrf_analysis"))
     for tier, expected in (("C", None), ("B", "TIER_MISMATCH")):
-        evidence, _ = read_bundle(bundle_of(runtime, doc, tier, receipt, merkle.root([record_id])))
-        fragments = verify(evidence, ChainReader(chain))
+        target = read_bundle(bundle_of(runtime, doc, tier, receipt, merkle.root([record_id])))
+        fragments = verify_target(target, chain)
         assert codes(fragments).get("ChainAnchor") == expected, (tier, codes(fragments))
 
 
@@ -122,7 +123,7 @@ def test_a_calibration_window_that_is_not_the_certificates_is_invalid(world: tup
         tx = "0x" + receipt.tx_hash.hex()
         return Evidence(doc, rid(doc), Anchor("A", d.chain_id, d.ledger, tx, receipt.block_number, None, None, []))
 
-    fragments = verify(tier_a(certificate, anchored), ChainReader(chain))
+    fragments = verify_evidence(tier_a(certificate, anchored), chain)
     assert codes(fragments)["CertificateTerms"] == "CALIBRATION_MISMATCH"
 
     _, doc = service.record_document(demo.record("xrf_analysis", 7)[0])
@@ -134,7 +135,7 @@ def test_a_calibration_window_that_is_not_the_certificates_is_invalid(world: tup
         "valid_until": certificate["results"]["valid_until"],
     }
     receipt = chain.anchor(lab, RECORD_TYPE_CODES["xrf_analysis"], header_of(doc, bytes.fromhex(rid(doc))))
-    fragments = verify(tier_a(doc, receipt), ChainReader(chain))
+    fragments = verify_evidence(tier_a(doc, receipt), chain)
     assert not is_valid(fragments) and codes(fragments)["CalibrationValidity"] == "CALIBRATION_MISMATCH"
 
 

@@ -7,7 +7,7 @@ from ledger_service.chain.jsonrpc import JsonRpcChainClient
 from ledger_service.chain.types import Deployment
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.digests import sm3
-from ledger_service.verification import Anchor, Evidence, Status, is_valid, verify
+from ledger_service.verification import Anchor, Evidence, RecordTarget, Status, is_valid, record_context, verify
 from ledger_service.verification.fragment import Reason, coded_errors, not_valid, valid
 from tests.utils.anvil import free_port
 from tests.utils.records import valid_raw
@@ -27,7 +27,7 @@ def test_a_dead_node_gives_error_fragments_not_invalid_ones() -> None:
         record_id=sm3(canonical_json(record)).hex(),
         anchor=Anchor("A", 31337, "0x" + "22" * 20, "0x" + "ab" * 32, 5, None, None, []),
     )
-    fragments = {f.name: f for f in verify(evidence, _dead_reader())}
+    fragments = {f.name: f for f in verify(RecordTarget(evidence), record_context(_dead_reader()))}
     assert fragments["Sm3RecordHash"].status is Status.VALID
     for name in ("ChainAnchor", "RecordStatus", "CalibrationValidity", "IssuerStanding"):
         assert fragments[name].status is Status.ERROR, name

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(req
 @router.get("")
 def list_entries(
     service: ServiceDep,
-    after: Annotated[int, Query(ge=0, description="entries after this id")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="entries after this id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Audit entries in chain order, each with its SM3 and its predecessor's."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -82,7 +81,7 @@ def _links(record_id: str) -> Links:
     return Links(self=base, status=f"{base}/status", verification=f"{base}/verification", proof=f"{base}/proof")
 
 
-def _public(row: RecordRow) -> RecordPublic:
+def _public(service: LedgerService, row: RecordRow) -> RecordPublic:
     a = row.anchor
     anchor = None
     if a is not None:
@@ -103,7 +102,7 @@ def _public(row: RecordRow) -> RecordPublic:
         lab_member=row.lab_member,
         measured_at=row.measured_at,
         cid=row.cid,
-        record=json.loads(row.canonical),
+        record=service.document_of(row),
         anchor=anchor,
         superseded_by=row.superseded_by,
     )
@@ -239,21 +238,21 @@ def list_records(
             offset=offset,
             visible_to=member.id,
         )
-        data = [_public(r) for r in rows]
+        data = [_public(service, r) for r in rows]
     return RecordsPublic(data=data, count=len(data))
 
 
 @router.get("/{record_id}", response_model=RecordPublic)
 def get_record(record_id: RecordId, service: ServiceDep, member: MemberDep) -> RecordPublic:
     """Retrieve a record."""
-    return _public(readable(service, member, record_id))
+    return _public(service, readable(service, member, record_id))
 
 
 @router.get("/{record_id}/status")
 def get_status(record_id: RecordId, service: ServiceDep, member: MemberDep) -> dict[str, Any]:
     """Where a record stands: accepted (queued for anchoring), anchored, revoked or superseded."""
     row = readable(service, member, record_id)
-    public = _public(row)
+    public = _public(service, row)
     return {"record_id": row.id, "status": row.status, "anchor": public.anchor, "superseded_by": row.superseded_by}
 
 
@@ -266,12 +265,13 @@ def get_verification(record_id: RecordId, service: ServiceDep, member: MemberDep
 
 
 @router.get("/{record_id}/proof")
-def get_proof(record_id: RecordId, service: ServiceDep, member: MemberDep) -> dict[str, Any]:
-    """A self-contained proof bundle, verifiable against any node of the chain."""
+def get_proof(record_id: RecordId, service: ServiceDep, member: MemberDep, content: bool = True) -> dict[str, Any]:
+    """A self-contained proof bundle, verifiable against any node of the chain; with the attachments' content
+    (base64) unless `content=false` (then a verifier fetches it by CID)."""
     row = readable(service, member, record_id)
     if row.anchor is None:
         raise Problem(409, "NOT_ANCHORED", "The record is not anchored yet", f"status {row.status}")
-    return service.proof_bundle(record_id)
+    return service.proof_bundle(record_id, with_content=content)
 
 
 @router.post("/{record_id}/revoke")

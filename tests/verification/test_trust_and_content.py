@@ -1,0 +1,212 @@
+"""A verifier trusts the consortium, never the bundle (docs/threat-model.md, "a forger with no membership"), and
+checks the content a record declares (docs/formats.md, proof bundles).
+
+A forger with no membership deploys its own copy of the consortium's contracts on the same chain, founds it
+with a lab of the same member id, calibrates, anchors and exports a bundle: internally consistent, so a
+verifier that believes the bundle's contracts says VALID. Held against the consortium's trust anchor it is
+INVALID (UNTRUSTED_CONTRACTS)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ledger_service.chain.jsonrpc import JsonRpcChainClient
+from ledger_service.chain.web3_client import ChainReader
+from ledger_service.cli import app
+from ledger_service.config import Settings
+from ledger_service.demo import LAB, Demo
+from ledger_service.runtime import Runtime, open_runtime, trust_document
+from ledger_service.verification import Context, Fragment, is_valid, read_bundle, verify
+from tests.utils.anvil import anvil_node
+from tests.utils.ipfs import ipfs_node
+
+
+@dataclass
+class Member:
+    runtime: Runtime
+    demo: Demo
+    trust: Path
+
+
+def _consortium(url: str, data: Path) -> Member:
+    runtime = open_runtime(Settings(data_dir=data, chain_url=url))
+    demo = Demo(runtime.service, runtime.keys)
+    demo.found_consortium()
+    demo.calibrate_instruments()
+    deployment = runtime.service.chain.deployment
+    assert deployment is not None
+    trust = data / "consortium.json"
+    trust.write_text(json.dumps(trust_document(deployment)))
+    return Member(runtime, demo, trust)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Member, Member]]:
+    with anvil_node() as url:
+        genuine = _consortium(url, tmp_path_factory.mktemp("genuine"))
+        forger = _consortium(url, tmp_path_factory.mktemp("forger"))  # its own copy, on the same chain
+        yield url, genuine, forger
+        for m in (genuine, forger):
+            m.runtime.engine.dispose()
+
+
+def _bundle(member: Member, kind: str, i: int, with_content: bool = True) -> tuple[str, dict[str, Any], bytes]:
+    raw, files = member.demo.record(kind, i)
+    service = member.runtime.service
+    record_id = service.submit(raw, files, actor=LAB).record_id
+    service.anchor_pending()
+    content = files[0].data if files and files[0].data is not None else (files[0].path.read_bytes() if files else b"")  # type: ignore[union-attr]
+    return record_id, service.proof_bundle(record_id, with_content=with_content), content
+
+
+def _codes(fragments: list[Fragment]) -> dict[str, str]:
+    return {f.name: f.reason["code"] for f in fragments if f.reason is not None}
+
+
+def _cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str, code: int) -> dict[str, Any]:
+    monkeypatch.setenv("QLEDGER_DATA_DIR", str(tmp_path / "no-data-dir"))
+    result = CliRunner().invoke(app, ["verify", *args, "--json"])
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout) if result.stdout.startswith("{") else {"output": result.output}
+
+
+def test_a_forgers_copy_of_the_contracts_verifies_only_for_whoever_believes_the_bundle(
+    chain: tuple[str, Member, Member], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, genuine, forger = chain
+    _, forged, _ = _bundle(forger, "xrf_analysis", 1)
+    assert forged["record"]["lab"]["member_id"] == LAB  # it names the genuine lab's member id
+    target = read_bundle(forged)
+    assert target.claimed is not None and genuine.runtime.service.chain.deployment is not None
+
+    believed = JsonRpcChainClient(url)
+    believed.attach(target.claimed)
+    assert is_valid(verify(target, Context(ChainReader(believed), target.claimed)))  # the bundle's own word
+
+    trusted = genuine.runtime.service.chain.deployment
+    client = JsonRpcChainClient(url)
+    client.attach(trusted)
+    fragments = verify(target, Context(ChainReader(client), trusted))
+    assert not is_valid(fragments)
+    codes = _codes(fragments)
+    assert codes["ConsortiumContracts"] == "UNTRUSTED_CONTRACTS"
+    assert codes["ChainAnchor"] == "ANCHOR_TX_MISMATCH"  # the genuine ledger emitted nothing for it
+
+    path = tmp_path / "forged.json"
+    path.write_text(json.dumps(forged))
+    verdict = _cli(tmp_path, monkeypatch, str(path), "--rpc", url, "--consortium", str(genuine.trust), code=3)
+    assert {f["name"]: (f["reason"] or {}).get("code") for f in verdict["fragments"]}["ConsortiumContracts"] == (
+        "UNTRUSTED_CONTRACTS"
+    )
+    # With no trust anchor the verifier cannot tell: never VALID.
+    undetermined = _cli(tmp_path, monkeypatch, str(path), "--rpc", url, code=4)
+    assert undetermined["valid"] is False
+
+
+def test_a_trust_file_that_does_not_lead_to_a_consortium_is_refused_naming_it(
+    chain: tuple[str, Member, Member], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, genuine, forger = chain
+    _, bundle, _ = _bundle(genuine, "xrf_analysis", 2)
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    doc = json.loads(genuine.trust.read_text())
+    forged_ledger = json.loads(forger.trust.read_text())["ledger"]
+    cases = {
+        "mixed.json": {**doc, "ledger": forged_ledger},  # the registry is genuine, the ledger the forger's
+        "eoa.json": {**doc, "registry": genuine.runtime.service.accounts[LAB], "ledger": None},
+        "chain.json": {**doc, "chain_id": doc["chain_id"] + 1},
+        "garbled.json": {**doc, "registry": "not an address"},
+    }
+    for name, content in cases.items():
+        trust = tmp_path / name
+        trust.write_text(json.dumps({k: v for k, v in content.items() if v is not None}))
+        out = _cli(tmp_path, monkeypatch, str(path), "--rpc", url, "--consortium", str(trust), code=1)["output"]
+        assert name in out and len(out.strip().splitlines()) == 1, out
+    # The trust anchor alone (chain id and registry) is enough: the ledger is read from the registry.
+    minimal = tmp_path / "minimal.json"
+    minimal.write_text(json.dumps({k: doc[k] for k in ("format", "chain_id", "registry")}))
+    assert _cli(tmp_path, monkeypatch, str(path), "--rpc", url, "--consortium", str(minimal), code=0)["valid"]
+
+
+def test_a_bundle_carries_its_content_and_content_not_checked_is_not_valid(
+    chain: tuple[str, Member, Member], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, genuine, _ = chain
+    record_id, bundle, image = _bundle(genuine, "el_image", 3)
+    (name,) = bundle["attachments"]
+    assert base64.b64decode(bundle["attachments"][name]) == image
+    trust = ["--rpc", url, "--consortium", str(genuine.trust)]
+
+    def run(doc: dict[str, Any], *extra: str, code: int) -> dict[str, str | None]:
+        path = tmp_path / "bundle.json"
+        path.write_text(json.dumps(doc))
+        verdict = _cli(tmp_path, monkeypatch, str(path), *trust, *extra, code=code)
+        return {f["name"]: (f["reason"] or {}).get("code") for f in verdict["fragments"]}
+
+    assert run(bundle, code=0)["Sm3AttachmentHash"] is None  # checked, VALID
+    tampered = copy.deepcopy(bundle)
+    tampered["attachments"][name] = base64.b64encode(image[:-1] + bytes([image[-1] ^ 1])).decode()
+    assert run(tampered, code=3)["Sm3AttachmentHash"] == "ATTACHMENT_DIGEST_MISMATCH"
+
+    bare = genuine.runtime.service.proof_bundle(record_id, with_content=False)
+    assert "attachments" not in bare
+    assert run(bare, code=4)["Sm3AttachmentHash"] == "ATTACHMENT_NOT_PROVIDED"  # could not tell: not VALID
+    assert run(bare, "--skip-content", code=0)["Sm3AttachmentHash"] == "CONTENT_SKIPPED"  # as asked, and said
+    given = tmp_path / name
+    given.write_bytes(image)
+    assert run(bare, "--attach", str(given), code=0)["Sm3AttachmentHash"] is None
+    given.write_bytes(image + b"\0")
+    assert run(bare, "--attach", str(given), code=3)["Sm3AttachmentHash"] == "ATTACHMENT_DIGEST_MISMATCH"
+
+    with ipfs_node() as ipfs:  # fetched by CID from a node that has it
+        from ledger_service.store.ipfs_rpc import IpfsRpcStore
+
+        node = IpfsRpcStore(ipfs)
+        assert node.put(image) == bundle["record"]["attachments"][0]["cid"]
+        node.close()
+        assert run(bare, "--ipfs", ipfs, code=0)["Sm3AttachmentHash"] is None
+
+
+def test_a_malformed_bundle_is_refused_naming_the_field(
+    chain: tuple[str, Member, Member], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, genuine, _ = chain
+    _, bundle, _ = _bundle(genuine, "el_image", 4)
+    edits: dict[str, Any] = {
+        "anchor.block_number": lambda b: b["anchor"].update(block_number="12"),
+        "anchor.tx_hash": lambda b: b["anchor"].update(tx_hash="0x1234"),
+        "anchor.proof": lambda b: b["anchor"].update(proof=["zz" * 32]),
+        "attachments.": lambda b: b["attachments"].update({next(iter(b["attachments"])): "***"}),
+        "record_id": lambda b: b.update(record_id=7),
+    }
+    for field, edit in edits.items():
+        doc = copy.deepcopy(bundle)
+        edit(doc)
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(doc))
+        out = _cli(tmp_path, monkeypatch, str(path), "--rpc", url, "--consortium", str(genuine.trust), code=1)
+        assert "bad.json" in out["output"] and field in out["output"], (field, out)
+
+
+def test_an_edited_block_number_is_invalid(
+    chain: tuple[str, Member, Member], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, genuine, _ = chain
+    _, bundle, _ = _bundle(genuine, "tensile_test", 5)
+    bundle["anchor"]["block_number"] += 1
+    path = tmp_path / "moved.json"
+    path.write_text(json.dumps(bundle))
+    verdict = _cli(tmp_path, monkeypatch, str(path), "--rpc", url, "--consortium", str(genuine.trust), code=3)
+    assert {f["name"]: (f["reason"] or {}).get("code") for f in verdict["fragments"]}["ChainAnchor"] == (
+        "BLOCK_MISMATCH"
+    )

@@ -57,6 +57,15 @@ class Reason(StrEnum):
     TIER_MISMATCH = "TIER_MISMATCH"  # the bundle's tier is not the one the chain's event says
     CALIBRATION_MISMATCH = "CALIBRATION_MISMATCH"  # the window a record or certificate states is not the chain's
     NOT_A_CERTIFICATE = "NOT_A_CERTIFICATE"  # CertificateTerms: the record is not a calibration certificate
+    PDF_INCREMENTAL_UPDATE = "PDF_INCREMENTAL_UPDATE"  # a certificate PDF of more than one revision
+    PDF_ACTIVE_CONTENT = "PDF_ACTIVE_CONTENT"  # document entries that can change or replace what is shown
+    PDF_DAMAGED = "PDF_DAMAGED"  # a PDF that opens only repaired, or past the verifier's limits
+    PAGE_DIGEST_MISMATCH = "PAGE_DIGEST_MISMATCH"  # the pages are not those anchored with the credential
+    CERTIFICATE_SCHEMA_MISMATCH = "CERTIFICATE_SCHEMA_MISMATCH"  # a certificate root anchored as another kind
+    ISSUER_MISMATCH = "ISSUER_MISMATCH"  # the credential's issuer is not the lab of the record it certifies
+    RECORD_DIGEST_MISMATCH = "RECORD_DIGEST_MISMATCH"  # the embedded record's SM3 is not the record id named
+    CREDENTIAL_RECORD_MISMATCH = "CREDENTIAL_RECORD_MISMATCH"  # the credential says what its record does not
+    CREDENTIAL_MALFORMED = "CREDENTIAL_MALFORMED"  # the embedded credential lacks a field or has an ill-typed one
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,11 @@
 
 The page digest is computed from the objects a viewer draws: for each page in order, its attributes (inherited
 ones resolved), every content stream's decoded bytes, its resources followed recursively with every stream
-replaced by the SM3 of its dictionary and decoded data, its annotations; then the outline (bookmarks), the
-document information and the XMP metadata. Object numbers never enter it (an indirect object is its content's
-SM3, a reference to a page is the page's position) nor do `/Parent` back-links. Rewriting the file (qpdf
-renumbering objects, other compression) keeps it; any change to what is drawn changes it.
+replaced by the SM3 of its dictionary and decoded data, its annotations; then the outline (bookmarks).
+Object numbers never enter it (an indirect object is its content's SM3, a reference to a page is the page's
+position) nor do `/Parent` back-links. Rewriting the file (qpdf renumbering objects, other compression) keeps
+it; any change to what is drawn changes it. Document information and XMP metadata are left out: tools rewrite
+them on every save, and they are not drawn.
 
 Everything here reads hostile input: depth, object count and decoded bytes are bounded, and a file qpdf would
 have to repair is refused (a viewer may repair it differently)."""
@@ -220,8 +221,6 @@ def page_digest(doc: pikepdf.Pdf) -> bytes:
         parts = [PAGE_TAG, b"%d;" % len(pages)]
         parts += [encoder.fields(page_attributes(p), 0) for p in pages]
         parts.append(encoder.outline(doc.Root.get("/Outlines", Dictionary()).get("/First"), 0))
-        parts.append(encoder.value(doc.trailer.get("/Info"), 0))
-        parts.append(encoder.value(doc.Root.get("/Metadata"), 0))
     except PdfRefused:
         raise
     except (pikepdf.PdfError, KeyError, TypeError, ValueError, AttributeError) as error:

@@ -3,7 +3,8 @@
 
 The page digest is computed from the objects a viewer draws: for each page in order, its attributes (inherited
 ones resolved), every content stream's decoded bytes, its resources followed recursively with every stream
-replaced by the SM3 of its dictionary and decoded data, its annotations; then the outline (bookmarks).
+replaced by the SM3 of its dictionary and decoded data, its annotations; then the outline (bookmarks) and the
+output intents (the colour profile a viewer may render with).
 Object numbers never enter it (an indirect object is its content's SM3, a reference to a page is the page's
 position) nor do `/Parent` back-links. Rewriting the file (qpdf renumbering objects, other compression) keeps
 it; any change to what is drawn changes it. Document information and XMP metadata are left out: tools rewrite
@@ -221,6 +222,7 @@ def page_digest(doc: pikepdf.Pdf) -> bytes:
         parts = [PAGE_TAG, b"%d;" % len(pages)]
         parts += [encoder.fields(page_attributes(p), 0) for p in pages]
         parts.append(encoder.outline(doc.Root.get("/Outlines", Dictionary()).get("/First"), 0))
+        parts.append(encoder.value(doc.Root.get("/OutputIntents"), 0))  # the colour space a viewer may render to
     except PdfRefused:
         raise
     except (pikepdf.PdfError, KeyError, TypeError, ValueError, AttributeError) as error:
@@ -249,7 +251,16 @@ def active_content_problems(doc: pikepdf.Pdf, attachment: str) -> list[str]:
     """Document entries that can change what is shown, or show something else: anything in the catalog but
     the entries of CATALOG_KEYS, name trees other than embedded files and destinations, any embedded file but
     the credential, page or annotation actions, annotations other than links (whose actions may only go to a
-    URI or a page), bookmark actions, encryption."""
+    URI or a page), bookmark actions, encryption. PdfRefused where the document cannot be read."""
+    try:
+        return _active_content_problems(doc, attachment)
+    except PdfRefused:
+        raise
+    except Exception as error:  # qpdf's errors, or an entry of an unexpected type
+        raise PdfRefused(f"its document entries cannot be read ({type(error).__name__}: {error})") from None
+
+
+def _active_content_problems(doc: pikepdf.Pdf, attachment: str) -> list[str]:
     out: list[str] = []
     root = doc.Root
     out += [f"catalog entry {k}" for k in sorted(root.keys()) if k not in CATALOG_KEYS]
@@ -258,11 +269,12 @@ def active_content_problems(doc: pikepdf.Pdf, attachment: str) -> list[str]:
         out += [f"name tree {k}" for k in sorted(names.keys()) if k not in NAME_TREES]
     files = sorted(doc.attachments.keys())
     out += [f"embedded file {f!r}" for f in files if f != attachment]
-    for spec in root.get("/AF", Array()):
+    associated = root.get("/AF", Array())
+    for spec in associated if isinstance(associated, Array) else [associated]:
         name = str(spec.get("/UF", spec.get("/F", ""))) if isinstance(spec, Dictionary) else ""
         if name != attachment:
             out.append(f"associated file {name!r}")
-    if "/Encrypt" in doc.trailer:
+    if doc.is_encrypted or "/Encrypt" in doc.trailer:
         out.append("encryption")
     for n, page in enumerate(doc.pages, 1):
         if "/AA" in page.obj:

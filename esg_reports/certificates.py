@@ -238,6 +238,21 @@ def issue(
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         for _ in range(workers):
             pool.submit(_warm_up)
+    try:
+        return _issue(service, record_ids, langs, verify_base, pool, workers)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _issue(
+    service: LedgerService,
+    record_ids: Sequence[str],
+    langs: list[list[str]],
+    verify_base: str,
+    pool: ProcessPoolExecutor | None,
+    workers: int,
+) -> list[Issued]:
     labs: dict[str, dict[str, Any]] = {}
     sources = [_source(service, r) for r in record_ids]
     members = {s.lab_member for s in sources}
@@ -282,8 +297,7 @@ def issue(
     ]
     pages = [pdf for pdf, _ in rendered]
     if pool is not None:
-        with pool:
-            pdfs = list(pool.map(finalize_pdf, pages, embedded, chunksize=chunks))
+        pdfs = list(pool.map(finalize_pdf, pages, embedded, chunksize=chunks))
     else:
         pdfs = [finalize_pdf(pdf, e) for pdf, e in zip(pages, embedded, strict=True)]
     return [Issued(r, e, pdf) for r, e, pdf in zip(record_ids, embedded, pdfs, strict=True)]

@@ -1,27 +1,30 @@
 """Conformity certificates a foreign importer can verify (docs/domain.md section 6): a W3C VC 2.0 credential
-built from an anchored record, anchored itself (its SM3 under a tier C root, with the digest of the template and
-catalogs that render it), rendered as PDF/A-3b in several languages with the credential embedded as an
-attachment and a QR code to the verification URL. `verify_pdf` checks a certificate PDF against the chain."""
+built from an anchored record, rendered as PDF/A-3b in several languages with a QR code to the verification URL,
+then anchored (one tier C root over a leaf per certificate binding its credential to the digest of its page, and
+the digest of the template), and the credential, its record and the proof embedded as an attachment.
+`verify_pdf` checks a certificate PDF against the chain (docs/formats.md section 9)."""
 
 from __future__ import annotations
 
 import base64
-import io
+import hashlib
 import json
 import logging
 import multiprocessing
+import re
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from web3.exceptions import TransactionNotFound
 
-from esg_reports import i18n
+from esg_reports import certificate_pdf, i18n
 from ledger_service import directory, merkle, safejson
 from ledger_service.canonical import canonical_json
 from ledger_service.chain import Web3ChainClient
@@ -29,17 +32,21 @@ from ledger_service.chain.types import OnChainStatus
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.digests import sm3
 from ledger_service.errors import LedgerError, UnknownEntry
+from ledger_service.ids import schema_key
 from ledger_service.index import crud
 from ledger_service.service import LedgerService
 from ledger_service.verification import Fragment, Reason, Status
 from ledger_service.verification import is_valid as verification_is_valid
-from ledger_service.verification.fragment import not_valid, valid
+from ledger_service.verification.fragment import coded_errors, not_valid, valid
 
 INVALID = Status.INVALID
 
 HERE = Path(__file__).resolve().parent
-FORMAT = "qledger-certificate/1"
+FORMAT = "qledger-certificate/2"  # /1 carried no page digest and no record: refused (docs/formats.md section 9)
 ATTACHMENT = "credential.json"
+CERTIFICATE_KIND = "certificate"  # the tier C schema of certificate roots: SM3("schema:certificate/1")
+CERTIFICATE_SCHEMA: Final = schema_key(CERTIFICATE_KIND, "1")
+LEAF_TAG: Final = b"qledger-certificate-leaf/1\x00"
 _env = Environment(loader=PackageLoader("esg_reports"), autoescape=select_autoescape(["html", "j2"]))
 
 
@@ -53,6 +60,100 @@ def template_digest() -> bytes:
     return sm3(b"".join(sm3(p) for p in parts))
 
 
+CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://qledger.example/ns/rqdma/v1"]
+TYPES = ["VerifiableCredential", "RQDMAConformityCredential"]
+STATEMENT = "The results relate only to the items tested."
+
+
+def did_of(member_id: str) -> str:
+    return f"did:web:{member_id.lower()}.members.qledger.example"
+
+
+def record_claims(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a certificate says about its record: a pure function of the record, used by issuing and by
+    verifying (`CertificateRecord`). Every member of the credential but those of the issuing (languages, the
+    record's anchor, the verification URL, the issuer's accreditation, the template). Raises KeyError or
+    TypeError for a record without the fields a certificate shows."""
+    canonical = canonical_json(record)
+    record_id = sm3(canonical).hex()
+    lab, instrument = record["lab"], record["instrument"]
+    return {
+        "@context": CONTEXT,
+        "id": f"urn:qledger:certificate:{record_id}",
+        "type": TYPES,
+        "issuer": {"id": did_of(str(lab["member_id"])), "name": lab["name"], "address": lab["address"]},
+        "validFrom": f"{record['date_issued']}T00:00:00Z",
+        "authoritativeLanguage": i18n.AUTHORITATIVE,
+        "credentialSubject": {
+            "id": f"urn:qledger:record:{record_id}",
+            "item": record["subject"],
+            "assessment": {
+                "title": record["title"],
+                "report_id": record["report_id"],
+                "record_type": record["record_type"],
+                "method": record["method"],
+                "measured_at": record["measured_at"],
+                "date_issued": record["date_issued"],
+                "results": record["results"],
+                "statement": STATEMENT,
+            },
+        },
+        "evidence": [
+            {
+                "type": ["QualityEvidence"],
+                "instrument": {k: v for k, v in instrument.items() if k != "calibration"},
+                "calibration": instrument["calibration"],  # the window as the record states it
+                "operator": record["operator"]["id"],
+                "checker": record["checker_id"],
+                "authorizer": record["authorized_by"],
+            }
+        ],
+        "relatedResource": [
+            {
+                "id": f"urn:qledger:record:{record_id}",
+                "digestSRI": "sha256-" + base64.b64encode(hashlib.sha256(canonical).digest()).decode(),
+                "digestSM3": record_id,
+            }
+        ],  # fmt: skip
+    }
+
+
+@dataclass(frozen=True)
+class _Source:
+    record: dict[str, Any]
+    lab_member: str
+    anchor: dict[str, Any]  # the record's anchor, as the credential's chainAnchor states it
+
+
+def _source(service: LedgerService, record_id: str) -> _Source:
+    with service.sessions() as session:
+        row = crud.get_record(session=session, record_id=record_id)
+        if row is None:
+            raise UnknownEntry(f"no record {record_id}")
+        if row.anchor is None:
+            raise LedgerError(f"record {record_id} is not anchored yet: certify it once it is")
+        if row.confidentiality == "confidential":
+            raise LedgerError(f"record {record_id} is confidential: it gets no public certificate")
+        a = row.anchor
+        return _Source(
+            json.loads(crud.canonical(session=session, row=row)),
+            row.lab_member,
+            {
+                "chainId": a.chain_id,
+                "contract": a.contract,
+                "txHash": a.tx_hash,
+                "blockNumber": a.block_number,
+                "blockTime": a.block_time,
+                "tier": a.tier,
+                "merkleRoot": a.root,
+                "merkleProof": list(a.proof),
+                "leafIndex": a.leaf_index,
+                "hashAlg": "SM3 record id; keccak256 Merkle nodes",
+                "schemaVersion": "1",
+            },
+        )
+
+
 def credential(
     service: LedgerService,
     record_id: str,
@@ -62,88 +163,33 @@ def credential(
 ) -> dict[str, Any]:
     """The W3C VC 2.0 credential of an anchored, public record (`labs` memoises the issuers' registry entries
     across a batch)."""
-    with service.sessions() as session:
-        row = crud.get_record(session=session, record_id=record_id)
-        if row is None:
-            raise UnknownEntry(f"no record {record_id}")
-        if row.anchor is None:
-            raise LedgerError(f"record {record_id} is not anchored yet: certify it once it is")
-        if row.confidentiality == "confidential":
-            raise LedgerError(f"record {record_id} is confidential: it gets no public certificate")
-        doc = json.loads(crud.canonical(session=session, row=row))
-        a = row.anchor
-        anchor = {
-            "chainId": a.chain_id,
-            "contract": a.contract,
-            "txHash": a.tx_hash,
-            "blockNumber": a.block_number,
-            "blockTime": a.block_time,
-            "tier": a.tier,
-            "merkleRoot": a.root,
-            "merkleProof": list(a.proof),
-            "leafIndex": a.leaf_index,
-            "hashAlg": "SM3 record id; keccak256 Merkle nodes",
-            "schemaVersion": "1",
-        }
-        sha256 = bytes.fromhex(row.sha256)
-        cert = crud.get_certificate(
-            session=session, record_id=doc["instrument"]["calibration"]["certificate_record_id"]
-        )
-        calibration_until = cert.valid_until.date().isoformat() if cert is not None else None
+    return _credential(service, _source(service, record_id), languages, verify_url, labs)
+
+
+def _credential(
+    service: LedgerService,
+    source: _Source,
+    languages: Sequence[str],
+    verify_url: str,
+    labs: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    claims = record_claims(source.record)
+    record_id = claims["relatedResource"][0]["digestSM3"]
+    member = source.record["lab"]["member_id"]
     labs = {} if labs is None else labs
-    if doc["lab"]["member_id"] not in labs:
-        labs[doc["lab"]["member_id"]] = directory.member(service, doc["lab"]["member_id"])
-    lab = labs[doc["lab"]["member_id"]]
-    accreditation = lab["accreditation"]
+    if member not in labs:
+        labs[member] = directory.member(service, member)
+    accreditation = labs[member]["accreditation"]
     langs = i18n.check(list(languages))
+    anchor = source.anchor
     return {
-        "@context": ["https://www.w3.org/ns/credentials/v2", "https://qledger.example/ns/rqdma/v1"],
-        "id": f"urn:qledger:certificate:{record_id}",
-        "type": ["VerifiableCredential", "RQDMAConformityCredential"],
+        **claims,
         "issuer": {
-            "id": f"did:web:{doc['lab']['member_id'].lower()}.members.qledger.example",
-            "name": doc["lab"]["name"],
-            "address": doc["lab"]["address"],
+            **claims["issuer"],
             "accreditation": None if accreditation is None else {**accreditation, "standard": "ISO/IEC 17025:2017"},
         },
-        "validFrom": f"{doc['date_issued']}T00:00:00Z",
         "name": [{"@value": i18n.gettext(lang, "Certificate of conformity"), "@language": lang} for lang in langs],
-        "description": [
-            {"@value": i18n.gettext(lang, "The results relate only to the items tested."), "@language": lang}
-            for lang in langs
-        ],
-        "authoritativeLanguage": i18n.AUTHORITATIVE,
-        "credentialSubject": {
-            "id": f"urn:qledger:record:{record_id}",
-            "item": doc["subject"],
-            "assessment": {
-                "title": doc["title"],
-                "report_id": doc["report_id"],
-                "record_type": doc["record_type"],
-                "method": doc["method"],
-                "measured_at": doc["measured_at"],
-                "date_issued": doc["date_issued"],
-                "results": doc["results"],
-                "statement": "The results relate only to the items tested.",
-            },
-        },
-        "evidence": [
-            {
-                "type": ["QualityEvidence"],
-                "instrument": {k: v for k, v in doc["instrument"].items() if k != "calibration"},
-                "calibration": {**doc["instrument"]["calibration"], "valid_until": calibration_until},
-                "operator": doc["operator"]["id"],
-                "checker": doc["checker_id"],
-                "authorizer": doc["authorized_by"],
-            }
-        ],
-        "relatedResource": [
-            {
-                "id": f"urn:qledger:record:{record_id}",
-                "digestSRI": "sha256-" + base64.b64encode(sha256).decode(),
-                "digestSM3": record_id,
-            }
-        ],  # fmt: skip
+        "description": [{"@value": i18n.gettext(lang, STATEMENT), "@language": lang} for lang in langs],
         "chainAnchor": anchor,
         "credentialStatus": {
             "id": verify_url,
@@ -158,10 +204,15 @@ def credential(
     }
 
 
+def certificate_leaf(credential_sm3: bytes, page_sm3: bytes) -> bytes:
+    """The Merkle leaf of one certificate: its credential and the page that shows it, bound together."""
+    return sm3(LEAF_TAG + credential_sm3 + page_sm3)
+
+
 @dataclass(frozen=True)
 class Issued:
     record_id: str
-    embedded: dict[str, Any]  # the credential and the proof of its anchor: what the PDF carries
+    embedded: dict[str, Any]  # the credential, its record and the proof of its anchor: what the PDF carries
     pdf: bytes
 
 
@@ -172,53 +223,111 @@ def issue(
     verify_base: str,
     workers: int = 1,
 ) -> list[Issued]:
-    """Certificates for anchored records of one lab: credentials anchored together (one tier C root over their
-    SM3 digests and the template digest), then rendered, on `workers` processes for a large batch.
-    `languages` is one list for every certificate, or one list per record."""
+    """Certificates for anchored records of one lab, on `workers` processes for a large batch: each credential
+    rendered first, the digest of its page taken; then one tier C root anchored over a leaf per certificate
+    (credential and page digest bound together) and the template digest; then the credential, its record and
+    the proof embedded into each PDF without touching its pages. `languages` is one list for every
+    certificate, or one list per record."""
     per_record = [list(x) for x in languages] if languages and not isinstance(languages[0], str) else None
     shared = [str(x) for x in languages] if per_record is None else []
     langs = [i18n.check(per_record[i] if per_record else shared) for i in range(len(record_ids))]
     pool = None
     if workers > 1 and len(record_ids) > 1:
         # Spawned, not forked (the caller may hold threads and connections a fork would copy mid-use), and warmed
-        # up (fonts loaded) while the credentials are built and anchored.
+        # up (fonts loaded) while the credentials are built.
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         for _ in range(workers):
             pool.submit(_warm_up)
+    try:
+        return _issue(service, record_ids, langs, verify_base, pool, workers)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _issue(
+    service: LedgerService,
+    record_ids: Sequence[str],
+    langs: list[list[str]],
+    verify_base: str,
+    pool: ProcessPoolExecutor | None,
+    workers: int,
+) -> list[Issued]:
     labs: dict[str, dict[str, Any]] = {}
-    creds = [
-        credential(service, r, langs[i], f"{verify_base.rstrip('/')}/v1/certificates/{r}", labs)
-        for i, r in enumerate(record_ids)
-    ]
-    members = {_lab_member(service, r) for r in record_ids}
+    sources = [_source(service, r) for r in record_ids]
+    members = {s.lab_member for s in sources}
     if len(members) != 1:
         raise LedgerError(f"certificates are issued per lab; these records come from {len(members)} labs")
-    leaves = [sm3(canonical_json(c)) for c in creds] + [template_digest()]
-    receipt = service.anchor_digests(member=members.pop(), digests=leaves, kind="certificate")
+    drafts = [
+        {
+            "format": FORMAT,
+            "credential": _credential(service, s, langs[i], f"{verify_base.rstrip('/')}/v1/certificates/{r}", labs),
+            "record": s.record,
+        }
+        for i, (r, s) in enumerate(zip(record_ids, sources, strict=True))
+    ]
+    chunks = max(1, len(drafts) // (4 * workers))
+    if pool is not None:
+        rendered = list(pool.map(_render_draft, drafts, langs, chunksize=chunks))
+    else:
+        cache_: dict[str, Any] = {}
+        rendered = [_render_draft(d, lang, cache_) for d, lang in zip(drafts, langs, strict=True)]
+    leaves = [
+        certificate_leaf(sm3(canonical_json(d["credential"])), page)
+        for d, (_, page) in zip(drafts, rendered, strict=True)
+    ]
+    leaves.append(template_digest())
+    receipt = service.anchor_digests(member=members.pop(), digests=leaves, kind=CERTIFICATE_KIND)
     proofs = merkle.proofs(leaves)
     root = merkle.root(leaves).hex()
     embedded = [
         {
-            "format": FORMAT,
-            "credential": cred,
+            **draft,
             "anchor": {
                 "root": root,
                 "leafIndex": i,
                 "proof": [p.hex() for p in proofs[i]],
                 "templateProof": [p.hex() for p in proofs[-1]],
+                "pageSm3": rendered[i][1].hex(),
                 "txHash": "0x" + receipt.tx_hash.hex(),
                 "blockNumber": receipt.block_number,
             },
         }  # fmt: skip
-        for i, cred in enumerate(creds)
+        for i, draft in enumerate(drafts)
     ]
+    pages = [pdf for pdf, _ in rendered]
     if pool is not None:
-        with pool:
-            pdfs = list(pool.map(render_pdf, embedded, langs, chunksize=max(1, len(embedded) // (4 * workers))))
+        pdfs = list(pool.map(finalize_pdf, pages, embedded, chunksize=chunks))
     else:
-        cache_: dict[str, Any] = {}
-        pdfs = [render_pdf(e, lang, cache_) for e, lang in zip(embedded, langs, strict=True)]
+        pdfs = [finalize_pdf(pdf, e) for pdf, e in zip(pages, embedded, strict=True)]
     return [Issued(r, e, pdf) for r, e, pdf in zip(record_ids, embedded, pdfs, strict=True)]
+
+
+def _render_draft(
+    draft: dict[str, Any], languages: Sequence[str], cache_: dict[str, Any] | None = None
+) -> tuple[bytes, bytes]:
+    """The page of a certificate not yet anchored, and its digest."""
+    pdf = render_pdf(draft, languages, cache_)
+    with certificate_pdf.open_pdf(pdf) as doc:
+        return pdf, certificate_pdf.page_digest(doc)
+
+
+def finalize_pdf(pdf: bytes, embedded: dict[str, Any]) -> bytes:
+    """The rendered page with its final attachment (credential, record, anchor proof), checked to show what
+    was anchored: the same page digest, one revision, nothing active."""
+    out = certificate_pdf.replace_attachment(pdf, ATTACHMENT, _attachment_text(embedded).encode())
+    with certificate_pdf.open_pdf(out) as doc:
+        problems = [p for p in (certificate_pdf.revision_problem(out, doc),) if p]
+        problems += certificate_pdf.active_content_problems(doc, ATTACHMENT)
+        if certificate_pdf.page_digest(doc).hex() != embedded["anchor"]["pageSm3"]:
+            problems.append("its page digest moved")
+    if problems:
+        raise LedgerError(f"the certificate of {embedded['credential']['id']} would not verify: {problems[0]}")
+    return out
+
+
+def _attachment_text(embedded: dict[str, Any]) -> str:
+    return json.dumps(embedded, ensure_ascii=False, indent=1)
 
 
 def _warm_up() -> None:
@@ -227,13 +336,6 @@ def _warm_up() -> None:
     # Loads the shipped fonts into this worker's font configuration, the one its certificates render with.
     html = f'<style>{i18n.font_faces()}</style><p style="font-family: {i18n.FONT!r}">warm-up</p>'
     HTML(string=html).write_pdf(font_config=i18n.font_config())
-
-
-def _lab_member(service: LedgerService, record_id: str) -> str:
-    with service.sessions() as session:
-        row = crud.get_record(session=session, record_id=record_id)
-        assert row is not None
-        return row.lab_member
 
 
 def _results(value: Any, prefix: str = "", limit: int = 8) -> list[tuple[str, str]]:
@@ -316,23 +418,179 @@ class _MissingGlyphs(logging.Handler):
 
 # ---------------------------------------------------------------- verification
 
+T = TypeVar("T")
+_HEX32 = re.compile(r"[0-9a-f]{64}")
+_RECORD_URN = re.compile(r"urn:qledger:record:([0-9a-f]{64})")
+MAX_PROOF = 64  # Merkle proof steps: a root over 2**64 leaves
+EMBEDDED_KEYS: Final = frozenset({"format", "credential", "record", "anchor"})
+ANCHOR_KEYS: Final = frozenset({"root", "leafIndex", "proof", "templateProof", "pageSm3", "txHash", "blockNumber"})
+CREDENTIAL_KEYS: Final = frozenset(
+    {"@context", "id", "type", "issuer", "validFrom", "name", "description", "authoritativeLanguage",
+     "credentialSubject", "evidence", "relatedResource", "chainAnchor", "credentialStatus", "verification",
+     "templateSm3"}
+)  # fmt: skip
+
+
+class Malformed(Exception):
+    """The embedded attachment lacks a member, has one it should not, or one of the wrong type."""
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A certificate's attachment, strictly parsed: what the checks read, typed."""
+
+    credential: dict[str, Any]
+    credential_sm3: bytes  # SM3 of its canonical JSON
+    record: dict[str, Any]
+    record_sm3: bytes
+    record_id: str  # the record the credential names (credentialSubject.id)
+    issuer_did: str
+    template_sm3: bytes
+    root: bytes
+    proof: tuple[bytes, ...]
+    template_proof: tuple[bytes, ...]
+    page_sm3: bytes
+    tx_hash: bytes
+    record_root: bytes | None  # the record's own anchor (chainAnchor), None for tier A
+    record_proof: tuple[bytes, ...]
+    shown: tuple[str, ...]  # what the page must show in text (VisibleText)
+
+
+@dataclass(frozen=True)
+class Presented:
+    """A certificate as the verifier was given it: the PDF's bytes and its parsed attachment."""
+
+    pdf: bytes
+    embedded: Embedded
+
+
+def _member(obj: Mapping[str, Any], key: str, kind: type[T], path: str) -> T:
+    value = obj.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise Malformed(f"{path}.{key}: expected {'an integer' if kind is int else kind.__name__}")
+    return value
+
+
+def _optional_str(obj: Mapping[str, Any], key: str, path: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise Malformed(f"{path}.{key}: expected str or nothing")
+    return value
+
+
+def _exact_keys(obj: Mapping[str, Any], expected: frozenset[str], path: str) -> None:
+    missing, extra = sorted(expected - obj.keys()), sorted(obj.keys() - expected)
+    if missing:
+        raise Malformed(f"{path}.{missing[0]}: missing")
+    if extra:
+        raise Malformed(f"{path}.{extra[0]}: not a member of {FORMAT}")
+
+
+def _hex32(value: Any, path: str, prefix: str = "") -> bytes:
+    if not isinstance(value, str) or not value.startswith(prefix) or not _HEX32.fullmatch(value[len(prefix) :]):
+        raise Malformed(f"{path}: expected {prefix}<64 lowercase hex digits>")
+    return bytes.fromhex(value[len(prefix) :])
+
+
+def _proof(value: Any, path: str) -> tuple[bytes, ...]:
+    if not isinstance(value, list) or len(value) > MAX_PROOF:
+        raise Malformed(f"{path}: expected a list of at most {MAX_PROOF} digests")
+    return tuple(_hex32(step, f"{path}[{i}]") for i, step in enumerate(value))
+
+
+def parse_embedded(value: Any) -> Embedded:
+    """The attachment of a certificate PDF, every member a check reads checked for presence and type;
+    Malformed (naming the member) otherwise. Any JSON at all may arrive here: a forged PDF carries what its
+    forger wrote."""
+    if not isinstance(value, dict):
+        raise Malformed("$: expected an object")
+    _exact_keys(value, EMBEDDED_KEYS, "$")
+    cred = _member(value, "credential", dict, "$")
+    record = _member(value, "record", dict, "$")
+    anchor = _member(value, "anchor", dict, "$")
+    _exact_keys(cred, CREDENTIAL_KEYS, "credential")
+    _exact_keys(anchor, ANCHOR_KEYS, "anchor")
+    issuer = _member(cred, "issuer", dict, "credential")
+    subject = _member(cred, "credentialSubject", dict, "credential")
+    urn = _RECORD_URN.fullmatch(_member(subject, "id", str, "credential.credentialSubject"))
+    if urn is None:
+        raise Malformed("credential.credentialSubject.id: expected urn:qledger:record:<record id>")
+    item = _member(subject, "item", dict, "credential.credentialSubject")
+    assessment = _member(subject, "assessment", dict, "credential.credentialSubject")
+    shown = [
+        _member(assessment, "report_id", str, "credential.credentialSubject.assessment"),
+        urn.group(1),
+        _member(item, "unambiguous_id", str, "credential.credentialSubject.item"),
+    ]
+    shown += [v for k in ("product", "lot") if (v := _optional_str(item, k, "credential.credentialSubject.item"))]
+    for i, entry in enumerate(_member(cred, "name", list, "credential")):
+        if not isinstance(entry, dict):
+            raise Malformed(f"credential.name[{i}]: expected an object")
+        text = _member(entry, "@value", str, f"credential.name[{i}]")
+        if _member(entry, "@language", str, f"credential.name[{i}]") == i18n.AUTHORITATIVE:
+            shown.append(text)  # the authoritative (English) title: extracted exactly in every script
+    chain_anchor = _member(cred, "chainAnchor", dict, "credential")
+    shown.append(_member(chain_anchor, "txHash", str, "credential.chainAnchor"))
+    record_root = chain_anchor.get("merkleRoot")
+    _member(anchor, "leafIndex", int, "anchor")
+    _member(anchor, "blockNumber", int, "anchor")
+    try:
+        credential_sm3, record_sm3 = sm3(canonical_json(cred)), sm3(canonical_json(record))
+    except ValueError as error:  # a number canonical JSON cannot write
+        raise Malformed(f"not canonical JSON: {error}") from None
+    return Embedded(
+        credential=cred,
+        credential_sm3=credential_sm3,
+        record=record,
+        record_sm3=record_sm3,
+        record_id=urn.group(1),
+        issuer_did=_member(issuer, "id", str, "credential.issuer"),
+        template_sm3=_hex32(cred.get("templateSm3"), "credential.templateSm3"),
+        root=_hex32(anchor["root"], "anchor.root"),
+        proof=_proof(anchor["proof"], "anchor.proof"),
+        template_proof=_proof(anchor["templateProof"], "anchor.templateProof"),
+        page_sm3=_hex32(anchor["pageSm3"], "anchor.pageSm3"),
+        tx_hash=_hex32(anchor["txHash"], "anchor.txHash", "0x"),
+        record_root=None if record_root in (None, "") else _hex32(record_root, "credential.chainAnchor.merkleRoot"),
+        record_proof=_proof(chain_anchor.get("merkleProof"), "credential.chainAnchor.merkleProof"),
+        shown=tuple(shown),
+    )
+
 
 def embedded_credential(pdf: bytes) -> dict[str, Any] | None:
-    import pikepdf
-
+    """The attachment of a certificate PDF as JSON (any object), or None: for display and for finding the
+    contracts it names; the checks read it through `parse_embedded`."""
     try:
-        with pikepdf.open(io.BytesIO(pdf)) as doc:
-            files = doc.attachments
-            if ATTACHMENT not in files:
-                return None
-            data: bytes = files[ATTACHMENT].get_file().read_bytes()
-    except pikepdf.PdfError:
-        return None
-    try:
-        value = safejson.loads(data)  # a forged PDF may carry any JSON at all
-    except safejson.JsonRefused:
+        data = certificate_pdf.read_attachment(pdf, ATTACHMENT)
+        value = None if data is None else safejson.loads(data)  # a forged PDF may carry any JSON at all
+    except (certificate_pdf.PdfRefused, safejson.JsonRefused):
         return None
     return value if isinstance(value, dict) else None
+
+
+def read_certificate(pdf: bytes) -> Presented | Fragment:
+    """The PDF and its parsed attachment, or the CertificateCredential fragment saying why there is none to
+    check: NO_CREDENTIAL (no attachment, not JSON within limits, another format), CREDENTIAL_MALFORMED."""
+    name = "CertificateCredential"
+    try:
+        data = certificate_pdf.read_attachment(pdf, ATTACHMENT)
+        if data is None:
+            return not_valid(name, "certificate", INVALID, Reason.NO_CREDENTIAL, f"no {ATTACHMENT}")
+        value = safejson.loads(data)
+        if not isinstance(value, dict) or value.get("format") != FORMAT:
+            found = value.get("format") if isinstance(value, dict) else None
+            return not_valid(
+                name, "certificate", INVALID, Reason.NO_CREDENTIAL, f"{ATTACHMENT} is not {FORMAT} (format {found!r})"
+            )
+        return Presented(pdf, parse_embedded(value))
+    except certificate_pdf.PdfRefused as error:
+        return not_valid(name, "certificate", INVALID, Reason.NO_CREDENTIAL, str(error))
+    except safejson.JsonRefused as error:
+        return not_valid(name, "certificate", INVALID, Reason.NO_CREDENTIAL, f"{ATTACHMENT}: {error.code}: {error}")
+    except Malformed as error:
+        return not_valid(name, "certificate", INVALID, Reason.CREDENTIAL_MALFORMED, str(error))
+    except Exception as error:  # never an exception out of verification: an unforeseen input is an ERROR
+        return not_valid(name, "certificate", Status.ERROR, Reason.UNEXPECTED_ERROR, f"{type(error).__name__}: {error}")
 
 
 def visible_text(pdf: bytes) -> str | None:
@@ -343,13 +601,12 @@ def visible_text(pdf: bytes) -> str | None:
     return "".join(run.stdout.decode("utf-8", "replace").split()) if run.returncode == 0 else None
 
 
-def _issuer_account(reader: ChainReader, cred: Mapping[str, Any]) -> str | None:
+def _issuer_account(reader: ChainReader, did: str) -> str | None:
     """The account of the lab that issues the credential, from the consortium registry: its DID names the lab's
     member id (lowercased by did:web, so the registry is asked for it as written and in capitals). Record,
     root and status are read under this account only: another member's anchor of the same digests is that
     member's (docs/threat-model.md)."""
-    did = str(cred.get("issuer", {}).get("id", ""))
-    member = did.removeprefix("did:web:").split(".members.", 1)[0]
+    member = did.removeprefix("did:web:").split(".members.", 1)[0] if did.startswith("did:web:") else ""
     for candidate in dict.fromkeys((member, member.upper())):
         account = reader.member_account(candidate) if candidate else None
         if account is not None:
@@ -357,69 +614,193 @@ def _issuer_account(reader: ChainReader, cred: Mapping[str, Any]) -> str | None:
     return None
 
 
-def verify_pdf(chain: Web3ChainClient, pdf: bytes) -> list[Fragment]:
-    """Every check of a certificate PDF against the consortium's contracts on `chain` (no index needed), as
-    verification fragments: embedded credential, its anchor, the template's anchor, the record's status on
-    chain, and the visible text against the credential."""
-    embedded = embedded_credential(pdf)
-    if embedded is None or embedded.get("format") != FORMAT:
-        return [not_valid("CertificateCredential", "certificate", INVALID, Reason.NO_CREDENTIAL, f"no {ATTACHMENT}")]
-    cred, anchor = embedded["credential"], embedded["anchor"]
-    checks = [valid("CertificateCredential", "certificate")]
-    root = bytes.fromhex(anchor["root"])
-    leaf = sm3(canonical_json(cred))
-    reader = ChainReader(chain)
-    issuer = _issuer_account(reader, cred)
-    root_anchored = issuer is not None and int(reader.root_of(root, issuer)["anchored_at"]) > 0
-    name = "CertificateAnchor"
-    if not merkle.verify(leaf, [bytes.fromhex(p) for p in anchor["proof"]], root):
-        checks.append(not_valid(name, "certificate", INVALID, Reason.DIGEST_MISMATCH, "not the credential anchored"))
-    elif not root_anchored:
-        checks.append(not_valid(name, "certificate", INVALID, Reason.NOT_ANCHORED, "its root is not on chain"))
-    else:
-        checks.append(valid(name, "certificate", root=anchor["root"]))
-    template = bytes.fromhex(cred["templateSm3"])
-    template_ok = root_anchored and merkle.verify(template, [bytes.fromhex(p) for p in anchor["templateProof"]], root)
-    checks.append(
-        valid("CertificateTemplate", "certificate", template_sm3=cred["templateSm3"])
-        if template_ok
-        else not_valid(
-            "CertificateTemplate", "certificate", INVALID, Reason.TEMPLATE_NOT_ANCHORED, "its template is not anchored"
+def _same_account(a: Any, b: str) -> bool:
+    return str(a).lower() == b.lower()
+
+
+Check = Callable[[Presented, ChainReader], Fragment]
+
+
+@coded_errors("PdfRevisions", "certificate")
+def pdf_revisions(cert: Presented, chain: ChainReader) -> Fragment:
+    """One revision: no incremental update appended (a second revision can change or add anything)."""
+    name = "PdfRevisions"
+    try:
+        with certificate_pdf.open_pdf(cert.pdf) as doc:
+            problem = certificate_pdf.revision_problem(cert.pdf, doc)
+    except certificate_pdf.PdfRefused as error:
+        return not_valid(name, "certificate", INVALID, Reason.PDF_DAMAGED, str(error))
+    if problem is not None:
+        return not_valid(name, "certificate", INVALID, Reason.PDF_INCREMENTAL_UPDATE, problem)
+    return valid(name, "certificate")
+
+
+@coded_errors("PdfActiveContent", "certificate")
+def pdf_active_content(cert: Presented, chain: ChainReader) -> Fragment:
+    """Nothing at document level that can change what is shown or show something else (scripts, open actions,
+    forms, optional content, annotations other than links, other embedded files)."""
+    name = "PdfActiveContent"
+    try:
+        with certificate_pdf.open_pdf(cert.pdf) as doc:
+            problems = certificate_pdf.active_content_problems(doc, ATTACHMENT)
+    except certificate_pdf.PdfRefused as error:
+        return not_valid(name, "certificate", INVALID, Reason.PDF_DAMAGED, str(error))
+    if problems:
+        return not_valid(name, "certificate", INVALID, Reason.PDF_ACTIVE_CONTENT, problems[0], found=problems)
+    return valid(name, "certificate")
+
+
+@coded_errors("PageContent", "certificate")
+def page_content(cert: Presented, chain: ChainReader) -> Fragment:
+    """The pages are those the lab anchored with the credential: their digest, recomputed from this PDF, is
+    the one bound into the anchored leaf (CertificateAnchor checks that binding)."""
+    name = "PageContent"
+    try:
+        with certificate_pdf.open_pdf(cert.pdf) as doc:
+            digest = certificate_pdf.page_digest(doc)
+    except certificate_pdf.PdfRefused as error:
+        return not_valid(name, "certificate", INVALID, Reason.PDF_DAMAGED, str(error))
+    if digest != cert.embedded.page_sm3:
+        return not_valid(
+            name, "certificate", INVALID, Reason.PAGE_DIGEST_MISMATCH, "the pages are not the ones anchored",
+            page_sm3=digest.hex(),
+        )  # fmt: skip
+    return valid(name, "certificate", page_sm3=digest.hex())
+
+
+@coded_errors("CertificateAnchor", "certificate")
+def certificate_anchor(cert: Presented, chain: ChainReader) -> Fragment:
+    """The leaf of credential and page is under the root, and that root was anchored by the issuer, as a
+    certificate root: the RootAnchored event of the stated transaction, emitted by the ledger, names the
+    issuer as submitter and the certificate schema."""
+    name, e = "CertificateAnchor", cert.embedded
+    if not merkle.verify(certificate_leaf(e.credential_sm3, e.page_sm3), e.proof, e.root):
+        return not_valid(name, "certificate", INVALID, Reason.DIGEST_MISMATCH, "not the credential anchored")
+    issuer = _issuer_account(chain, e.issuer_did)
+    if issuer is None:
+        return not_valid(name, "certificate", INVALID, Reason.NOT_ANCHORED, "the issuer is not a member")
+    if int(chain.root_of(e.root, issuer)["anchored_at"]) == 0:
+        return not_valid(name, "certificate", INVALID, Reason.NOT_ANCHORED, "its root is not on chain")
+    try:
+        events = chain.anchor_events(e.tx_hash)
+    except TransactionNotFound:
+        events = []
+    mine = [
+        ev for ev in events
+        if ev["event"] == "RootAnchored" and _same_account(ev["submitter"], issuer) and ev["root"] == e.root
+    ]  # fmt: skip
+    if not mine:
+        return not_valid(
+            name, "certificate", INVALID, Reason.ANCHOR_TX_MISMATCH, "the transaction does not anchor this root"
         )
-    )
-    a = cred["chainAnchor"]
-    record_id = cred["credentialSubject"]["id"].rsplit(":", 1)[1]
-    status = chain.status(
-        bytes.fromhex(record_id), bytes.fromhex(a["merkleRoot"]) if a["merkleRoot"] else None,
-        [bytes.fromhex(p) for p in a["merkleProof"]], issuer,
-    )  # fmt: skip
+    if mine[0]["schema"] != CERTIFICATE_SCHEMA:
+        return not_valid(
+            name, "certificate", INVALID, Reason.CERTIFICATE_SCHEMA_MISMATCH,
+            f"the issuer anchored this root as another kind (schema {bytes(mine[0]['schema']).hex()})",
+        )  # fmt: skip
+    return valid(name, "certificate", root=e.root.hex(), tx_hash="0x" + e.tx_hash.hex())
+
+
+@coded_errors("CertificateTemplate", "certificate")
+def certificate_template(cert: Presented, chain: ChainReader) -> Fragment:
+    """The template digest is under the same root, anchored by the issuer."""
+    name, e = "CertificateTemplate", cert.embedded
+    issuer = _issuer_account(chain, e.issuer_did)
+    anchored = issuer is not None and int(chain.root_of(e.root, issuer)["anchored_at"]) > 0
+    if anchored and merkle.verify(e.template_sm3, e.template_proof, e.root):
+        return valid(name, "certificate", template_sm3=e.template_sm3.hex())
+    return not_valid(name, "certificate", INVALID, Reason.TEMPLATE_NOT_ANCHORED, "its template is not anchored")
+
+
+@coded_errors("CertificateRecord", "certificate")
+def certificate_record(cert: Presented, chain: ChainReader) -> Fragment:
+    """The embedded record is the one the credential names (its SM3 is the record id), public, and the
+    credential says of it exactly what `record_claims` derives from it: issuer, subject, evidence."""
+    name, e = "CertificateRecord", cert.embedded
+    if e.record_sm3.hex() != e.record_id:
+        return not_valid(
+            name, "certificate", INVALID, Reason.RECORD_DIGEST_MISMATCH,
+            f"the embedded record's SM3 is {e.record_sm3.hex()}, not the record id {e.record_id}",
+        )  # fmt: skip
+    try:
+        claims = record_claims(e.record)
+    except (KeyError, TypeError, AttributeError) as error:
+        return not_valid(
+            name, "certificate", INVALID, Reason.CREDENTIAL_RECORD_MISMATCH,
+            f"the record lacks what a certificate shows ({type(error).__name__}: {error})",
+        )  # fmt: skip
+    if e.record.get("confidentiality") != "public":
+        return not_valid(
+            name, "certificate", INVALID, Reason.CREDENTIAL_RECORD_MISMATCH, "not a public record: no certificate"
+        )
+    if e.issuer_did != claims["issuer"]["id"]:
+        return not_valid(
+            name, "certificate", INVALID, Reason.ISSUER_MISMATCH,
+            f"issued by {e.issuer_did}, but the record is {claims['issuer']['id']}'s",
+        )  # fmt: skip
+    stated = {**e.credential, "issuer": {k: v for k, v in e.credential["issuer"].items() if k != "accreditation"}}
+    wrong = [k for k, v in claims.items() if canonical_json(stated[k]) != canonical_json(v)]
+    status = e.credential["credentialStatus"]
+    if not isinstance(status, dict) or status.get("recordId") != e.record_id:
+        wrong.append("credentialStatus")
+    if wrong:
+        return not_valid(
+            name, "certificate", INVALID, Reason.CREDENTIAL_RECORD_MISMATCH,
+            f"the credential's {', '.join(wrong)} differ from what the record says", members=wrong,
+        )  # fmt: skip
+    return valid(name, "certificate", record_id=e.record_id)
+
+
+@coded_errors("RecordStatus", "status")
+def record_status(cert: Presented, chain: ChainReader) -> Fragment:
+    """The certified record is anchored by the issuer and neither revoked nor superseded, now."""
+    name, e = "RecordStatus", cert.embedded
+    issuer = _issuer_account(chain, e.issuer_did)
+    status = chain.status(bytes.fromhex(e.record_id), e.record_root, e.record_proof, issuer)
     if status is OnChainStatus.ANCHORED:
-        checks.append(valid("RecordStatus", "status", record_id=record_id))
-    else:
-        code = {OnChainStatus.NONE: Reason.NOT_ANCHORED, OnChainStatus.REVOKED: Reason.REVOKED}.get(
-            status, Reason.SUPERSEDED
-        )
-        checks.append(not_valid("RecordStatus", "status", INVALID, code, f"the record is {status.name.lower()}"))
-    text = visible_text(pdf)
+        return valid(name, "status", record_id=e.record_id)
+    code = {OnChainStatus.NONE: Reason.NOT_ANCHORED, OnChainStatus.REVOKED: Reason.REVOKED}.get(
+        status, Reason.SUPERSEDED
+    )
+    return not_valid(name, "status", INVALID, code, f"the record is {status.name.lower()}")
+
+
+@coded_errors("VisibleText", "certificate")
+def page_text(cert: Presented, chain: ChainReader) -> Fragment:
+    """Belt and braces beside PageContent: the page's text (pdftotext) shows the identifiers and the
+    authoritative title."""
+    name = "VisibleText"
+    text = visible_text(cert.pdf)
     if text is None:
-        checks.append(
-            not_valid("VisibleText", "certificate", Status.ERROR, Reason.NO_TEXT_EXTRACTOR, "no pdftotext (poppler)")
-        )
-    else:
-        subject, assessment = cred["credentialSubject"], cred["credentialSubject"]["assessment"]
-        expected = [assessment["report_id"], record_id, subject["item"]["unambiguous_id"], a["txHash"]]
-        expected += [subject["item"][k] for k in ("product", "lot") if subject["item"].get(k)]
-        # Identifiers and the authoritative (English) title: text extraction is exact for these in every script.
-        expected += [entry["@value"] for entry in cred["name"] if entry["@language"] == i18n.AUTHORITATIVE]
-        missing = ["".join(str(e).split()) for e in expected if "".join(str(e).split()) not in text]
-        checks.append(
-            valid("VisibleText", "certificate")
-            if not missing
-            else not_valid(
-                "VisibleText", "certificate", INVALID, Reason.VISIBLE_TEXT_MISMATCH, f"the page lacks {missing[0]!r}"
-            )
-        )
-    return checks
+        return not_valid(name, "certificate", Status.ERROR, Reason.NO_TEXT_EXTRACTOR, "no pdftotext (poppler)")
+    missing = [s for s in ("".join(str(x).split()) for x in cert.embedded.shown) if s not in text]
+    if missing:
+        return not_valid(name, "certificate", INVALID, Reason.VISIBLE_TEXT_MISMATCH, f"the page lacks {missing[0]!r}")
+    return valid(name, "certificate")
+
+
+CHECKS: Final[tuple[Check, ...]] = (
+    pdf_revisions,
+    pdf_active_content,
+    page_content,
+    certificate_anchor,
+    certificate_template,
+    certificate_record,
+    record_status,
+    page_text,
+)
+
+
+def verify_pdf(chain: Web3ChainClient, pdf: bytes) -> list[Fragment]:
+    """Every check of a certificate PDF against the consortium's contracts on `chain` (no index needed), one
+    fragment each, never an exception: the embedded credential; the PDF's revisions, document-level content
+    and pages; the anchor of credential and page, and of the template; the credential against its record; the
+    record's status on chain; the visible text."""
+    presented = read_certificate(pdf)
+    if isinstance(presented, Fragment):
+        return [presented]
+    reader = ChainReader(chain)
+    return [valid("CertificateCredential", "certificate"), *(check(presented, reader) for check in CHECKS)]
 
 
 def is_valid(fragments: Sequence[Fragment]) -> bool:

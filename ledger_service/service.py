@@ -35,7 +35,16 @@ from ledger_service.records.types import CalibrationCertificate
 from ledger_service.records.validate import normalised_record
 from ledger_service.store import ContentStore, cid_of_bytes
 from ledger_service.store.cid import cid_of_stream
-from ledger_service.verification import Anchor, Evidence, Fragment, RecordTarget, make_bundle, record_context, verify
+from ledger_service.verification import (
+    Anchor,
+    CertificateTarget,
+    Evidence,
+    Fragment,
+    RecordTarget,
+    make_bundle,
+    record_context,
+    verify,
+)
 
 DEFAULT_TIERS: Final[dict[str, str]] = {
     "calibration_certificate": "A",
@@ -844,6 +853,11 @@ class LedgerService:
         """Every fragment for one record; pass one `reader` to a sweep over many records to share chain reads."""
         target = RecordTarget(self.evidence(record_id, attachment_content), "index")
         return verify(target, record_context(reader or ChainReader(self.chain), self.store))
+
+    def verify_certificate(self, pdf: bytes) -> list[Fragment]:
+        """Every check of a certificate PDF against this consortium's contracts (the service's own deployment is
+        the trust anchor)."""
+        return verify(CertificateTarget(pdf), record_context(ChainReader(self.chain)))
 
     def proof_bundle(self, record_id: str, with_content: bool = True) -> dict[str, Any]:
         """The proof bundle of an anchored record; with its attachments' content unless `with_content` is False

@@ -61,6 +61,15 @@ class Reason(StrEnum):
     NO_TRUST_ANCHOR = "NO_TRUST_ANCHOR"  # the verifier holds no trust anchor: the contracts cannot be told genuine
     UNTRUSTED_CONTRACTS = "UNTRUSTED_CONTRACTS"  # the contracts named are not those the trust anchor leads to
     CONTENT_SKIPPED = "CONTENT_SKIPPED"  # the user asked not to check attachments' content
+    PDF_INCREMENTAL_UPDATE = "PDF_INCREMENTAL_UPDATE"  # a certificate PDF of more than one revision
+    PDF_ACTIVE_CONTENT = "PDF_ACTIVE_CONTENT"  # document entries that can change or replace what is shown
+    PDF_DAMAGED = "PDF_DAMAGED"  # a PDF that opens only repaired, or past the verifier's limits
+    PAGE_DIGEST_MISMATCH = "PAGE_DIGEST_MISMATCH"  # the pages are not those anchored with the credential
+    CERTIFICATE_SCHEMA_MISMATCH = "CERTIFICATE_SCHEMA_MISMATCH"  # a certificate root anchored as another kind
+    ISSUER_MISMATCH = "ISSUER_MISMATCH"  # the credential's issuer is not the lab of the record it certifies
+    RECORD_DIGEST_MISMATCH = "RECORD_DIGEST_MISMATCH"  # the embedded record's SM3 is not the record id named
+    CREDENTIAL_RECORD_MISMATCH = "CREDENTIAL_RECORD_MISMATCH"  # the credential says what its record does not
+    CREDENTIAL_MALFORMED = "CREDENTIAL_MALFORMED"  # the embedded credential lacks a field or has an ill-typed one
 
 
 @dataclass(frozen=True)

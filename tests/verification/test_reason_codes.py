@@ -46,8 +46,22 @@ ELSEWHERE = {
     "UNTRUSTED_CONTRACTS": "tests/verification/test_trust_and_content.py",
     "NO_CREDENTIAL": "tests/esg/test_certificates.py",
     "VISIBLE_TEXT_MISMATCH": "tests/esg/test_certificates.py",
-    "TEMPLATE_NOT_ANCHORED": "tests/esg/test_certificates.py",
-    "NO_TEXT_EXTRACTOR": "tests/esg/test_certificates.py",
+    **dict.fromkeys(
+        (
+            "TEMPLATE_NOT_ANCHORED",
+            "NO_TEXT_EXTRACTOR",
+            "PDF_INCREMENTAL_UPDATE",
+            "PDF_ACTIVE_CONTENT",
+            "PDF_DAMAGED",
+            "PAGE_DIGEST_MISMATCH",
+            "CERTIFICATE_SCHEMA_MISMATCH",
+            "ISSUER_MISMATCH",
+            "RECORD_DIGEST_MISMATCH",
+            "CREDENTIAL_RECORD_MISMATCH",
+            "CREDENTIAL_MALFORMED",
+        ),
+        "tests/esg/test_certificate_forgeries.py",
+    ),
 }
 
 

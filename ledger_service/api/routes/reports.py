@@ -116,6 +116,6 @@ async def verify_certificate(request: Request, service: ServiceDep) -> JSONRespo
     pdf = await request.body()
     if len(pdf) > request.app.state.max_upload_bytes:
         raise Problem(413, "TOO_LARGE", "The upload is too large")
-    fragments = await run_in_threadpool(certificates.verify_pdf, service.chain, pdf)
+    fragments = await run_in_threadpool(service.verify_certificate, pdf)
     body: dict[str, Any] = {"valid": certificates.is_valid(fragments), "fragments": [f.to_json() for f in fragments]}
     return JSONResponse(body)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import re
 import shutil
 import subprocess
@@ -276,7 +277,9 @@ def _issue(
         certificate_leaf(sm3(canonical_json(d["credential"])), page)
         for d, (_, page) in zip(drafts, rendered, strict=True)
     ]
-    leaves.append(template_digest())
+    # A fresh leaf per issue: issuing a record's certificate again (same credential, same pages) anchors
+    # another root, where the same root twice would be refused (QualityLedgerRootExists).
+    leaves += [template_digest(), os.urandom(32)]
     receipt = service.anchor_digests(member=members.pop(), digests=leaves, kind=CERTIFICATE_KIND)
     proofs = merkle.proofs(leaves)
     root = merkle.root(leaves).hex()
@@ -287,7 +290,7 @@ def _issue(
                 "root": root,
                 "leafIndex": i,
                 "proof": [p.hex() for p in proofs[i]],
-                "templateProof": [p.hex() for p in proofs[-1]],
+                "templateProof": [p.hex() for p in proofs[-2]],
                 "pageSm3": rendered[i][1].hex(),
                 "txHash": "0x" + receipt.tx_hash.hex(),
                 "blockNumber": receipt.block_number,

@@ -534,3 +534,15 @@ def test_without_a_text_extractor_the_visible_text_check_cannot_tell(
     fragments = verify(runtime, genuine.pdf)
     assert failing(fragments) == {"VisibleText": "NO_TEXT_EXTRACTOR"}
     assert fragments["VisibleText"].status is Status.ERROR and not certificates.is_valid(list(fragments.values()))
+
+
+def test_a_record_certified_again_gets_a_second_valid_certificate(
+    world: tuple[Runtime, Demo, list[str]], genuine: certificates.Issued
+) -> None:
+    """The same record, the same languages: the same credential and pages, yet another root (an issue's own
+    leaf), so re-issuing is not refused by the ledger (QualityLedgerRootExists) and both verify."""
+    runtime, _, ids = world
+    [again] = certificates.issue(runtime.service, [ids[0]], LANGS, VERIFY)
+    assert again.embedded["anchor"]["root"] != genuine.embedded["anchor"]["root"]
+    assert again.embedded["credential"] == genuine.embedded["credential"]
+    assert failing(verify(runtime, again.pdf)) == {} and failing(verify(runtime, genuine.pdf)) == {}

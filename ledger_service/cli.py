@@ -709,11 +709,17 @@ def verify_command(
                     except LedgerError:  # not in this index: the checks say what the chain says
                         pass
                 trusted = rt.service.chain.deployment
-                if consortium is not None:
+                if consortium is not None and trusted is not None:
                     try:
-                        trusted = genuine_deployment(rt.service.chain, read_trust_anchor(consortium))
+                        named = genuine_deployment(rt.service.chain, read_trust_anchor(consortium))
                     except UntrustedAnchor as error:
                         raise Failed(f"{consortium}: {error}") from None
+                    if (named.chain_id, named.ledger.lower()) != (trusted.chain_id, trusted.ledger.lower()):
+                        # This data directory reads its own consortium's contracts; another one's are checked by URL.
+                        raise Failed(
+                            f"{consortium}: names another consortium than {settings.data_dir}'s: "
+                            "verify against it with --rpc URL"
+                        )
                 store = _ipfs_store(ipfs) or rt.service.store
                 context = Context(ChainReader(rt.service.chain), trusted, store, skip_content)
                 result["fragments"] = verify(subject, context)
@@ -722,13 +728,20 @@ def verify_command(
 
     _guard(run)
     fragments, ok = result["fragments"], bool(result["ok"])
+    unchecked = sorted({f.reason["code"] for f in fragments if f.reason and f.reason["code"] in _CONTENT_UNCHECKED})
     if as_json:
-        _print_json({"id": result["id"], "valid": ok, "fragments": [f.to_json() for f in fragments]})
+        body = {"id": result["id"], "valid": ok, "content_checked": not unchecked}
+        _print_json({**body, "fragments": [f.to_json() for f in fragments]})
     else:
-        _fragment_table(fragments, f"{result['id'][:40]}: {'VALID' if ok else 'NOT VALID'}")
+        note = f" (content not checked: {', '.join(unchecked)})" if unchecked else ""
+        _fragment_table(fragments, f"{result['id'][:40]}: {'VALID' if ok else 'NOT VALID'}{note}")
     verdict = _verdict(fragments, ok)
     if verdict is not Exit.OK:
         raise typer.Exit(code=verdict)
+
+
+# A verdict that did not look at the content a record declares says so in its headline.
+_CONTENT_UNCHECKED = frozenset({"CONFIDENTIAL", "CONTENT_SKIPPED", "ATTACHMENT_NOT_PROVIDED"})
 
 
 def _read_file(path: Path) -> bytes:

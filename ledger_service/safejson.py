@@ -70,10 +70,21 @@ def loads(data: bytes | str, limits: Limits = DEFAULT) -> Any:
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     check(raw, limits)
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
+        value = json.loads(raw, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as error:
         raise JsonRefused("MALFORMED_JSON", f"not valid JSON: {error}") from None
     _check_strings(value, limits.max_string_chars)
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys repeat is refused: parsers disagree on which value wins (first or last), so one
+    document would say two things (a verifier and a reader of the same bundle)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"the key {repeated!r} appears twice in one object")
     return value
 
 

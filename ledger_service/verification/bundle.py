@@ -109,7 +109,11 @@ def read_bundle(bundle: Any) -> RecordTarget:
         raise BundleInvalid("anchor.root, anchor.proof: hex strings expected")
     record_id = _need(bundle, "record_id", str, "")
     tx_hash = _need(anchor, "tx_hash", str, "anchor.")
-    for path, value in [("record_id", record_id), ("anchor.tx_hash", tx_hash), ("anchor.root", root or "00" * 32)]:
+    block_hash = _need(anchor, "block_hash", str, "anchor.")
+    sha256 = _need(bundle, "sha256", str, "")
+    checked = [("record_id", record_id), ("sha256", sha256), ("anchor.tx_hash", tx_hash)]
+    checked += [("anchor.block_hash", block_hash), ("anchor.root", root or "00" * 32)]
+    for path, value in checked:
         if not _is_hex32(value):
             raise BundleInvalid(f"{path}: not 32 bytes of hex")
     if not all(_is_hex32(p) for p in proof):
@@ -123,10 +127,11 @@ def read_bundle(bundle: Any) -> RecordTarget:
             ledger=claimed.ledger,
             tx_hash=tx_hash,
             block_number=_need(anchor, "block_number", int, "anchor."),
-            block_hash=_need(anchor, "block_hash", str, "anchor."),
+            block_hash=block_hash,
             root=root,
             proof=list(proof),
         ),
         attachment_content=_content(bundle),
+        sha256=sha256,
     )
     return RecordTarget(evidence, "bundle", claimed)

@@ -70,6 +70,7 @@ class Reason(StrEnum):
     RECORD_DIGEST_MISMATCH = "RECORD_DIGEST_MISMATCH"  # the embedded record's SM3 is not the record id named
     CREDENTIAL_RECORD_MISMATCH = "CREDENTIAL_RECORD_MISMATCH"  # the credential says what its record does not
     CREDENTIAL_MALFORMED = "CREDENTIAL_MALFORMED"  # the embedded credential lacks a field or has an ill-typed one
+    ANCHOR_NOT_GIVEN = "ANCHOR_NOT_GIVEN"  # a record file with no anchor the chain shows: give its proof bundle
 
 
 @dataclass(frozen=True)

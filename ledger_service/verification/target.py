@@ -4,7 +4,7 @@ proof bundle) or a certificate PDF. `load_target` is the one place that tells a 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ledger_service import safejson
@@ -34,6 +34,7 @@ class Evidence:
     record_id: str  # the claimed record id (SM3 hex)
     anchor: Anchor | None
     attachment_content: Mapping[str, bytes] = field(default_factory=dict)  # name -> content, where supplied
+    sha256: str | None = None  # the record's SHA-256 as its source states it (a bundle does), checked too
 
 
 RecordSource = Literal["index", "file", "bundle"]
@@ -83,7 +84,7 @@ def load_target(data: bytes, attachments: Mapping[str, bytes] | None = None) -> 
     if "format" in document:
         target = read_bundle(document)
         content = {**target.evidence.attachment_content, **(attachments or {})}
-        evidence = Evidence(target.evidence.record, target.evidence.record_id, target.evidence.anchor, content)
+        evidence = replace(target.evidence, attachment_content=content)
         return RecordTarget(evidence, "bundle", target.claimed)
     record_id, normalised = normalised_record(document)
     return RecordTarget(Evidence(normalised, record_id, None, dict(attachments or {})), "file")

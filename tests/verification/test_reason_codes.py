@@ -44,6 +44,7 @@ ELSEWHERE = {
     "RECORD_TYPE_MISMATCH": "tests/verification/test_forgeries.py",
     "TIER_MISMATCH": "tests/verification/test_forgeries.py",
     "UNTRUSTED_CONTRACTS": "tests/verification/test_trust_and_content.py",
+    "ANCHOR_NOT_GIVEN": "tests/verification/test_trust_and_content.py",
     "NO_CREDENTIAL": "tests/esg/test_certificates.py",
     "VISIBLE_TEXT_MISMATCH": "tests/esg/test_certificates.py",
     **dict.fromkeys(

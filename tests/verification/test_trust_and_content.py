@@ -24,9 +24,9 @@ from ledger_service.chain.web3_client import ChainReader
 from ledger_service.cli import app
 from ledger_service.config import Settings
 from ledger_service.demo import LAB, Demo
-from ledger_service.runtime import Runtime, open_runtime, trust_document
+from ledger_service.runtime import Runtime, open_runtime, save_deployment, trust_document
 from ledger_service.verification import Context, Fragment, is_valid, read_bundle, verify
-from tests.utils.anvil import anvil_node
+from tests.utils.anvil import anvil_node, free_port
 from tests.utils.ipfs import ipfs_node
 
 
@@ -162,6 +162,10 @@ def test_a_bundle_carries_its_content_and_content_not_checked_is_not_valid(
     assert "attachments" not in bare
     assert run(bare, code=4)["Sm3AttachmentHash"] == "ATTACHMENT_NOT_PROVIDED"  # could not tell: not VALID
     assert run(bare, "--skip-content", code=0)["Sm3AttachmentHash"] == "CONTENT_SKIPPED"  # as asked, and said
+    path = tmp_path / "bare.json"
+    path.write_text(json.dumps(bare))
+    headline = _cli(tmp_path, monkeypatch, str(path), *trust, "--skip-content", code=0)
+    assert headline["valid"] is True and headline["content_checked"] is False
     given = tmp_path / name
     given.write_bytes(image)
     assert run(bare, "--attach", str(given), code=0)["Sm3AttachmentHash"] is None
@@ -210,3 +214,72 @@ def test_an_edited_block_number_is_invalid(
     assert {f["name"]: (f["reason"] or {}).get("code") for f in verdict["fragments"]}["ChainAnchor"] == (
         "BLOCK_MISMATCH"
     )
+
+
+def test_a_data_directory_never_vouches_for_another_consortium(
+    chain: tuple[str, Member, Member], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forger's own data directory, a bundle of its records relabelled with the genuine consortium's
+    addresses, and the genuine trust file: the data directory reads its own contracts, so it refuses to judge
+    for another consortium (it said VALID)."""
+    url, genuine, forger = chain
+    _, forged, _ = _bundle(forger, "xrf_analysis", 6)
+    forged["chain"].update({k: json.loads(genuine.trust.read_text())[k] for k in ("registry", "ledger", "recalls")})
+    path = tmp_path / "relabelled.json"
+    path.write_text(json.dumps(forged))
+    save_deployment(forger.runtime, forger.demo.station.certificates)  # a data directory the CLI opens
+    monkeypatch.setenv("QLEDGER_DATA_DIR", str(forger.runtime.settings.data_dir))
+    monkeypatch.setenv("QLEDGER_CHAIN_URL", url)
+    result = CliRunner().invoke(app, ["verify", str(path), "--consortium", str(genuine.trust), "--json"])
+    assert result.exit_code == 1 and "consortium.json" in result.output, result.output
+    # Held against the genuine consortium by URL it is what it is: not the genuine consortium's record.
+    assert _cli(tmp_path, monkeypatch, str(path), "--rpc", url, "--consortium", str(genuine.trust), code=3)
+
+
+def test_a_record_file_is_verified_by_the_anchor_the_chain_shows(
+    chain: tuple[str, Member, Member], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record file carries no anchor: a tier A record is found on chain by its lab (VALID); a batched one
+    cannot be placed without its bundle (could not tell, exit 4, never INVALID); a dead node is exit 4."""
+    url, genuine, _ = chain
+    trust = ["--consortium", str(genuine.trust)]
+    for kind, i, code, expected in (("tensile_test", 7, 0, None), ("xrf_analysis", 8, 4, "ANCHOR_NOT_GIVEN")):
+        _, bundle, _ = _bundle(genuine, kind, i)
+        path = tmp_path / f"{kind}.json"
+        path.write_text(json.dumps(bundle["record"]))
+        verdict = _cli(tmp_path, monkeypatch, str(path), "--rpc", url, *trust, code=code)
+        assert {f["name"]: (f["reason"] or {}).get("code") for f in verdict["fragments"]}["ChainAnchor"] == expected
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert _cli(tmp_path, monkeypatch, str(tmp_path / "tensile_test.json"), "--rpc", dead, *trust, code=4)
+
+
+def test_a_bundle_that_says_two_things_or_an_empty_hash_is_refused(
+    chain: tuple[str, Member, Member], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, genuine, _ = chain
+    _, bundle, image = _bundle(genuine, "el_image", 9)
+    trust = ["--rpc", url, "--consortium", str(genuine.trust)]
+    (name,) = bundle["attachments"]
+    text = json.dumps(bundle)
+    good = json.dumps(bundle["attachments"][name])
+    bad = json.dumps(base64.b64encode(b"not the image").decode())
+    # Two values for one attachment: a reader taking the first would see content nobody checked.
+    twice = text.replace(f'"{name}": {good}', f'"{name}": {bad}, "{name}": {good}')
+    assert twice != text
+    for label, content in (("twice", twice),):
+        path = tmp_path / f"{label}.json"
+        path.write_text(content)
+        assert "appears twice" in _cli(tmp_path, monkeypatch, str(path), *trust, code=1)["output"]
+    empty_hash = copy.deepcopy(bundle)
+    empty_hash["anchor"]["block_hash"] = ""  # skipped the block check
+    path = tmp_path / "empty-hash.json"
+    path.write_text(json.dumps(empty_hash))
+    assert "anchor.block_hash" in _cli(tmp_path, monkeypatch, str(path), *trust, code=1)["output"]
+    wrong_sha = copy.deepcopy(bundle)
+    wrong_sha["sha256"] = "00" * 32  # never checked
+    path.write_text(json.dumps(wrong_sha))
+    verdict = _cli(tmp_path, monkeypatch, str(path), *trust, code=3)
+    assert {f["name"]: (f["reason"] or {}).get("code") for f in verdict["fragments"]}["Sm3RecordHash"] == (
+        "DIGEST_MISMATCH"
+    )
+    assert image and _cli(tmp_path, monkeypatch, str(path.with_name("twice.json")), *trust, code=1)

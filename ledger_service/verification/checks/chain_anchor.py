@@ -16,6 +16,7 @@ from ledger_service.verification.fragment import Fragment, Reason, Status, not_v
 from ledger_service.verification.target import Anchor, Evidence, RecordTarget
 
 NAME = "ChainAnchor"
+NO_ANCHOR_GIVEN = "no tier A anchor of it by its lab: if it was batched, verify its proof bundle"
 _EVENT_OF_TIER = {"A": "RecordAnchored", "B": "BatchAnchored", "C": "RootAnchored"}
 
 
@@ -65,6 +66,8 @@ def _batched(ev: Evidence, a: Anchor, events: list[dict[str, Any]]) -> dict[str,
 def verify(target: RecordTarget, context: Context) -> Fragment:
     ev, a, chain = target.evidence, target.evidence.anchor, context.chain
     if a is None:
+        if target.source == "file":  # a record file: the chain holds no tier A anchor of it by its lab
+            return not_valid(NAME, "anchored", Status.ERROR, Reason.ANCHOR_NOT_GIVEN, NO_ANCHOR_GIVEN)
         return _invalid(Reason.NOT_ANCHORED, "no anchor is known for this record")
     if chain.client.chain_id() != a.chain_id:
         return _invalid(Reason.WRONG_CHAIN, f"anchored on chain {a.chain_id}, node is another")

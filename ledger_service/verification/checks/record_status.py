@@ -5,6 +5,7 @@ from __future__ import annotations
 from ledger_service.chain.types import OnChainStatus
 from ledger_service.verification.builder import Check
 from ledger_service.verification.checks._support import is_record, lab_account
+from ledger_service.verification.checks.chain_anchor import NO_ANCHOR_GIVEN
 from ledger_service.verification.context import Context
 from ledger_service.verification.fragment import Fragment, Reason, Status, not_valid, valid
 from ledger_service.verification.target import RecordTarget
@@ -15,6 +16,8 @@ NAME = "RecordStatus"
 def verify(target: RecordTarget, context: Context) -> Fragment:
     ev, a, chain = target.evidence, target.evidence.anchor, context.chain
     if a is None:
+        if target.source == "file":
+            return not_valid(NAME, "status", Status.ERROR, Reason.ANCHOR_NOT_GIVEN, NO_ANCHOR_GIVEN)
         return not_valid(NAME, "status", Status.INVALID, Reason.NOT_ANCHORED, "no anchor is known for this record")
     root = bytes.fromhex(a.root) if a.root else None
     lab = lab_account(ev, chain)

@@ -1,4 +1,5 @@
-"""Sm3RecordHash: the record's SM3 over its canonical JSON is the record id it claims."""
+"""Sm3RecordHash: the record's SM3 over its canonical JSON is the record id it claims (and its SHA-256 the one
+its source states, where it states one)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
             "the record's SM3 differs from its record id",
             computed=d.sm3_hex,
             claimed=ev.record_id,
+        )
+    if ev.sha256 is not None and ev.sha256.lower() != d.sha256_hex:
+        return not_valid(
+            NAME,
+            "integrity",
+            Status.INVALID,
+            Reason.DIGEST_MISMATCH,
+            "the SHA-256 stated beside the record is not the record's",
+            computed=d.sha256_hex,
+            claimed=ev.sha256,
         )
     return valid(NAME, "integrity", sm3=d.sm3_hex, sha256=d.sha256_hex)
 

@@ -91,5 +91,7 @@ def open_runtime(settings: Settings) -> Runtime:
     migrate(engine)
     chain = chain_from_url(settings.chain_url, faucet_key=DEV_FAUCET_KEY if settings.chain_url else None)
     store = store_from_url(settings.ipfs_url, settings.data_dir)
-    service = LedgerService(chain=chain, store=store, sessions=session_factory(engine), accounts={})
+    service = LedgerService(
+        chain=chain, store=store, sessions=session_factory(engine), accounts={}, confirmations=settings.confirmations
+    )
     return Runtime(settings, service, KeyStore(settings.data_dir), engine)

@@ -19,6 +19,7 @@ from web3 import Web3
 from web3._utils.transactions import fill_transaction_defaults
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
+from web3.exceptions import TimeExhausted
 from web3.logs import DISCARD
 from web3.logs import DISCARD as _DISCARD
 from web3.types import TxParams
@@ -38,7 +39,7 @@ from ledger_service.chain.types import (
     RecallView,
     Receipt,
 )
-from ledger_service.errors import ChainError, ChainUnavailable, TransactionAbandoned
+from ledger_service.errors import ChainError, ChainUnavailable, TransactionAbandoned, TransactionFailed
 
 T = TypeVar("T")
 _GAS_MARGIN = 1.25
@@ -113,6 +114,13 @@ def _nonce_used(error: Exception) -> bool:
     return any(m in text for m in markers) or "replacement transaction" in text
 
 
+def _already_known(error: Exception) -> bool:
+    """The node holds the transaction already (in its pool, or mined): sending it again changes nothing."""
+    text = str(error).lower()
+    # anvil: "transaction already imported"; geth: "already known"; Besu: "Known transaction".
+    return any(m in text for m in ("already imported", "already known", "known transaction"))
+
+
 def founders_args(spec: ConsortiumSpec) -> list[tuple[Any, ...]]:
     """The ConsortiumRegistry constructor's founders, as ABI tuples."""
     out = []
@@ -141,6 +149,8 @@ class Web3ChainClient(ChainClient):
         self._accounts: dict[str, LocalAccount] = {}
         self._nonces: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._highest_block = 0  # the highest block a receipt came from: a head below it means the chain went back
+        self.receipt_timeout_s = 120.0  # how long send_prepared waits for a transaction to be mined
         self._chain_id: int | None = None
         self.deployment: Deployment | None = None
         self._registry: Contract | None = None
@@ -464,6 +474,51 @@ class Web3ChainClient(ChainClient):
         with self._lock:
             self._nonces.pop(address, None)
 
+    def reset_nonces(self) -> None:
+        """Forget every cached nonce: each account's next one is read again from the chain ("pending"). For a
+        chain that went back (a node restarted from older state, a reorg), where cached nonces run ahead of it
+        and a transaction signed with one would wait forever behind the gap."""
+        with self._lock:
+            self._nonces.clear()
+
+    def pending_nonce(self, address: str) -> int:
+        """The next nonce the node would take from `address`: its mined transactions and those in its pool that
+        could be mined next (a transaction behind a nonce gap does not count)."""
+        checksum = Web3.to_checksum_address(address)
+        return int(self._rpc(lambda: self.w3.eth.get_transaction_count(checksum, "pending")))
+
+    def knows_transaction(self, tx_hash: bytes) -> bool:
+        """Whether the node holds the transaction, mined or waiting in its pool."""
+        try:
+            self._rpc(lambda: self.w3.eth.get_transaction(tx_hash))  # type: ignore[arg-type]
+        except ChainUnavailable:
+            raise
+        except Exception:
+            return False
+        return True
+
+    def block_hash_at(self, number: int) -> bytes | None:
+        """The hash of the chain's block `number` now, None when the chain is not that long."""
+        try:
+            block = self._rpc(lambda: self.w3.eth.get_block(number))
+        except ChainUnavailable:
+            raise
+        except Exception as error:
+            if "not found" in str(error).lower() or _node_not_ready(error):
+                return None
+            raise self._refusal(error) from error
+        return bytes(block["hash"])
+
+    def observe_head(self, head: int) -> bool:
+        """Note the chain's head; True when it is below a block this client saw a receipt from (the chain went
+        back), in which case every cached nonce is forgotten."""
+        with self._lock:
+            went_back = head < self._highest_block
+            self._highest_block = head if went_back else self._highest_block
+        if went_back:
+            self.reset_nonces()
+        return went_back
+
     def _signer(self, sender: str) -> LocalAccount:
         try:
             return self._accounts[Web3.to_checksum_address(sender)]
@@ -488,15 +543,21 @@ class Web3ChainClient(ChainClient):
             existing = self.receipt_of(prepared.tx_hash)
             if existing is not None:
                 return existing
-            self._forget_nonce(prepared.sender)
-            if _nonce_used(error):
-                message = f"0x{prepared.tx_hash.hex()}: its nonce went to another transaction"
-                raise TransactionAbandoned(message) from error
-            raise self._refusal(error) from error
+            if not _already_known(error):  # a transaction in the node's pool already: wait for it below
+                self._forget_nonce(prepared.sender)
+                if _nonce_used(error):
+                    message = f"0x{prepared.tx_hash.hex()}: its nonce went to another transaction"
+                    raise TransactionAbandoned(message) from error
+                raise self._refusal(error) from error
         tx_hash: Any = prepared.tx_hash
         # A QBFT block comes every second or two, anvil mines at once: poll often, the call is cheap.
         wait = self.w3.eth.wait_for_transaction_receipt
-        return self._receipt(self._rpc(lambda: wait(tx_hash, timeout=120, poll_latency=0.02)))
+        try:
+            mined = self._rpc(lambda: wait(tx_hash, timeout=self.receipt_timeout_s, poll_latency=0.02))
+        except TimeExhausted as error:  # left open: recovery finds it mined, resends it, or abandons it
+            self._forget_nonce(prepared.sender)
+            raise ChainUnavailable(f"0x{prepared.tx_hash.hex()} not mined in {self.receipt_timeout_s:g} s") from error
+        return self._receipt(mined)
 
     def anchor_receipt(self, record_id: bytes, submitter: str | None = None) -> Receipt | None:
         """The receipt of the tier A transaction in which `submitter` (any member when None) anchored
@@ -522,10 +583,14 @@ class Web3ChainClient(ChainClient):
 
     def _receipt(self, receipt: Any) -> Receipt:
         tx_hash = bytes(receipt["transactionHash"])
+        number = int(receipt["blockNumber"])
+        with self._lock:
+            self._highest_block = max(self._highest_block, number)
         if receipt["status"] != 1:
-            raise ChainError(f"transaction 0x{tx_hash.hex()} failed on chain")
-        block = self._rpc(lambda: self.w3.eth.get_block(receipt["blockNumber"]))
-        return Receipt(tx_hash, receipt["blockNumber"], block["timestamp"], receipt["gasUsed"])
+            raise TransactionFailed(f"transaction 0x{tx_hash.hex()} failed on chain")
+        block_hash = bytes(receipt["blockHash"])
+        block = self._rpc(lambda: self.w3.eth.get_block(receipt["blockHash"]))  # by hash: the receipt's block
+        return Receipt(tx_hash, number, block["timestamp"], receipt["gasUsed"], block_hash)
 
     def _send(self, account: LocalAccount, tx: dict[str, Any]) -> Receipt:
         return self.send_prepared(self._sign(account, tx))
@@ -566,6 +631,7 @@ class Web3ChainClient(ChainClient):
             receipt.block_number,
             receipt.block_time,
             receipt.gas_used,
+            receipt.block_hash,
             root=merkle.root(record_ids),
             record_ids=record_ids,
         )

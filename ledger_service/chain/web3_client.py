@@ -6,6 +6,7 @@ kept per account, and a refused call is decoded into its custom error before any
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar, cast
 
@@ -19,7 +20,7 @@ from web3 import Web3
 from web3._utils.transactions import fill_transaction_defaults
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import TimeExhausted
+from web3.exceptions import TransactionIndexingInProgress, TransactionNotFound
 from web3.logs import DISCARD
 from web3.logs import DISCARD as _DISCARD
 from web3.types import TxParams
@@ -46,6 +47,9 @@ _GAS_MARGIN = 1.25
 _STATUSES_OF = keccak(text="statusesOf((address,bytes32,bytes32,bytes32[])[])")[
     :4
 ]  # estimates are exact on a quiet chain; the margin covers state changing in between
+# How long a sent transaction may wait behind a nonce gap before the wait is given up: another thread's
+# transaction with the nonce before it may not be sent yet; one signed before the chain went back never fills.
+_GAP_GRACE_S = 3.0
 
 
 def _text32(value: str) -> bytes:
@@ -549,15 +553,43 @@ class Web3ChainClient(ChainClient):
                     message = f"0x{prepared.tx_hash.hex()}: its nonce went to another transaction"
                     raise TransactionAbandoned(message) from error
                 raise self._refusal(error) from error
+        return self._await_receipt(prepared)
+
+    def _await_receipt(self, prepared: PreparedTx) -> Receipt:
+        """The receipt of a sent transaction. A QBFT block comes every second or two, anvil mines at once: poll
+        often, the call is cheap. Each second without a receipt, look whether the node still holds it and can
+        mine it: one the node lost (restarted from older state while web3's retries hid the restart) or holds
+        behind a nonce gap (signed with a nonce cached before the chain went back) would be waited for in vain.
+        Either, and the end of `receipt_timeout_s`, raise ChainUnavailable with the nonce cache reset; the
+        outbox keeps the transaction open, for recovery to find it mined, send it again or abandon it."""
         tx_hash: Any = prepared.tx_hash
-        # A QBFT block comes every second or two, anvil mines at once: poll often, the call is cheap.
-        wait = self.w3.eth.wait_for_transaction_receipt
-        try:
-            mined = self._rpc(lambda: wait(tx_hash, timeout=self.receipt_timeout_s, poll_latency=0.02))
-        except TimeExhausted as error:  # left open: recovery finds it mined, resends it, or abandons it
-            self._forget_nonce(prepared.sender)
-            raise ChainUnavailable(f"0x{prepared.tx_hash.hex()} not mined in {self.receipt_timeout_s:g} s") from error
-        return self._receipt(mined)
+        name = f"0x{prepared.tx_hash.hex()}"
+        now = time.monotonic()
+        deadline, look, gapped_since = now + self.receipt_timeout_s, now + 1.0, None
+        while True:
+            try:
+                mined = self._rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash))
+            except (TransactionNotFound, TransactionIndexingInProgress):
+                mined = None
+            if mined is not None:
+                return self._receipt(mined)
+            now = time.monotonic()
+            if now >= deadline:
+                self._forget_nonce(prepared.sender)
+                raise ChainUnavailable(f"{name} not mined in {self.receipt_timeout_s:g} s")
+            if now >= look:
+                look = now + 1.0
+                if not self.knows_transaction(prepared.tx_hash):
+                    self.reset_nonces()
+                    raise ChainUnavailable(f"{name}: the node no longer holds it (did the chain go back?)")
+                if self.pending_nonce(prepared.sender) > prepared.nonce:
+                    gapped_since = None
+                elif gapped_since is None:
+                    gapped_since = now
+                elif now - gapped_since >= _GAP_GRACE_S:
+                    self.reset_nonces()
+                    raise ChainUnavailable(f"{name}: its nonce {prepared.nonce} lies beyond the sender's next")
+            time.sleep(0.02)
 
     def anchor_receipt(self, record_id: bytes, submitter: str | None = None) -> Receipt | None:
         """The receipt of the tier A transaction in which `submitter` (any member when None) anchored

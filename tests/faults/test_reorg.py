@@ -4,22 +4,26 @@ exactly once, and no transaction lost with its nonce wedges the outbox (docs/arc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from ledger_service.chain.jsonrpc import JsonRpcChainClient
+from ledger_service.chain.web3_client import ChainReader
 from ledger_service.config import Settings
 from ledger_service.demo import LAB, Demo
 from ledger_service.digests import digest_bytes
 from ledger_service.ids import instrument_key
 from ledger_service.index import crud
 from ledger_service.index.models import AnchorRow, AttemptRow
+from ledger_service.localnode import anvil_process
 from ledger_service.runtime import Runtime, open_runtime
 from ledger_service.verification import Status, is_valid
-from tests.utils.anvil import anvil_node
+from tests.utils.anvil import anvil_node, free_port
 from tests.utils.chain import anchors_on_chain, roots_on_chain, rpc
 
 
@@ -181,3 +185,49 @@ def test_a_nonce_the_chain_reused_after_a_rollback_never_wedges_the_outbox(
         states = {a.tx_hash: a.state for a in session.scalars(select(AttemptRow))}
     assert states[first_tx] == "abandoned" and "sending" not in states.values()
     assert service.anchor_pending() == 0
+
+
+def test_a_batch_whose_block_the_node_lost_but_whose_state_it_kept_is_anchored_again_under_new_roots(
+    tmp_path: Path,
+) -> None:
+    """anvil writes its state file without stopping the chain: a kill can leave a file whose accounts and
+    storage already hold the last block's effects while its block list ends before it. Restarted from it,
+    the chain holds the batch's root (and the lab's nonce moved on) but no transaction or event anchors it.
+    That batch is anchored again in two batches, whose roots are new: one anchoring event per record."""
+    state = tmp_path / "chain" / "state.json"
+    state.parent.mkdir()
+    port = free_port()
+    with ExitStack() as stack:
+        node = stack.enter_context(ExitStack())
+        _, url = node.enter_context(anvil_process("--hardfork", "cancun", state=state, port=port))
+        runtime = open_runtime(Settings(data_dir=tmp_path / "data", chain_url=url))
+        stack.callback(runtime.engine.dispose)
+        service, chain = runtime.service, runtime.service.chain
+        demo = Demo(service, runtime.keys)
+        demo.found_consortium()
+        demo.calibrate_instruments()
+        ids = [s.record_id for s in service.submit_many([demo.record("el_image", i) for i in range(6)])]
+        assert service.anchor_pending() == 6
+        tx_hash, number, _ = anchor_of(runtime, ids[0])
+        with service.sessions() as session:
+            root = bytes.fromhex(str(session.get(AnchorRow, ids[0]).root))  # type: ignore[union-attr]
+        assert number == chain.block_number()
+        node.close()  # anvil writes its state on the way out; then the file loses the batch's block, not its state
+        doc = json.loads(state.read_text())
+        doc["blocks"] = [b for b in doc["blocks"] if int(b["header"]["number"], 16) < number]
+        doc["transactions"] = [t for t in doc["transactions"] if int(t["block_number"]) < number]
+        doc["best_block_number"] = number - 1
+        doc["block"]["number"] = hex(number - 1)
+        state.write_text(json.dumps(doc))
+        node = stack.enter_context(ExitStack())
+        node.enter_context(anvil_process("--hardfork", "cancun", state=state, port=port))
+        assert chain.block_number() == number - 1 and chain.receipt_of(bytes.fromhex(tx_hash[2:])) is None
+        assert int(ChainReader(chain).root_of(root, service.accounts[LAB])["anchored_at"]) > 0  # the state kept it
+
+        assert service.anchor_pending() == 6
+        assert service.dead_letters() == []
+        check_anchored_once(runtime, ids)
+        with service.sessions() as session:
+            roots = {a.root for a in session.scalars(select(AnchorRow).where(AnchorRow.record_id.in_(ids)))}
+        assert len(roots) == 2 and root.hex() not in roots
+        assert service.anchor_pending() == 0

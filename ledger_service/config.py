@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,6 +17,9 @@ class Settings(BaseSettings):
     chain_url: str | None = None  # None: embedded in-process EVM; else an EVM JSON-RPC URL
     ipfs_url: str | None = None  # None: embedded block store in data_dir/ipfs; else a Kubo RPC URL
     database_url: str | None = None  # None: SQLite at data_dir/index.db
+    # Blocks on top of an anchor's block before it is final, no longer compared with the chain (service.py
+    # CONFIRMATIONS; docs/architecture.md section 4).
+    confirmations: int = Field(default=12, ge=0)
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'index.db'}"

@@ -37,6 +37,10 @@ class TransactionAbandoned(ChainError):
     """A prepared transaction can never be mined: its nonce went to another transaction."""
 
 
+class TransactionFailed(ChainError):
+    """A transaction was mined but failed on chain: its nonce is spent and it changed nothing."""
+
+
 class TransactionReverted(ChainError):
     """A contract refused a call; `name` and `arguments` are its decoded custom error (EIP-6093 style) and
     `code` the stable qledger code it maps to (the same codes the API and CLI report).

@@ -76,6 +76,15 @@ def _die_with_parent() -> Callable[[], None] | None:
 def anvil(*extra: str, state: Path | None = None, port: int | None = None) -> Iterator[str]:
     """Start anvil on `port` (default: a free loopback port), its state loaded from and written back to
     `state` if given (else kept in a temporary home); yield its URL; stop it."""
+    with anvil_process(*extra, state=state, port=port) as (_, url):
+        yield url
+
+
+@contextmanager
+def anvil_process(
+    *extra: str, state: Path | None = None, port: int | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`anvil`, yielding its process too (a fault test kills it)."""
     with ExitStack() as stack:
         home = (
             state.parent if state else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qledger-anvil-")))
@@ -95,9 +104,10 @@ def anvil(*extra: str, state: Path | None = None, port: int | None = None) -> It
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise ChainUnavailable("anvil did not start")
                 time.sleep(0.05)
-            yield url
+            yield proc, url
         finally:
-            _stop_process(proc)
+            if proc.poll() is None:
+                _stop_process(proc)
 
 
 def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:

@@ -74,5 +74,7 @@ def open_runtime(settings: Settings) -> Runtime:
     store = store_from_url(settings.ipfs_url, settings.data_dir)
     keys = KeyStore(settings.data_dir)
     sessions = session_factory(engine, keys.at_rest_key())
-    service = LedgerService(chain=chain, store=store, sessions=sessions, accounts={})
+    service = LedgerService(
+        chain=chain, store=store, sessions=sessions, accounts={}, confirmations=settings.confirmations
+    )
     return Runtime(settings, service, keys, engine)

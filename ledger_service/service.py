@@ -8,6 +8,7 @@ The record id is the idempotency key: submitting or anchoring the same record tw
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,14 @@ from ledger_service.chain.types import BatchReceipt, PreparedTx, Receipt
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.crypto import sm4
 from ledger_service.digests import digest_bytes, digest_file
-from ledger_service.errors import LedgerError, StoreError, TransactionAbandoned, TransactionReverted, UnknownEntry
+from ledger_service.errors import (
+    LedgerError,
+    StoreError,
+    TransactionAbandoned,
+    TransactionFailed,
+    TransactionReverted,
+    UnknownEntry,
+)
 from ledger_service.ids import header_of, instrument_key, schema_key, unix
 from ledger_service.index import audit as audit_chain
 from ledger_service.index import crud
@@ -55,8 +63,14 @@ DEFAULT_TIERS: Final[dict[str, str]] = {
     "xrf_analysis": "C",
 }
 NO_POLICY: Final = "no escrow policy is configured: confidential records cannot be escrowed"
+log = logging.getLogger("qledger.service")
 BATCH_B: Final = 256
 BATCH_C: Final = 1024
+# An anchor is final once this many blocks are built on its block: until then every anchoring pass compares its
+# block with the chain's (docs/architecture.md section 4). QBFT (Besu) blocks are final when sealed; anvil and
+# other development nodes can lose their newest blocks when killed.
+CONFIRMATIONS: Final = 12
+CHECK_BLOCKS: Final = 64  # the most blocks one pass compares (newest first; the rest on the next passes)
 
 
 class AttachmentMismatch(LedgerError, ValueError):
@@ -102,6 +116,21 @@ class RecordState:
 
 
 @dataclass(frozen=True)
+class AnchorCheck:
+    """What one comparison of the index's recent anchors with the chain found."""
+
+    head: int  # the chain's head block
+    blocks: int  # blocks compared
+    moved: int  # anchors whose transaction the chain holds in another block than the index said
+    requeued: int  # records whose anchoring transaction the chain lost, back in the anchoring queue
+    went_back: bool  # the head is below a block a receipt came from: the chain went back
+
+    @property
+    def changed(self) -> bool:
+        return self.went_back or bool(self.moved or self.requeued)
+
+
+@dataclass(frozen=True)
 class ApiKey:
     """An API key as its owner and operators see it: its id (the first 16 hex digits of its SM3), never the key."""
 
@@ -138,8 +167,10 @@ class LedgerService:
         sessions: sessionmaker[Session],
         accounts: Mapping[str, str],
         tiers: Mapping[str, str] | None = None,
+        confirmations: int = CONFIRMATIONS,
     ) -> None:
         self.chain = chain
+        self.confirmations = confirmations
         self.store = store
         self.sessions = sessions
         self.accounts = dict(accounts)  # consortium member id -> chain account
@@ -529,8 +560,10 @@ class LedgerService:
         """Anchor every accepted record in its tier; returns how many were anchored.
 
         Exactly once, whatever crashes: each signed transaction is written to the index (with the records it
-        anchors) before it is sent; `recover` first resends or finds every transaction left open by a crash.
+        anchors) before it is sent; `check_anchors` first puts back in the queue the records whose anchoring
+        transaction the chain lost, and `recover` resends or finds every transaction left open.
         """
+        self.check_anchors(actor)
         done = self.recover(actor)
         with self.sessions() as session:
             busy = {r for a in crud.open_attempts(session=session) for r in a.record_ids}
@@ -618,8 +651,11 @@ class LedgerService:
             return crud.retry_dead_letters(session=session, record_ids=chosen, actor=actor)
 
     def recover(self, actor: str = "anchor-worker") -> int:
-        """Finish the anchoring transactions a crash left open: found mined, resent, or (their nonce taken by
-        another transaction) abandoned so that their records are anchored again. Returns records anchored."""
+        """Finish the anchoring transactions left open (by a crash, or reopened by `check_anchors` because the
+        chain lost them): each is found mined, sent again while its nonce is the sender's next, or abandoned
+        when it can never be mined (its nonce taken, or behind a gap only lost transactions could fill); the
+        records of an abandoned one are anchored again, as one batch, with a fresh nonce. Senders' open
+        transactions are taken in nonce order. Returns records anchored."""
         with self.sessions() as session:
             attempts = [
                 (
@@ -628,22 +664,153 @@ class LedgerService:
                     list(a.record_ids),
                     PreparedTx(a.sender, a.nonce, bytes.fromhex(a.tx_hash[2:]), a.raw_tx),
                 )
-                for a in crud.open_attempts(session=session)
+                for a in sorted(crud.open_attempts(session=session), key=lambda a: (a.sender, a.nonce))
             ]
         done = 0
+        abandoned: list[tuple[str, list[str]]] = []
         for tx_hash, tier, ids, prepared in attempts:
             try:
-                receipt = self.chain.receipt_of(prepared.tx_hash) or self.chain.send_prepared(prepared)
-            except (TransactionAbandoned, TransactionReverted) as error:
+                receipt = self._settle(prepared)
+            except (TransactionAbandoned, TransactionReverted, TransactionFailed) as error:
+                self.chain.reset_nonces()  # a nonce the cache holds may be the one that went elsewhere
                 with self.sessions.begin() as session:
                     crud.close_attempt(session=session, tx_hash=tx_hash, state="abandoned")
                     crud.audit(
                         session=session, actor=actor, action="anchor_abandoned", new_value=tx_hash, reason=str(error)
                     )
+                abandoned.append((tier, ids))
                 continue
+            if receipt is None:
+                continue  # waiting in the node's pool behind a gap: mined once the gap is filled
             self._index_anchor(tier, ids, receipt, actor, attempt=tx_hash)
             done += len(ids)
+        for tier, ids in abandoned:
+            done += self._anchor_again(tier, ids, actor)
         return done
+
+    def _settle(self, prepared: PreparedTx) -> Receipt | None:
+        """An open transaction's receipt: found mined, or after sending it again (the same signed bytes: it
+        can be mined once only). Never sent while its nonce lies beyond the sender's next one: the node would
+        hold it until something fills the gap, and the anchoring would wait behind it for good. None for one
+        the node holds behind such a gap already. TransactionAbandoned when it can never be mined."""
+        chain = self.chain
+        name = "0x" + prepared.tx_hash.hex()
+        following = chain.pending_nonce(prepared.sender)  # read before the receipt: a receipt found later wins
+        receipt = chain.receipt_of(prepared.tx_hash)
+        if receipt is not None:
+            return receipt
+        if prepared.nonce == following:
+            return chain.send_prepared(prepared)
+        if chain.knows_transaction(prepared.tx_hash):
+            return chain.send_prepared(prepared) if prepared.nonce < following else None
+        if prepared.nonce < following:
+            raise TransactionAbandoned(f"{name}: its nonce {prepared.nonce} went to another transaction")
+        raise TransactionAbandoned(
+            f"{name}: its nonce {prepared.nonce} lies beyond the sender's next ({following}): the transactions "
+            "between were lost with the blocks that held them"
+        )
+
+    def _anchor_again(self, tier: str, record_ids: Sequence[str], actor: str) -> int:
+        """Anchor again, as one batch of `tier` (the same root for the same records), the records of an
+        abandoned transaction that still wait for an anchor; returns how many were anchored."""
+        with self.sessions() as session:
+            busy = {r for a in crud.open_attempts(session=session) for r in a.record_ids}
+            wanted = set(record_ids) - busy
+            waiting = {r[0]: r for r in crud.awaiting_anchor(session=session) if r[0] in wanted}
+        items = [waiting[r] for r in record_ids if r in waiting]  # the batch's own order: tier C roots keep it
+        groups: dict[tuple[str, str], list[tuple[str, bytes]]] = defaultdict(list)
+        for record_id, record_type, lab, canonical in items:
+            groups[(record_type, lab)].append((record_id, canonical))
+        done = 0
+        for (record_type, lab), chunk in groups.items():
+            size = {"A": 1, "B": BATCH_B}.get(tier, BATCH_C)
+            for i in range(0, len(chunk), size):
+                done += self._anchor_batch_again(tier, lab, record_type, chunk[i : i + size], actor)
+        return done
+
+    def _anchor_batch_again(
+        self, tier: str, lab: str, record_type: str, part: Sequence[tuple[str, bytes]], actor: str
+    ) -> int:
+        sender, code = self._account(lab), RECORD_TYPE_CODES[record_type]
+        try:
+            ids, prepared = self._prepare(tier, sender, code, record_type, part)
+        except TransactionReverted as refused:
+            if refused.name == "QualityLedgerRootExists" and len(part) > 1:
+                # The chain holds the batch's root, yet no block holds the transaction that anchored it: a node
+                # whose state ran ahead of its blocks (anvil writes its state file while it mines). Two batches,
+                # with roots that are new, anchor the records again (docs/architecture.md section 4).
+                half = len(part) // 2
+                return sum(
+                    self._anchor_batch_again(tier, lab, record_type, p, actor) for p in (part[:half], part[half:])
+                )
+            attempt = self._prepare_or_dead_letter(tier, sender, code, record_type, part, actor)
+            if attempt is None:
+                return 0
+            if attempt[1] is None:
+                return len(attempt[0])
+            ids, prepared = attempt[0], attempt[1]
+        return self._send_attempt(tier, ids, prepared, actor)
+
+    def check_anchors(self, actor: str = "anchor-worker", limit: int = CHECK_BLOCKS) -> AnchorCheck:
+        """Compare the blocks of the index's anchors that are not final yet (and of any beyond the chain's
+        head) with the chain, at most `limit` blocks, newest first (docs/architecture.md section 4). An anchor
+        whose block is the chain's, `confirmations` deep, becomes final. One whose block is gone or another
+        block now: its transaction found in another block moves the anchor there; a transaction the chain
+        lost puts its records back in the queue and reopens its attempt, which `recover` sends again or
+        abandons and anchors anew: exactly once either way. When the chain went back, every cached nonce
+        is forgotten (the next ones are read from the chain)."""
+        head = self.chain.block_number()
+        went_back = self.chain.observe_head(head)
+        with self.sessions() as session:
+            blocks = crud.unconfirmed_blocks(session=session, head=head, limit=limit)
+        moved = requeued = 0
+        for number, stored in blocks:
+            if stored is not None and number <= head:
+                now = self.chain.block_hash_at(number)
+                if now is not None and "0x" + now.hex() == stored:
+                    if head - number >= self.confirmations:
+                        with self.sessions.begin() as session:
+                            crud.confirm_anchors(session=session, block_number=number, block_hash=stored)
+                    continue
+            # The block is gone, is another block now, or its hash was never stored: find each transaction.
+            with self.sessions() as session:
+                transactions = crud.anchor_transactions(session=session, block_number=number, block_hash=stored)
+            for tx_hash in transactions:
+                m, r = self._locate(tx_hash, number, actor)
+                moved, requeued = moved + m, requeued + r
+        check = AnchorCheck(head, len(blocks), moved, requeued, went_back)
+        if check.changed:
+            self.chain.reset_nonces()
+            log.warning(
+                "the chain lost or replaced anchored blocks (head %d%s): %d anchors moved, %d records requeued",
+                head,
+                ", below a block seen before" if went_back else "",
+                moved,
+                requeued,
+            )
+        return check
+
+    def _locate(self, tx_hash: str, number: int, actor: str) -> tuple[int, int]:
+        """(anchors moved, records requeued) for one anchoring transaction whose block `number` changed."""
+        try:
+            receipt = self.chain.receipt_of(bytes.fromhex(tx_hash.removeprefix("0x")))
+            failed = False
+        except TransactionFailed:  # mined again on another branch, where it failed: its nonce is spent
+            receipt, failed = None, True
+        with self.sessions.begin() as session:
+            if receipt is not None:
+                moved = crud.move_anchors(
+                    session=session,
+                    tx_hash=tx_hash,
+                    block_number=receipt.block_number,
+                    block_hash="0x" + receipt.block_hash.hex(),
+                    block_time=receipt.block_time,
+                    actor=actor,
+                )
+                return moved, 0
+            reason = f"block {number} no longer holds {tx_hash}: the chain lost it" + (" (failed)" if failed else "")
+            back = crud.requeue_anchors(session=session, tx_hash=tx_hash, actor=actor, reason=reason, reopen=not failed)
+            return 0, len(back)
 
     def _send_attempt(self, tier: str, ids: list[str], prepared: PreparedTx, actor: str) -> int:
         tx_hash = "0x" + prepared.tx_hash.hex()
@@ -731,6 +898,7 @@ class LedgerService:
                 contract=self.chain.deployment.ledger,
                 tx_hash="0x" + receipt.tx_hash.hex(),
                 block_number=receipt.block_number,
+                block_hash="0x" + receipt.block_hash.hex(),
                 block_time=receipt.block_time,
                 root=root.hex() if root else None,
                 leaf_index=index if root else None,
@@ -831,7 +999,7 @@ class LedgerService:
                     ledger=anchor.contract,
                     tx_hash=anchor.tx_hash,
                     block_number=anchor.block_number,
-                    block_hash=None,
+                    block_hash=anchor.block_hash,  # a block the chain replaced since: BLOCK_MISMATCH
                     root=anchor.root,
                     proof=list(anchor.proof),
                 )
@@ -865,7 +1033,12 @@ class LedgerService:
         with self.sessions() as session:
             row = self._anchored(session, record_id)
             assert self.chain.deployment is not None and row.anchor is not None
-            block_hash = ChainReader(self.chain).block_hash(row.anchor.block_number)
+            stored = row.anchor.block_hash  # the block the index holds it in: a bundle claims no other
+            block_hash = (
+                bytes.fromhex(stored.removeprefix("0x"))
+                if stored
+                else ChainReader(self.chain).block_hash(row.anchor.block_number)
+            )
             record = json.loads(crud.canonical(session=session, row=row))
             content = {}
             if with_content and row.confidentiality == "public":

@@ -3,7 +3,9 @@
 A record (and its content, in the local spool) is durable before the API answers 202; the worker pins and
 anchors whatever is accepted, so a crash, a dead chain node or a dead IPFS node delays records, never loses
 them; the record id is the idempotency key on chain and in SQL. Pinning and anchoring fail independently: a
-dead IPFS node does not hold anchoring back, nor a dead chain node pinning.
+dead IPFS node does not hold anchoring back, nor a dead chain node pinning. Every anchoring pass, the first
+at start-up, compares the anchors not final yet with the chain and anchors again what the chain lost
+(docs/architecture.md section 4).
 """
 
 from __future__ import annotations
@@ -76,10 +78,13 @@ class AnchorWorker:
 
     def _run(self) -> None:
         backoff = self.interval_s
+        first = True  # the first pass runs at once: it finds what a crash or a chain gone back left behind
         while not self._stop.is_set():
-            self._wake.wait(backoff)
-            # Coalesce: let a burst of submissions gather so that they share a batch, a root, a transaction.
-            self._stop.wait(self.interval_s / 2)
+            if not first:
+                self._wake.wait(backoff)
+                # Coalesce: let a burst of submissions gather so that they share a batch, a root, a transaction.
+                self._stop.wait(self.interval_s / 2)
+            first = False
             self._wake.clear()
             try:
                 self.run_once()

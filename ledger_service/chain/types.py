@@ -100,6 +100,7 @@ class Receipt:
     block_number: int
     block_time: int
     gas_used: int
+    block_hash: bytes = ZERO32  # the block's hash: an anchor is checked against it (docs/architecture.md section 4)
 
 
 @dataclass(frozen=True)

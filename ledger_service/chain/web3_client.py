@@ -6,6 +6,7 @@ kept per account, and a refused call is decoded into its custom error before any
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar, cast
 
@@ -19,7 +20,7 @@ from web3 import Web3
 from web3._utils.transactions import fill_transaction_defaults
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import TransactionIndexingInProgress, TransactionNotFound
 from web3.logs import DISCARD
 from web3.logs import DISCARD as _DISCARD
 from web3.types import TxParams
@@ -39,13 +40,16 @@ from ledger_service.chain.types import (
     RecallView,
     Receipt,
 )
-from ledger_service.errors import ChainError, ChainUnavailable, TransactionAbandoned
+from ledger_service.errors import ChainError, ChainUnavailable, TransactionAbandoned, TransactionFailed
 
 T = TypeVar("T")
 _GAS_MARGIN = 1.25
 _STATUSES_OF = keccak(text="statusesOf((address,bytes32,bytes32,bytes32[])[])")[
     :4
 ]  # estimates are exact on a quiet chain; the margin covers state changing in between
+# How long a sent transaction may wait behind a nonce gap before the wait is given up: another thread's
+# transaction with the nonce before it may not be sent yet; one signed before the chain went back never fills.
+_GAP_GRACE_S = 3.0
 
 
 def _text32(value: str) -> bytes:
@@ -114,6 +118,13 @@ def _nonce_used(error: Exception) -> bool:
     return any(m in text for m in markers) or "replacement transaction" in text
 
 
+def _already_known(error: Exception) -> bool:
+    """The node holds the transaction already (in its pool, or mined): sending it again changes nothing."""
+    text = str(error).lower()
+    # anvil: "transaction already imported"; geth: "already known"; Besu: "Known transaction".
+    return any(m in text for m in ("already imported", "already known", "known transaction"))
+
+
 def founders_args(spec: ConsortiumSpec) -> list[tuple[Any, ...]]:
     """The ConsortiumRegistry constructor's founders, as ABI tuples."""
     out = []
@@ -142,6 +153,8 @@ class Web3ChainClient(ChainClient):
         self._accounts: dict[str, LocalAccount] = {}
         self._nonces: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._highest_block = 0  # the highest block a receipt came from: a head below it means the chain went back
+        self.receipt_timeout_s = 120.0  # how long send_prepared waits for a transaction to be mined
         self._chain_id: int | None = None
         self.deployment: Deployment | None = None
         self._registry: Contract | None = None
@@ -465,6 +478,51 @@ class Web3ChainClient(ChainClient):
         with self._lock:
             self._nonces.pop(address, None)
 
+    def reset_nonces(self) -> None:
+        """Forget every cached nonce: each account's next one is read again from the chain ("pending"). For a
+        chain that went back (a node restarted from older state, a reorg), where cached nonces run ahead of it
+        and a transaction signed with one would wait forever behind the gap."""
+        with self._lock:
+            self._nonces.clear()
+
+    def pending_nonce(self, address: str) -> int:
+        """The next nonce the node would take from `address`: its mined transactions and those in its pool that
+        could be mined next (a transaction behind a nonce gap does not count)."""
+        checksum = Web3.to_checksum_address(address)
+        return int(self._rpc(lambda: self.w3.eth.get_transaction_count(checksum, "pending")))
+
+    def knows_transaction(self, tx_hash: bytes) -> bool:
+        """Whether the node holds the transaction, mined or waiting in its pool."""
+        try:
+            self._rpc(lambda: self.w3.eth.get_transaction(tx_hash))  # type: ignore[arg-type]
+        except ChainUnavailable:
+            raise
+        except Exception:
+            return False
+        return True
+
+    def block_hash_at(self, number: int) -> bytes | None:
+        """The hash of the chain's block `number` now, None when the chain is not that long."""
+        try:
+            block = self._rpc(lambda: self.w3.eth.get_block(number))
+        except ChainUnavailable:
+            raise
+        except Exception as error:
+            if "not found" in str(error).lower() or _node_not_ready(error):
+                return None
+            raise self._refusal(error) from error
+        return bytes(block["hash"])
+
+    def observe_head(self, head: int) -> bool:
+        """Note the chain's head; True when it is below a block this client saw a receipt from (the chain went
+        back), in which case every cached nonce is forgotten."""
+        with self._lock:
+            went_back = head < self._highest_block
+            self._highest_block = head if went_back else self._highest_block
+        if went_back:
+            self.reset_nonces()
+        return went_back
+
     def _signer(self, sender: str) -> LocalAccount:
         try:
             return self._accounts[Web3.to_checksum_address(sender)]
@@ -489,15 +547,49 @@ class Web3ChainClient(ChainClient):
             existing = self.receipt_of(prepared.tx_hash)
             if existing is not None:
                 return existing
-            self._forget_nonce(prepared.sender)
-            if _nonce_used(error):
-                message = f"0x{prepared.tx_hash.hex()}: its nonce went to another transaction"
-                raise TransactionAbandoned(message) from error
-            raise self._refusal(error) from error
+            if not _already_known(error):  # a transaction in the node's pool already: wait for it below
+                self._forget_nonce(prepared.sender)
+                if _nonce_used(error):
+                    message = f"0x{prepared.tx_hash.hex()}: its nonce went to another transaction"
+                    raise TransactionAbandoned(message) from error
+                raise self._refusal(error) from error
+        return self._await_receipt(prepared)
+
+    def _await_receipt(self, prepared: PreparedTx) -> Receipt:
+        """The receipt of a sent transaction. A QBFT block comes every second or two, anvil mines at once: poll
+        often, the call is cheap. Each second without a receipt, look whether the node still holds it and can
+        mine it: one the node lost (restarted from older state while web3's retries hid the restart) or holds
+        behind a nonce gap (signed with a nonce cached before the chain went back) would be waited for in vain.
+        Either, and the end of `receipt_timeout_s`, raise ChainUnavailable with the nonce cache reset; the
+        outbox keeps the transaction open, for recovery to find it mined, send it again or abandon it."""
         tx_hash: Any = prepared.tx_hash
-        # A QBFT block comes every second or two, anvil mines at once: poll often, the call is cheap.
-        wait = self.w3.eth.wait_for_transaction_receipt
-        return self._receipt(self._rpc(lambda: wait(tx_hash, timeout=120, poll_latency=0.02)))
+        name = f"0x{prepared.tx_hash.hex()}"
+        now = time.monotonic()
+        deadline, look, gapped_since = now + self.receipt_timeout_s, now + 1.0, None
+        while True:
+            try:
+                mined = self._rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash))
+            except (TransactionNotFound, TransactionIndexingInProgress):
+                mined = None
+            if mined is not None:
+                return self._receipt(mined)
+            now = time.monotonic()
+            if now >= deadline:
+                self._forget_nonce(prepared.sender)
+                raise ChainUnavailable(f"{name} not mined in {self.receipt_timeout_s:g} s")
+            if now >= look:
+                look = now + 1.0
+                if not self.knows_transaction(prepared.tx_hash):
+                    self.reset_nonces()
+                    raise ChainUnavailable(f"{name}: the node no longer holds it (did the chain go back?)")
+                if self.pending_nonce(prepared.sender) > prepared.nonce:
+                    gapped_since = None
+                elif gapped_since is None:
+                    gapped_since = now
+                elif now - gapped_since >= _GAP_GRACE_S:
+                    self.reset_nonces()
+                    raise ChainUnavailable(f"{name}: its nonce {prepared.nonce} lies beyond the sender's next")
+            time.sleep(0.02)
 
     def anchor_receipt(self, record_id: bytes, submitter: str | None = None) -> Receipt | None:
         """The receipt of the tier A transaction in which `submitter` (any member when None) anchored
@@ -523,10 +615,14 @@ class Web3ChainClient(ChainClient):
 
     def _receipt(self, receipt: Any) -> Receipt:
         tx_hash = bytes(receipt["transactionHash"])
+        number = int(receipt["blockNumber"])
+        with self._lock:
+            self._highest_block = max(self._highest_block, number)
         if receipt["status"] != 1:
-            raise ChainError(f"transaction 0x{tx_hash.hex()} failed on chain")
-        block = self._rpc(lambda: self.w3.eth.get_block(receipt["blockNumber"]))
-        return Receipt(tx_hash, receipt["blockNumber"], block["timestamp"], receipt["gasUsed"])
+            raise TransactionFailed(f"transaction 0x{tx_hash.hex()} failed on chain")
+        block_hash = bytes(receipt["blockHash"])
+        block = self._rpc(lambda: self.w3.eth.get_block(receipt["blockHash"]))  # by hash: the receipt's block
+        return Receipt(tx_hash, number, block["timestamp"], receipt["gasUsed"], block_hash)
 
     def _send(self, account: LocalAccount, tx: dict[str, Any]) -> Receipt:
         return self.send_prepared(self._sign(account, tx))
@@ -567,6 +663,7 @@ class Web3ChainClient(ChainClient):
             receipt.block_number,
             receipt.block_time,
             receipt.gas_used,
+            receipt.block_hash,
             root=merkle.root(record_ids),
             record_ids=record_ids,
         )

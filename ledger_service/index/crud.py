@@ -275,11 +275,13 @@ class NewAnchor:
     root: str | None
     leaf_index: int | None
     proof: list[str]
+    block_hash: str | None = None
 
 
 def add_anchors(*, session: Session, anchors: Sequence[NewAnchor], actor: str) -> int:
     """Record anchors, each once, and mark their records anchored (with audit entries); returns how many
-    were new. Two reads and one statement per table, whatever the batch size."""
+    were new. Two reads and one statement per table, whatever the batch size. A record revoked or superseded
+    in the index keeps that status (its anchor is put back after its block was lost: see `requeue_anchors`)."""
     ids = [a.record_id for a in anchors]
     have = set(session.scalars(select(AnchorRow.record_id).where(AnchorRow.record_id.in_(ids))))
     found = session.execute(select(RecordRow.id, RecordRow.status).where(RecordRow.id.in_(ids)))
@@ -292,17 +294,100 @@ def add_anchors(*, session: Session, anchors: Sequence[NewAnchor], actor: str) -
             fresh[a.record_id] = a
     if not fresh:
         return 0
-    session.execute(insert(table(AnchorRow)), [asdict(a) for a in fresh.values()])
-    session.execute(update(RecordRow).where(RecordRow.id.in_(list(fresh))).values(status="anchored"))
+    session.execute(insert(table(AnchorRow)), [{**asdict(a), "confirmed": False} for a in fresh.values()])
+    kept = {r for r in fresh if status[r] in ("revoked", "superseded")}
+    session.execute(
+        update(RecordRow).where(RecordRow.id.in_([r for r in fresh if r not in kept])).values(status="anchored")
+    )
     audit_many(
         session=session,
         entries=[
             {"actor": actor, "action": "status", "record_id": r, "field": "status", "old_value": status[r],
              "new_value": "anchored", "reason": f"tier {a.tier} {a.tx_hash}"}
+            if r not in kept else
+            {"actor": actor, "action": "anchor", "record_id": r, "field": "tx_hash", "new_value": a.tx_hash,
+             "reason": f"tier {a.tier}, anchored again; the record stays {status[r]}"}
             for r, a in fresh.items()
         ],
     )  # fmt: skip
     return len(fresh)
+
+
+def unconfirmed_blocks(*, session: Session, head: int, limit: int) -> list[tuple[int, str | None]]:
+    """(block number, block hash) of the blocks that anchors name and that are not final yet, or that lie
+    beyond the chain's `head` (a node restarted from older state), newest first; at most `limit`."""
+    query = (
+        select(AnchorRow.block_number, AnchorRow.block_hash)
+        .where(AnchorRow.confirmed.is_(False) | (AnchorRow.block_number > head))
+        .group_by(AnchorRow.block_number, AnchorRow.block_hash)
+        .order_by(AnchorRow.block_number.desc())
+        .limit(limit)
+    )
+    return [(int(n), h) for n, h in session.execute(query)]
+
+
+def _in_block(block_number: int, block_hash: str | None) -> Any:
+    same_hash = AnchorRow.block_hash.is_(None) if block_hash is None else AnchorRow.block_hash == block_hash
+    return (AnchorRow.block_number == block_number) & same_hash
+
+
+def anchor_transactions(*, session: Session, block_number: int, block_hash: str | None) -> list[str]:
+    """The anchoring transactions the index places in one block."""
+    query = select(AnchorRow.tx_hash).where(_in_block(block_number, block_hash)).distinct().order_by(AnchorRow.tx_hash)
+    return list(session.scalars(query))
+
+
+def confirm_anchors(*, session: Session, block_number: int, block_hash: str) -> None:
+    """The block is final: its anchors are not checked against the chain again."""
+    session.execute(update(AnchorRow).where(_in_block(block_number, block_hash)).values(confirmed=True))
+
+
+def move_anchors(
+    *, session: Session, tx_hash: str, block_number: int, block_hash: str, block_time: int, actor: str
+) -> int:
+    """The chain holds the transaction in another block than the index says (a reorg mined it again): its
+    anchors point there now (an anchor without a block hash gets it). Returns how many anchors moved."""
+    rows = list(session.scalars(select(AnchorRow).where(AnchorRow.tx_hash == tx_hash)))
+    moved = [a for a in rows if (a.block_number, a.block_hash or block_hash) != (block_number, block_hash)]
+    audit_many(
+        session=session,
+        entries=[{"actor": actor, "action": "anchor_moved", "record_id": a.record_id, "field": "block",
+                  "old_value": f"{a.block_number} {a.block_hash}", "new_value": f"{block_number} {block_hash}",
+                  "reason": f"{tx_hash} was mined again in another block"} for a in moved],
+    )  # fmt: skip
+    session.execute(
+        update(AnchorRow)
+        .where(AnchorRow.tx_hash == tx_hash)
+        .values(block_number=block_number, block_hash=block_hash, block_time=block_time, confirmed=False)
+    )
+    return len(moved)
+
+
+def requeue_anchors(*, session: Session, tx_hash: str, actor: str, reason: str, reopen: bool = True) -> list[str]:
+    """The chain lost the transaction: its anchors are deleted and its anchored records put back in the
+    anchoring queue (accepted), each with an audit entry; with `reopen`, its attempt is open again, for
+    `recover` to resend it or abandon it and anchor its records anew (else it is abandoned). Returns the
+    records requeued. A revoked or superseded record keeps its status: it loses its anchor only."""
+    rows = session.execute(
+        select(AnchorRow.record_id, RecordRow.status)
+        .join(RecordRow, RecordRow.id == AnchorRow.record_id)
+        .where(AnchorRow.tx_hash == tx_hash)
+    ).all()
+    ids = [r for r, _ in rows]
+    back = [r for r, status in rows if status == "anchored"]
+    session.execute(delete(AnchorRow).where(AnchorRow.tx_hash == tx_hash))
+    if back:
+        session.execute(update(RecordRow).where(RecordRow.id.in_(back)).values(status="accepted"))
+    audit_many(
+        session=session,
+        entries=[{"actor": actor, "action": "anchor_lost", "record_id": r, "field": "status", "old_value": status,
+                  "new_value": "accepted" if status == "anchored" else status, "reason": reason}
+                 for r, status in rows],
+    )  # fmt: skip
+    attempt = session.get(AttemptRow, tx_hash)
+    if attempt is not None and ids:
+        attempt.state = "sending" if reopen else "abandoned"
+    return back
 
 
 def add_anchor(*, session: Session, actor: str, **anchor: Any) -> bool:

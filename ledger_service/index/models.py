@@ -18,6 +18,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -67,7 +68,8 @@ class AttachmentRow(Base):
     record: Mapped[RecordRow] = relationship(back_populates="attachments")
 
 
-# Where and how a record was anchored; the proof is empty for tier A.
+# Where and how a record was anchored; the proof is empty for tier A. The block hash is checked against the
+# chain until the block is `confirmations` deep (then `confirmed`): docs/architecture.md section 4.
 class AnchorRow(Base):
     __tablename__ = "anchors"
 
@@ -76,8 +78,10 @@ class AnchorRow(Base):
     chain_id: Mapped[int] = mapped_column(BigInteger)  # EIP-155 ids pass 2**31 (eth-tester: 131277322940537)
     contract: Mapped[str] = mapped_column(String(42))
     tx_hash: Mapped[str] = mapped_column(String(66), index=True)
-    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    block_hash: Mapped[str | None] = mapped_column(String(66))  # None: anchored before migration 0010
     block_time: Mapped[int] = mapped_column(BigInteger)
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
     root: Mapped[str | None] = mapped_column(String(64), index=True)
     leaf_index: Mapped[int | None] = mapped_column(Integer)
     proof: Mapped[list[str]] = mapped_column(JSON)

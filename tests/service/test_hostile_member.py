@@ -15,7 +15,7 @@ from ledger_service.config import Settings
 from ledger_service.demo import CAL, LAB, Demo
 from ledger_service.errors import TransactionReverted
 from ledger_service.ids import instrument_key, operator_key
-from ledger_service.local_consortium import REFERENCES, reference_certificate
+from ledger_service.local_consortium import REFERENCES
 from ledger_service.records import RECORD_TYPE_CODES
 from ledger_service.runtime import open_runtime
 from ledger_service.verification import Anchor, Evidence, is_valid, verify
@@ -43,7 +43,7 @@ def test_a_member_cannot_revoke_or_claim_another_labs_records(tmp_path: Path) ->
         Header(
             bytes.fromhex(pending),
             instrument_key(reference),
-            bytes.fromhex(reference_certificate(reference)),
+            bytes.fromhex(demo.calibration_lab.certificates[reference]),
             operator_key(CAL, "op"),
             now - 60,
         ),

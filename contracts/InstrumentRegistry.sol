@@ -8,7 +8,7 @@ import {
     Member,
     MemberStatus,
     RecordStatus,
-    RecordTypes
+    Roles
 } from "./common/Types.sol";
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
 import {IInstrumentRegistry} from "./interfaces/IInstrumentRegistry.sol";
@@ -64,14 +64,21 @@ abstract contract InstrumentRegistry is IInstrumentRegistry {
     }
 
     /// @inheritdoc IInstrumentRegistry
+    /// @dev Requirements: caller an active member holding {Roles-REFERENCE_BODY} (a role granted only at
+    /// founding or by an admission vote, so the consortium's governance decision is the evidence), owner of
+    /// `instrumentId`; a non-zero digest and a non-empty window. Every other member's reference standards are
+    /// calibrated by a certificate a reference body anchors, through {registerCalibration}
+    /// (docs/threat-model.md, "a hostile member"). Emits {CalibrationRegistered} with `external_` set.
     function registerReferenceCalibration(
         bytes32 instrumentId,
         bytes32 certificateId,
         uint40 validFrom,
         uint40 validUntil
     ) external {
-        bytes32 key = _requireOwner(instrumentId);
-        if (!_consortium().isAccredited(msg.sender, RecordTypes.CALIBRATION_CERTIFICATE)) revert InstrumentNotCalibrationLab(msg.sender);
+        Member memory m = _requireActive(msg.sender);
+        if (m.roles & Roles.REFERENCE_BODY == 0) revert InstrumentNotReferenceBody(msg.sender);
+        bytes32 key = _instrumentKey(msg.sender, instrumentId);
+        if (_instruments[key].owner == address(0)) revert InstrumentUnknown(instrumentId, msg.sender);
         if (certificateId == bytes32(0)) revert CalibrationCertificateNotAnchored(certificateId);
         if (validFrom == 0 || validUntil <= validFrom) revert CalibrationInvalidWindow(validFrom, validUntil);
         _addCalibration(key, instrumentId, certificateId, validFrom, validUntil, true);
@@ -159,8 +166,9 @@ abstract contract InstrumentRegistry is IInstrumentRegistry {
         _requireActive(msg.sender);
     }
 
-    function _requireActive(address account) private view {
-        Member memory m = _consortium().memberOf(account);
+    /// @dev Reverts unless `account` is an active member; returns its standing.
+    function _requireActive(address account) private view returns (Member memory m) {
+        m = _consortium().memberOf(account);
         if (m.status != MemberStatus.Active) revert InstrumentNotActiveMember(account);
     }
 }

@@ -244,7 +244,8 @@ def init(
         str, typer.Option(help="The verification service certificates point at (editable later in profile.json).")
     ] = "http://127.0.0.1:8080",
 ) -> None:
-    """Found a local consortium (two labs, a manufacturer, a regulator) with calibrated instruments."""
+    """Found a local consortium (a reference body, two labs, a manufacturer, a regulator) with calibrated
+    instruments."""
     import shutil
 
     from ledger_service.errors import LedgerError

@@ -1,10 +1,11 @@
 """`qledger demo`: the main job in one process with nothing else running.
 
-A consortium (a test lab, a calibration lab, a manufacturer, a regulator) is founded on the chain; the labs
-register instruments and anchor calibration certificates; a mixed set of records (EL images as real PNG
-files, tensile and XRF reports) is validated, hashed, pinned, anchored in tiers A, B and C and indexed; every
-record is verified; then a tampered attachment, an expired calibration and a revoked record are each caught
-with their reason code.
+A consortium (a reference body, a test lab, a calibration lab, a manufacturer, a regulator) is founded on the
+chain; the reference body declares its primary standards and certifies the calibration lab's reference
+standards, and the labs register instruments and anchor calibration certificates; a mixed set of records (EL
+images as real PNG files, tensile and XRF reports) is validated, hashed, pinned, anchored in tiers A, B and C
+and indexed; every record is verified; then a tampered attachment, an expired calibration and a revoked
+record are each caught with their reason code.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from ledger_service.chain.web3_client import ChainReader
 from ledger_service.errors import TransactionReverted
 from ledger_service.ids import instrument_key, operator_key, unix
 from ledger_service.keys import KeyStore
-from ledger_service.local_consortium import AGENTS, CAL, ESCROW_K, LAB, LAB_METHODS, MFR, REG
+from ledger_service.local_consortium import AGENTS, CAL, ESCROW_K, LAB, LAB_METHODS, MFR, NIM, REG
 from ledger_service.records import RECORD_TYPE_CODES, RecordInvalid
 from ledger_service.service import AttachmentFile, LedgerService
 from ledger_service.station import Station, example_record
 from ledger_service.verification import Status, is_valid
 
-__all__ = ["AGENTS", "CAL", "ESCROW_K", "LAB", "MFR", "REG", "Demo", "DemoReport", "run_demo"]
+__all__ = ["AGENTS", "CAL", "ESCROW_K", "LAB", "MFR", "NIM", "REG", "Demo", "DemoReport", "run_demo"]
 # The demo's certificates point at a local `qledger serve`; a real station names its service in profile.json.
 DEMO_VERIFICATION_URL = "http://127.0.0.1:8080"
 
@@ -72,6 +73,8 @@ class Demo:
         stations = {**base.stations, LAB: lab.model_copy(update={"instruments": (*lab.instruments, old)})}
         self.profile = base.model_copy(update={"stations": stations})
         self.station = Station(self.profile.station(LAB), clock=lambda: self.now)
+        # CAL-NIM's station, bound to its reference standards' calibrations (by NIM-CN's certificates).
+        self.calibration_lab = Station(self.profile.station(CAL), clock=lambda: self.now)
 
     @property
     def certificates(self) -> dict[str, str]:  # instrument -> certificate record id
@@ -89,8 +92,14 @@ class Demo:
 
     def calibrate_instruments(self) -> None:
         expired = {OLD_CAMERA: (self.now - timedelta(days=400), self.now - timedelta(days=30))}
+        self.calibration_lab = local_consortium.calibrate_references(self.service, self.profile, self.now)
         calibrated = local_consortium.calibrate(
-            self.service, self.profile, self.now, windows=expired, references={OLD_CAMERA: "REF-IRRADIANCE"}
+            self.service,
+            self.profile,
+            self.now,
+            windows=expired,
+            references={OLD_CAMERA: "REF-IRRADIANCE"},
+            reference_station=self.calibration_lab,
         )
         self.station.certificates.update(calibrated.certificates)
         self.station.windows.update(calibrated.windows)

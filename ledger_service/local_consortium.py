@@ -1,13 +1,16 @@
 """The local development consortium that `qledger init` founds on a local chain: a test lab (LAB-SZ) with an EL
 camera, a tensile machine and an XRF analyser; a calibration lab (CAL-NIM) whose reference standards calibrate
-them; a manufacturer; a regulator; five escrow agents. Its members' keys are created in the data directory and
-funded from the development faucet, so it suits development chains only. The labs' stations are written to
-the profile (`profile.json`), which the rest of qledger reads; see docs/architecture.md.
+them; a reference body (NIM-CN, a national metrology institute: the root of traceability) whose primary
+standards calibrate CAL-NIM's reference standards; a manufacturer; a regulator; five escrow agents. Its
+members' keys are created in the data directory and funded from the development faucet, so it suits
+development chains only. The labs' stations are written to the profile (`profile.json`), which the rest of
+qledger reads; see docs/architecture.md and, for the chain of calibrations, docs/domain.md.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from ledger_service.chain import Accreditation, ConsortiumSpec, Founder, Role, Web3ChainClient
 from ledger_service.chain.types import Deployment
@@ -31,11 +34,13 @@ from ledger_service.station import (
     iso,
 )
 
-LAB, CAL, MFR, REG = "LAB-SZ", "CAL-NIM", "MFR-DM", "REG-CN"
+LAB, CAL, MFR, REG, NIM = "LAB-SZ", "CAL-NIM", "MFR-DM", "REG-CN", "NIM-CN"
 AGENTS = tuple(f"ESCROW-{i}" for i in range(1, 6))  # 3 of these 5 open a confidential record
 ESCROW_K = 3
 # The test lab's instruments -> the calibration lab's reference standard that calibrates each.
 REFERENCES = {"EL-CAM-01": "REF-IRRADIANCE", "TENSILE-01": "REF-FORCE", "XRF-01": "REF-XRF-CRM"}
+# The calibration lab's reference standards -> the reference body's primary standard that calibrates each.
+PRIMARY_STANDARDS = {"REF-IRRADIANCE": "NIM-RADIOMETER", "REF-FORCE": "NIM-FORCE-MACHINE", "REF-XRF-CRM": "NIM-CRM-XRF"}
 LAB_METHODS = {"EL-CAM-01": "IEC TS 60904-13", "TENSILE-01": "ISO 6892-1", "XRF-01": "IEC 62321-3-1"}
 LAB_RECORD_TYPES = ("el_image", "tensile_test", "xrf_analysis", "ai_inspection", "human_review")
 
@@ -82,8 +87,19 @@ def default_profile(verification_url: str = "http://127.0.0.1:8080") -> Profile:
         instruments=tuple(_instrument(r, "ISO/IEC 17025") for r in REFERENCES.values()),
         customer=Customer(name=f"{LAB} laboratory", contact="calibration@lab-sz.example"),
     )
+    nim = StationProfile(
+        member=NIM,
+        organisation="National Institute of Metrology, China",
+        address="18 Beisanhuan Donglu, Beijing",
+        activity_location="Beijing, CN",
+        authoriser=Person(name="Dr. Zhang Wei", role="Director of calibration services"),
+        checker="nim-metrologist-2",
+        operators=("nim-metrologist-1",),
+        instruments=tuple(_instrument(p, "SI primary realisation") for p in PRIMARY_STANDARDS.values()),
+        customer=Customer(name=f"{CAL} laboratory", contact="metrology@cal-nim.example"),
+    )
     return Profile(
-        stations={LAB: lab, CAL: cal},
+        stations={LAB: lab, CAL: cal, NIM: nim},
         reporting_entity=EntityProfile(name="Demo Modules Co.", lei="529900QLEDGERDEMO042"),
         verification_url=verification_url,
         escrow=EscrowProfile(k=ESCROW_K, agents=AGENTS, regulators=(REG,)),
@@ -94,7 +110,7 @@ def found(service: LedgerService, keys: KeyStore, now: datetime, recall_confirma
     """Deploy the local consortium; `recall_confirmation` 0: a regulator's recall is in force at once, 1: it
     needs the member quorum. Every member's chain and SM2 keys are created (0600) in the data directory."""
     chain: Web3ChainClient = service.chain
-    members = (LAB, CAL, MFR, REG, *AGENTS)
+    members = (LAB, CAL, MFR, REG, NIM, *AGENTS)
     accounts = {m: chain.add_account(keys.get_or_create(m)) for m in (*members, "deployer")}
     for address in accounts.values():
         chain.fund(address, 10**20)
@@ -108,6 +124,14 @@ def found(service: LedgerService, keys: KeyStore, now: datetime, recall_confirma
             Founder(accounts[CAL], CAL, Role.LAB, Accreditation("CNAS", "CNAS L0002", b"\x02" * 32, calibration, year)),
             Founder(accounts[MFR], MFR, Role.MANUFACTURER),
             Founder(accounts[REG], REG, Role.REGULATOR | Role.AUDITOR),
+            # The root of traceability: founding it with REFERENCE_BODY is the consortium's decision that its
+            # primary standards need no certificate of anyone else's (docs/threat-model.md).
+            Founder(
+                accounts[NIM],
+                NIM,
+                Role.LAB | Role.REFERENCE_BODY,
+                Accreditation("CNAS", "CNAS L0003", b"\x03" * 32, calibration, year),
+            ),
             *(Founder(accounts[a], a, Role.ESCROW_AGENT) for a in AGENTS),
         ),
         recall_confirmation=recall_confirmation,
@@ -117,9 +141,93 @@ def found(service: LedgerService, keys: KeyStore, now: datetime, recall_confirma
     return chain.deploy(spec, accounts["deployer"])
 
 
-def reference_certificate(reference: str) -> str:
-    """SM3 of the (outside) national metrology institute's certificate of a reference standard."""
-    return sm3(f"NIM certificate of {reference}".encode()).hex()
+def primary_declaration(standard: str) -> str:
+    """SM3 of the reference body's declaration of its primary standard (e.g. its CIPM MRA calibration and
+    measurement capability entry): the digest its traceability root is registered under."""
+    return sm3(f"NIM-CN declaration of primary standard {standard}".encode()).hex()
+
+
+def _certificate(
+    station: Station,
+    *,
+    using: str,
+    calibrated: InstrumentProfile,
+    window: tuple[datetime, datetime],
+    report_id: str,
+    traceability: str,
+) -> dict[str, Any]:
+    """A calibration certificate from `station`, measured with its instrument `using`, for `calibrated`."""
+    start, end = window
+    return station.envelope(
+        "calibration_certificate",
+        instrument=using,
+        measured_at=start - timedelta(hours=1),
+        operator=station.profile.operators[0],
+        report_id=report_id,
+        subject={"description": f"{calibrated.id} calibration", "unambiguous_id": calibrated.serial},
+        results={
+            "calibrated_instrument": {
+                "id": calibrated.id,
+                "maker": calibrated.maker,
+                "model": calibrated.model,
+                "serial": calibrated.serial,
+            },
+            "points": [
+                {"quantity": "response", "value": 1.002, "unit": "1", "uncertainty": 0.004, "coverage_factor": 2}
+            ],
+            "conditions": {"temperature_C": 23.0, "humidity_pct": 45.0},
+            "traceability_statement": traceability,
+            "valid_from": iso(start),
+            "valid_until": iso(end),
+        },
+    )
+
+
+def calibrate_references(service: LedgerService, profile: Profile, now: datetime) -> Station:
+    """The chain of traceability up to CAL-NIM's reference standards: NIM-CN, the reference body, declares its
+    primary standards (a traceability root needs the REFERENCE_BODY role, which only the consortium grants)
+    and certifies each of CAL-NIM's reference standards with an anchored calibration certificate, which
+    CAL-NIM registers. Returns CAL-NIM's station bound to those calibrations."""
+    cal = profile.station(CAL)
+    # A profile written before the reference body existed has no station for it: use the default one.
+    nim = profile.stations.get(NIM) or default_profile().station(NIM)
+    for operator in nim.operators:
+        service.add_operator(lab_member=NIM, operator_id=operator, actor=NIM)
+    primary_window = (now - timedelta(days=2000), now + timedelta(days=2000))
+    reference_window = (now - timedelta(days=600), now + timedelta(days=400))
+    body = Station(nim, clock=lambda: now)
+    for standard in nim.instruments:
+        service.register_instrument(member=NIM, instrument_id=standard.id, model=f"{standard.id} primary standard")
+        service.register_reference_calibration(
+            member=NIM,
+            instrument_id=standard.id,
+            certificate_sm3=primary_declaration(standard.id),
+            valid_from=primary_window[0],
+            valid_until=primary_window[1],
+        )
+        body.certificates[standard.id] = primary_declaration(standard.id)
+        body.windows[standard.id] = primary_window
+    # Instruments first: a certificate names its instrument's owner on chain, so the owner must be known.
+    for reference in cal.instruments:
+        service.register_instrument(member=CAL, instrument_id=reference.id, model=f"{reference.id} reference standard")
+    reference_station = Station(cal, clock=lambda: now)
+    issued: dict[str, str] = {}
+    for reference in cal.instruments:
+        certificate = _certificate(
+            body,
+            using=PRIMARY_STANDARDS.get(reference.id, nim.instruments[0].id),
+            calibrated=reference,
+            window=reference_window,
+            report_id=f"NIM-{reference.id}-{reference_window[0]:%Y%m%d}",
+            traceability="Realises the SI unit; CIPM MRA calibration and measurement capability",
+        )
+        issued[reference.id] = service.submit(certificate, actor=NIM).record_id
+        reference_station.windows[reference.id] = reference_window
+    service.anchor_pending()
+    for reference_id, certificate_id in issued.items():
+        service.register_calibration(member=CAL, certificate_record_id=certificate_id)
+        reference_station.certificates[reference_id] = certificate_id
+    return reference_station
 
 
 def calibrate(
@@ -128,29 +236,20 @@ def calibrate(
     now: datetime,
     windows: dict[str, tuple[datetime, datetime]] | None = None,
     references: dict[str, str] | None = None,
+    reference_station: Station | None = None,
 ) -> Station:
     """Register the operators and instruments, anchor a calibration certificate from CAL-NIM for each of
     LAB-SZ's instruments (valid from 30 days ago for a year, unless `windows` says otherwise), and register
-    them on chain; returns LAB-SZ's station bound to those calibrations."""
+    them on chain; returns LAB-SZ's station bound to those calibrations. CAL-NIM's reference standards are
+    those of `reference_station`, or calibrated first by `calibrate_references`."""
     lab, cal = profile.station(LAB), profile.station(CAL)
     references = {**REFERENCES, **(references or {})}
     for operator in lab.operators:
         service.add_operator(lab_member=LAB, operator_id=operator, actor=LAB)
     for operator in cal.operators:
         service.add_operator(lab_member=CAL, operator_id=operator, actor=CAL)
-    reference_window = (now - timedelta(days=600), now + timedelta(days=400))
-    reference_station = Station(cal, clock=lambda: now)
-    for reference in dict.fromkeys(references.values()):
-        service.register_instrument(member=CAL, instrument_id=reference, model=f"{reference} reference standard")
-        service.register_reference_calibration(
-            member=CAL,
-            instrument_id=reference,
-            certificate_sm3=reference_certificate(reference),
-            valid_from=reference_window[0],
-            valid_until=reference_window[1],
-        )
-        reference_station.certificates[reference] = reference_certificate(reference)
-        reference_station.windows[reference] = reference_window
+    if reference_station is None:
+        reference_station = calibrate_references(service, profile, now)
     station = Station(lab, clock=lambda: now)
     issued: dict[str, str] = {}
     # Instruments first: a certificate names its instrument's owner on chain, so the owner must be known.
@@ -158,29 +257,13 @@ def calibrate(
         service.register_instrument(member=LAB, instrument_id=instrument.id, model=f"{instrument.id} master data")
     for instrument in lab.instruments:
         start, end = (windows or {}).get(instrument.id, (now - timedelta(days=30), now + timedelta(days=335)))
-        reference = references[instrument.id]
-        certificate = reference_station.envelope(
-            "calibration_certificate",
-            instrument=reference,
-            measured_at=start - timedelta(hours=1),
-            operator=cal.operators[0],
+        certificate = _certificate(
+            reference_station,
+            using=references[instrument.id],
+            calibrated=instrument,
+            window=(start, end),
             report_id=f"CAL-{instrument.id}-{start:%Y%m%d}",
-            subject={"description": f"{instrument.id} calibration", "unambiguous_id": instrument.serial},
-            results={
-                "calibrated_instrument": {
-                    "id": instrument.id,
-                    "maker": instrument.maker,
-                    "model": instrument.model,
-                    "serial": instrument.serial,
-                },
-                "points": [
-                    {"quantity": "response", "value": 1.002, "unit": "1", "uncertainty": 0.004, "coverage_factor": 2}
-                ],
-                "conditions": {"temperature_C": 23.0, "humidity_pct": 45.0},
-                "traceability_statement": "Traceable to SI through NIM China (CIPM MRA)",
-                "valid_from": iso(start),
-                "valid_until": iso(end),
-            },
+            traceability="Traceable to SI through NIM China (CIPM MRA)",
         )
         issued[instrument.id] = service.submit(certificate, actor=CAL).record_id
         station.windows[instrument.id] = (start, end)

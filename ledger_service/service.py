@@ -928,8 +928,10 @@ class LedgerService:
         valid_from: datetime,
         valid_until: datetime,
     ) -> None:
-        """A traceability root: an outside certificate (e.g. a national metrology institute's) of `member`'s
-        reference standard, registered by an accredited calibration lab."""
+        """A traceability root: `member`'s declaration of its own primary standard. `member` must be a reference
+        body (Role.REFERENCE_BODY, e.g. a national metrology institute), a role only the consortium grants; any
+        other lab's reference standard is calibrated by a certificate it registers with `register_calibration`
+        (docs/threat-model.md)."""
         self.chain.register_reference_calibration(
             self._account(member),
             instrument_key(instrument_id),

@@ -13,7 +13,11 @@ library Roles {
     uint8 internal constant REGULATOR = 1 << 2; // market-surveillance authority: opens recalls
     uint8 internal constant AUDITOR = 1 << 3; // assessor: may revoke records for cause
     uint8 internal constant ESCROW_AGENT = 1 << 4; // holds a key share; posts releases for recalls
-    uint8 internal constant ALL = LAB | MANUFACTURER | REGULATOR | AUDITOR | ESCROW_AGENT;
+    // A root of traceability (a national metrology institute): declares its own primary standards with
+    // {IInstrumentRegistry-registerReferenceCalibration}. Granted, like every role, only by founding or an
+    // admission vote: the consortium's governance decision is the evidence for those standards.
+    uint8 internal constant REFERENCE_BODY = 1 << 5;
+    uint8 internal constant ALL = LAB | MANUFACTURER | REGULATOR | AUDITOR | ESCROW_AGENT | REFERENCE_BODY;
 }
 
 /// @dev Record type codes. A lab's accreditation scope is a bitmask over these codes (bit `code`).
@@ -124,7 +128,7 @@ struct Calibration {
     uint40 validUntil; // Unix time (inclusive)
     uint40 registeredAt; // Unix time of registration
     bool withdrawn; // the certificate record was revoked or superseded
-    bool external_; // a traceability root (e.g. an NMI certificate) registered by an accredited calibration lab
+    bool external_; // a traceability root: a reference body's primary standard, declared by that body itself
 }
 
 /// @dev What an anchored calibration_certificate record certifies, stored with it when the issuing

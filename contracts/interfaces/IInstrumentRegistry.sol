@@ -8,6 +8,8 @@ import {Calibration, Instrument} from "../common/Types.sol";
 /// id, so two members' instruments never collide and only the owner registers, calibrates or measures with
 /// its own. Each calibration is an anchored `calibration_certificate` record whose instrument, owner and
 /// validity window were fixed by the issuing calibration lab when it anchored it; the full history is kept.
+/// The one exception is the root of traceability: a reference body (a national metrology institute, admitted
+/// with the REFERENCE_BODY role by the consortium's governance) declares its own primary standards.
 interface IInstrumentRegistry {
     /// @dev The zero id was given for an instrument.
     error InstrumentZeroId();
@@ -17,8 +19,8 @@ interface IInstrumentRegistry {
     error InstrumentUnknown(bytes32 instrumentId, address owner);
     /// @dev `account` is not an active member.
     error InstrumentNotActiveMember(address account);
-    /// @dev `account` is not accredited to issue calibration certificates.
-    error InstrumentNotCalibrationLab(address account);
+    /// @dev `account` does not hold the REFERENCE_BODY role, so it cannot declare a traceability root.
+    error InstrumentNotReferenceBody(address account);
     /// @dev The window is empty or inverted.
     error CalibrationInvalidWindow(uint40 validFrom, uint40 validUntil);
     /// @dev `certificateId` is not an anchored, in-force calibration certificate of the issuer named.
@@ -54,11 +56,15 @@ interface IInstrumentRegistry {
     /// @param certificateId SM3 of the anchored certificate record.
     function registerCalibration(bytes32 instrumentId, address issuer, bytes32 certificateId) external;
 
-    /// @notice Register a traceability root: a calibration of the caller's reference standard by an outside body
-    /// (e.g. a national metrology institute), whose certificate is not itself a ledger record.
-    /// @dev Only a member accredited for `calibration_certificate` records may do this, on its own instrument.
-    /// @param instrumentId The reference standard (owned by the caller).
-    /// @param certificateId SM3 of the outside certificate document.
+    /// @notice Register a traceability root: a primary standard of the caller, a reference body (e.g. a
+    /// national metrology institute), whose calibration is not itself a ledger record.
+    /// @dev Only an active member holding the REFERENCE_BODY role may do this, on its own instrument: the
+    /// role is granted only at founding or by an admission vote, and that governance decision is the
+    /// evidence. Any other lab's reference standard is calibrated by a certificate that a reference body
+    /// anchors (`anchorCalibration`) and the lab registers with {registerCalibration}.
+    /// @param instrumentId The primary standard (owned by the caller).
+    /// @param certificateId SM3 of the document declaring the standard (e.g. its CIPM MRA calibration and
+    /// measurement capability entry).
     /// @param validFrom Start of validity (Unix time).
     /// @param validUntil End of validity, inclusive (Unix time).
     function registerReferenceCalibration(

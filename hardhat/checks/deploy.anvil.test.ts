@@ -68,7 +68,7 @@ describe("deploy script on anvil", () => {
       { type: "function", name: "ledger", inputs: [], outputs: [{ type: "address" }], stateMutability: "view" },
     ] as const;
     const registry = deployment.contracts.ConsortiumRegistry;
-    assert.equal(await client.readContract({ address: registry, abi: registryAbi, functionName: "activeMemberCount" }), 8n);
+    assert.equal(await client.readContract({ address: registry, abi: registryAbi, functionName: "activeMemberCount" }), 9n);
     const bound = await client.readContract({ address: registry, abi: registryAbi, functionName: "ledger" });
     assert.equal(getAddress(bound), getAddress(deployment.contracts.QualityLedger));
   });

@@ -2,7 +2,7 @@
 // arguments, refusing anything malformed with a message naming the field.
 import { type Address, getAddress, type Hex, isHex, toHex } from "viem";
 
-const ROLE_BITS: Record<string, number> = { LAB: 1, MANUFACTURER: 2, REGULATOR: 4, AUDITOR: 8, ESCROW_AGENT: 16 };
+const ROLE_BITS: Record<string, number> = { LAB: 1, MANUFACTURER: 2, REGULATOR: 4, AUDITOR: 8, ESCROW_AGENT: 16, REFERENCE_BODY: 32 };
 // NOTE: record type codes are shared with contracts/common/Types.sol and the ledger service: append only.
 export const RECORD_TYPE_CODES: Record<string, number> = {
   calibration_certificate: 1,

@@ -1,12 +1,13 @@
-// Shared deployment for the contract tests: a small consortium with one accredited test lab, one calibration
-// lab with a reference standard, a regulator, an auditor, escrow agents and an outsider.
+// Shared deployment for the contract tests: a small consortium with a reference body (a national metrology
+// institute) with a primary standard, one calibration lab whose reference standard the reference body
+// calibrates, one accredited test lab, a regulator, an auditor, escrow agents and an outsider.
 import type { NetworkConnection } from "hardhat/types/network";
 import { type Hex, keccak256, stringToHex, toHex } from "viem";
 import type { PrivateKeyAccount } from "viem/accounts";
 
 import { sendRaw } from "./raw.js";
 
-export const Roles = { LAB: 1, MANUFACTURER: 2, REGULATOR: 4, AUDITOR: 8, ESCROW_AGENT: 16 } as const;
+export const Roles = { LAB: 1, MANUFACTURER: 2, REGULATOR: 4, AUDITOR: 8, ESCROW_AGENT: 16, REFERENCE_BODY: 32 } as const;
 export const RecordType = {
   CALIBRATION_CERTIFICATE: 1,
   EL_IMAGE: 2,
@@ -65,7 +66,7 @@ export async function deployConsortium(
 ) {
   const { viem, networkHelpers } = connection;
   const wallets = await viem.getWalletClients();
-  const [deployer, lab, calLab, manufacturer, regulator, auditor, agent1, agent2, agent3, outsider] = wallets;
+  const [deployer, lab, calLab, manufacturer, regulator, auditor, agent1, agent2, agent3, outsider, nmi] = wallets;
   const now = BigInt(await networkHelpers.time.latest());
   const yearAhead = now + 365n * DAY;
   const labTypes = [
@@ -89,6 +90,12 @@ export async function deployConsortium(
     { account: agent1.account.address, organisationId: text32("ESC-1"), roles: Roles.ESCROW_AGENT, accreditation: noAccreditation },
     { account: agent2.account.address, organisationId: text32("ESC-2"), roles: Roles.ESCROW_AGENT, accreditation: noAccreditation },
     { account: agent3.account.address, organisationId: text32("ESC-3"), roles: Roles.ESCROW_AGENT, accreditation: noAccreditation },
+    {
+      account: nmi.account.address,
+      organisationId: text32("NMI-1"),
+      roles: Roles.LAB | Roles.REFERENCE_BODY,
+      accreditation: accreditation([RecordType.CALIBRATION_CERTIFICATE], yearAhead, "CNAS L0003"),
+    },
   ];
   const registry = await viem.deployContract("ConsortiumRegistry", [
     founders,
@@ -101,14 +108,29 @@ export async function deployConsortium(
   await registry.write.bindLedger([ledger.address]);
   const recalls = await viem.deployContract("RecallRegistry", [registry.address]);
 
-  // The calibration lab's reference standard, traceable to a national metrology institute.
-  const referenceId = id("instrument:reference-standard");
-  const nmiCertificate = id("certificate:NMI-2026-001");
-  await ledger.write.registerInstrument([referenceId, id("model:reference")], { account: calLab.account });
+  // The reference body's primary standard: a traceability root, declared by the body itself (its role was
+  // the consortium's decision to admit it as one).
+  const primaryId = id("instrument:NMI-primary-standard");
+  const primaryDeclaration = id("declaration:NMI-primary-standard");
+  await ledger.write.registerInstrument([primaryId, id("model:primary")], { account: nmi.account });
   await ledger.write.registerReferenceCalibration(
-    [referenceId, nmiCertificate, Number(now - 30n * DAY), Number(yearAhead)],
-    { account: calLab.account },
+    [primaryId, primaryDeclaration, Number(now - 60n * DAY), Number(now + 730n * DAY)],
+    { account: nmi.account },
   );
+
+  // The calibration lab's reference standard, calibrated by the reference body: a certificate it anchors
+  // naming the instrument, its owner and the window, which the calibration lab then registers.
+  const referenceId = id("instrument:reference-standard");
+  const nmiCertificate = id("record:NMI-certificate-001");
+  await ledger.write.registerInstrument([referenceId, id("model:reference")], { account: calLab.account });
+  await ledger.write.anchorCalibration(
+    [
+      { recordId: nmiCertificate, instrumentId: primaryId, calibrationDigest: primaryDeclaration, operatorId: id("operator:nmi-1"), measuredAt: now - 31n * DAY },
+      { instrumentId: referenceId, owner: calLab.account.address, validFrom: Number(now - 30n * DAY), validUntil: Number(yearAhead) },
+    ],
+    { account: nmi.account },
+  );
+  await ledger.write.registerCalibration([referenceId, nmi.account.address, nmiCertificate], { account: calLab.account });
 
   // The calibration lab certifies the test lab's instrument: an anchored calibration_certificate record
   // naming the instrument, its owner and the window, which the owner then registers.
@@ -151,9 +173,11 @@ export async function deployConsortium(
     registry,
     ledger,
     recalls,
-    wallets: { deployer, lab, calLab, manufacturer, regulator, auditor, agent1, agent2, agent3, outsider },
+    wallets: { deployer, lab, calLab, manufacturer, regulator, auditor, agent1, agent2, agent3, outsider, nmi },
     instrumentId,
     certificateId,
+    primaryId,
+    primaryDeclaration,
     referenceId,
     nmiCertificate,
     validFrom,
@@ -187,7 +211,7 @@ export function toBatch(headers: readonly Header[]) {
 
 type Deployed = Awaited<ReturnType<typeof deployConsortium>>;
 
-/** Admits `account` by vote of the founders (quorum 50% of 8 founders: four approvals). */
+/** Admits `account` by vote of the founders (quorum 50% of 9 founders: five approvals). */
 export async function admitByVote(
   f: Deployed,
   account: Hex,
@@ -196,7 +220,7 @@ export async function admitByVote(
   organisationId = text32("NEW-1"),
 ) {
   const { registry, wallets } = f;
-  const [proposer, ...voters] = [wallets.lab, wallets.calLab, wallets.manufacturer, wallets.regulator];
+  const [proposer, ...voters] = [wallets.lab, wallets.calLab, wallets.manufacturer, wallets.regulator, wallets.auditor];
   await registry.write.proposeAdmission([account, organisationId, roles, accreditationOf], {
     account: proposer.account,
   });

@@ -35,7 +35,7 @@ async function latestProposal(f: Awaited<ReturnType<typeof fixture>>) {
 /** Votes with founders other than the proposer until the proposal executes. */
 async function carry(f: Awaited<ReturnType<typeof fixture>>, proposalId: bigint) {
   const w = f.wallets;
-  for (const voter of [w.calLab, w.manufacturer, w.regulator, w.auditor, w.agent1, w.agent2]) {
+  for (const voter of [w.calLab, w.manufacturer, w.regulator, w.auditor, w.agent1, w.agent2, w.agent3, w.nmi]) {
     const p = await f.registry.read.proposalOf([proposalId]);
     if (p.executed) return;
     if (await f.registry.read.hasVoted([proposalId, voter.account.address])) continue;
@@ -47,7 +47,7 @@ describe("ConsortiumRegistry", () => {
   it("admits the founders with their roles and accreditation", async () => {
     const { registry, wallets, now } = await networkHelpers.loadFixture(fixture);
     assert.equal(await registry.read.version(), "0.1.0");
-    assert.equal(await registry.read.activeMemberCount(), 8n);
+    assert.equal(await registry.read.activeMemberCount(), 9n);
     assert.equal(await registry.read.quorumBps(), 5000n);
     assert.equal(await registry.read.strikeThreshold(), 3n);
     assert.equal(await registry.read.votingPeriod(), 7n * DAY);
@@ -67,6 +67,11 @@ describe("ConsortiumRegistry", () => {
     assert.equal(await registry.read.hasRoles([wallets.regulator.account.address, Roles.REGULATOR]), true);
     assert.equal(await registry.read.hasRoles([wallets.regulator.account.address, Roles.REGULATOR | Roles.AUDITOR]), false);
     assert.equal(await registry.read.isActive([wallets.outsider.account.address]), false);
+    // The reference body: a lab that is also a root of traceability.
+    const nmi = await registry.read.memberOf([wallets.nmi.account.address]);
+    assert.equal(nmi.roles, Roles.LAB | Roles.REFERENCE_BODY);
+    assert.equal(await registry.read.hasRoles([wallets.nmi.account.address, Roles.REFERENCE_BODY]), true);
+    assert.equal(await registry.read.hasRoles([wallets.calLab.account.address, Roles.REFERENCE_BODY]), false);
   });
 
   it("refuses a deployment with no founder, a bad quorum or a duplicated founder", async () => {
@@ -91,17 +96,18 @@ describe("ConsortiumRegistry", () => {
         "ProposalCreated",
       );
       const pid = await latestProposal(f);
-      assert.equal(await registry.read.requiredVotes([pid]), 4n);
+      assert.equal(await registry.read.requiredVotes([pid]), 5n);
       await registry.write.vote([pid], { account: wallets.calLab.account });
       await registry.write.vote([pid], { account: wallets.manufacturer.account });
+      await registry.write.vote([pid], { account: wallets.auditor.account });
       assert.equal((await registry.read.memberOf([newcomer.address])).status, MemberStatus.None);
       await viem.assertions.emitWithArgs(registry.write.vote([pid], { account: wallets.regulator.account }), registry, "MemberAdmitted", [newcomer.address, text32("LAB-5"), Roles.LAB]);
       const m = await registry.read.memberOf([newcomer.address]);
       assert.equal(m.status, MemberStatus.Active);
       assert.equal(m.recordTypeScope, scope(RecordType.XRF_ANALYSIS));
       assert.equal((await registry.read.proposalOf([pid])).executed, true);
-      assert.equal(await registry.read.activeMemberCount(), 9n);
-      await viem.assertions.revertWithCustomErrorWithArgs(registry.write.vote([pid], { account: wallets.auditor.account }), registry, "ConsortiumProposalExecuted", [pid]);
+      assert.equal(await registry.read.activeMemberCount(), 10n);
+      await viem.assertions.revertWithCustomErrorWithArgs(registry.write.vote([pid], { account: wallets.agent1.account }), registry, "ConsortiumProposalExecuted", [pid]);
     });
 
     it("refuses votes from outsiders, twice from one member, after the deadline, and from later members", async () => {
@@ -131,7 +137,7 @@ describe("ConsortiumRegistry", () => {
       await registry.write.proposeSuspension([wallets.lab.account.address, id("fraud")], { account: wallets.auditor.account });
       await carry(f, await latestProposal(f));
       assert.equal((await registry.read.memberOf([wallets.lab.account.address])).status, MemberStatus.Suspended);
-      assert.equal(await registry.read.activeMemberCount(), 7n);
+      assert.equal(await registry.read.activeMemberCount(), 8n);
       await viem.assertions.revertWithCustomErrorWithArgs(registry.write.proposeSuspension([wallets.lab.account.address, ZERO], { account: wallets.auditor.account }), registry, "ConsortiumNotActiveMember", [wallets.lab.account.address]);
       await registry.write.proposeQuorum([6000n], { account: wallets.regulator.account });
       await viem.assertions.revertWithCustomErrorWithArgs(registry.write.vote([await latestProposal(f)], { account: wallets.lab.account }), registry, "ConsortiumNotActiveMember", [wallets.lab.account.address]);
@@ -175,9 +181,9 @@ describe("ConsortiumRegistry", () => {
       const first = await latestProposal(f);
       await registry.write.proposeSuspension([target, id("second")], { account: wallets.auditor.account });
       const second = await latestProposal(f);
-      for (const w of [wallets.lab, wallets.calLab, wallets.agent1]) await registry.write.vote([first], { account: w.account });
+      for (const w of [wallets.lab, wallets.calLab, wallets.agent2, wallets.agent1]) await registry.write.vote([first], { account: w.account });
       assert.equal((await registry.read.memberOf([target])).status, MemberStatus.Suspended);
-      for (const w of [wallets.lab, wallets.calLab]) await registry.write.vote([second], { account: w.account });
+      for (const w of [wallets.lab, wallets.calLab, wallets.agent2]) await registry.write.vote([second], { account: w.account });
       await viem.assertions.revertWithCustomErrorWithArgs(registry.write.vote([second], { account: wallets.agent1.account }), registry, "ConsortiumNotActiveMember", [target]);
 
       await registry.write.proposeReinstatement([target, id("first")], { account: wallets.regulator.account });
@@ -238,7 +244,7 @@ describe("ConsortiumRegistry", () => {
       await viem.assertions.revertWithCustomErrorWithArgs(ledger.write.anchor([RecordType.EL_IMAGE, f.header()], { account: wallets.lab.account }), ledger, "QualityLedgerSubmitterNotActive", [wallets.lab.account.address]);
       // Further revocations still count, but do not suspend twice.
       await viem.assertions.emitWithArgs(ledger.write.revoke([wallets.lab.account.address, records[3].recordId, ZERO], { account: wallets.auditor.account }), registry, "StrikeRecorded", [wallets.lab.account.address, records[3].recordId, 4]);
-      assert.equal(await registry.read.activeMemberCount(), 7n);
+      assert.equal(await registry.read.activeMemberCount(), 8n);
     });
 
     it("never suspends automatically when the threshold is 0", async () => {
@@ -286,7 +292,7 @@ describe("ConsortiumRegistry and the ledger's mirror of standing (issue #13, tie
     );
     await registry.write.proposeSuspension([lab, id("audit")], { account: wallets.regulator.account });
     const pid = await registry.read.proposalCount();
-    for (const w of [wallets.auditor, wallets.manufacturer, wallets.calLab]) await registry.write.vote([pid], { account: w.account });
+    for (const w of [wallets.auditor, wallets.manufacturer, wallets.calLab, wallets.agent1]) await registry.write.vote([pid], { account: w.account });
     assert.equal((await ledger.read.standingOf([lab])).status, MemberStatus.Suspended);
     await viem.assertions.revertWithCustomErrorWithArgs(ledger.write.anchorRoot([id("r"), 1, ZERO], { account: wallets.lab.account }), ledger, "QualityLedgerSubmitterNotActive", [getAddress(lab)]);
     assert.equal(await registry.read.accountOf([text32("LAB-1")]), getAddress(lab));

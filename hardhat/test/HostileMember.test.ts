@@ -16,17 +16,26 @@ const connection = await network.create();
 const { viem, networkHelpers } = connection;
 
 /** The consortium plus a hostile lab, accredited for test records and calibration certificates, that owns
- * an instrument of its own under the victim's instrument id and a reference standard of its own. */
+ * an instrument of its own under the victim's instrument id and a reference standard of its own, calibrated
+ * the only way a lab's reference standard is: by a certificate the reference body anchors for it. */
 async function hostileFixture() {
   const f = await deployConsortium(connection);
   const hostile = await freshAccount(connection);
   await admitByVote(f, hostile.address, Roles.LAB, accreditation([RecordType.EL_IMAGE, RecordType.CALIBRATION_CERTIFICATE], f.now + 365n * DAY, "CNAS L0666"));
   const hostileCertificate = await equip(connection, f, hostile, "hostile");
   const hostileReference = id("instrument:hostile-reference");
-  const hostileNmi = id("certificate:hostile-NMI");
+  const hostileNmi = id("record:NMI-certificate-hostile");
   const raw = (fn: string, args: readonly unknown[]) => sendRaw(connection, hostile, f.ledger.address, f.ledger.abi, fn, args);
   await raw("registerInstrument", [hostileReference, ZERO]);
-  await raw("registerReferenceCalibration", [hostileReference, hostileNmi, Number(f.now - 30n * DAY), Number(f.now + 365n * DAY)]);
+  const now = BigInt(await networkHelpers.time.latest());
+  await f.ledger.write.anchorCalibration(
+    [
+      { recordId: hostileNmi, instrumentId: f.primaryId, calibrationDigest: f.primaryDeclaration, operatorId: id("operator:nmi-1"), measuredAt: now - 60n },
+      { instrumentId: hostileReference, owner: hostile.address, validFrom: Number(f.now - 30n * DAY), validUntil: Number(f.now + 365n * DAY) },
+    ],
+    { account: f.wallets.nmi.account },
+  );
+  await raw("registerCalibration", [hostileReference, f.wallets.nmi.account.address, hostileNmi]);
   return { ...f, hostile, hostileCertificate, hostileReference, hostileNmi, raw };
 }
 
@@ -151,6 +160,39 @@ describe("a hostile member (issue #13)", () => {
       await f.ledger.write.registerCalibration([fresh, cal, cert.recordId], { account: f.wallets.lab.account });
       assert.equal(await f.ledger.read.isCalibratedAt([victim, fresh, cert.recordId, f.now]), true);
       assert.equal(await f.ledger.read.isCalibratedAt([hostile.address, fresh, cert.recordId, f.now]), false);
+    });
+  });
+  describe("traceability: a reference calibration needs the consortium's decision, not the member's word", () => {
+    it("cannot register a reference calibration for itself, with any digest or window, on any instrument", async () => {
+      const fresh = id("instrument:hostile-self-declared");
+      await f.raw("registerInstrument", [fresh, ZERO]);
+      const now = Number(f.now);
+      for (const [instrument, digest, from, until] of [
+        [fresh, id("certificate:forged-NMI"), now - 30 * 86_400, now + 3650 * 86_400],
+        [fresh, f.primaryDeclaration, now - 60 * 86_400, now + 730 * 86_400], // the reference body's own digest
+        [f.hostileReference, id("certificate:extension"), now, 2 ** 40 - 1], // extend its genuine calibration
+        [f.instrumentId, f.hostileCertificate, 1, 2], // its camera, under a certificate id it holds
+        [fresh, ZERO, 0, 0], // malformed arguments: refused for the role first
+        [f.primaryId, f.primaryDeclaration, now - 60 * 86_400, now + 730 * 86_400], // the body's instrument id
+      ] as const) {
+        await assertRawRevert(connection, hostile, f.ledger, "registerReferenceCalibration", [instrument, digest, from, until], "InstrumentNotReferenceBody", [getAddress(hostile.address)]);
+      }
+      assert.deepEqual(await f.ledger.read.calibrationHistory([hostile.address, fresh]), []);
+      assert.deepEqual(await f.ledger.read.calibrationHistory([hostile.address, f.hostileReference]), [f.hostileNmi]);
+      assert.equal((await f.ledger.read.calibrationOf([hostile.address, f.hostileReference, f.hostileNmi])).external_, false);
+    });
+
+    it("cannot borrow the reference body's primary standard, its declaration or another lab's certificate", async () => {
+      const nmi = getAddress(f.wallets.nmi.account.address);
+      // The declaration is no anchored certificate; the calibration lab's certificate names another owner.
+      await assertRawRevert(connection, hostile, f.ledger, "registerCalibration", [f.hostileReference, nmi, f.primaryDeclaration], "CalibrationCertificateNotAnchored", [f.primaryDeclaration]);
+      await assertRawRevert(connection, hostile, f.ledger, "registerCalibration", [f.hostileReference, nmi, f.nmiCertificate], "CalibrationNotForInstrument", [f.nmiCertificate, getAddress(f.wallets.calLab.account.address), f.referenceId]);
+      // Certifying with the reference body's primary standard: an instrument of the body's, not its own.
+      const forged = f.header({ recordId: id("record:hostile-primary-certificate"), instrumentId: f.primaryId, calibrationDigest: f.primaryDeclaration });
+      await assertRawRevert(connection, hostile, f.ledger, "anchorCalibration", [forged, { instrumentId: f.hostileReference, owner: hostile.address, validFrom: 1, validUntil: 2 ** 40 - 1 }], "QualityLedgerCalibrationNotRegistered", [forged.recordId, f.primaryId, f.primaryDeclaration]);
+      // Nor does an instrument of its own under the primary standard's id calibrate with the declaration.
+      await f.raw("registerInstrument", [f.primaryId, ZERO]);
+      await assertRawRevert(connection, hostile, f.ledger, "anchorCalibration", [forged, { instrumentId: f.hostileReference, owner: hostile.address, validFrom: 1, validUntil: 2 ** 40 - 1 }], "QualityLedgerCalibrationNotRegistered", [forged.recordId, f.primaryId, f.primaryDeclaration]);
     });
   });
 });

@@ -21,7 +21,8 @@ import {
 } from "../contracts/common/Types.sol";
 import {IConsortiumRegistry} from "../contracts/interfaces/IConsortiumRegistry.sol";
 
-/// @dev A small consortium shared by the fuzz and invariant suites.
+/// @dev A small consortium shared by the fuzz and invariant suites: a reference body (NMI) declares its
+/// primary standard and certifies the calibration lab's reference standard, which certifies the lab's camera.
 abstract contract ConsortiumSetup is Test {
     address internal constant LAB = address(0x1001);
     address internal constant CAL_LAB = address(0x1002);
@@ -29,10 +30,13 @@ abstract contract ConsortiumSetup is Test {
     address internal constant AUDITOR = address(0x1004);
     address internal constant AGENT = address(0x1005);
     address internal constant MANUFACTURER = address(0x1006);
+    address internal constant NMI = address(0x1008);
 
     bytes32 internal constant INSTRUMENT = keccak256("instrument:EL-camera-1");
+    bytes32 internal constant PRIMARY = keccak256("instrument:NMI-primary");
+    bytes32 internal constant PRIMARY_DECLARATION = keccak256("declaration:NMI-primary");
     bytes32 internal constant REFERENCE = keccak256("instrument:reference");
-    bytes32 internal constant NMI_CERT = keccak256("certificate:NMI");
+    bytes32 internal constant NMI_CERT = keccak256("record:NMI-certificate");
     bytes32 internal constant CERT = keccak256("record:calibration-certificate-1");
     bytes32 internal constant OPERATOR = keccak256("operator:alice");
 
@@ -49,7 +53,7 @@ abstract contract ConsortiumSetup is Test {
     function _deploy(uint256 strikeThreshold) internal {
         vm.warp(1_800_000_000);
         uint40 yearAhead = uint40(block.timestamp + 365 days);
-        IConsortiumRegistry.Founder[] memory f = new IConsortiumRegistry.Founder[](6);
+        IConsortiumRegistry.Founder[] memory f = new IConsortiumRegistry.Founder[](7);
         Accreditation memory none;
         f[0] = IConsortiumRegistry.Founder(LAB, "LAB", Roles.LAB, _accreditation(RecordTypes.EL_IMAGE, yearAhead));
         f[1] = IConsortiumRegistry.Founder(
@@ -59,6 +63,9 @@ abstract contract ConsortiumSetup is Test {
         f[3] = IConsortiumRegistry.Founder(AUDITOR, "AUD", Roles.AUDITOR, none);
         f[4] = IConsortiumRegistry.Founder(AGENT, "ESC", Roles.ESCROW_AGENT, none);
         f[5] = IConsortiumRegistry.Founder(MANUFACTURER, "MFR", Roles.MANUFACTURER, none);
+        f[6] = IConsortiumRegistry.Founder(
+            NMI, "NMI", Roles.LAB | Roles.REFERENCE_BODY, _accreditation(RecordTypes.CALIBRATION_CERTIFICATE, yearAhead)
+        );
         registry = new ConsortiumRegistry(f, 5000, strikeThreshold, 7 days, RecallConfirmation.RegulatorAlone);
         ledger = new QualityLedger(registry);
         registry.bindLedger(address(ledger));
@@ -67,9 +74,17 @@ abstract contract ConsortiumSetup is Test {
 
         validFrom = uint40(block.timestamp - 30 days);
         validUntil = uint40(block.timestamp + 335 days);
+        vm.startPrank(NMI);
+        ledger.registerInstrument(PRIMARY, bytes32(0));
+        ledger.registerReferenceCalibration(PRIMARY, PRIMARY_DECLARATION, validFrom - 30 days, yearAhead + 365 days);
+        ledger.anchorCalibration(
+            RecordHeader(NMI_CERT, PRIMARY, PRIMARY_DECLARATION, OPERATOR, uint64(block.timestamp - 2 days)),
+            CalibrationTerms(REFERENCE, CAL_LAB, validFrom, yearAhead)
+        );
+        vm.stopPrank();
         vm.startPrank(CAL_LAB);
         ledger.registerInstrument(REFERENCE, bytes32(0));
-        ledger.registerReferenceCalibration(REFERENCE, NMI_CERT, validFrom, yearAhead);
+        ledger.registerCalibration(REFERENCE, NMI, NMI_CERT);
         ledger.anchorCalibration(
             RecordHeader(CERT, REFERENCE, NMI_CERT, OPERATOR, uint64(block.timestamp - 1 days)),
             CalibrationTerms(INSTRUMENT, LAB, validFrom, validUntil)

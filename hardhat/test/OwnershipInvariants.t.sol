@@ -202,12 +202,13 @@ contract OwnershipHandler is CommonBase, StdUtils {
 contract OwnershipInvariantTest is ConsortiumSetup {
     address internal constant ROGUE = address(0x1007);
     bytes32 internal constant ROGUE_REF = keccak256("instrument:rogue-reference");
-    bytes32 internal constant ROGUE_NMI = keccak256("certificate:rogue-NMI");
+    bytes32 internal constant ROGUE_NMI = keccak256("record:NMI-certificate-rogue");
     OwnershipHandler internal handler;
 
     function setUp() public {
         _deploy(0); // no strike threshold: the victim's own revocations never suspend it
-        // A second calibration lab, admitted by vote, with its own reference standard.
+        // A second calibration lab, admitted by vote, with its own reference standard, which the reference
+        // body certifies (a lab's word is no traceability root).
         vm.prank(LAB);
         uint256 id = registry.proposeAdmission(
             ROGUE, "ROGUE", Roles.LAB, _accreditation(RecordTypes.CALIBRATION_CERTIFICATE, uint40(block.timestamp + 300 days))
@@ -216,9 +217,16 @@ contract OwnershipInvariantTest is ConsortiumSetup {
         registry.vote(id);
         vm.prank(REGULATOR);
         registry.vote(id);
+        vm.prank(NMI);
+        registry.vote(id);
+        vm.prank(NMI);
+        ledger.anchorCalibration(
+            RecordHeader(ROGUE_NMI, PRIMARY, PRIMARY_DECLARATION, keccak256("op"), uint64(block.timestamp - 1)),
+            CalibrationTerms(ROGUE_REF, ROGUE, validFrom, validUntil)
+        );
         vm.startPrank(ROGUE);
         ledger.registerInstrument(ROGUE_REF, bytes32(0));
-        ledger.registerReferenceCalibration(ROGUE_REF, ROGUE_NMI, validFrom, validUntil);
+        ledger.registerCalibration(ROGUE_REF, NMI, ROGUE_NMI);
         vm.stopPrank();
         handler = new OwnershipHandler(ledger, LAB, [ROGUE, MANUFACTURER], [INSTRUMENT, CERT, ROGUE_REF, ROGUE_NMI]);
         targetContract(address(handler));

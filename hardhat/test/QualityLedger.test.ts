@@ -154,7 +154,7 @@ describe("QualityLedger", () => {
       const { registry, ledger, wallets } = f;
       await registry.write.proposeSuspension([wallets.lab.account.address, id("audit finding")], { account: wallets.regulator.account });
       const pid = await registry.read.proposalCount();
-      for (const w of [wallets.auditor, wallets.manufacturer, wallets.calLab]) await registry.write.vote([pid], { account: w.account });
+      for (const w of [wallets.auditor, wallets.manufacturer, wallets.calLab, wallets.agent1]) await registry.write.vote([pid], { account: w.account });
       await viem.assertions.revertWithCustomErrorWithArgs(
         ledger.write.anchor([RecordType.EL_IMAGE, f.header()], { account: wallets.lab.account }),
         ledger,

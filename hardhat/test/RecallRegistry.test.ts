@@ -50,7 +50,7 @@ describe("RecallRegistry", () => {
     const records = merkleRoot([id("r1"), id("r2"), id("r3")]);
     await recalls.write.openRecall([ScopeKind.Records, records, id("notice")], { account: wallets.regulator.account });
     assert.equal((await recalls.read.recallOf([1n])).status, RecallStatus.Proposed);
-    assert.equal(await recalls.read.requiredApprovals([1n]), 4n);
+    assert.equal(await recalls.read.requiredApprovals([1n]), 5n);
     assert.equal(await recalls.read.hasApproved([1n, wallets.regulator.account.address]), true);
     await viem.assertions.revertWithCustomErrorWithArgs(recalls.write.postRelease([1n, id("share"), "bafy-share"], { account: wallets.agent1.account }), recalls, "RecallNotConfirmed", [1n]);
     await viem.assertions.revertWithCustomErrorWithArgs(recalls.write.approveRecall([1n], { account: wallets.regulator.account }), recalls, "RecallAlreadyApproved", [1n, wallets.regulator.account.address]);
@@ -62,8 +62,9 @@ describe("RecallRegistry", () => {
     await viem.assertions.revertWithCustomErrorWithArgs(recalls.write.approveRecall([1n], { account: lateWallet.account }), recalls, "RecallApproverNotEligible", [1n, late.address]);
     await recalls.write.approveRecall([1n], { account: wallets.auditor.account });
     await recalls.write.approveRecall([1n], { account: wallets.manufacturer.account });
+    await recalls.write.approveRecall([1n], { account: wallets.agent1.account });
     await viem.assertions.emitWithArgs(recalls.write.approveRecall([1n], { account: wallets.lab.account }), recalls, "RecallConfirmed", [1n]);
-    assert.equal((await recalls.read.recallOf([1n])).approvals, 4);
+    assert.equal((await recalls.read.recallOf([1n])).approvals, 5);
     await viem.assertions.revertWithCustomErrorWithArgs(recalls.write.approveRecall([1n], { account: wallets.calLab.account }), recalls, "RecallAlreadyConfirmed", [1n]);
     await viem.assertions.revertWithCustomErrorWithArgs(recalls.write.approveRecall([7n], { account: wallets.calLab.account }), recalls, "RecallUnknown", [7n]);
   });
@@ -102,7 +103,7 @@ describe("RecallRegistry", () => {
     await recalls.write.openRecall([ScopeKind.Lot, id("lot"), ZERO], { account: wallets.regulator.account });
     await registry.write.proposeSuspension([wallets.agent3.account.address, ZERO], { account: wallets.regulator.account });
     const pid = await registry.read.proposalCount();
-    for (const w of [wallets.lab, wallets.calLab, wallets.auditor]) await registry.write.vote([pid], { account: w.account });
+    for (const w of [wallets.lab, wallets.calLab, wallets.auditor, wallets.manufacturer]) await registry.write.vote([pid], { account: w.account });
     await viem.assertions.revertWithCustomErrorWithArgs(recalls.write.postRelease([1n, id("s"), "cid"], { account: wallets.agent3.account }), recalls, "RecallNotEscrowAgent", [wallets.agent3.account.address]);
   });
 });

@@ -17,6 +17,9 @@ describe("deployment from a consortium configuration", () => {
     assert.equal(await registry.read.isAccredited([lab, 2]), true);
     assert.equal(await registry.read.isAccredited([lab, 1]), false);
     assert.equal(await registry.read.hasRoles(["0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65", 4]), true);
+    // The reference body: LAB | REFERENCE_BODY (32), the root of traceability.
+    assert.equal(await registry.read.hasRoles(["0xa0Ee7A142d267C1f36714E4a8F75612F20a79720", 1 | 32]), true);
+    assert.equal(await registry.read.hasRoles(["0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", 32]), false);
   });
 
   it("refuses a malformed configuration, naming the field", () => {

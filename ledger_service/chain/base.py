@@ -52,7 +52,8 @@ class ChainClient(ABC):
     @abstractmethod
     def register_reference_calibration(
         self, sender: str, instrument_id: bytes, certificate_id: bytes, valid_from: int, valid_until: int
-    ) -> Receipt: ...
+    ) -> Receipt:
+        """Declare a traceability root: a primary standard of `sender`, which must hold Role.REFERENCE_BODY."""
 
     @abstractmethod
     def anchor(self, sender: str, record_type: int, header: Header) -> Receipt:

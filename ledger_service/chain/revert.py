@@ -43,7 +43,7 @@ ERROR_CODES: dict[str, str] = {
     "CalibrationInvalidWindow": "INVALID_VALUE",
     "CalibrationExists": "ALREADY_REGISTERED",
     "InstrumentNotActiveMember": "MEMBER_NOT_ACTIVE",
-    "InstrumentNotCalibrationLab": "NOT_ACCREDITED",
+    "InstrumentNotReferenceBody": "FORBIDDEN",
     "CalibrationCertificateNotAnchored": "CALIBRATION_NOT_ANCHORED",
     "RecallNotRegulator": "FORBIDDEN",
     "RecallNotEscrowAgent": "FORBIDDEN",

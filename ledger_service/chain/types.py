@@ -17,6 +17,7 @@ class Role(IntEnum):
     REGULATOR = 4
     AUDITOR = 8
     ESCROW_AGENT = 16
+    REFERENCE_BODY = 32  # a root of traceability (a national metrology institute): declares its primary standards
 
 
 class Tier(IntEnum):

@@ -58,7 +58,7 @@ class World:
 
 
 def build_world(client: Web3ChainClient) -> World:
-    keys = {name: Account.create().key for name in ("deployer", "lab", "cal_lab", "regulator", "rogue")}
+    keys = {name: Account.create().key for name in ("deployer", "lab", "cal_lab", "regulator", "rogue", "nmi")}
     addr = {name: client.add_account(key) for name, key in keys.items()}
     for a in addr.values():
         client.fund(a, 10**20)
@@ -75,13 +75,26 @@ def build_world(client: Web3ChainClient) -> World:
             ),
             Founder(addr["regulator"], "REG-1", Role.REGULATOR),
             Founder(addr["rogue"], "ROGUE-1", Role.LAB, Accreditation("CNAS", "L9", h("s9"), frozenset({EL}), year)),
+            Founder(
+                addr["nmi"],
+                "NMI-1",
+                Role.LAB | Role.REFERENCE_BODY,
+                Accreditation("CNAS", "L3", h("s3"), frozenset({CAL}), year),
+            ),
         ),
         strike_threshold=0,  # the suite's own revocations never suspend the lab
     )
     client.deploy(spec, addr["deployer"])
+    # The reference body declares its primary standard and certifies the calibration lab's reference standard.
+    primary, declaration = h("primary"), h("declaration")
+    client.register_instrument(addr["nmi"], primary, h("model"))
+    client.register_reference_calibration(addr["nmi"], primary, declaration, now - 60 * DAY, year + 365 * DAY)
     reference, nmi, instrument, certificate = h("ref"), h("nmi"), h("camera"), h("certificate")
+    nmi_window = (now - 30 * DAY, year)
+    nmi_header = Header(nmi, primary, declaration, h("op-nmi"), now - 2 * DAY)
+    client.anchor_calibration(addr["nmi"], nmi_header, reference, addr["cal_lab"], *nmi_window)
     client.register_instrument(addr["cal_lab"], reference, h("model"))
-    client.register_reference_calibration(addr["cal_lab"], reference, nmi, now - 30 * DAY, year)
+    client.register_calibration(addr["cal_lab"], reference, nmi, *nmi_window, issuer=addr["nmi"])
     window = (now - 30 * DAY, now + 300 * DAY)
     cert_header = Header(certificate, reference, nmi, h("op-cal"), now - DAY)
     client.anchor_calibration(addr["cal_lab"], cert_header, instrument, addr["lab"], *window)
@@ -215,3 +228,14 @@ class ChainClientContract:
         with pytest.raises(TransactionReverted) as refused:
             world.client.register_calibration(world.rogue, world.instrument, world.certificate, issuer=world.cal_lab)
         assert refused.value.name == "CalibrationNotForInstrument"
+
+    def test_only_a_reference_body_declares_a_traceability_root(self, world: World) -> None:
+        # A calibration lab, accredited for certificates, and a hostile lab: each on an instrument of its own.
+        standard = h("standard")
+        for member in (world.cal_lab, world.rogue):
+            world.client.register_instrument(member, standard, h("model"))
+            with pytest.raises(TransactionReverted) as refused:
+                world.client.register_reference_calibration(member, standard, h("nmi-x"), world.now, world.now + DAY)
+            assert (refused.value.name, refused.value.code) == ("InstrumentNotReferenceBody", "FORBIDDEN")
+            assert Web3.to_checksum_address(refused.value.arguments["account"]) == member
+            assert world.client.ledger.functions.calibrationOf(member, standard, h("nmi-x")).call()[0] == 0

@@ -14,10 +14,10 @@ from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
 from ledger_service import merkle
-from ledger_service.chain import CONTRACT_NAMES, decode_revert, error_table, load_artifact, revert_data
+from ledger_service.chain import CONTRACT_NAMES, ERROR_CODES, decode_revert, error_table, load_artifact, revert_data
 from ledger_service.chain.web3_client import encode_status_queries
 
-LAB, CAL_LAB, REGULATOR = 1, 2, 4
+LAB, REGULATOR, REFERENCE_BODY = 1, 4, 32
 EL_IMAGE, CALIBRATION_CERTIFICATE = 2, 1
 DAY = 86_400
 
@@ -30,7 +30,7 @@ def _h(label: str) -> bytes:
 def chain() -> dict[str, Any]:
     tester = EthereumTester(PyEVMBackend())
     w3 = Web3(EthereumTesterProvider(tester))
-    lab, cal_lab, regulator = w3.eth.accounts[:3]
+    lab, cal_lab, regulator, nmi_body = w3.eth.accounts[:4]
     now = w3.eth.get_block("latest")["timestamp"]
     year = now + 365 * DAY
     none = (b"\0" * 32, b"\0" * 32, b"\0" * 32, 0, 0)
@@ -43,6 +43,12 @@ def chain() -> dict[str, Any]:
         ),
         (cal_lab, _h("CAL"), LAB, (b"CNAS".ljust(32, b"\0"), b"L2".ljust(32, b"\0"), _h("s2"), 1 << 1, year)),
         (regulator, _h("REG"), REGULATOR, none),
+        (
+            nmi_body,
+            _h("NMI"),
+            LAB | REFERENCE_BODY,
+            (b"CNAS".ljust(32, b"\0"), b"L3".ljust(32, b"\0"), _h("s3"), 1 << 1, year),
+        ),
     ]
 
     def deploy(name: str, *args: Any) -> Any:
@@ -54,14 +60,31 @@ def chain() -> dict[str, Any]:
     registry = deploy("ConsortiumRegistry", founders, 5000, 3, 7 * DAY, 0)
     ledger = deploy("QualityLedger", registry.address)
     registry.functions.bindLedger(ledger.address).transact({"from": lab})
+    # The reference body's primary standard (its own declaration) calibrates the calibration lab's reference.
+    primary, declaration = _h("primary"), _h("declaration")
+    ledger.functions.registerInstrument(primary, b"\0" * 32).transact({"from": nmi_body})
+    declare = ledger.functions.registerReferenceCalibration(primary, declaration, now - 60 * DAY, year)
+    declare.transact({"from": nmi_body})
     reference, nmi, instrument, cert = _h("ref"), _h("nmi"), _h("camera"), _h("cert")
+    reference_terms = (reference, cal_lab, now - 30 * DAY, year)
+    nmi_header = (nmi, primary, declaration, _h("op-nmi"), now - 2 * DAY)
+    ledger.functions.anchorCalibration(nmi_header, reference_terms).transact({"from": nmi_body})
     ledger.functions.registerInstrument(reference, b"\0" * 32).transact({"from": cal_lab})
-    ledger.functions.registerReferenceCalibration(reference, nmi, now - 30 * DAY, year).transact({"from": cal_lab})
+    ledger.functions.registerCalibration(reference, nmi_body, nmi).transact({"from": cal_lab})
     terms = (instrument, lab, now - 30 * DAY, now + 300 * DAY)
     ledger.functions.anchorCalibration((cert, reference, nmi, _h("op"), now - DAY), terms).transact({"from": cal_lab})
     ledger.functions.registerInstrument(instrument, b"\0" * 32).transact({"from": lab})
     ledger.functions.registerCalibration(instrument, cal_lab, cert).transact({"from": lab})
-    return {"w3": w3, "ledger": ledger, "lab": lab, "instrument": instrument, "cert": cert, "now": now}
+    return {
+        "w3": w3,
+        "ledger": ledger,
+        "lab": lab,
+        "cal_lab": cal_lab,
+        "instrument": instrument,
+        "reference": reference,
+        "cert": cert,
+        "now": now,
+    }
 
 
 def test_every_contract_is_committed_with_abi_and_bytecode() -> None:
@@ -87,6 +110,23 @@ def test_tier_a_anchor_is_enforced_and_its_custom_error_decoded(chain: dict[str,
     reverted = decode_revert(data)
     assert reverted.name == "QualityLedgerZeroOperator"
     assert reverted.arguments == {"recordId": bad[0]}
+
+
+def test_a_reference_calibration_needs_the_reference_body_role(chain: dict[str, Any]) -> None:
+    """Issue 13: an accredited calibration lab's word is no traceability root (docs/threat-model.md)."""
+    ledger, cal_lab, now = chain["ledger"], chain["cal_lab"], chain["now"]
+    with pytest.raises(Exception) as refused:  # noqa: B017 - clients differ; revert_data reads them all
+        ledger.functions.registerReferenceCalibration(chain["reference"], _h("own word"), now, now + DAY).transact(
+            {"from": cal_lab}
+        )
+    data = revert_data(refused.value)
+    assert data is not None
+    reverted = decode_revert(data)
+    assert (reverted.name, reverted.code) == ("InstrumentNotReferenceBody", "FORBIDDEN")
+    assert Web3.to_checksum_address(reverted.arguments["account"]) == cal_lab
+    # Its reference standard keeps the one calibration it has: the reference body's certificate, not external.
+    assert ledger.functions.calibrationHistory(cal_lab, chain["reference"]).call() == [_h("nmi")]
+    assert ledger.functions.calibrationOf(cal_lab, chain["reference"], _h("nmi")).call()[4] is False
 
 
 def test_tier_b_root_equals_the_python_merkle_root(chain: dict[str, Any]) -> None:
@@ -135,7 +175,6 @@ def test_status_queries_are_encoded_as_eth_abi_encodes_them(
 
 def test_every_custom_error_in_the_committed_abis_maps_to_a_stable_code() -> None:
     """A contract error added without a code would reach API clients as the catch-all CHAIN_REFUSED."""
-    from ledger_service.chain import ERROR_CODES
 
     declared = {name for name, _, _ in error_table().values()}
     assert sorted(declared - ERROR_CODES.keys()) == [], "custom errors with no stable code"

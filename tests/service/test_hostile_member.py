@@ -4,17 +4,19 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from ledger_service import merkle
 from ledger_service.chain.types import Header, OnChainStatus
+from ledger_service.chain.web3_client import ChainReader
 from ledger_service.config import Settings
 from ledger_service.demo import CAL, LAB, Demo
 from ledger_service.errors import TransactionReverted
 from ledger_service.ids import instrument_key, operator_key
-from ledger_service.local_consortium import REFERENCES, reference_certificate
+from ledger_service.local_consortium import REFERENCES
 from ledger_service.records import RECORD_TYPE_CODES
 from ledger_service.runtime import open_runtime
 from ledger_service.verification import Anchor, Evidence, is_valid
@@ -43,7 +45,7 @@ def test_a_member_cannot_revoke_or_claim_another_labs_records(tmp_path: Path) ->
         Header(
             bytes.fromhex(pending),
             instrument_key(reference),
-            bytes.fromhex(reference_certificate(reference)),
+            bytes.fromhex(demo.calibration_lab.certificates[reference]),
             operator_key(CAL, "op"),
             now - 60,
         ),
@@ -95,4 +97,21 @@ def test_a_member_cannot_revoke_or_claim_another_labs_records(tmp_path: Path) ->
     assert fragments["ChainAnchor"].reason["code"] == "ANCHOR_TX_MISMATCH"
     assert fragments["RecordStatus"].reason is not None
     assert fragments["RecordStatus"].reason["code"] == "NOT_ANCHORED"
+
+    # Nor can it make its own word a traceability root: only NIM-CN, a reference body by the consortium's
+    # decision, declares one; CAL-NIM's reference standards are calibrated by NIM-CN's anchored certificates.
+    with pytest.raises(TransactionReverted) as refused:
+        service.register_reference_calibration(
+            member=CAL,
+            instrument_id=reference,
+            certificate_sm3="ab" * 32,
+            valid_from=demo.now - timedelta(days=1),
+            valid_until=demo.now + timedelta(days=3650),
+        )
+    assert (refused.value.name, refused.value.code) == ("InstrumentNotReferenceBody", "FORBIDDEN")
+    calibration = ChainReader(chain).calibration_of(
+        instrument_key(reference), bytes.fromhex(demo.calibration_lab.certificates[reference]), hostile
+    )
+    assert calibration["valid_from"] > 0 and calibration["external"] is False
+    assert service.record_state(demo.calibration_lab.certificates[reference]).status == "anchored"
     runtime.engine.dispose()

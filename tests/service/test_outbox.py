@@ -154,13 +154,9 @@ def test_a_group_the_contract_refuses_is_dead_lettered_and_never_blocks_the_othe
                 break
             chain._transact(service.accounts[voter], registry.vote(proposal_id))
 
-    from ledger_service.local_consortium import reference_certificate
-    from ledger_service.station import Station, iso
+    from ledger_service.station import iso
 
-    calibration_lab = Station(demo.profile.station(CAL), clock=lambda: demo.now)
-    calibration_lab.certificates["REF-FORCE"] = reference_certificate("REF-FORCE")
-    calibration_lab.windows["REF-FORCE"] = (demo.now - timedelta(days=600), demo.now + timedelta(days=400))
-    certificate = calibration_lab.envelope(
+    certificate = demo.calibration_lab.envelope(
         "calibration_certificate",
         instrument="REF-FORCE",
         measured_at=demo.now - timedelta(hours=2),

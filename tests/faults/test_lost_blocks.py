@@ -24,7 +24,7 @@ from ledger_service.images import el_cell_png
 from ledger_service.index.models import AnchorRow, AttemptRow, RecordRow
 from ledger_service.localnode import anvil_process
 from ledger_service.runtime import Runtime, open_runtime
-from ledger_service.verification import is_valid, verify_many
+from ledger_service.verification import RecordTarget, is_valid, record_context, verify_many
 from tests.utils.anvil import free_port
 from tests.utils.chain import anchors_on_chain
 
@@ -133,6 +133,6 @@ def test_a_node_killed_mid_ingest_loses_blocks_and_every_record_is_anchored_exac
         done = [r for state_, ids in attempts if state_ == "done" for r in ids if r in set(acknowledged)]
         assert sorted(done) == sorted(acknowledged)  # no record in two mined transactions
         # Verified by record id, every one (statuses read in batches).
-        evidences = [service.evidence(r) for r in acknowledged]
-        results = verify_many(evidences, ChainReader(service.chain), service.store)
+        targets = [RecordTarget(service.evidence(r)) for r in acknowledged]
+        results = verify_many(targets, record_context(ChainReader(service.chain), service.store))
         assert sum(is_valid(f) for f in results) == N, next(f for f in results if not is_valid(f))

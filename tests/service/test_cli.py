@@ -44,7 +44,7 @@ def test_init_example_ingest_proof_revoke_verify(tmp_path: Path, monkeypatch: py
     assert verdict["valid"] is True
     assert {f["name"]: f["status"] for f in verdict["fragments"]}["Sm3AttachmentHash"] == "VALID"  # image re-read
 
-    # A record file with its attachment: checked by SM3; a changed image is caught; an unknown record is not anchored.
+    # A record file with its attachment: checked by SM3; a changed image is caught; an unknown record is not placed.
     el_file = tmp_path / "el-record.json"  # the record as stored (its attachments named by their digests)
     el_id = next(i for i in ids if json.loads(ok("verify", i, "--json"))["fragments"][1]["status"] == "VALID")
     ok("proof", el_id, "--out", str(tmp_path / "el-bundle.json"))
@@ -60,7 +60,8 @@ def test_init_example_ingest_proof_revoke_verify(tmp_path: Path, monkeypatch: py
     (tmp_path / "stranger.json").write_text(json.dumps(stranger))
     result = runner.invoke(app, ["verify", str(tmp_path / "stranger.json"), "--json"])
     codes = {(f["reason"] or {}).get("code") for f in json.loads(result.output)["fragments"]}
-    assert result.exit_code == 3 and "NOT_ANCHORED" in codes
+    # Never ingested: no anchor given, none on chain by its lab; it may be batched, so "could not tell" (4).
+    assert result.exit_code == 4 and "ANCHOR_NOT_GIVEN" in codes
 
     certs = tmp_path / "certs"
     out = ok("certificate", ids[0], "--lang", "vi,th,km", "--out", str(certs))

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger_service.chain.web3_client import ChainReader
+from ledger_service.verification.fragment import Fragment, FragmentType, Reason, Status, not_valid
 from ledger_service.verification.target import Evidence, RecordTarget, Target
 
 
@@ -27,6 +28,12 @@ def lab_account(ev: Evidence, chain: ChainReader) -> str | None:
 
 def same_address(a: Any, b: str) -> bool:
     return str(a).lower() == b.lower()
+
+
+def no_trust_anchor(name: str, type_: FragmentType) -> Fragment:
+    """What a check of the contracts says when the verifier holds no trust anchor: it cannot tell."""
+    message = "no trust anchor: give the consortium's trust file (--consortium FILE)"
+    return not_valid(name, type_, Status.ERROR, Reason.NO_TRUST_ANCHOR, message)
 
 
 def unix_of(text: str) -> int:

@@ -4,6 +4,7 @@ the verifier's trust anchor leads to; with no trust anchor the verifier cannot t
 from __future__ import annotations
 
 from ledger_service.verification.builder import Check
+from ledger_service.verification.checks._support import no_trust_anchor
 from ledger_service.verification.context import Context
 from ledger_service.verification.fragment import Fragment, Reason, Status, not_valid, valid
 from ledger_service.verification.target import CertificateTarget, Target
@@ -20,13 +21,7 @@ def verify(target: CertificateTarget, context: Context) -> Fragment:
 
     trusted = context.trusted
     if trusted is None:
-        return not_valid(
-            NAME,
-            "certificate",
-            Status.ERROR,
-            Reason.NO_TRUST_ANCHOR,
-            "no trust anchor: give the consortium's trust file (--consortium FILE)",
-        )
+        return no_trust_anchor(NAME, "certificate")
     anchor = ((embedded_credential(target.pdf) or {}).get("credential") or {}).get("chainAnchor")
     if not isinstance(anchor, dict):
         return not_valid(NAME, "certificate", Status.INVALID, Reason.NO_CREDENTIAL, "no credential names a chain")

@@ -5,7 +5,7 @@ contracts is INVALID; a verifier with no trust anchor cannot tell (ERROR, NO_TRU
 from __future__ import annotations
 
 from ledger_service.verification.builder import Check
-from ledger_service.verification.checks._support import is_anchored_record, same_address
+from ledger_service.verification.checks._support import is_anchored_record, no_trust_anchor, same_address
 from ledger_service.verification.context import Context
 from ledger_service.verification.fragment import Fragment, Reason, Status, not_valid, valid
 from ledger_service.verification.target import RecordTarget
@@ -16,13 +16,7 @@ NAME = "ConsortiumContracts"
 def verify(target: RecordTarget, context: Context) -> Fragment:
     trusted = context.trusted
     if trusted is None:
-        return not_valid(
-            NAME,
-            "anchored",
-            Status.ERROR,
-            Reason.NO_TRUST_ANCHOR,
-            "no trust anchor: give the consortium's trust file (--consortium FILE)",
-        )
+        return no_trust_anchor(NAME, "anchored")
     anchor = target.evidence.anchor
     assert anchor is not None
     claimed_chain = target.claimed.chain_id if target.claimed is not None else anchor.chain_id

@@ -92,7 +92,8 @@ def test_a_transaction_mined_again_in_another_block_moves_its_anchors(world: tup
 
     rpc(chain, "evm_revert", snapshot)  # a reorg: another block at that height, the transaction one block later
     rpc(chain, "evm_mine")
-    chain.w3.eth.send_raw_transaction(raw)
+    # anvil mines on arrival but may answer before the receipt is stored (seen on a loaded CI machine)
+    chain.w3.eth.wait_for_transaction_receipt(chain.w3.eth.send_raw_transaction(raw), timeout=30)
     moved = on_chain(runtime, tx_hash)
     assert moved[0] == number + 1
 

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Installs Node 22 from the npm registry into .tools/node, then the Hardhat project's and the test IPFS
-# node's packages with it
+# Installs Node 22 from the npm registry into .tools/node, then the Hardhat project's packages with it
 # (under Node 20 npm would silently skip Hardhat's native EDR binding).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -11,7 +10,4 @@ fi
 source "$root/.ci/node-env.sh"
 echo "node $(node --version)"
 cd "$root/hardhat"
-npm ci --no-audit --no-fund
-# A real IPFS node for the content-store tests (js-ipfs serves the Kubo RPC API).
-cd "$root/tests/ipfs"
 npm ci --no-audit --no-fund

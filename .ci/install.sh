@@ -31,3 +31,6 @@ if [ ! -x "$slither_venv/bin/slither" ]; then
   python3 -m venv "$slither_venv"
   "$slither_venv/bin/pip" install --quiet --disable-pip-version-check slither-analyzer==0.11.6
 fi
+# The consortium network's engines (geth, Kubo, IPFS Cluster), built from the Go module proxy once per machine
+# into ~/.cache/qledger/engines: every test that needs an IPFS node runs Kubo.
+bash "$root/.ci/install-engines.sh"

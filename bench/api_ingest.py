@@ -1,5 +1,5 @@
 """Sustained ingest over the HTTP API: 8 concurrent clients against `qledger serve` (its own process) backed by
-anvil and a js-ipfs daemon. Per tier: records/s to 202, p50/p99 latency to 202, and the time until the outbox
+anvil and a Kubo daemon. Per tier: records/s to 202, p50/p99 latency to 202, and the time until the outbox
 has drained (every record anchored). Targets (issue #4): tier C >= 500 rec/s, tier B >= 200 rec/s, p99 < 100 ms.
 
     .venv/bin/python bench/api_ingest.py [N]     (default 4,000 records per tier)
@@ -122,7 +122,7 @@ def main() -> int:
         [
             f"{CLIENTS} keep-alive clients (bench/loadgen.py, one asyncio process) posting to `qledger serve` (its own",
             "process: uvicorn with uvloop/httptools, SQLite index, group commit, pin and anchor worker) backed by",
-            "anvil and a js-ipfs daemon, all on the same 2 cores; tier C records as JSON, tier B records as multipart",
+            "anvil and a Kubo daemon, all on the same 2 cores; tier C records as JSON, tier B records as multipart",
             "with a PNG. A 202 means the record and its content are durable (index + local spool).",
             "Drain: time after the last 202 until both outboxes are empty (every record pinned and anchored).",
             f"Baseline in the same run: the bare HTTP stack, `GET /healthz` with the same clients, {ceiling_rate:,.0f}",

@@ -460,6 +460,7 @@ def status(
         with _runtime() as rt:
             state = rt.service.record_state(rt.service.resolve_record_id(record_id))
             fragments = rt.service.verify(state.record_id) if state.status not in ("accepted", "dead_letter") else None
+            pins = rt.service.replication_of(rt.service.content_cids(state.record_id))
         word = _state_word(state.status)
         if as_json:
             _print_json(
@@ -474,6 +475,15 @@ def status(
                     "block_number": state.block_number,
                     "cid": state.cid,
                     "pinned": state.pinned,
+                    "replication": [
+                        {
+                            "cid": p.cid,
+                            "peers_pinned": p.peers_pinned,
+                            "replication_min": p.replication_min,
+                            "state": p.state,
+                        }
+                        for p in pins
+                    ],
                     "refusal": state.refusal,
                     "fragments": None if fragments is None else [f.to_json() for f in fragments],
                 }
@@ -485,6 +495,10 @@ def status(
         table.add_row("transaction", state.tx_hash or "- (waiting in the anchoring queue)")
         table.add_row("block", "-" if state.block_number is None else str(state.block_number))
         table.add_row("CID", f"{state.cid or '-'} ({'pinned' if state.pinned else 'in the local spool'})")
+        for p in pins:
+            table.add_row(
+                "replication", f"{p.cid}: {p.state}, on {p.peers_pinned} of at least {p.replication_min} nodes"
+            )
         if state.refusal:
             table.add_row("refused by the contracts", f"{state.refusal} (`qledger dead-letters retry` once mended)")
         console.print(table)

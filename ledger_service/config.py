@@ -15,7 +15,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("qledger-data")
     chain_url: str | None = None  # None: embedded in-process EVM; else an EVM JSON-RPC URL
-    ipfs_url: str | None = None  # None: embedded block store in data_dir/ipfs; else a Kubo RPC URL
+    ipfs_url: str | None = None  # None: embedded block store in data_dir/ipfs; else Kubo RPC URL(s), comma-separated
+    # IPFS Cluster REST URL(s), comma-separated: content is pinned through the cluster on several members' nodes
+    # (ipfs_url then lists the Kubo nodes to add to and read from); docs/architecture.md.
+    ipfs_cluster_url: str | None = None
+    ipfs_replication_min: int = Field(default=2, ge=1)
+    ipfs_replication_max: int = Field(default=3, ge=1)
     database_url: str | None = None  # None: SQLite at data_dir/index.db
     # Blocks on top of an anchor's block before it is final, no longer compared with the chain (service.py
     # CONFIRMATIONS; docs/architecture.md section 4).

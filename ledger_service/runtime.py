@@ -71,7 +71,12 @@ def open_runtime(settings: Settings) -> Runtime:
     engine = engine_from_url(settings.resolved_database_url())
     migrate(engine)
     chain = chain_from_url(settings.chain_url, faucet_key=DEV_FAUCET_KEY if settings.chain_url else None)
-    store = store_from_url(settings.ipfs_url, settings.data_dir)
+    store = store_from_url(
+        settings.ipfs_url,
+        settings.data_dir,
+        cluster_url=settings.ipfs_cluster_url,
+        replication=(settings.ipfs_replication_min, settings.ipfs_replication_max),
+    )
     keys = KeyStore(settings.data_dir)
     sessions = session_factory(engine, keys.at_rest_key())
     service = LedgerService(

@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -42,6 +42,7 @@ from ledger_service.records import RECORD_TYPE_CODES, Fault, FaultCode, Record, 
 from ledger_service.records.types import CalibrationCertificate
 from ledger_service.records.validate import normalised_record
 from ledger_service.store import ContentStore, cid_of_bytes
+from ledger_service.store.base import PinState
 from ledger_service.store.cid import cid_of_stream
 from ledger_service.verification import (
     Anchor,
@@ -547,12 +548,73 @@ class LedgerService:
                 waiting = crud.unpinned_content(session=session, limit=batch)
             if not waiting:
                 return done
-            self.store.push(
+            pushed = self.store.push(
                 [c for w in waiting for c in w.spooled_cids], [w.canonical for w in waiting if w.canonical is not None]
             )
             with self.sessions.begin() as session:
                 crud.mark_pinned(session=session, record_ids=[w.record_id for w in waiting])
+                if self.store.replication_min:
+                    crud.add_pins(session=session, cids=pushed, replication_min=self.store.replication_min)
             done += len(waiting)
+
+    def check_replication(
+        self, batch: int = 500, recheck_after_s: float = 300.0, repush_after_s: float = 30.0
+    ) -> dict[str, int]:
+        """Ask a replicating store (IPFS Cluster) how far the content it was handed is replicated, and note it in
+        the index: first what is not replicated yet, then what was replicated longest ago (a member's node may
+        have died since). Content the cluster lost track of, or still short of its replication factor
+        `repush_after_s` after it was handed over (the node it was added to may have died before the others
+        fetched it), is pushed again from the local spool or the index. Returns how many CIDs this pass found in
+        each state. Raises StoreUnavailable to be retried later."""
+        if not self.store.replication_min:
+            return {}
+        now = datetime.now(UTC)
+        with self.sessions() as session:
+            due = crud.pins_to_check(
+                session=session, limit=batch, checked_before=now - timedelta(seconds=recheck_after_s)
+            )
+        handed = dict(due)
+        states = self.store.replication(list(handed))
+        stale = now - timedelta(seconds=repush_after_s)
+        again = [c for c, p in states.items() if p.state == "missing" or (p.state == "pinning" and handed[c] < stale)]
+        pushed: list[str] = []
+        if again:
+            with self.sessions() as session:
+                blobs = crud.public_canonicals(session=session, cids=again)
+            pushed = self.store.push(again, blobs)
+        with self.sessions.begin() as session:
+            crud.set_pin_states(
+                session=session,
+                states=[(p.cid, p.peers_pinned, p.replication_min, p.state) for p in states.values()],
+            )
+            crud.add_pins(session=session, cids=pushed, replication_min=self.store.replication_min)
+        counts: dict[str, int] = defaultdict(int)
+        for p in states.values():
+            counts[p.state] += 1
+        return dict(counts)
+
+    def replication_of(self, cids: Sequence[str]) -> list[PinState]:
+        """The index's replication state of `cids` (those handed to a replicating store)."""
+        with self.sessions() as session:
+            return [
+                PinState(r.cid, r.peers_pinned, r.replication_min, r.state)
+                for r in crud.pins_of(session=session, cids=cids)
+            ]
+
+    def content_cids(self, record_id: str) -> list[str]:
+        """The CIDs of a record's content: its own (canonical JSON, or a confidential record's ciphertext), its
+        escrow envelope's, its attachments'."""
+        with self.sessions() as session:
+            row = crud.get_record(session=session, record_id=record_id)
+            if row is None:
+                raise UnknownEntry(f"no record {record_id} in this index")
+            escrow = crud.get_escrow(session=session, record_id=record_id)
+            cids = [row.cid, escrow.envelope_cid if escrow is not None else None, *(a.cid for a in row.attachments)]
+            return [c for c in dict.fromkeys(cids) if c]
+
+    def replication_counts(self) -> dict[str, int]:
+        with self.sessions() as session:
+            return crud.pin_counts(session=session)
 
     # ------------------------------------------------------------------ anchoring
 

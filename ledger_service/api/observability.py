@@ -40,6 +40,12 @@ class Metrics:
         self.pin_queue = Gauge(
             "qledger_pin_outbox_depth", "Records whose content waits in the local spool", registry=self.registry
         )
+        self.pins = Gauge(
+            "qledger_pins",
+            "Files handed to IPFS Cluster, by replication state (replicated, pinning, missing)",
+            ["state"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "qledger_request_seconds",
             "Time to answer a request",
@@ -162,4 +168,8 @@ def install(app: FastAPI, service: LedgerService, metrics: Metrics) -> None:
         metrics.queue.set(depth or 0)
         metrics.pin_queue.set(unpinned or 0)
         metrics.dead_letters.set(dead or 0)
+        if service.store.replication_min:
+            counts = service.replication_counts()
+            for state in ("replicated", "pinning", "missing"):
+                metrics.pins.labels(state=state).set(counts.get(state, 0))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

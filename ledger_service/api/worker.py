@@ -63,6 +63,7 @@ class AnchorWorker:
         failure: Exception | None = None
         try:
             self.service.pin_pending()
+            self.service.check_replication()  # a store replicating over members' nodes: how far it got
         except Exception as error:
             failure = error
         n = self.service.anchor_pending()

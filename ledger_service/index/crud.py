@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ledger_service.digests import sm3
@@ -28,10 +28,12 @@ from ledger_service.index.models import (
     EscrowPolicyRow,
     EscrowRow,
     OperatorRow,
+    PinRow,
     RecordRow,
     RefusalRow,
 )
 from ledger_service.records import RECORD_TYPE_CODES, AnchoredCertificate
+from ledger_service.store.cid import cid_of_bytes
 
 
 def _now() -> datetime:
@@ -252,6 +254,79 @@ def current_escrow_policy(*, session: Session) -> EscrowPolicyRow | None:
 def mark_pinned(*, session: Session, record_ids: Sequence[str]) -> None:
     if record_ids:
         session.execute(update(RecordRow).where(RecordRow.id.in_(list(record_ids))).values(pinned_at=_now()))
+
+
+def add_pins(*, session: Session, cids: Sequence[str], replication_min: int) -> None:
+    """Content handed to a replicating store: `pinning` until enough nodes hold it. A CID handed again before it
+    was replicated (pushed anew: the cluster lost it, or the node it was added to died) counts from now."""
+    if not cids:
+        return
+    now = _now()
+    known = set(session.scalars(select(PinRow.cid).where(PinRow.cid.in_(list(cids)))))
+    fresh = [c for c in dict.fromkeys(cids) if c not in known]
+    if fresh:
+        session.execute(
+            insert(table(PinRow)),
+            [{"cid": c, "replication_min": replication_min, "state": "pinning", "pinned_at": now} for c in fresh],
+        )
+    if known:
+        session.execute(
+            update(PinRow)
+            .where(PinRow.cid.in_(list(known)), PinRow.state != "replicated")
+            .values(state="pinning", pinned_at=now, replication_min=replication_min)
+        )
+
+
+def pins_to_check(*, session: Session, limit: int, checked_before: datetime) -> list[tuple[str, datetime]]:
+    """(CID, when it was handed to the store): those not replicated yet, then replicated ones not checked since
+    `checked_before`, least recently checked first."""
+    waiting = list(
+        session.execute(
+            select(PinRow.cid, PinRow.pinned_at)
+            .where(PinRow.state != "replicated")
+            .order_by(PinRow.checked_at.is_not(None), PinRow.checked_at, PinRow.cid)
+            .limit(limit)
+        )
+    )
+    if len(waiting) < limit:
+        waiting += session.execute(
+            select(PinRow.cid, PinRow.pinned_at)
+            .where(PinRow.state == "replicated", PinRow.checked_at < checked_before)
+            .order_by(PinRow.checked_at)
+            .limit(limit - len(waiting))
+        ).all()
+    return [(str(c), as_utc(at)) for c, at in waiting]
+
+
+def public_canonicals(*, session: Session, cids: Sequence[str]) -> list[bytes]:
+    """The canonical JSON of the public records whose CID is among `cids` (the index holds it, not the spool)."""
+    if not cids:
+        return []
+    rows = session.scalars(select(RecordRow.canonical).where(RecordRow.cid.in_(list(cids))))
+    wanted = set(cids)
+    return [c for c in rows if cid_of_bytes(c) in wanted]
+
+
+def set_pin_states(*, session: Session, states: Sequence[tuple[str, int, int, str]]) -> None:
+    """(cid, peers_pinned, replication_min, state) as the store reported them now."""
+    now = _now()
+    for cid, peers, rmin, state in states:
+        row = session.get(PinRow, cid)
+        if row is None:
+            continue
+        row.peers_pinned, row.replication_min, row.state, row.checked_at = peers, rmin, state, now
+        if state == "replicated" and row.replicated_at is None:
+            row.replicated_at = now
+
+
+def pin_counts(*, session: Session) -> dict[str, int]:
+    """How many CIDs are in each replication state."""
+    rows = session.execute(select(PinRow.state, func.count()).group_by(PinRow.state)).all()
+    return {str(state): int(n) for state, n in rows}
+
+
+def pins_of(*, session: Session, cids: Sequence[str]) -> list[PinRow]:
+    return list(session.scalars(select(PinRow).where(PinRow.cid.in_(list(cids))).order_by(PinRow.cid)))
 
 
 def existing_record_ids(*, session: Session, record_ids: Sequence[str]) -> set[str]:

@@ -289,3 +289,18 @@ class DeadLetterRow(Base):
     code: Mapped[str] = mapped_column(String(60))
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# Content replicated over the members' IPFS nodes (IPFS Cluster): on how many nodes each CID is pinned, against
+# the replication factor asked for (docs/architecture.md section 10).
+class PinRow(Base):
+    __tablename__ = "pins"
+
+    cid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    peers_pinned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    replication_min: Mapped[int] = mapped_column(Integer)
+    # pinning (fewer nodes than replication_min hold it) | replicated | missing (the cluster lost track of it)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    pinned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # when it was handed to the cluster
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    replicated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # first seen replicated

@@ -1,4 +1,4 @@
-"""A Kubo RPC endpoint (`/api/v0/...`) as the content store: Kubo in production, js-ipfs in the tests."""
+"""A Kubo RPC endpoint (`/api/v0/...`) as the content store: Kubo, in production and in the tests."""
 
 from __future__ import annotations
 

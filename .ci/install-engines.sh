@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds the consortium network's engines from the Go module proxy, once per machine, into a cache outside the
+# work tree keyed by version (docs/architecture.md, "Engines"): go-ethereum v1.13.15 (the last geth whose clique
+# engine seals), Kubo v0.39.0 and IPFS Cluster v1.1.6. A binary already in the cache is not built again.
+# QLEDGER_ENGINES overrides the cache root (~/.cache/qledger/engines).
+set -euo pipefail
+engines="${QLEDGER_ENGINES:-$HOME/.cache/qledger/engines}"
+# Go from its official tarball's place, else Debian's golang package (installed here if neither is present).
+if [ -x /usr/local/go/bin/go ]; then
+  export PATH="/usr/local/go/bin:$PATH"
+elif ! command -v go >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang >/dev/null
+fi
+echo "engines: $(go version) into $engines"
+
+build() {  # build TOOLCHAIN DIR BINARY... -- go install arguments (TOOLCHAIN: a Go release, or "local")
+  local toolchain="$1"; shift
+  local dir="$engines/$1"; shift
+  local missing=0 bins=()
+  while [ "$1" != "--" ]; do bins+=("$1"); shift; done
+  shift
+  for bin in "${bins[@]}"; do [ -x "$dir/bin/$bin" ] || missing=1; done
+  if [ "$missing" = 0 ]; then
+    echo "engines: $(basename "$dir") cached"
+    return
+  fi
+  mkdir -p "$dir/bin"
+  local start=$SECONDS
+  GOTOOLCHAIN="$toolchain" GOBIN="$dir/bin" go install "$@"
+  echo "engines: built $(basename "$dir") in $(( SECONDS - start )) s"
+}
+
+# geth 1.13's fjl/memsize dependency needs -checklinkname=0 to link with Go >= 1.23.
+build local geth-v1.13.15 geth -- -ldflags=-checklinkname=0 github.com/ethereum/go-ethereum/cmd/geth@v1.13.15
+# Kubo 0.39's cockroachdb/swiss (under pebble) builds only with Go < 1.26 ("undefined: hashFn" on 1.26): its
+# own Go release, which the go command fetches from the Go module proxy as the module golang.org/toolchain.
+build go1.25.5 kubo-v0.39.0 ipfs -- github.com/ipfs/kubo/cmd/ipfs@v0.39.0
+# IPFS Cluster 1.1.6 declares go 1.26.
+build go1.26.8 ipfs-cluster-v1.1.6 ipfs-cluster-service ipfs-cluster-ctl -- \
+  github.com/ipfs-cluster/ipfs-cluster/cmd/ipfs-cluster-service@v1.1.6 \
+  github.com/ipfs-cluster/ipfs-cluster/cmd/ipfs-cluster-ctl@v1.1.6

@@ -211,26 +211,21 @@ def _ours(pid: int, directory: Path) -> bool:
     return str(directory).encode() in cmdline and _alive(pid)
 
 
-def _start_member(directory: Path) -> tuple[int, int]:
-    kubo_repo, cluster_path = directory / "kubo", directory / "cluster"
-    kubo_env = {**os.environ, "IPFS_PATH": str(kubo_repo), "GOLOG_LOG_LEVEL": "error"}
-    for stale in ("repo.lock", "api"):
-        (kubo_repo / stale).unlink(missing_ok=True)
-    kubo = _spawn(
-        [str(ipfs_binary()), "--repo-dir", str(kubo_repo), "daemon"],
-        kubo_env,
-        directory / "kubo.log",
-        directory / "kubo.pid",
-    )
-    cluster_env = {**os.environ, "IPFS_CLUSTER_PATH": str(cluster_path)}
-    (cluster_path / "cluster.lock").unlink(missing_ok=True)
-    cluster = _spawn(
-        [str(cluster_service_binary()), "--config", str(cluster_path), "daemon"],
-        cluster_env,
-        directory / "cluster.log",
-        directory / "cluster.pid",
-    )
-    return kubo, cluster
+def _start_kubo(directory: Path) -> int:
+    repo = directory / "kubo"
+    for stale in ("repo.lock", "api"):  # left by a node that was killed
+        (repo / stale).unlink(missing_ok=True)
+    env = {**os.environ, "IPFS_PATH": str(repo), "GOLOG_LOG_LEVEL": "error"}
+    argv = [str(ipfs_binary()), "--repo-dir", str(repo), "daemon"]
+    return _spawn(argv, env, directory / "kubo.log", directory / "kubo.pid")
+
+
+def _start_cluster(directory: Path) -> int:
+    path = directory / "cluster"
+    (path / "cluster.lock").unlink(missing_ok=True)
+    env = {**os.environ, "IPFS_CLUSTER_PATH": str(path)}
+    argv = [str(cluster_service_binary()), "--config", str(path), "daemon"]
+    return _spawn(argv, env, directory / "cluster.log", directory / "cluster.pid")
 
 
 def launch_ipfs_peers(
@@ -251,31 +246,41 @@ def launch_ipfs_peers(
             raise IpfsNetworkError(f"{described} describes other members: stop and remove it first")
     else:
         layout = _create(root, members, replication_min, replication_max)
-    peers: list[IpfsPeer] = []
     for m in layout["members"]:
-        directory = _member_dir(root, m["member"])
-        if _running(directory):
-            raise IpfsNetworkError(f"{directory} is running already: stop it first")
-        kubo, cluster = _start_member(directory)
-        peers.append(
-            IpfsPeer(
-                m["member"],
-                f"http://127.0.0.1:{m['kubo_api']}",
-                f"http://127.0.0.1:{m['cluster_api']}",
-                (kubo, cluster),
-            )
+        if _running(_member_dir(root, m["member"])):
+            raise IpfsNetworkError(f"the peers under {base} are running already: stop them first")
+    try:
+        return _start_all(root, layout)
+    except BaseException:
+        stop_ipfs_peers(root)  # nothing half-started is left running
+        raise
+
+
+def _start_all(root: Path, layout: dict[str, Any]) -> list[IpfsPeer]:
+    directories = [_member_dir(root, m["member"]) for m in layout["members"]]
+    kubo = [_start_kubo(d) for d in directories]
+    for m in layout["members"]:
+        url = f"http://127.0.0.1:{m['kubo_api']}"
+        _wait_until(
+            lambda u=url: httpx.post(f"{u}/api/v0/id", timeout=2).status_code == 200, f"Kubo of {m['member']}", kubo
         )
+    # One cluster peer after the other, each once the previous answers: each dials the peers started before it
+    # (peer_addresses), so every pair is connected however slowly they boot.
+    peers: list[IpfsPeer] = []
+    for m, directory, kubo_pid in zip(layout["members"], directories, kubo, strict=True):
+        pid = _start_cluster(directory)
+        url = f"http://127.0.0.1:{m['cluster_api']}"
+        _wait_until(
+            lambda u=url: httpx.get(f"{u}/id", timeout=2).status_code == 200,
+            f"cluster peer of {m['member']}",
+            [pid, *kubo],
+        )
+        peers.append(IpfsPeer(m["member"], f"http://127.0.0.1:{m['kubo_api']}", url, (kubo_pid, pid)))
     all_pids = [p for peer in peers for p in peer.pids]
     for peer in peers:
         _wait_until(
-            lambda u=peer.kubo_api_url: httpx.post(f"{u}/api/v0/id", timeout=2).status_code == 200,
-            f"Kubo of {peer.member}",
-            all_pids,
-        )
-    for peer in peers:
-        _wait_until(
             lambda u=peer.cluster_api_url: len(cluster_peers(u)) == len(peers),
-            f"IPFS Cluster peer of {peer.member}",
+            f"IPFS Cluster peer of {peer.member} seeing every member's peer",
             all_pids,
         )
     return peers

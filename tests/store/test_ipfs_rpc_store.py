@@ -58,7 +58,7 @@ def test_embedded_cids_are_the_ones_kubo_computes(offline_repo: Path, tmp_path: 
     files = [os.urandom(n) for n in SIZES]
     paths = []
     for i, data in enumerate(files):
-        paths.append(tmp_path / f"f{i}")
+        paths.append(tmp_path / f"f{i:02d}")  # the CLI reports files in name order
         paths[-1].write_bytes(data)
     options = ["--raw-leaves", "--chunker=size-262144", "--hash=sha2-256", "--cid-base=base32"]
     explicit = kubo_run(offline_repo, "add", "--only-hash", "-q", "--cid-version=1", *options, *map(str, paths))

@@ -85,10 +85,14 @@ def _member_dir(root: Path, member: str) -> Path:
     return root / "ipfs" / member
 
 
+def _kubo_env(repo: Path) -> dict[str, str]:
+    return {**os.environ, "IPFS_PATH": str(repo), "GOLOG_LOG_LEVEL": "error", "IPFS_TELEMETRY": "off"}
+
+
 def _init_kubo(repo: Path, ports: _Ports) -> str:
     """A Kubo repository: test profile (loopback, no bootstrap, no discovery), no routing beyond the members'
     own peering; returns the node's peer id."""
-    env = {**os.environ, "IPFS_PATH": str(repo), "GOLOG_LOG_LEVEL": "error"}
+    env = _kubo_env(repo)
     subprocess.run(
         [str(ipfs_binary()), "init", "--profile", "test", "--empty-repo"], env=env, check=True, capture_output=True
     )
@@ -102,6 +106,9 @@ def _init_kubo(repo: Path, ports: _Ports) -> str:
     config["Bootstrap"] = []
     config.setdefault("Routing", {})["Type"] = "none"
     config.setdefault("AutoConf", {})["Enabled"] = False
+    # Kubo's telemetry plugin reports usage to its makers: off (nothing leaves the members' network).
+    plugins = config.setdefault("Plugins", {})
+    plugins["Plugins"] = {**(plugins.get("Plugins") or {}), "telemetry": {"Config": {"Mode": "off"}}}
     config_path.write_text(json.dumps(config, indent=2))
     return str(config["Identity"]["PeerID"])
 
@@ -147,6 +154,11 @@ def _init_cluster(path: Path, member: str, ports: _Ports, secret: str, rmin: int
     if "pinsvcapi" in api:
         api["pinsvcapi"]["http_listen_multiaddress"] = f"/ip4/127.0.0.1/tcp/{ports.cluster_pinsvc}"
     service["ipfs_connector"]["ipfshttp"]["node_multiaddress"] = f"/ip4/127.0.0.1/tcp/{ports.kubo_api}"
+    # Metrics every few seconds: the allocator learns of every peer soon after start, and of a dead one soon.
+    for informer in service["informer"].values():
+        informer["metric_ttl"] = "4s"
+    service["monitor"]["pubsubmon"]["check_interval"] = "2s"
+    service["ipfs_connector"]["ipfshttp"].update(pin_timeout="1m0s", connect_swarms_delay="1s")
     crdt = service["consensus"]["crdt"]
     crdt["cluster_name"] = "qledger"
     # Pins are committed in small batches: many records' pins per CRDT update.
@@ -215,7 +227,7 @@ def _start_kubo(directory: Path) -> int:
     repo = directory / "kubo"
     for stale in ("repo.lock", "api"):  # left by a node that was killed
         (repo / stale).unlink(missing_ok=True)
-    env = {**os.environ, "IPFS_PATH": str(repo), "GOLOG_LOG_LEVEL": "error"}
+    env = _kubo_env(repo)
     argv = [str(ipfs_binary()), "--repo-dir", str(repo), "daemon"]
     return _spawn(argv, env, directory / "kubo.log", directory / "kubo.pid")
 
@@ -279,11 +291,21 @@ def _start_all(root: Path, layout: dict[str, Any]) -> list[IpfsPeer]:
     all_pids = [p for peer in peers for p in peer.pids]
     for peer in peers:
         _wait_until(
-            lambda u=peer.cluster_api_url: len(cluster_peers(u)) == len(peers),
-            f"IPFS Cluster peer of {peer.member} seeing every member's peer",
+            lambda u=peer.cluster_api_url: len(cluster_peers(u)) == len(peers) and _metrics_from(u) == len(peers),
+            f"IPFS Cluster peer of {peer.member} seeing every member's peer and its metrics",
             all_pids,
         )
     return peers
+
+
+def _metrics_from(cluster_api_url: str) -> int:
+    """From how many peers a cluster peer holds a current free-space metric (what its allocator needs)."""
+    response = httpx.get(f"{cluster_api_url}/monitor/metrics/freespace", timeout=5)
+    if response.status_code != 200:
+        return 0
+    text = response.text.strip()
+    metrics = json.loads(text) if text.startswith("[") else [json.loads(x) for x in text.splitlines() if x.strip()]
+    return len({m.get("peer") for m in metrics if m.get("valid", True)})
 
 
 def _create(root: Path, members: list[str], rmin: int, rmax: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ log = logging.getLogger("qledger.store")
 PINNED: Final = "pinned"
 T = TypeVar("T")
 STATUS_BATCH: Final = 100
+EMPTY: Final = cid_of_bytes(b"")
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,19 @@ class ClusterStore(ContentStore):
 
     def put_many(self, items: Sequence[bytes]) -> list[str]:
         cids = self._on_a_node(lambda node: node.put_many(items))
+        if EMPTY in cids:
+            self._put_empty_everywhere()
         self.pin(cids)
         return cids
+
+    def _put_empty_everywhere(self) -> None:
+        """The empty file's single (empty) block never travels by bitswap (a peer pinning it waits for good):
+        every node that answers gets it added locally, so that wherever the cluster allocates it, it is there."""
+        for node in self.nodes:
+            try:
+                node.put_many([b""])
+            except StoreUnavailable:
+                continue
 
     def put_stream(self, stream: BinaryIO) -> str:
         # A stream cannot be replayed to the next node: it goes to the first one that answers.

@@ -23,7 +23,13 @@ from tests.utils.anvil import free_port
 
 
 def kubo_env(repo: Path | str) -> dict[str, str]:
-    return {**os.environ, "IPFS_PATH": str(repo), "HOME": str(repo), "GOLOG_LOG_LEVEL": "error"}
+    return {
+        **os.environ,
+        "IPFS_PATH": str(repo),
+        "HOME": str(repo),
+        "GOLOG_LOG_LEVEL": "error",
+        "IPFS_TELEMETRY": "off",  # Kubo's usage reports to its makers
+    }
 
 
 def kubo_run(repo: Path | str, *args: str, stdin: bytes | None = None) -> bytes:
@@ -42,6 +48,8 @@ def init_kubo_repo(repo: Path, api: int) -> None:
     config["Addresses"]["Gateway"] = f"/ip4/127.0.0.1/tcp/{free_port()}"
     config["Addresses"]["Swarm"] = [f"/ip4/127.0.0.1/tcp/{free_port()}"]
     config["Bootstrap"] = []
+    plugins = config.setdefault("Plugins", {})
+    plugins["Plugins"] = {**(plugins.get("Plugins") or {}), "telemetry": {"Config": {"Mode": "off"}}}
     config_path.write_text(json.dumps(config, indent=2))
     config_path.chmod(0o600)
 

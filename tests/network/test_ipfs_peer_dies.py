@@ -5,12 +5,15 @@ the index's replication state says so and agrees with the cluster, and nothing i
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
 
 import httpx
+from typer.testing import CliRunner
 
+from ledger_service.cli import app
 from ledger_service.config import Settings
 from ledger_service.demo import LAB, Demo
 from ledger_service.errors import StoreError, StoreUnavailable
@@ -22,7 +25,7 @@ from ledger_service.store.cluster import ClusterStore
 from tests.utils.anvil import anvil_node
 from tests.utils.ipfs import ipfs_peer_set
 
-N = 600
+N = 2000
 CHUNK = 25
 MEMBERS = ["M1", "M2", "M3", "M4"]
 VICTIM = "M1"  # first in the service's lists: its adds and pins go there until it dies
@@ -127,4 +130,17 @@ def test_content_survives_a_dead_ipfs_peer(tmp_path: Path) -> None:
         with service.sessions() as session:
             anchors = [a for (a,) in session.query(AnchorRow.record_id).filter(AnchorRow.record_id.in_(accepted))]
         assert anchored >= N and sorted(anchors) == sorted(accepted)  # each record anchored once
+
+        # `qledger status` shows where a record's content is replicated (through the survivors' endpoints).
+        env = {
+            "QLEDGER_DATA_DIR": str(settings.data_dir),
+            "QLEDGER_CHAIN_URL": chain_url,
+            "QLEDGER_IPFS_URL": ",".join(p.kubo_api_url for p in survivors),
+            "QLEDGER_IPFS_CLUSTER_URL": ",".join(p.cluster_api_url for p in survivors),
+        }
+        shown = CliRunner().invoke(app, ["status", accepted[0], "--json"], env=env)
+        assert shown.exit_code == 0, shown.output
+        replication = json.loads(shown.stdout)["replication"]
+        assert {r["cid"] for r in replication} == set(service.content_cids(accepted[0]))
+        assert {r["state"] for r in replication} == {"replicated"}
         runtime.engine.dispose()

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from fastapi.testclient import TestClient
 
+from ledger_service.api.main import create_app
 from ledger_service.config import Settings
 from ledger_service.demo import LAB, Demo
 from ledger_service.errors import ContentNotFound
@@ -129,3 +131,8 @@ def test_replication_is_tracked_per_cid_and_lost_content_pushed_again(
     assert {p.state for r in ids for p in service.replication_of(service.content_cids(r))} == {"replicated"}
     with service.sessions() as session:
         assert all(r.replicated_at is not None for r in session.query(PinRow))
+    cluster.peers[done[1]] = 0
+    service.check_replication(recheck_after_s=0)
+    with TestClient(create_app(service, worker=False)) as client:
+        metrics = client.get("/metrics").text
+    assert 'qledger_pins{state="replicated"} 5.0' in metrics and 'qledger_pins{state="pinning"} 1.0' in metrics

@@ -11,6 +11,12 @@ if [ -x /usr/local/go/bin/go ]; then
 elif ! command -v go >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang >/dev/null
 fi
+# Go >= 1.21 fetches the Go release each engine is built with (GOTOOLCHAIN); Debian bookworm's golang is 1.19.
+minor="$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')"
+if [ "${minor:-0}" -lt 21 ]; then
+  echo "engines: $(go version) is too old (need Go >= 1.21 in /usr/local/go/bin or on PATH)" >&2
+  exit 1
+fi
 echo "engines: $(go version) into $engines"
 
 build() {  # build TOOLCHAIN DIR BINARY... -- go install arguments (TOOLCHAIN: a Go release, or "local")

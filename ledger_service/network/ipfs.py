@@ -169,7 +169,7 @@ def _init_cluster(path: Path, member: str, ports: _Ports, secret: str, rmin: int
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path, pid_file: Path) -> int:
-    with open(log, "ab") as out:
+    with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
         proc = subprocess.Popen(
             args,
             env=env,

@@ -19,7 +19,7 @@ from ledger_service.demo import LAB, Demo
 from ledger_service.errors import StoreError, StoreUnavailable
 from ledger_service.index.models import AnchorRow, PinRow, RecordRow
 from ledger_service.network.ipfs import ipfs_peers_status, kill_member
-from ledger_service.runtime import open_runtime
+from ledger_service.runtime import open_runtime, save_deployment
 from ledger_service.store import SpoolingStore, cid_of_bytes
 from ledger_service.store.cluster import ClusterStore
 from tests.utils.anvil import anvil_node
@@ -48,6 +48,7 @@ def test_content_survives_a_dead_ipfs_peer(tmp_path: Path) -> None:
         demo = Demo(service, runtime.keys, seed=15)
         demo.found_consortium()
         demo.calibrate_instruments()
+        save_deployment(runtime, demo.certificates)  # what `qledger status` below reads
         kinds = ["el_image", "xrf_analysis"]  # tier B with a PNG attachment, tier C without
         items = [demo.record(kinds[i % 2], 900_000 + i) for i in range(N)]
 

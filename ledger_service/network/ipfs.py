@@ -162,7 +162,7 @@ def _init_cluster(path: Path, member: str, ports: _Ports, secret: str, rmin: int
     crdt = service["consensus"]["crdt"]
     crdt["cluster_name"] = "qledger"
     # Pins are committed in small batches: many records' pins per CRDT update.
-    crdt["batching"] = {"max_batch_size": 64, "max_batch_age": "200ms", "max_queue_size": 50000}
+    crdt["batching"] = {"max_batch_size": 64, "max_batch_age": "50ms", "max_queue_size": 50000}
     service_path.write_text(json.dumps(service, indent=2))
     identity = json.loads((path / "identity.json").read_text())
     return str(identity["id"])

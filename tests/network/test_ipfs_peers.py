@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ledger_service.errors import ContentNotFound, StoreError, StoreUnavailable
@@ -176,16 +175,29 @@ def test_status_of_a_directory_without_peers(tmp_path: Path) -> None:
         launch_ipfs_peers(tmp_path, ["A", "A"])
 
 
-def test_stop_leaves_nothing_running(tmp_path: Path) -> None:
+def test_stop_leaves_nothing_running_and_a_relaunch_keeps_identities_and_content(tmp_path: Path) -> None:
     with ipfs_peer_set(tmp_path, ["ONE", "TWO"], replication_min=1, replication_max=2) as peers:
         pids = [pid for p in peers for pid in p.pids]
-        assert httpx.get(f"{peers[0].cluster_api_url}/id", timeout=5).status_code == 200
+        data = os.urandom(5000)
+        store = ClusterStore([peers[0].cluster_api_url], [peers[0].kubo_api_url], replication_min=1, replication_max=2)
+        (cid,) = store.put_many([data])
+        wait_replicated(store, [cid])
+        store.close()
     deadline = time.monotonic() + 10
     while any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in pids):
         assert time.monotonic() < deadline, "an engine outlived stop_ipfs_peers"
         time.sleep(0.1)
     status = ipfs_peers_status(tmp_path)
     assert not any(s["kubo_running"] or s["cluster_running"] for s in status)
+    with pytest.raises(IpfsNetworkError, match="other members"):
+        launch_ipfs_peers(tmp_path, ["ONE", "THREE"])
+    with ipfs_peer_set(tmp_path, ["ONE", "TWO"]) as again:  # started again as configured
+        assert [(p.kubo_api_url, p.cluster_api_url) for p in again] == [
+            (p.kubo_api_url, p.cluster_api_url) for p in peers
+        ]
+        store = ClusterStore([again[1].cluster_api_url], [again[0].kubo_api_url], replication_min=1)
+        assert store.get(cid) == data and store.cluster_pin(cid).pinned  # the pin set survived too
+        store.close()
 
 
 def _state(pid: int) -> str:

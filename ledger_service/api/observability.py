@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any, Final
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -81,6 +82,20 @@ def json_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+AUDITED_WITH: Final = "access_audited_with"  # request state: the status whose access entry a route wrote itself
+
+
+def access_entry(scope: Scope) -> dict[str, Any]:
+    """The access-audit entry of a request, all but its answer (`new_value`, the HTTP status)."""
+    member = scope.get("state", {}).get("member")
+    return {
+        "actor": member or "anonymous",
+        "action": "api",
+        "record_id": scope.get("path_params", {}).get("record_id"),
+        "field": f"{scope['method']} {getattr(scope.get('route'), 'path', 'unmatched')}",
+    }
+
+
 class AuditAndMeasure:
     """Pure ASGI middleware (no per-request task or stream copy): metrics, the access audit entry and one JSON
     log line for every request."""
@@ -119,14 +134,9 @@ class AuditAndMeasure:
     async def _audit(self, scope: Scope, status: int) -> None:
         if not scope["path"].startswith("/v1/"):
             return
-        member = scope.get("state", {}).get("member")
-        written = scope["app"].state.audit.record(
-            actor=member or "anonymous",
-            action="api",
-            record_id=scope.get("path_params", {}).get("record_id"),
-            field=f"{scope['method']} {getattr(scope.get('route'), 'path', 'unmatched')}",
-            new_value=str(status),
-        )
+        if scope.get("state", {}).get(AUDITED_WITH) == status:
+            return  # the route's own transaction holds this entry already (submissions: see api/batching.py)
+        written = scope["app"].state.audit.record(**access_entry(scope), new_value=str(status))
         await asyncio.wrap_future(written)
 
     def _note(self, scope: Scope, status: int, elapsed: float) -> None:

@@ -94,9 +94,10 @@ class NewRecord:
     pinned: bool = True  # its content is in the store it must end up in (else the pin outbox holds it)
 
 
-def add_records(*, session: Session, records: Sequence[NewRecord]) -> list[bool]:
+def add_records(*, session: Session, records: Sequence[NewRecord], audit: bool = True) -> list[bool]:
     """Insert each record once, with its attachments and its audit entry, in one statement per table (the
-    record id is the idempotency key). Returns, per record, whether it was created."""
+    record id is the idempotency key). Returns, per record, whether it was created. With `audit=False` the
+    caller appends `creation_entries` itself (to make one append of all its entries)."""
     known = existing_record_ids(session=session, record_ids=[r.record_id for r in records])
     created: list[bool] = []
     fresh: list[NewRecord] = []
@@ -135,13 +136,18 @@ def add_records(*, session: Session, records: Sequence[NewRecord]) -> list[bool]
     ]
     if attachments:
         session.execute(insert(table(AttachmentRow)), attachments)
-    audit_many(
-        session=session,
-        entries=[
-            {"actor": r.actor, "action": "create", "record_id": r.record_id, "new_value": r.record_type} for r in fresh
-        ],
-    )
+    if audit:
+        audit_many(session=session, entries=creation_entries(records, created))
     return created
+
+
+def creation_entries(records: Sequence[NewRecord], created: Sequence[bool]) -> list[dict[str, Any]]:
+    """The audit entries of the records `add_records` created."""
+    return [
+        {"actor": r.actor, "action": "create", "record_id": r.record_id, "new_value": r.record_type}
+        for r, c in zip(records, created, strict=True)
+        if c
+    ]
 
 
 def add_record(*, session: Session, **fields: Any) -> tuple[RecordRow, bool]:

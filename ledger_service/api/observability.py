@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger_service.api.arrivals import ArrivalJournal
 from ledger_service.index.models import DeadLetterRow, RecordRow
 from ledger_service.service import LedgerService
 
@@ -85,6 +86,11 @@ def json_logging(level: int = logging.INFO) -> None:
 AUDITED_WITH: Final = "access_audited_with"  # request state: the status whose access entry a route wrote itself
 
 
+def _audited(scope: Scope) -> bool:
+    """Whether a request is entered in the audit trail: the API's, not health checks, metrics or docs."""
+    return str(scope["path"]).startswith("/v1/")
+
+
 def access_entry(scope: Scope) -> dict[str, Any]:
     """The access-audit entry of a request, all but its answer (`new_value`, the HTTP status)."""
     member = scope.get("state", {}).get("member")
@@ -111,6 +117,9 @@ class AuditAndMeasure:
         start = time.perf_counter()
         status = 500
         audited = False
+        # Noted before anything is read, so that a request that kills the process still leaves an entry.
+        journal: ArrivalJournal | None = getattr(scope["app"].state, "arrivals", None)
+        arrival = journal.arrive(scope["method"], scope["path"]) if journal and _audited(scope) else None
 
         async def send_and_note(message: Message) -> None:
             nonlocal status, audited
@@ -119,6 +128,8 @@ class AuditAndMeasure:
                 # 21 CFR 11.10(e): the access entry is durable before the answer leaves; none leaves without it.
                 audited = True
                 await self._audit(scope, status)
+                if journal is not None and arrival is not None:
+                    journal.answered(arrival)
             await send(message)
 
         try:
@@ -127,12 +138,14 @@ class AuditAndMeasure:
             if not audited:  # no answer was sent (the client left, or the app failed before answering)
                 try:
                     await self._audit(scope, status)
-                except Exception:
+                    if journal is not None and arrival is not None:
+                        journal.answered(arrival)
+                except Exception:  # the arrival stays open: the next start enters it in the trail
                     log.exception("the audit entry of %s %s could not be written", scope["method"], scope["path"])
             self._note(scope, status, time.perf_counter() - start)
 
     async def _audit(self, scope: Scope, status: int) -> None:
-        if not scope["path"].startswith("/v1/"):
+        if not _audited(scope):
             return
         if scope.get("state", {}).get(AUDITED_WITH) == status:
             return  # the route's own transaction holds this entry already (submissions: see api/batching.py)

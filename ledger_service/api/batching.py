@@ -79,7 +79,9 @@ class IndexWriter:
     together, one transaction per batch. SQLite has one writer at a time: two writers (a submission batcher
     and an audit sink) spent their time waiting for each other's lock (bench/RESULTS.md, API ingest)."""
 
-    def __init__(self, service: LedgerService, max_batch: int = 256, max_wait_s: float = 0.005) -> None:
+    # No wait for a batch to fill: what arrives while one batch is written forms the next (classic group
+    # commit). Waiting 5 ms cost more than it saved: writer-only, 8 clients, 182 against 344 records/s.
+    def __init__(self, service: LedgerService, max_batch: int = 256, max_wait_s: float = 0.0) -> None:
         self.service = service
         self._batcher: Batcher[Submission | AuditEntry] = Batcher(self._flush, max_batch, max_wait_s, "index-writer")
 

@@ -628,17 +628,29 @@ class IndexValidationContext:
     def is_operator(self, lab_member_id: str, operator_id: str) -> bool:
         key = (lab_member_id, operator_id)
         if key not in self._operators:
-            self._operators[key] = self.session.get(OperatorRow, key) is not None
+            found = select(OperatorRow.operator_id).where(
+                OperatorRow.lab_member == lab_member_id, OperatorRow.operator_id == operator_id
+            )
+            self._operators[key] = self.session.execute(found).first() is not None  # Core: no identity map
         return self._operators[key]
 
     def _certificate(self, record_id: str) -> AnchoredCertificate | None:
-        row = self.session.get(CertificateRow, record_id)
+        found = (
+            select(
+                CertificateRow.external,
+                CertificateRow.instrument_id,
+                CertificateRow.valid_from,
+                CertificateRow.valid_until,
+                RecordRow.status,
+            )
+            .outerjoin(RecordRow, RecordRow.id == CertificateRow.record_id)
+            .where(CertificateRow.record_id == record_id)
+        )
+        row = self.session.execute(found).first()  # one query: the certificate and its record's status
         if row is None:
             return None
-        if not row.external:
-            record = self.session.get(RecordRow, record_id)
-            if record is None or record.status != "anchored":
-                return None
+        if not row.external and row.status != "anchored":
+            return None
         return AnchoredCertificate(row.instrument_id, as_utc(row.valid_from), as_utc(row.valid_until))
 
 

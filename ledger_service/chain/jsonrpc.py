@@ -9,6 +9,7 @@ node answers (section 4).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -40,7 +41,8 @@ def split_urls(url: str) -> list[str]:
 
 class FailoverHTTPProvider(HTTPProvider):
     """JSON-RPC over HTTP to the first of `urls` that answers. After a failover the preferred (first) node is
-    tried again every `retry_preferred_s`, so a service goes back to its own node once it is up. When no node
+    tried again every `retry_preferred_s`, so a service goes back to its own node once it is up and synced
+    (its head caught up with the current node's). When no node
     answers, the whole list is tried `rounds` times with a growing pause, then the last error is raised (a
     ChainUnavailable for the client)."""
 
@@ -69,10 +71,33 @@ class FailoverHTTPProvider(HTTPProvider):
     def _order(self) -> list[int]:
         with self._lock:
             start = self._current
-            if start != 0 and time.monotonic() - self._left_preferred_at >= self.retry_preferred_s:
+            due = start != 0 and time.monotonic() - self._left_preferred_at >= self.retry_preferred_s
+        if due:
+            if self._caught_up(0, start):
                 start = 0
+            else:  # not yet: a node restarted after a crash answers from old state until it has synced
+                with self._lock:
+                    self._left_preferred_at = time.monotonic()
         n = len(self.urls)
         return [(start + i) % n for i in range(n)]
+
+    def _head(self, i: int) -> int | None:
+        request = b'{"jsonrpc":"2.0","id":0,"method":"eth_blockNumber","params":[]}'
+        try:
+            raw = self._request_session_manager.make_post_request(
+                URI(self.urls[i]), request, **self.get_request_kwargs()
+            )
+            return int(json.loads(raw)["result"], 16)
+        except (*_NODE_DOWN, ValueError, KeyError, TypeError):
+            return None
+
+    def _caught_up(self, preferred: int, current: int) -> bool:
+        """Whether the preferred node answers with a head no more than a block behind the current node's: a
+        node that was down answers, once restarted, from the state it had written (geth: possibly blocks or
+        minutes old) until it has synced from its peers, and must not be read from before then."""
+        head = self._head(preferred)
+        other = self._head(current)
+        return head is not None and (other is None or head + 1 >= other)
 
     def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
         error: Exception | None = None

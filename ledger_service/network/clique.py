@@ -259,11 +259,14 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    try:  # a zombie (our own child, not yet reaped) is dead too
+    try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            os.waitpid(pid, os.WNOHANG)
-            return False
-    except (OSError, ChildProcessError):
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[1].split()[0] != "Z":
+        return True
+    try:  # a zombie is dead: reap it if it is this process's child (a node started by this process)
+        os.waitpid(pid, 0)
+    except ChildProcessError:
         pass
-    return True
+    return False

@@ -181,7 +181,10 @@ def wait_for_network(net: Network, timeout_s: float = 90) -> None:
 def _ipfs() -> Any:
     """The IPFS side of the network (Kubo nodes and IPFS Cluster peers): `launch_ipfs_peers`,
     `ipfs_peers_status`, `stop_ipfs_peers`. Imported only for a network that runs IPFS peers."""
-    return importlib.import_module("ledger_service.network.ipfs")
+    try:
+        return importlib.import_module("ledger_service.network.ipfs")
+    except ImportError as missing:
+        raise LedgerError(f"no IPFS peers here ({missing}): run with --no-ipfs") from None
 
 
 def network_up(

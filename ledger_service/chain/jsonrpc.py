@@ -63,6 +63,7 @@ class FailoverHTTPProvider(HTTPProvider):
         self._current = 0
         self._left_preferred_at = 0.0
         self._lock = threading.Lock()
+        self.switches = 0  # how many times requests moved to another node (for status and tests)
 
     @property
     def current_url(self) -> str:
@@ -117,6 +118,7 @@ class FailoverHTTPProvider(HTTPProvider):
                             self._left_preferred_at = time.monotonic()
                         self._current = i
                         self.endpoint_uri = URI(self.urls[i])
+                        self.switches += 1
                 return bytes(raw)
             time.sleep(0.25 * 2**attempt)
         assert error is not None

@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 
 from ledger_service import station
 from ledger_service.api.worker import AnchorWorker
-from ledger_service.chain.jsonrpc import JsonRpcChainClient
+from ledger_service.chain.jsonrpc import FailoverHTTPProvider, JsonRpcChainClient
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.config import Settings
 from ledger_service.demo import LAB, Demo
@@ -244,6 +244,10 @@ def test_a_signer_killed_and_restarted_mid_ingest_loses_nothing(
     until(lambda: _in_sync(net), "the restarted node did not rejoin and sync", 120)
     # The other three sealed on while it was dead (clique: any signer not among the last 2 blocks' may seal).
     assert int(rpc(net.nodes[1].rpc_url, "eth_blockNumber"), 16) > died_at[0]
+    provider = runtime.service.chain.w3.provider
+    assert isinstance(provider, FailoverHTTPProvider)
+    assert provider.switches >= 2  # away from its dead node, and back once it had synced
+    assert provider.current_url == own.rpc_url
     _exactly_once_and_valid_everywhere(net, runtime, ids, since)
     print(f"(a) {N} records through a signer's SIGKILL and restart: {time.monotonic() - started:.0f} s")
 

@@ -1233,5 +1233,94 @@ def inspect(
     _guard(run)
 
 
+# ---------------------------------------------------------------------------------------------- network
+
+network_app = typer.Typer(
+    help="A local consortium network: one geth clique signer per member, the contracts, IPFS peers.",
+    no_args_is_help=True,
+)
+app.add_typer(network_app, name="network")
+NetworkDir = Annotated[Path, typer.Option("--dir", help="The network's directory (network.json).")]
+
+
+@network_app.command("up")
+def network_up(
+    members: Annotated[int, typer.Option(min=1, help="Members, each with its node (a clique signer).")] = 4,
+    directory: NetworkDir = Path("qledger-network"),
+    period: Annotated[int, typer.Option(min=1, help="Clique block period in seconds.")] = 1,
+    ipfs: Annotated[bool, typer.Option("--ipfs/--no-ipfs", help="One Kubo node and cluster peer per member.")] = True,
+) -> None:
+    """Create and start the network (or start again the stopped nodes of the one in --dir); print each
+    member's endpoints and the trust file for verifiers."""
+
+    def run() -> None:
+        from rich.table import Table
+
+        from ledger_service.network.local import network_up as up
+
+        net = up(directory, members=members, period_s=period, ipfs=ipfs, say=console.print)
+        table = Table(title=f"network {net.chain_id} in {directory} (clique, {net.period_s} s blocks)")
+        for column in ("member", "validator", "chain RPC", "IPFS"):
+            table.add_column(column)
+        peers = {p.get("member"): p for p in net.ipfs or ()}
+        for node in net.nodes:
+            peer = peers.get(node.member, {})
+            table.add_row(node.member, node.address, node.rpc_url, str(peer.get("kubo_api_url", "-")))
+        console.print(table)
+        console.print(f"trust file for verifiers: {net.trust_file}")
+        console.print(f"description: {directory / 'network.json'}; Besu QBFT configuration: {directory / 'besu'}")
+        first = net.nodes[0].member
+        console.print(
+            f"as {first}: QLEDGER_DATA_DIR={net.data_dir} QLEDGER_CHAIN_URL={','.join(net.chain_urls(first))} "
+            f"QLEDGER_CONFIRMATIONS={net.confirmations} qledger ..."
+        )
+
+    _guard(run)
+
+
+@network_app.command("status")
+def network_status(
+    directory: NetworkDir = Path("qledger-network"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Each node's block height, peers and clique signers."""
+
+    def run() -> None:
+        from rich.table import Table
+
+        from ledger_service.network.local import network_status as status_of
+
+        state = status_of(directory)
+        if as_json:
+            _print_json(state)
+            return
+        table = Table(title=f"network {state['chain_id']}")
+        for column in ("member", "pid", "block", "peers", "signers"):
+            table.add_column(column)
+        for n in state["nodes"]:
+            if n["running"]:
+                table.add_row(n["member"], str(n["pid"]), str(n["block"]), str(n["peers"]), str(len(n["signers"])))
+            else:
+                table.add_row(n["member"], str(n["pid"] or "-"), "down", "-", "-")
+        console.print(table)
+        if any(not n["running"] for n in state["nodes"]):
+            raise typer.Exit(Exit.UNDETERMINED)
+
+    _guard(run)
+
+
+@network_app.command("down")
+def network_down(directory: NetworkDir = Path("qledger-network")) -> None:
+    """Stop every process the network started (by process id); its directory stays."""
+
+    def run() -> None:
+        from ledger_service.network.local import network_down as down
+
+        stopped = down(directory)
+        console.print(f"stopped {len(stopped)} node(s): {', '.join(stopped) or 'none was running'}")
+
+    _guard(run)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

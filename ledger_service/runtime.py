@@ -63,14 +63,17 @@ def load_deployment(runtime: Runtime) -> bool:
     return True
 
 
-def open_runtime(settings: Settings) -> Runtime:
+def open_runtime(settings: Settings, faucet_key: str | None = None) -> Runtime:
+    """The service for `settings`. `faucet_key` pays for funding members on a development network of one's
+    own (`qledger network up`); anvil's development key otherwise."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o700)  # keys, the index and confidential plaintext live here: the owner's alone
     if settings.database_url is None:  # SQLite creates its file 0644, and its -wal and -shm files like it
         os.close(os.open(settings.data_dir / "index.db", os.O_CREAT | os.O_WRONLY, 0o600))
     engine = engine_from_url(settings.resolved_database_url())
     migrate(engine)
-    chain = chain_from_url(settings.chain_url, faucet_key=DEV_FAUCET_KEY if settings.chain_url else None)
+    faucet = (faucet_key or DEV_FAUCET_KEY) if settings.chain_url else None
+    chain = chain_from_url(settings.chain_url, faucet_key=faucet)
     store = store_from_url(
         settings.ipfs_url,
         settings.data_dir,

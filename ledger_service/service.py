@@ -210,14 +210,13 @@ class LedgerService:
         items: Sequence[tuple[Mapping[str, Any], Sequence[AttachmentFile], str]],
         all_or_nothing: bool = False,
         audit_entries: Sequence[Mapping[str, Any]] = (),
+        audit_of_outcomes: Callable[[Sequence[Submitted | RecordInvalid]], Sequence[Mapping[str, Any]]] | None = None,
     ) -> list[Submitted | RecordInvalid]:
         """Validate every (record, files, actor); index the valid ones in one transaction (group commit) and
         pin them in one store request. Returns, per item, its Submitted or its RecordInvalid. With
         `all_or_nothing`, one refused record means nothing is written. `audit_entries` (access entries of the
-        API) are appended in the same transaction."""
+        API), and the entries `audit_of_outcomes` makes of the outcomes, are appended in the same transaction."""
         with self.sessions.begin() as session:
-            if audit_entries:
-                crud.audit_many(session=session, entries=[dict(e) for e in audit_entries])
             ctx = crud.IndexValidationContext(session)
             outcomes: list[tuple[Record, bytes, str, bytes | None] | RecordInvalid] = []
             pending: list[list[tuple[Callable[[], str], str]]] = []  # per accepted record: its file writes
@@ -248,6 +247,7 @@ class LedgerService:
             )
             valid = [o for o in outcomes if not isinstance(o, RecordInvalid)]
             if all_or_nothing and len(valid) < len(outcomes):
+                crud.audit_many(session=session, entries=[dict(e) for e in audit_entries])
                 return [o if isinstance(o, RecordInvalid) else Submitted("", False, "") for o in outcomes]
             for writes in pending:
                 self._store_attachments(writes)
@@ -264,7 +264,7 @@ class LedgerService:
                 escrow = self._seal(record, canonical, key)  # only ciphertext leaves this service
                 new.append(self._new_record(record, canonical, escrow.record_ciphertext_cid, actor))
                 escrows.append(escrow)
-            created_flags = crud.add_records(session=session, records=new)
+            created_flags = crud.add_records(session=session, records=new, audit=False)
             created = iter(created_flags)
             fresh_ids = {n.record_id for n, c in zip(new, created_flags, strict=True) if c}
             crud.add_escrows(session=session, escrows=[e for e in escrows if e.record_id in fresh_ids])
@@ -286,6 +286,11 @@ class LedgerService:
                 else:
                     n = next(fresh)
                     results.append(Submitted(n.record_id, next(created), n.cid or ""))
+            # One append of the batch's entries: the hash chain's head is locked and moved once per transaction.
+            entries = [dict(e) for e in audit_entries] + crud.creation_entries(new, created_flags)
+            if audit_of_outcomes is not None:
+                entries += [dict(e) for e in audit_of_outcomes(results)]
+            crud.audit_many(session=session, entries=entries)
             return results
 
     def _new_record(self, record: Record, canonical: bytes, cid: str, actor: str) -> crud.NewRecord:

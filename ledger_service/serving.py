@@ -25,6 +25,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Open requests get this long to finish after a stop signal; systemd's default stop timeout is 90 s, and the
 # worker and the chain node still need their turn after it.
 GRACEFUL_S = 10
+ARRIVALS_FILE = "api-arrivals.jsonl"  # requests in flight (api/arrivals.py), in the data directory
 
 
 class _Stopped(BaseException):
@@ -71,7 +72,13 @@ def serve(
     try:
         with open_runtime() as rt:
             profile = load_profile(rt.settings.data_dir)
-            app = create_app(rt.service, keys=rt.keys, certificates=rt.certificates, profile=profile)
+            app = create_app(
+                rt.service,
+                keys=rt.keys,
+                certificates=rt.certificates,
+                profile=profile,
+                arrivals=rt.settings.data_dir / ARRIVALS_FILE,
+            )
             config = uvicorn.Config(
                 app,
                 host=host,

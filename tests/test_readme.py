@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
 WALKTHROUGH = next(b for b in BLOCKS if "qledger init" in b and "qledger ingest" in b)
-# Run by their own tests (the demo: tests/service/test_demo_fresh.py; serve: tests/service/test_serve.py).
-ELSEWHERE = {"demo", "serve"}
+# Run by their own tests (the demo: tests/service/test_demo_fresh.py; serve: tests/service/test_serve.py;
+# network up/status/down: tests/network/test_network_faults.py).
+ELSEWHERE = {"demo", "serve", "network"}
 
 
 def _commands(text: str) -> set[str]:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
 
 from ledger_service import __version__
 from ledger_service.api import observability, problems
+from ledger_service.api.arrivals import NO_ANSWER_VALUE, ArrivalJournal
+from ledger_service.api.arrivals import recover as recover_arrivals
 from ledger_service.api.batching import IndexWriter
 from ledger_service.api.deps import STANDING_TTL_S, Member, RefreshingCache
 from ledger_service.api.limits import BodyLimits, RequestLimits
@@ -31,12 +37,15 @@ from ledger_service.api.routes import (
     reviews,
 )
 from ledger_service.api.worker import AnchorWorker
+from ledger_service.index import crud
+from ledger_service.index.models import AuditRow
 from ledger_service.keys import KeyStore
 from ledger_service.service import LedgerService
 from ledger_service.station import Profile
 
 # Swagger UI and ReDoc, shipped in the package (README.md there): FastAPI's default pages load them from a CDN,
 # and render blank where the service has no Internet access.
+log = logging.getLogger("qledger.api")
 STATIC_DIR = Path(__file__).parent / "static"
 # The docs pages may load from this service only (their inline scripts and styles, a blob worker, data: images):
 # a browser refuses whatever a future asset would fetch from elsewhere, and reports it.
@@ -56,7 +65,10 @@ def create_app(
     keys: KeyStore | None = None,
     certificates: dict[str, str] | None = None,
     profile: Profile | None = None,
+    arrivals: Path | None = None,
 ) -> FastAPI:
+    """The API over `service`. With `arrivals` (a file in the data directory), requests are journalled on
+    arrival so that one the process never answered still reaches the audit trail (api/arrivals.py)."""
     # py_ecc raises the recursion limit to 100,000 on import, beyond what the C stack honours (a deep enough
     # structure would then crash the process instead of raising); py-evm's in-process EVM needs 12,288.
     sys.setrecursionlimit(min(sys.getrecursionlimit(), RECURSION_LIMIT))
@@ -66,12 +78,21 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if arrivals is not None:
+            recovered = recover_arrivals(
+                arrivals, partial(_unanswered_recorded, service), partial(_append_audit, service)
+            )
+            if recovered:
+                log.warning("%d requests of the last run were never answered: now in the audit trail", recovered)
+            app.state.arrivals = ArrivalJournal(arrivals)
         app.state.submissions = app.state.audit = IndexWriter(service)
         if worker:
             anchor_worker.start()
         yield
         anchor_worker.stop()
         app.state.submissions.close()
+        if arrivals is not None:
+            app.state.arrivals.close()
 
     app = FastAPI(
         title="qledger",
@@ -109,6 +130,17 @@ def create_app(
         app.include_router(router)
     _install_docs(app)
     return app
+
+
+def _unanswered_recorded(service: LedgerService) -> set[str]:
+    with service.sessions() as session:
+        rows = session.scalars(select(AuditRow.reason).where(AuditRow.new_value == NO_ANSWER_VALUE))
+        return {r for r in rows if r is not None}
+
+
+def _append_audit(service: LedgerService, entries: Sequence[dict[str, Any]]) -> None:
+    with service.sessions.begin() as session:
+        crud.audit_many(session=session, entries=list(entries))
 
 
 def _install_docs(app: FastAPI) -> None:

@@ -7,12 +7,14 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any, Final
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger_service.api.arrivals import ArrivalJournal
 from ledger_service.index.models import DeadLetterRow, RecordRow
 from ledger_service.service import LedgerService
 
@@ -87,6 +89,25 @@ def json_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+AUDITED_WITH: Final = "access_audited_with"  # request state: the status whose access entry a route wrote itself
+
+
+def _audited(scope: Scope) -> bool:
+    """Whether a request is entered in the audit trail: the API's, not health checks, metrics or docs."""
+    return str(scope["path"]).startswith("/v1/")
+
+
+def access_entry(scope: Scope) -> dict[str, Any]:
+    """The access-audit entry of a request, all but its answer (`new_value`, the HTTP status)."""
+    member = scope.get("state", {}).get("member")
+    return {
+        "actor": member or "anonymous",
+        "action": "api",
+        "record_id": scope.get("path_params", {}).get("record_id"),
+        "field": f"{scope['method']} {getattr(scope.get('route'), 'path', 'unmatched')}",
+    }
+
+
 class AuditAndMeasure:
     """Pure ASGI middleware (no per-request task or stream copy): metrics, the access audit entry and one JSON
     log line for every request."""
@@ -102,6 +123,9 @@ class AuditAndMeasure:
         start = time.perf_counter()
         status = 500
         audited = False
+        # Noted before anything is read, so that a request that kills the process still leaves an entry.
+        journal: ArrivalJournal | None = getattr(scope["app"].state, "arrivals", None)
+        arrival = journal.arrive(scope["method"], scope["path"]) if journal and _audited(scope) else None
 
         async def send_and_note(message: Message) -> None:
             nonlocal status, audited
@@ -110,6 +134,8 @@ class AuditAndMeasure:
                 # 21 CFR 11.10(e): the access entry is durable before the answer leaves; none leaves without it.
                 audited = True
                 await self._audit(scope, status)
+                if journal is not None and arrival is not None:
+                    journal.answered(arrival)
             await send(message)
 
         try:
@@ -118,21 +144,18 @@ class AuditAndMeasure:
             if not audited:  # no answer was sent (the client left, or the app failed before answering)
                 try:
                     await self._audit(scope, status)
-                except Exception:
+                    if journal is not None and arrival is not None:
+                        journal.answered(arrival)
+                except Exception:  # the arrival stays open: the next start enters it in the trail
                     log.exception("the audit entry of %s %s could not be written", scope["method"], scope["path"])
             self._note(scope, status, time.perf_counter() - start)
 
     async def _audit(self, scope: Scope, status: int) -> None:
-        if not scope["path"].startswith("/v1/"):
+        if not _audited(scope):
             return
-        member = scope.get("state", {}).get("member")
-        written = scope["app"].state.audit.record(
-            actor=member or "anonymous",
-            action="api",
-            record_id=scope.get("path_params", {}).get("record_id"),
-            field=f"{scope['method']} {getattr(scope.get('route'), 'path', 'unmatched')}",
-            new_value=str(status),
-        )
+        if scope.get("state", {}).get(AUDITED_WITH) == status:
+            return  # the route's own transaction holds this entry already (submissions: see api/batching.py)
+        written = scope["app"].state.audit.record(**access_entry(scope), new_value=str(status))
         await asyncio.wrap_future(written)
 
     def _note(self, scope: Scope, status: int, elapsed: float) -> None:

@@ -7,7 +7,8 @@ from ledger_service.errors import ChainError
 
 
 def chain_from_url(url: str | None, faucet_key: str | None = None) -> Web3ChainClient:
-    """`None` or "embedded" -> the in-process EVM; http(s):// -> a JSON-RPC node."""
+    """`None` or "embedded" -> the in-process EVM; http(s):// -> a JSON-RPC node (several, comma-separated:
+    one network's nodes, with failover)."""
     if url is None or url == "embedded":
         from ledger_service.chain.inprocess import InProcessEvmClient
 

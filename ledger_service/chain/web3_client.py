@@ -160,6 +160,8 @@ class Web3ChainClient(ChainClient):
         self._registry: Contract | None = None
         self._ledger: Contract | None = None
         self._recalls: Contract | None = None
+        # The build deployed: "cancun", "london", or None to choose by the chain's own fork at deploy time.
+        self.evm_version: str | None = None
 
     # ------------------------------------------------------------------ accounts
 
@@ -643,9 +645,17 @@ class Web3ChainClient(ChainClient):
     def _transact(self, sender: str, fn: ContractFunction) -> Receipt:
         return self.send_prepared(self.prepare(sender, fn))
 
+    def chain_evm(self) -> str:
+        """The contracts' build for this chain: `evm_version` if set, else "cancun" when the chain's head has
+        Shanghai's withdrawals root (Shanghai and later), "london" when it has a base fee only (geth's clique)."""
+        if self.evm_version is None:
+            head = self._rpc(lambda: self.w3.eth.get_block("latest"))
+            self.evm_version = "cancun" if "withdrawalsRoot" in head else "london"
+        return self.evm_version
+
     def _deploy_contract(self, sender: str, name: str, *args: Any) -> str:
         account = self._signer(sender)
-        artifact = load_artifact(name)
+        artifact = load_artifact(name, self.chain_evm())
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         try:
             tx = self._rpc(lambda: factory.constructor(*args).build_transaction({"from": account.address}))

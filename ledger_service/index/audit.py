@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Table, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from ledger_service.canonical import canonical_json
@@ -25,6 +25,8 @@ __all__ = ["AuditRow", "FIELDS", "GENESIS", "Finding", "Verdict", "append", "ent
 
 FIELDS: Final = ("actor", "action", "record_id", "field", "old_value", "new_value", "reason")
 GENESIS: Final = "0" * 64  # the "previous" of the first entry
+_HEAD: Final = cast(Table, AuditHeadRow.__table__)
+_TRAIL: Final = cast(Table, AuditRow.__table__)
 
 
 def _at(moment: datetime) -> str:
@@ -43,8 +45,9 @@ def append(session: Session, entries: Sequence[Mapping[str, Any]], at: datetime 
     if not entries:
         return
     moment = at or datetime.now(UTC)
-    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(last_id=AuditHeadRow.last_id))  # lock
-    head = session.get(AuditHeadRow, 1, populate_existing=True)
+    # One statement takes the head's row lock and reads it (UPDATE ... RETURNING: SQLite >= 3.35, PostgreSQL).
+    lock = update(_HEAD).where(_HEAD.c.id == 1).values(last_id=_HEAD.c.last_id)
+    head = session.execute(lock.returning(_HEAD.c.last_id, _HEAD.c.last_sm3)).one_or_none()
     assert head is not None, "migration 0008 creates the audit head"
     last_id, previous = head.last_id, head.last_sm3
     rows = []
@@ -54,8 +57,8 @@ def append(session: Session, entries: Sequence[Mapping[str, Any]], at: datetime 
         digest = entry_digest(last_id, moment, fields, previous)
         rows.append({"id": last_id, "at": moment, **fields, "prev_sm3": previous, "entry_sm3": digest})
         previous = digest
-    session.execute(insert(AuditRow), rows)
-    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(last_id=last_id, last_sm3=previous))
+    session.execute(insert(_TRAIL), rows)  # Core: no per-row ORM bookkeeping
+    session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_id=last_id, last_sm3=previous))
 
 
 @dataclass(frozen=True)

@@ -96,9 +96,10 @@ class NewRecord:
     pinned: bool = True  # its content is in the store it must end up in (else the pin outbox holds it)
 
 
-def add_records(*, session: Session, records: Sequence[NewRecord]) -> list[bool]:
+def add_records(*, session: Session, records: Sequence[NewRecord], audit: bool = True) -> list[bool]:
     """Insert each record once, with its attachments and its audit entry, in one statement per table (the
-    record id is the idempotency key). Returns, per record, whether it was created."""
+    record id is the idempotency key). Returns, per record, whether it was created. With `audit=False` the
+    caller appends `creation_entries` itself (to make one append of all its entries)."""
     known = existing_record_ids(session=session, record_ids=[r.record_id for r in records])
     created: list[bool] = []
     fresh: list[NewRecord] = []
@@ -137,13 +138,18 @@ def add_records(*, session: Session, records: Sequence[NewRecord]) -> list[bool]
     ]
     if attachments:
         session.execute(insert(table(AttachmentRow)), attachments)
-    audit_many(
-        session=session,
-        entries=[
-            {"actor": r.actor, "action": "create", "record_id": r.record_id, "new_value": r.record_type} for r in fresh
-        ],
-    )
+    if audit:
+        audit_many(session=session, entries=creation_entries(records, created))
     return created
+
+
+def creation_entries(records: Sequence[NewRecord], created: Sequence[bool]) -> list[dict[str, Any]]:
+    """The audit entries of the records `add_records` created."""
+    return [
+        {"actor": r.actor, "action": "create", "record_id": r.record_id, "new_value": r.record_type}
+        for r, c in zip(records, created, strict=True)
+        if c
+    ]
 
 
 def add_record(*, session: Session, **fields: Any) -> tuple[RecordRow, bool]:
@@ -697,17 +703,29 @@ class IndexValidationContext:
     def is_operator(self, lab_member_id: str, operator_id: str) -> bool:
         key = (lab_member_id, operator_id)
         if key not in self._operators:
-            self._operators[key] = self.session.get(OperatorRow, key) is not None
+            found = select(OperatorRow.operator_id).where(
+                OperatorRow.lab_member == lab_member_id, OperatorRow.operator_id == operator_id
+            )
+            self._operators[key] = self.session.execute(found).first() is not None  # Core: no identity map
         return self._operators[key]
 
     def _certificate(self, record_id: str) -> AnchoredCertificate | None:
-        row = self.session.get(CertificateRow, record_id)
+        found = (
+            select(
+                CertificateRow.external,
+                CertificateRow.instrument_id,
+                CertificateRow.valid_from,
+                CertificateRow.valid_until,
+                RecordRow.status,
+            )
+            .outerjoin(RecordRow, RecordRow.id == CertificateRow.record_id)
+            .where(CertificateRow.record_id == record_id)
+        )
+        row = self.session.execute(found).first()  # one query: the certificate and its record's status
         if row is None:
             return None
-        if not row.external:
-            record = self.session.get(RecordRow, record_id)
-            if record is None or record.status != "anchored":
-                return None
+        if not row.external and row.status != "anchored":
+            return None
         return AnchoredCertificate(row.instrument_id, as_utc(row.valid_from), as_utc(row.valid_until))
 
 

@@ -292,7 +292,7 @@ class DeadLetterRow(Base):
 
 
 # Content replicated over the members' IPFS nodes (IPFS Cluster): on how many nodes each CID is pinned, against
-# the replication factor asked for (docs/architecture.md section 10).
+# the replication factor asked for (docs/architecture.md section 11).
 class PinRow(Base):
     __tablename__ = "pins"
 

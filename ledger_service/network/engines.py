@@ -1,5 +1,5 @@
 """Where the consortium network's engines are: geth (clique), Kubo and IPFS Cluster, built by
-`.ci/install-engines.sh` into a cache keyed by version (docs/architecture.md section 10).
+`.ci/install-engines.sh` into a cache keyed by version (docs/architecture.md section 11).
 
 Each lookup takes an environment override first (QLEDGER_GETH, QLEDGER_IPFS, QLEDGER_IPFS_CLUSTER_SERVICE,
 QLEDGER_IPFS_CLUSTER_CTL), then the cache (QLEDGER_ENGINES, default ~/.cache/qledger/engines).

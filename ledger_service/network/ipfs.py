@@ -1,6 +1,6 @@
 """A local IPFS peer set for a consortium's members: per member one Kubo node and one IPFS Cluster peer (CRDT
 consensus, one shared secret, every member's peer trusted, a replication factor per pin), all on loopback, in
-directories of their own under `root/ipfs/<member>` (docs/architecture.md section 10).
+directories of their own under `root/ipfs/<member>` (docs/architecture.md section 11).
 
 The processes are detached (their own session, logs in their directories) so that they outlive the command
 that started them; each is known by its pid file, which `stop_ipfs_peers` and `ipfs_peers_status` read.

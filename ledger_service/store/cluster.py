@@ -2,7 +2,7 @@
 add options as IpfsRpcStore, so the same CIDs), then pinned through the cluster's REST API with a replication
 factor; the cluster has the other members' nodes fetch and pin them. Reads are served by any node that holds
 the content, and refused from a node whose bytes do not hash to the CID asked for (docs/architecture.md
-section 10).
+section 11).
 
 Every endpoint is a list: a dead node or cluster peer is skipped, the next one answers.
 """

@@ -472,6 +472,43 @@ def test_every_access_is_chained_in_the_audit_trail_before_its_answer(
         session.execute(text("DELETE FROM audit_anchors"))
 
 
+def test_a_submission_is_audited_once_in_the_transaction_that_writes_it(
+    world: tuple[TestClient, Runtime, Demo, dict[str, str]],
+) -> None:
+    """The access entry of POST /v1/records goes into the submission's own transaction, with the answer the
+    outcome gives (202, 409, 422): present at once, exactly once, and next to the record's own entry."""
+    from sqlalchemy import select
+
+    from ledger_service.index.models import AuditRow
+
+    client, runtime, demo, keys = world
+
+    def entries_after(last: int) -> list[tuple[str, str, str | None, str | None]]:
+        with runtime.service.sessions() as session:
+            rows = session.scalars(select(AuditRow).where(AuditRow.id > last).order_by(AuditRow.id))
+            return [(r.actor, r.action, r.field, r.new_value) for r in rows]
+
+    def last_id() -> int:
+        with runtime.service.sessions() as session:
+            return max(session.scalars(select(AuditRow.id)), default=0)
+
+    raw, _ = demo.record("xrf_analysis", 8)
+    before = last_id()
+    assert client.post("/v1/records", json=raw, headers=auth(keys[LAB])).status_code == 202
+    assert entries_after(before) == [
+        (LAB, "create", None, "xrf_analysis"),
+        (LAB, "api", "POST /v1/records", "202"),
+    ]
+    before = last_id()
+    problem(client.post("/v1/records", json=raw, headers=auth(keys[LAB])), 409, "ALREADY_SUBMITTED")
+    assert entries_after(before) == [(LAB, "api", "POST /v1/records", "409")]
+    before = last_id()
+    problem(
+        client.post("/v1/records", json={**raw, "measured_at": "never"}, headers=auth(keys[LAB])), 422, "RECORD_INVALID"
+    )
+    assert entries_after(before) == [(LAB, "api", "POST /v1/records", "422")]
+
+
 def test_dead_letters_are_shown_per_lab(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
     client, runtime, _, keys = world
     assert client.get("/v1/dead-letters", headers=auth(keys[LAB])).json() == {"data": [], "count": 0}

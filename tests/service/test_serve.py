@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,10 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
+from ledger_service.api.arrivals import NO_ANSWER_VALUE
 from ledger_service.cli import app
+from ledger_service.index.models import AuditRow
 from ledger_service.localnode import STATE_FILE, free_port
+from ledger_service.serving import ARRIVALS_FILE
 from tests.service.test_localnode import anvil_pids, rpc, state_block
 
 QLEDGER = str(Path(sys.executable).with_name("qledger"))
@@ -58,8 +63,13 @@ class Served:
             else [sys.executable, "-c", SERVE_FUNCTION, str(self.port)]
         )
         self.log = tmp_path / "serve.log"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self._argv, self._env = argv, env
+        self.start()
+
+    def start(self) -> None:
+        """Start serve (again) on this data directory."""
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self._argv, env=self._env, stdout=out, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
@@ -157,3 +167,44 @@ def test_a_killed_server_takes_anvil_with_it(serving: Callable[[str], Served]) -
         assert time.monotonic() < deadline, "anvil outlived its killed parent"
         time.sleep(0.05)
     assert state_block(s.state) == block  # anvil wrote its state on that SIGTERM
+
+
+def test_a_request_the_server_never_answered_reaches_the_audit_trail_once(serving: Callable[[str], Served]) -> None:
+    """A request that the process dies under (here: SIGKILL while its body is still arriving, as the crashes of
+    issue 14 did) has no answer, so no access entry of its own; its arrival was journalled, and the next start
+    enters it in the hash-chained trail, once, however often the service starts again."""
+    s = serving("function")
+    s.wait_healthy()
+    assert httpx.get(f"http://127.0.0.1:{s.port}/v1/members/me", timeout=5).status_code == 401  # answered
+    with socket.create_connection(("127.0.0.1", s.port)) as sock:
+        sock.sendall(
+            b"POST /v1/recalls HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n" + b'{"lot": ' + b"[" * 1000
+        )
+        journal = s.data / ARRIVALS_FILE
+        deadline = time.monotonic() + 10
+        while b"/v1/recalls" not in journal.read_bytes():
+            assert time.monotonic() < deadline, "the arrival was not journalled"
+            time.sleep(0.02)
+        assert journal.stat().st_mode & 0o777 == 0o600
+        s.proc.kill()  # no handler runs: the request is never answered
+        s.proc.wait()
+    for _ in range(2):  # started twice: the entry is made once
+        deadline = time.monotonic() + 15
+        while anvil_pids(s.state):
+            assert time.monotonic() < deadline, "anvil outlived its killed parent"
+            time.sleep(0.05)
+        s.start()
+        s.wait_healthy()
+        assert s.stop(signal.SIGTERM) == 0, s.output()
+
+    engine = create_engine(f"sqlite:///{s.data / 'index.db'}")
+    with engine.connect() as db:
+        rows = db.execute(select(AuditRow.actor, AuditRow.field, AuditRow.new_value).where(AuditRow.action == "api"))
+        entries = [tuple(r) for r in rows]
+    engine.dispose()
+    assert entries.count(("unknown", "POST /v1/recalls", NO_ANSWER_VALUE)) == 1, entries
+    assert ("anonymous", "GET /v1/members/me", "401") in entries
+    assert not any(e[1] == "GET /v1/members/me" and e[2] == NO_ANSWER_VALUE for e in entries)  # answered ones: none
+    verdict = CliRunner().invoke(app, ["audit", "verify"], env={"QLEDGER_DATA_DIR": str(s.data)})
+    assert verdict.exit_code == 0, verdict.output  # the chain still fits

@@ -12,11 +12,13 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from consortium.recall import recall_access
 from ledger_service import rules, safejson
+from ledger_service.api.batching import submission_status
 from ledger_service.api.deps import ActiveMemberDep, Member, MemberDep, ServiceDep, is_accredited
+from ledger_service.api.observability import AUDITED_WITH, access_entry
 from ledger_service.api.problems import Problem
 from ledger_service.index import crud
 from ledger_service.index.models import RecordRow
-from ledger_service.records import RECORD_TYPE_CODES
+from ledger_service.records import RECORD_TYPE_CODES, RecordInvalid
 from ledger_service.service import AttachmentFile, LedgerService
 from ledger_service.verification import is_valid
 
@@ -202,7 +204,13 @@ async def submit_record(request: Request, service: ServiceDep, member: ActiveMem
     code = RECORD_TYPE_CODES.get(str(raw.get("record_type")))
     accredited = code is not None and await is_accredited(request, service, member.account, code)
     rules.check_submission(member.id, raw, lambda _: accredited)  # Forbidden: 403 with its code (problems.py)
-    submitted = await asyncio.wrap_future(request.app.state.submissions.submit(raw, files, member.id))
+    writing = request.app.state.submissions.submit(raw, files, member.id, access=access_entry(request.scope))
+    try:
+        submitted = await asyncio.wrap_future(writing)
+    except RecordInvalid as refused:
+        setattr(request.state, AUDITED_WITH, submission_status(refused))
+        raise
+    setattr(request.state, AUDITED_WITH, submission_status(submitted))
     if not submitted.created:
         raise Problem(409, "ALREADY_SUBMITTED", "This record was submitted before", submitted.record_id)
     request.app.state.metrics.accepted.inc()

@@ -1,6 +1,6 @@
 """Replication of content over the members' IPFS nodes (IPFS Cluster): per CID, on how many nodes it is pinned
 against the replication factor asked for, and when that was last checked (docs/architecture.md
-section 10). Stores that keep one copy write no rows here.
+section 11). Stores that keep one copy write no rows here.
 
 Revision ID: 0011
 Revises: 0010

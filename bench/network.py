@@ -1,0 +1,154 @@
+"""Anchoring on a 4-signer geth clique network against a single anvil node, same records, same run
+(docs/architecture.md section 10): records per second to finality for tiers B and C, and the latency from
+acceptance (the API's 202) to final, p50 and p99, in block periods. Both chains seal a block every second and
+count an anchor final `CONFIRMATIONS` blocks deep; records are submitted in chunks while the anchoring worker
+runs, as the API would feed it.
+
+    .venv/bin/python bench/network.py [N]        (default 1,000 records per tier)
+
+Targets (issue 15): the network within 2x of the single node's throughput; p99 to final within the finality
+depth + 2 block periods. Rewrites its section of RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import select  # noqa: E402
+
+from bench.results import write_section  # noqa: E402
+from ledger_service import station  # noqa: E402
+from ledger_service.api.worker import AnchorWorker  # noqa: E402
+from ledger_service.config import Settings  # noqa: E402
+from ledger_service.demo import LAB, Demo  # noqa: E402
+from ledger_service.images import el_cell_png  # noqa: E402
+from ledger_service.index.models import AnchorRow  # noqa: E402
+from ledger_service.network.local import network_down, network_up  # noqa: E402
+from ledger_service.runtime import Runtime, load_deployment, open_runtime  # noqa: E402
+from tests.utils.anvil import anvil_node  # noqa: E402
+
+PERIOD_S = 1
+CONFIRMATIONS = 6
+CHUNK = 50
+KIND = {"B": "el_image", "C": "xrf_analysis"}
+
+
+def run_tier(rt: Runtime, demo: Demo, kind: str, n: int, offset: int) -> tuple[float, list[float], float]:
+    """Submit `n` records in chunks with the worker anchoring; returns (records/s to final, latencies in s,
+    the chain's mean block interval in s over the run)."""
+    service = rt.service
+    records = [demo.record(kind, offset + i) for i in range(n)]
+    worker = AnchorWorker(service, interval_s=0.2, max_backoff_s=1.0)
+    accepted: dict[str, float] = {}
+    final: dict[str, float] = {}
+    start = time.monotonic()
+    first_block = service.chain.block_number()
+
+    def feed() -> None:
+        for i in range(0, n, CHUNK):
+            ids = [s.record_id for s in service.submit_many(records[i : i + CHUNK], actor=LAB)]
+            now = time.monotonic()
+            accepted.update(dict.fromkeys(ids, now))
+            worker.wake()
+
+    feeder = threading.Thread(target=feed)
+    with ExitStack() as stack:
+        worker.start()
+        stack.callback(worker.stop)
+        feeder.start()
+        deadline = time.monotonic() + 600
+        while len(final) < n:
+            assert time.monotonic() < deadline, f"{len(final)} of {n} final"
+            time.sleep(0.2)
+            service.check_anchors()  # the worker does this on each pass; here between passes too
+            ids = list(accepted)
+            with service.sessions() as session:
+                done = session.scalars(
+                    select(AnchorRow.record_id).where(AnchorRow.record_id.in_(ids), AnchorRow.confirmed)
+                ).all()
+            now = time.monotonic()
+            for record_id in done:
+                final.setdefault(record_id, now)
+        feeder.join()
+    elapsed = max(final.values()) - start
+    interval = (time.monotonic() - start) / max(1, service.chain.block_number() - first_block)
+    return n / elapsed, [final[r] - accepted[r] for r in accepted], interval
+
+
+def pctl(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    image = el_cell_png(seed=1, size=96, cracks=0)
+    station.el_cell_png = lambda **_: image  # type: ignore[assignment]  # the records differ; one image serves all
+    results: dict[tuple[str, str], tuple[float, list[float], float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        root = Path(tmp)
+        anvil = stack.enter_context(anvil_node("--hardfork", "cancun", "--block-time", str(PERIOD_S)))
+        single = open_runtime(Settings(data_dir=root / "single", chain_url=anvil, confirmations=CONFIRMATIONS))
+        stack.callback(single.engine.dispose)
+        demo = Demo(single.service, single.keys)
+        demo.found_consortium()
+        demo.calibrate_instruments()
+        started = time.monotonic()
+        net = network_up(root / "net", members=4, period_s=PERIOD_S, ipfs=False)
+        stack.callback(network_down, net.root)
+        print(f"network up and consortium founded in {time.monotonic() - started:.0f} s")
+        urls = ",".join(net.chain_urls(LAB))
+        member = open_runtime(Settings(data_dir=net.data_dir, chain_url=urls, confirmations=CONFIRMATIONS))
+        stack.callback(member.engine.dispose)
+        load_deployment(member)
+        net_demo = Demo(member.service, member.keys)
+        net_demo.load_calibrations(member.certificates)
+        for tier, kind in KIND.items():
+            for name, rt, d in (("single anvil", single, demo), ("4-signer clique", member, net_demo)):
+                results[(tier, name)] = run_tier(rt, d, kind, n, offset=100_000 * len(results))
+                rate, lat, _ = results[(tier, name)]
+                print(f"tier {tier} {name}: {rate:.1f} records/s to final, p99 {pctl(lat, 99):.1f} s")
+    lines = [
+        f"{n} records per tier and chain, submitted in chunks of {CHUNK} while the anchoring worker runs; both "
+        f"chains seal every {PERIOD_S} s (anvil `--block-time {PERIOD_S}`; geth v1.13.15 clique, 4 signers on "
+        f"loopback) and an anchor is final {CONFIRMATIONS} blocks deep. Latency: from acceptance (the API's 202) "
+        f"to final, in block periods of {PERIOD_S} s (the configured period) and, in brackets, in the chain's "
+        "mean block interval measured over the run.",
+        "",
+        "| tier | chain | records/s to final | ÷ single node | mean block interval (s) | p50 (periods) "
+        "| p99 (periods) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    verdicts = []
+    for tier in KIND:
+        base = results[(tier, "single anvil")][0]
+        for name in ("single anvil", "4-signer clique"):
+            rate, lat, interval = results[(tier, name)]
+            p50, p99 = pctl(lat, 50) / PERIOD_S, pctl(lat, 99) / PERIOD_S
+            lines.append(
+                f"| {tier} | {name} | {rate:.1f} | {rate / base:.2f}x | {interval:.2f} | {p50:.1f} "
+                f"({pctl(lat, 50) / interval:.1f}) | {p99:.1f} ({pctl(lat, 99) / interval:.1f}) |"
+            )
+            if name != "single anvil":
+                verdicts.append((tier, rate / base >= 0.5, p99 <= CONFIRMATIONS + 2))
+    lines.append("")
+    for tier, throughput_ok, latency_ok in verdicts:
+        lines.append(
+            f"Tier {tier}: throughput within 2x of the single node: {'met' if throughput_ok else 'not met'}; "
+            f"p99 within {CONFIRMATIONS} + 2 periods: {'met' if latency_ok else 'not met'}."
+        )
+    body = "\n".join(lines)
+    print(body)
+    write_section("network", "Anchoring on a 4-signer network (bench/network.py)", body)
+    return 0 if all(t and lat for _, t, lat in verdicts) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

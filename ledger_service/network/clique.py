@@ -23,20 +23,10 @@ from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 
 from ledger_service.errors import ChainUnavailable, LedgerError
+from ledger_service.network.engines import geth_binary
 
-GETH_VERSION = "v1.13.15"
-# Where .ci/install-engines.sh builds geth (keyed by version, outside the work tree).
-GETH_CACHE = Path.home() / ".cache/qledger/engines" / f"geth-{GETH_VERSION}" / "bin/geth"
 GAS_LIMIT = 30_000_000
 EPOCH = 30_000
-
-
-def geth_binary() -> Path:
-    """The geth to run: QLEDGER_GETH, else the one the engines install script built."""
-    path = Path(os.environ.get("QLEDGER_GETH") or GETH_CACHE)
-    if not path.is_file():
-        raise LedgerError(f"{path}: no geth binary (run .ci/install-engines.sh, or set QLEDGER_GETH)")
-    return path
 
 
 def private_file(path: Path, text: str) -> None:

@@ -375,7 +375,10 @@ def _layout(root: Path) -> dict[str, Any]:
 
 def stop_ipfs_peers(root: Path) -> None:
     """Stop every engine `launch_ipfs_peers` started under `root`, by its pid file (SIGTERM, then SIGKILL);
-    data and configuration stay."""
+    data and configuration stay. With no peer set under `root` (a network whose start failed before its IPFS
+    side), there is nothing to stop."""
+    if not (root / "ipfs" / PEERS_FILE).exists():
+        return
     layout = _layout(root)
     targets: list[tuple[int, Path]] = []
     for m in layout["members"]:

@@ -7,7 +7,6 @@ same description. `network.json` describes it all; every process is started deta
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import secrets
@@ -22,6 +21,7 @@ from ledger_service import local_consortium
 from ledger_service.errors import ChainUnavailable, LedgerError
 from ledger_service.localnode import free_port
 from ledger_service.network import besu
+from ledger_service.network import ipfs as ipfs_peers
 from ledger_service.network.clique import (
     NodeKey,
     NodeSpec,
@@ -178,15 +178,6 @@ def wait_for_network(net: Network, timeout_s: float = 90) -> None:
         time.sleep(0.3)
 
 
-def _ipfs() -> Any:
-    """The IPFS side of the network (Kubo nodes and IPFS Cluster peers): `launch_ipfs_peers`,
-    `ipfs_peers_status`, `stop_ipfs_peers`. Imported only for a network that runs IPFS peers."""
-    try:
-        return importlib.import_module("ledger_service.network.ipfs")
-    except ImportError as missing:
-        raise LedgerError(f"no IPFS peers here ({missing}): run with --no-ipfs") from None
-
-
 def network_up(
     root: Path,
     members: int = 4,
@@ -203,7 +194,7 @@ def network_up(
                 start_node(node, net.chain_id)
         wait_for_network(net)
         if net.ipfs is not None:
-            _ipfs().launch_ipfs_peers(root, [n.member for n in net.nodes])
+            ipfs_peers.launch_ipfs_peers(root, [n.member for n in net.nodes])
         return net
     if root.exists() and any(root.iterdir()):
         raise LedgerError(f"{root} is not empty and holds no {DESCRIPTION_FILE}")
@@ -233,7 +224,7 @@ def _create(root: Path, members: int, period_s: int, ipfs: bool, say: Callable[[
     say("founding the consortium on the network")
     found_consortium(net, "0x" + faucet.private.hex())
     if ipfs:
-        peers: Sequence[Any] = _ipfs().launch_ipfs_peers(root, [n.member for n in net.nodes])
+        peers: Sequence[Any] = ipfs_peers.launch_ipfs_peers(root, [n.member for n in net.nodes])
         net = Network(net.root, net.chain_id, net.period_s, net.confirmations, net.nodes,
                       tuple(p.as_json() for p in peers))  # fmt: skip
     besu.write_config(net, root / "besu", keys)
@@ -291,7 +282,7 @@ def network_status(root: Path) -> dict[str, Any]:
         nodes.append(entry)
     out: dict[str, Any] = {"chain_id": net.chain_id, "nodes": nodes, "trust_file": str(net.trust_file)}
     if net.ipfs is not None:
-        out["ipfs"] = _ipfs().ipfs_peers_status(root)
+        out["ipfs"] = ipfs_peers.ipfs_peers_status(root)
     return out
 
 
@@ -302,5 +293,5 @@ def network_down(root: Path) -> list[str]:
     net = load_network(root)
     stopped = [n.member for n in net.nodes if stop_node(n)]
     if net.ipfs is not None:
-        _ipfs().stop_ipfs_peers(root)
+        ipfs_peers.stop_ipfs_peers(root)
     return stopped

@@ -4,16 +4,13 @@ for a network that runs IPFS peers (a stand-in module records the calls: the rea
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ledger_service.errors import LedgerError
 from ledger_service.network.clique import clique_extra_data, clique_genesis
-from ledger_service.network.local import load_network, network_down, network_status, plan
+from ledger_service.network.local import load_network, network_down, plan
 
 
 def test_the_description_round_trips(tmp_path: Path) -> None:
@@ -53,24 +50,3 @@ def test_clique_genesis_names_the_signers_in_order() -> None:
     assert genesis["config"]["clique"] == {"period": 1, "epoch": 30000}
     assert genesis["config"]["londonBlock"] == 0 and "shanghaiTime" not in genesis["config"]
     assert genesis["alloc"] == {"cc" * 20: {"balance": "0x5"}}
-
-
-def test_status_and_down_call_the_ipfs_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, Any]] = []
-    fake = types.ModuleType("ledger_service.network.ipfs")
-    fake.ipfs_peers_status = lambda root: calls.append(("status", root)) or [{"member": "LAB-SZ"}]  # type: ignore[attr-defined]
-    fake.stop_ipfs_peers = lambda root: calls.append(("stop", root))  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ledger_service.network.ipfs", fake)
-    net, _ = plan(tmp_path, members=2, period_s=1, ipfs=True)
-    net.save()
-    state = network_status(tmp_path)
-    assert state["ipfs"] == [{"member": "LAB-SZ"}] and not any(n["running"] for n in state["nodes"])
-    assert network_down(tmp_path) == []  # no node was running
-    assert calls == [("status", tmp_path), ("stop", tmp_path)]
-    # A network without IPFS peers never imports the IPFS side.
-    without, _ = plan(tmp_path / "plain", members=1, period_s=1)
-    (tmp_path / "plain").mkdir()
-    without.save()
-    monkeypatch.delitem(sys.modules, "ledger_service.network.ipfs")
-    assert "ipfs" not in network_status(tmp_path / "plain")
-    assert network_down(tmp_path / "plain") == []

@@ -64,7 +64,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     root = tmp_path_factory.mktemp("network") / "net"
     started = time.monotonic()
     try:
-        network = network_up(root, members=4, period_s=1, ipfs=False)
+        network = network_up(root, members=4, period_s=1)  # with each member's Kubo node and cluster peer
         print(f"network up with the consortium founded in {time.monotonic() - started:.0f} s")
         yield network
     finally:
@@ -92,6 +92,11 @@ def test_the_network_is_up_with_every_member_a_signer(net: Network) -> None:
         assert sorted(s.lower() for s in node["signers"]) == signers
     heads = [n["block"] for n in state["nodes"]]
     assert max(heads) - min(heads) <= 2
+    # Each member's Kubo node and IPFS Cluster peer run, answer and see the whole cluster.
+    assert sorted(p["member"] for p in state["ipfs"]) == sorted(n.member for n in net.nodes)
+    for peer in state["ipfs"]:
+        assert peer["kubo_running"] and peer["cluster_running"] and peer["kubo_answers"], peer
+        assert peer["cluster_peers"] == 4 and peer["replication_min"] >= 2, peer
     # The trust file leads, through every member's node, to the consortium's genuine contracts.
     anchor = read_trust_anchor(net.trust_file)
     for node in net.nodes:

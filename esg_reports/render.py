@@ -1,8 +1,12 @@
-"""Report outputs: JSON, HTML, PDF (WeasyPrint) with SVG charts, and Inline XBRL 1.1 against the local
-taxonomy (esg_reports/taxonomy), which is copied beside the iXBRL file so that the pair validates offline."""
+"""Report outputs: JSON, HTML, PDF (WeasyPrint) with SVG charts, CSV and XLSX of every metric with its record
+ids, and Inline XBRL 1.1 against qledger's own taxonomy (esg_reports/taxonomy), which is copied beside the iXBRL
+file so that the pair validates offline; qledger's own concepts are not the ESRS taxonomy, and the file says it
+is not fileable."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from datetime import timedelta
@@ -15,9 +19,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from esg_reports import i18n
 from esg_reports.charts import bars
 from esg_reports.mapping import HERE
-from esg_reports.report import Report
+from esg_reports.report import Report, prior
 
-FORMATS = ("json", "html", "pdf", "ixbrl")
+FORMATS = ("json", "html", "pdf", "ixbrl", "csv", "xlsx")
+EXPORT_COLUMNS = ("metric", "label", "value", "unit", "prior_value", "record_id", "anchor_tx", "anchor_tier", "block")
 _env = Environment(loader=PackageLoader("esg_reports"), autoescape=select_autoescape(["html", "xhtml", "j2"]))
 
 
@@ -28,17 +33,33 @@ def fmt(value: float | int | None, unit: str) -> str:
         return f"{value * 100:.2f} %"
     if unit in ("percent", "mass%"):
         return f"{value:.3f} {'%' if unit == 'percent' else 'mass %'}"
+    if unit in ("kg", "MW"):
+        return f"{value:,.3f} {unit}"
+    if unit == "units":
+        return f"{value:,} units"
     return f"{value:,}"
+
+
+def cell(value: Any) -> str:
+    """A table cell: numbers as they are, ratios in the table as percentages."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
 
 
 def _charts(d: dict[str, Any]) -> dict[str, str]:
     m = d["metrics"]
     yield_items = [
-        (p, v["yield"]) for p, v in m.get("first_pass_yield", {}).get("breakdown", {}).items() if v["yield"] is not None
+        (row["product"], row["yield"])
+        for row in m.get("first_pass_yield", {}).get("table", [])
+        if row["yield"] is not None
     ]
     recall_items = [
-        (f"recall {rid}", float(v["units"]))
-        for rid, v in m.get("recalls", {}).get("breakdown", {}).get("recalls", {}).items()
+        (f"recall {row['recall']}", float(row["units_covered"])) for row in m.get("recalls", {}).get("table", [])
     ]
     short = {
         "calibration_coverage": "in calibration",
@@ -70,6 +91,78 @@ def write_evidence(report: Report, directory: Path) -> int:
     return len(written)
 
 
+def export_rows(report: Report) -> list[dict[str, Any]]:
+    """One row per (metric, record id) with the record's anchoring transaction; a metric without records gets
+    one row with its value only."""
+    rows: list[dict[str, Any]] = []
+    for key, m in report.metrics.items():
+        before = report.comparatives.get(key)
+        base = {"metric": key, "label": report.mapping.metrics[key]["label"], "value": m.value, "unit": m.unit,
+                "prior_value": before.value if before else None}  # fmt: skip
+        anchors = _anchors_by_record(report, key)
+        if not m.evidence.record_ids:
+            rows.append({**base, "record_id": None, "anchor_tx": None, "anchor_tier": None, "block": None})
+        for rid in sorted(m.evidence.record_ids):
+            tx, tier, block = anchors.get(rid, (None, None, None))
+            rows.append({**base, "record_id": rid, "anchor_tx": tx, "anchor_tier": tier, "block": block})
+    return rows
+
+
+def _anchors_by_record(report: Report, key: str) -> dict[str, tuple[str, str, int]]:
+    from esg_reports.metrics import AnchorIndex
+
+    index: AnchorIndex | None = report.anchor_index
+    if index is None:
+        return {}
+    out = {}
+    for rid in report.metrics[key].evidence.record_ids:
+        k = index.of.get(rid)
+        if k is not None:
+            tx, tier, _, block, _, _ = index.keys[k]
+            out[rid] = (tx, tier, block)
+    return out
+
+
+def to_csv(report: Report) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in export_rows(report):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buffer.getvalue().encode()
+
+
+def to_xlsx(report: Report) -> bytes:
+    """A workbook: a 'metrics' sheet (value, prior value, criteria), one row per evidence record in 'records',
+    and the exceptions register."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "metrics"
+    sheet.append(["metric", "label", "value", "unit", "prior_value", "records", "record_ids_sm3", "numerator",
+                  "denominator", "unit_of_count", "includes", "excludes"])  # fmt: skip
+    for key, m in report.metrics.items():
+        spec = report.mapping.metrics[key]
+        before = report.comparatives.get(key)
+        c = spec["criteria"]
+        sheet.append([key, spec["label"], m.value, m.unit, before.value if before else None, len(m.evidence.record_ids),
+                      m.evidence.digest, c["numerator"], c["denominator"], c["unit_of_count"], c["includes"],
+                      c["excludes"]])  # fmt: skip
+    records = book.create_sheet("records")
+    records.append(list(EXPORT_COLUMNS))
+    for row in export_rows(report):
+        records.append([row[k] for k in EXPORT_COLUMNS])
+    exceptions = book.create_sheet("exceptions")
+    exceptions.append(["metric", "kind", "record_id", "unit", "detail"])
+    for e in report.exceptions():
+        exceptions.append([e["metric"], e["kind"], e.get("record_id"), e.get("unit"), e.get("detail")])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 def to_html(report: Report, anchor_rows: int = 25, font_faces: str = "") -> str:
     """`font_faces`: @font-face rules for the shipped fonts (the PDF's; the HTML file itself names the families
     only, since file URLs of this installation mean nothing where the file is read)."""
@@ -79,6 +172,8 @@ def to_html(report: Report, anchor_rows: int = 25, font_faces: str = "") -> str:
         d=d,
         charts=_charts(d),
         fmt=fmt,
+        cell=cell,
+        exceptions=_exception_summary(report),
         anchor_rows=anchor_rows,
         font_faces=font_faces,
         font=i18n.FONT,
@@ -94,28 +189,50 @@ def to_pdf(report: Report) -> bytes:
     return pdf
 
 
+def _example(e: dict[str, Any]) -> str:
+    return str(e.get("unit") or (e.get("record_id") or "")[:12] or e.get("detail") or e.get("recall"))
+
+
+def _exception_summary(report: Report) -> list[dict[str, Any]]:
+    """The exceptions register in the body: per metric and kind, how many, with up to three examples."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in report.exceptions():
+        groups.setdefault((e["metric"], e["kind"]), []).append(e)
+    return [
+        {"metric": report.mapping.metrics[m]["label"], "kind": k, "count": len(v),
+         "examples": ", ".join(_example(x) for x in v[:3])}
+        for (m, k), v in sorted(groups.items())
+    ]  # fmt: skip
+
+
+_MEASURES = {"pure": "xbrli:pure", "percent": "xbrli:pure", "units": "xbrli:pure", "count": "xbrli:pure",
+             "kg": "utr:kg", "MW": "utr:MW"}  # fmt: skip
+
+
 def _facts(report: Report, d: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for key, spec in report.mapping.metrics.items():
         if key not in d["metrics"]:
             continue
         m = d["metrics"][key]
-        value, kind = m["value"], spec["type"]
-        fact = {"label": m["label"], "concept": spec["concept"], "value": value, "records": m["evidence"]["records"],
-                "scale": None, "suffix": ""}  # fmt: skip
-        if value is not None:
-            if kind == "integer":
-                fact.update(shown=str(int(value)), decimals="0")
-            elif kind == "percent":  # shown in percent, tagged as a pure fraction
-                fact.update(shown=f"{Decimal(str(value)):f}", decimals="INF", scale="-2", suffix=" %")
-            else:
-                fact.update(shown=f"{Decimal(str(value)):f}", decimals="INF")
-        out.append(fact)
+        kind = spec["type"]
+        unit = _MEASURES.get(m["unit"], "xbrli:pure").split(":")[1]
+        for context, value in (("period", m["value"]), ("prior", m["prior_value"])):
+            fact = {"label": m["label"], "concept": spec["concept"], "value": value, "context": context,
+                    "records": m["evidence"]["records"], "scale": None, "suffix": "", "unit": unit}  # fmt: skip
+            if value is not None:
+                if kind == "integer":
+                    fact.update(shown=str(int(value)), decimals="0")
+                elif kind == "percent":  # shown in percent (rounded to 4 places), tagged as a fraction
+                    fact.update(shown=f"{Decimal(str(value)):f}", decimals="6", scale="-2", suffix=" %")
+                else:  # ratios and quantities are rounded to 6 decimal places
+                    fact.update(shown=f"{Decimal(str(value)):f}", decimals="6")
+            out.append(fact)
         for extra_key, concept in spec.get("extra_concepts", {}).items():
             extra = m["breakdown"].get(extra_key)
             out.append({"label": f"{m['label']}: {extra_key.replace('_', ' ')}", "concept": concept, "value": extra,
                         "shown": str(extra), "decimals": "0", "records": m["evidence"]["records"], "scale": None,
-                        "suffix": ""})  # fmt: skip
+                        "suffix": "", "context": "period", "unit": "pure"})  # fmt: skip
     return out
 
 
@@ -125,7 +242,7 @@ def to_ixbrl(report: Report, schema_href: str) -> str:
     text = (
         f"Every figure is computed by qledger from quality records anchored on the consortium chain; "
         f"{anchors} anchoring transactions are listed in the report's JSON evidence with the SM3 of each "
-        f"metric's record ids, mapping version {d['mapping_version']}."
+        f"metric's record ids, mapping version {d['mapping_version']}. {report.mapping.taxonomy['statement']}."
     )
     return _env.get_template("report.xhtml.j2").render(
         r=report,
@@ -134,6 +251,8 @@ def to_ixbrl(report: Report, schema_href: str) -> str:
         facts=_facts(report, d),
         schema_href=schema_href,
         end_inclusive=(report.period.end - timedelta(days=1)).date().isoformat(),
+        prior=prior(report.period),
+        prior_end_inclusive=(prior(report.period).end - timedelta(days=1)).date().isoformat(),
         evidence_text=text,
     )
 
@@ -156,6 +275,12 @@ def write(report: Report, out_dir: Path, formats: tuple[str, ...] | list[str] = 
     if "pdf" in formats:
         paths["pdf"] = out_dir / f"{stem}.pdf"
         paths["pdf"].write_bytes(to_pdf(report))
+    if "csv" in formats:
+        paths["csv"] = out_dir / f"{stem}.csv"
+        paths["csv"].write_bytes(to_csv(report))
+    if "xlsx" in formats:
+        paths["xlsx"] = out_dir / f"{stem}.xlsx"
+        paths["xlsx"].write_bytes(to_xlsx(report))
     if "ixbrl" in formats:
         schema = report.mapping.taxonomy["schema"]
         shutil.copyfile(HERE / "taxonomy" / schema, out_dir / schema)

@@ -291,7 +291,7 @@ def init(
 
 @app.command()
 def example(
-    record_type: Annotated[str, typer.Argument(help="el_image, tensile_test or xrf_analysis")],
+    record_type: Annotated[str, typer.Argument(help="el_image, tensile_test, xrf_analysis or power_measurement")],
     out_dir: Annotated[Path, typer.Option(help="Where to write the record JSON (and its image).")] = Path("."),
     member: Annotated[str, typer.Option(help="The lab whose station (profile.json) records it.")] = "LAB-SZ",
     lot: Annotated[str, typer.Option(help="The lot of the item tested.")] = "LOT-2026-11-A",
@@ -1072,7 +1072,9 @@ def recall_close(recall_id: int, reason: Annotated[str, typer.Option()], acting:
 
 @app.command()
 def report(
-    framework: Annotated[str, typer.Option(help="Comma-separated: esrs, gri, sasb, tcfd.")] = "esrs,gri,sasb,tcfd",
+    framework: Annotated[
+        str, typer.Option(help="Comma-separated: esrs, gri, sasb, ifrs_s2.")
+    ] = "esrs,gri,sasb,ifrs_s2",
     period: Annotated[int, typer.Option(help="The reporting year.")] = datetime.now(UTC).year,
     format: Annotated[str, typer.Option(help="Comma-separated: json, html, pdf, ixbrl.")] = "pdf,ixbrl,json",
     out: Annotated[Path, typer.Option(help="Where to write the report files.")] = Path("reports"),
@@ -1080,15 +1082,28 @@ def report(
     lei: Annotated[str | None, typer.Option(help="Its ISO 17442 LEI (default: profile.json's).")] = None,
     member: Annotated[list[str] | None, typer.Option(help="Limit to these members' records (repeat).")] = None,
     product: Annotated[list[str] | None, typer.Option(help="Limit to these products (repeat).")] = None,
+    sasb_industry: Annotated[str, typer.Option(help="The entity's SICS industry: RR-ST or RT-EE.")] = "RR-ST",
+    unit_mass: Annotated[
+        list[str] | None, typer.Option(help="PRODUCT=KG: the mass of one unit (repeat); for kg figures.")
+    ] = None,
 ) -> None:
-    """CSRD/ESRS, GRI, SASB and TCFD disclosures whose every figure links to anchored evidence."""
+    """CSRD/ESRS, GRI, SASB and IFRS S2 disclosures whose every figure links to anchored evidence."""
 
     def run() -> None:
         from rich.table import Table
 
         from esg_reports import render
-        from esg_reports.metrics import Period, Scope
-        from esg_reports.report import Entity, build
+        from esg_reports.metrics import Inputs, Period, Scope
+        from esg_reports.report import Entity, build, recalls_on_chain
+        from ledger_service.errors import LedgerError
+
+        masses = []
+        for item in unit_mass or []:
+            name, _, kg = item.partition("=")
+            try:
+                masses.append((name, float(kg)))
+            except ValueError:
+                raise LedgerError(f"--unit-mass {item!r}: give PRODUCT=KG") from None
 
         with _runtime() as rt, rt.service.sessions.begin() as session:
             if entity is None or lei is None:
@@ -1098,10 +1113,11 @@ def report(
                 entity_name, entity_lei = entity, lei
             built = build(
                 session,
-                entity=Entity(entity_name, entity_lei),
+                entity=Entity(entity_name, entity_lei, sasb_industry),
                 period=Period.year(period),
                 scope=Scope(tuple(member) if member else None, tuple(product) if product else None),
                 frameworks=[f.strip() for f in framework.split(",") if f.strip()],
+                inputs=Inputs(recalls=recalls_on_chain(rt.service.chain), product_mass_kg=tuple(masses)),
             )
             paths = render.write(built, out, [f.strip() for f in format.split(",") if f.strip()])
         table = Table(title=f"disclosures {period} ({', '.join(built.frameworks)})")

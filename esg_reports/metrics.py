@@ -236,7 +236,7 @@ def units(session: Session, period: Period, scope: Scope) -> Units:
     for rid, reviewed, outcome in session.execute(
         select(F.record_id, F.reviewed_record_id, F.outcome)
         .where(*base, F.record_type == "human_review", F.reviewed_record_id.is_not(None))
-        .order_by(F.measured_at)
+        .order_by(F.measured_at, F.record_id)
     ):
         if reviewed is not None and outcome in ("pass", "fail"):
             overrides[reviewed] = (rid, outcome)  # the latest review counts
@@ -465,7 +465,7 @@ def durability(session: Session, period: Period, scope: Scope, inputs: Inputs) -
         select(F.record_id, F.unit_id, F.pmax_w)
         .where(F.measured_at < period.end, *_scope(scope), F.record_type == "power_measurement",
                F.test_stage == "initial")
-        .order_by(F.measured_at)
+        .order_by(F.measured_at, F.record_id)
     ):  # fmt: skip
         if pmax is not None:
             initial.setdefault(unit_id, (rid, float(pmax)))

@@ -33,8 +33,10 @@ def fmt(value: float | int | None, unit: str) -> str:
         return f"{value * 100:.2f} %"
     if unit in ("percent", "mass%"):
         return f"{value:.3f} {'%' if unit == 'percent' else 'mass %'}"
-    if unit in ("kg", "MW"):
-        return f"{value:,.3f} {unit}"
+    if unit == "kg":
+        return f"{value:,.3f} kg"
+    if unit == "MW":
+        return f"{value:,.4f} MW"
     if unit == "units":
         return f"{value:,} units"
     return f"{value:,}"

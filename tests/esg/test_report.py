@@ -375,3 +375,44 @@ def test_a_period_without_production_reports_nothing_and_says_why(world: World) 
     assert empty.metrics["first_pass_yield"].value is None
     assert empty.metrics["production_mw"].value is None and empty.metrics["production_mw"].note
     assert empty.metrics["durability_pmax_loss"].note
+
+
+def test_the_reference_calculator_re_performs_every_figure_from_the_pack(world: World, tmp_path: Path) -> None:
+    from esg_reports import pack
+
+    report = world.build()
+    service = world.runtime.service
+    anchor = pack.anchor_report(service, report, member=LAB)
+    assert service.root_anchored(pack.merkle_root(anchor.digest), LAB)  # the report's digest is on chain
+    with pytest.raises(LookupError, match="does not exist yet"):
+        pack.sample_seed(service.chain, anchor, after=10**6)
+    service.anchor_digests(member=LAB, digests=[b"\x07" * 32], kind="next-block")  # a later block exists
+    seed = pack.sample_seed(service.chain, anchor)
+    assert seed[0] == anchor.block + 1
+    out = pack.write_pack(service, report, tmp_path / "pack", anchor=anchor, seed=seed)
+    head = json.loads((out / "pack.json").read_text())
+    sample = head["sample"]["record_ids"]
+    assert len(sample) == pack.SAMPLE_SIZE and sample == pack.draw_sample(report, seed[1])  # anyone draws the same
+    assert head["report_sm3"] == anchor.digest and head["mapping_sm3"] == report.mapping.digest
+    run = subprocess.run([sys.executable, str(out / "reperform.py"), str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"{len(report.metrics)} of {len(report.metrics)} figures agree" in run.stdout and "0 fault(s)" in run.stdout
+
+    values = (out / "values.jsonl").read_text()  # a value changed in the pack: the figure no longer agrees
+    lines = [json.loads(x) for x in values.splitlines()]
+    for row in lines:
+        if row["unit"] == "U-B" and row["type"] == "el_image":
+            row["outcome"] = "fail"
+    (out / "values.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    run = subprocess.run([sys.executable, str(out / "reperform.py"), str(out)], capture_output=True, text=True)
+    assert run.returncode == 1 and "DIFFERS   first_pass_yield" in run.stdout
+    if world.ids["B-el"] in sample:
+        assert "outcome is 'fail' in values.jsonl" in run.stdout
+
+    # A later revocation restates the anchored report: the diff names the figures and the record.
+    world.runtime.service.revoke(world.ids["A-el"], member=LAB, reason="camera mislabelled")
+    anchored = json.loads(pack.figures_document(report))
+    diff = {d["metric"]: d for d in pack.restatement_diff(anchored, world.build())}
+    assert diff["first_pass_yield"]["was"] == pytest.approx(5 / 7, abs=1e-6)
+    assert diff["first_pass_yield"]["now"] == pytest.approx(4 / 7, abs=1e-6)  # U-A: now never inspected
+    assert world.ids["A-el"] in diff["restatements"]["restated_records"]

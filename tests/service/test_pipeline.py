@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -62,6 +64,9 @@ def test_the_demo_story_on_the_embedded_chain(tmp_path: Path, database: str) -> 
     assert [r["modules"] for r in durability["table"]] == [4, 4]
     assert disclosures["metrics"]["production_mw"]["breakdown"]["units_flash_tested"] == 5
     assert {"csv", "xlsx"} <= set(report.outputs)
+    packed = report.outputs["re-performance pack"]
+    run = subprocess.run([sys.executable, str(packed / "reperform.py"), str(packed)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout  # the demo's every figure re-performed from its pack alone
 
 
 @pytest.fixture(scope="module")

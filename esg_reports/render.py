@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import shutil
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -93,44 +94,29 @@ def write_evidence(report: Report, directory: Path) -> int:
     return len(written)
 
 
-def export_rows(report: Report) -> list[dict[str, Any]]:
-    """One row per (metric, record id) with the record's anchoring transaction; a metric without records gets
-    one row with its value only."""
-    rows: list[dict[str, Any]] = []
+def export_rows(report: Report) -> Iterator[tuple[Any, ...]]:
+    """One row (in EXPORT_COLUMNS order) per (metric, record id) with the record's anchoring transaction; a
+    metric without records gets one row with its value only."""
+    index = report.anchor_index
     for key, m in report.metrics.items():
         before = report.comparatives.get(key)
-        base = {"metric": key, "label": report.mapping.metrics[key]["label"], "value": m.value, "unit": m.unit,
-                "prior_value": before.value if before else None}  # fmt: skip
-        anchors = _anchors_by_record(report, key)
+        base = (key, report.mapping.metrics[key]["label"], m.value, m.unit, before.value if before else None)
         if not m.evidence.record_ids:
-            rows.append({**base, "record_id": None, "anchor_tx": None, "anchor_tier": None, "block": None})
+            yield (*base, None, None, None, None)
         for rid in sorted(m.evidence.record_ids):
-            tx, tier, block = anchors.get(rid, (None, None, None))
-            rows.append({**base, "record_id": rid, "anchor_tx": tx, "anchor_tier": tier, "block": block})
-    return rows
-
-
-def _anchors_by_record(report: Report, key: str) -> dict[str, tuple[str, str, int]]:
-    from esg_reports.metrics import AnchorIndex
-
-    index: AnchorIndex | None = report.anchor_index
-    if index is None:
-        return {}
-    out = {}
-    for rid in report.metrics[key].evidence.record_ids:
-        k = index.of.get(rid)
-        if k is not None:
-            tx, tier, _, block, _, _ = index.keys[k]
-            out[rid] = (tx, tier, block)
-    return out
+            k = index.of.get(rid) if index is not None else None
+            if k is None:
+                yield (*base, rid, None, None, None)
+            else:
+                tx, tier, _, block, _, _ = index.keys[k]  # type: ignore[union-attr]
+                yield (*base, rid, tx, tier, block)
 
 
 def to_csv(report: Report) -> bytes:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in export_rows(report):
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    writer.writerows(tuple("" if v is None else v for v in row) for row in export_rows(report))
     return buffer.getvalue().encode()
 
 
@@ -155,7 +141,7 @@ def to_xlsx(report: Report) -> bytes:
     records = book.create_sheet("records")
     records.append(list(EXPORT_COLUMNS))
     for row in export_rows(report):
-        records.append([row[k] for k in EXPORT_COLUMNS])
+        records.append(list(row))
     exceptions = book.create_sheet("exceptions")
     exceptions.append(["metric", "kind", "record_id", "unit", "detail"])
     for e in report.exceptions():

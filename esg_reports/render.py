@@ -197,7 +197,11 @@ _MEASURES = {"pure": "xbrli:pure", "percent": "xbrli:pure", "units": "xbrli:pure
              "kg": "utr:kg", "MW": "utr:MW"}  # fmt: skip
 
 
-def _facts(report: Report, d: dict[str, Any]) -> list[dict[str, Any]]:
+def _facts(report: Report, d: dict[str, Any], qname: Any = None) -> list[dict[str, Any]]:
+    """The iXBRL facts: the period's and the prior period's value of every metric. `qname(key, concept)` names
+    each fact's concept (default: qledger's own)."""
+    own = report.mapping.taxonomy["prefix"]
+    name = qname or (lambda key, concept: f"{own}:{concept}")
     out = []
     for key, spec in report.mapping.metrics.items():
         if key not in d["metrics"]:
@@ -206,8 +210,9 @@ def _facts(report: Report, d: dict[str, Any]) -> list[dict[str, Any]]:
         kind = spec["type"]
         unit = _MEASURES.get(m["unit"], "xbrli:pure").split(":")[1]
         for context, value in (("period", m["value"]), ("prior", m["prior_value"])):
-            fact = {"label": m["label"], "concept": spec["concept"], "value": value, "context": context,
-                    "records": m["evidence"]["records"], "scale": None, "suffix": "", "unit": unit}  # fmt: skip
+            fact = {"label": m["label"], "qname": name(key, spec["concept"]), "value": value, "context": context,
+                    "records": m["evidence"]["records"], "sm3": m["evidence"]["record_ids_sm3"], "scale": None,
+                    "suffix": "", "unit": unit, "id": f"f-{key}-{context}"}  # fmt: skip
             if value is not None:
                 if kind == "integer":
                     fact.update(shown=str(int(value)), decimals="0")
@@ -218,26 +223,46 @@ def _facts(report: Report, d: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(fact)
         for extra_key, concept in spec.get("extra_concepts", {}).items():
             extra = m["breakdown"].get(extra_key)
-            out.append({"label": f"{m['label']}: {extra_key.replace('_', ' ')}", "concept": concept, "value": extra,
-                        "shown": str(extra), "decimals": "0", "records": m["evidence"]["records"], "scale": None,
-                        "suffix": "", "context": "period", "unit": "pure"})  # fmt: skip
+            out.append({"label": f"{m['label']}: {extra_key.replace('_', ' ')}", "qname": name(key, concept),
+                        "value": extra, "shown": str(extra), "decimals": "0", "records": m["evidence"]["records"],
+                        "sm3": m["evidence"]["record_ids_sm3"], "scale": None, "suffix": "", "context": "period",
+                        "unit": "pure", "id": f"f-{key}-{extra_key}"})  # fmt: skip
     return out
 
 
-def to_ixbrl(report: Report, schema_href: str) -> str:
+def to_ixbrl(report: Report, schema_href: str, package: Any = None) -> str:
+    """Inline XBRL: with `package` (packages.Package), against its concepts and an extension schema named
+    `schema_href` (xbrl.extension); without, against qledger's own taxonomy, saying it is not fileable."""
     d = report.to_dict(ids_per_metric=0)
     anchors = sum(len(m["evidence"]["anchors"]) for m in d["metrics"].values())
+    t = report.mapping.taxonomy
+    if package is None:
+        statement, namespaces, hrefs = t["statement"] + ".", {t["prefix"]: t["namespace"]}, [schema_href]
+        facts, text_concept = _facts(report, d), f"{t['prefix']}:DescriptionOfQualityEvidenceAndItsAnchoring"
+    else:
+        from esg_reports import xbrl
+
+        ext = xbrl.extension(report, package)
+        statement = (
+            f"Tagged against the installed taxonomy package {package.name} {package.version} "
+            f"(SHA-256 {package.sha256}); entity-specific extensions are anchored in {ext.linkbase}."
+        )
+        namespaces, hrefs = ext.namespaces, [package.entry_point, schema_href]
+        facts = _facts(report, d, ext.qname)
+        text_concept = f"{ext.prefix}:DescriptionOfQualityEvidenceAndItsAnchoring"
     text = (
         f"Every figure is computed by qledger from quality records anchored on the consortium chain; "
         f"{anchors} anchoring transactions are listed in the report's JSON evidence with the SM3 of each "
-        f"metric's record ids, mapping version {d['mapping_version']}. {report.mapping.taxonomy['statement']}."
+        f"metric's record ids, mapping version {d['mapping_version']}. {statement}"
     )
     return _env.get_template("report.xhtml.j2").render(
         r=report,
         d=d,
-        t=report.mapping.taxonomy,
-        facts=_facts(report, d),
-        schema_href=schema_href,
+        namespaces=namespaces,
+        facts=facts,
+        schema_hrefs=hrefs,
+        statement=statement,
+        text_concept=text_concept,
         end_inclusive=(report.period.end - timedelta(days=1)).date().isoformat(),
         prior=prior(report.period),
         prior_end_inclusive=(prior(report.period).end - timedelta(days=1)).date().isoformat(),
@@ -245,8 +270,48 @@ def to_ixbrl(report: Report, schema_href: str) -> str:
     )
 
 
-def write(report: Report, out_dir: Path, formats: tuple[str, ...] | list[str] = FORMATS) -> dict[str, Path]:
-    """Write the chosen formats into `out_dir`; returns format -> path."""
+def to_xbrl_json(report: Report, package: Any = None) -> bytes:
+    """The facts as an xBRL-JSON report (OIM, https://xbrl.org/2021/xbrl-json), for an issuer's disclosure tool."""
+    d = report.to_dict(ids_per_metric=0)
+    t = report.mapping.taxonomy
+    if package is None:
+        namespaces, taxonomy, facts = {t["prefix"]: t["namespace"]}, [t["schema"]], _facts(report, d)
+    else:
+        from esg_reports import xbrl
+
+        ext = xbrl.extension(report, package)
+        namespaces, taxonomy = ext.namespaces, [package.entry_point, ext.schema]
+        facts = _facts(report, d, ext.qname)
+    periods = {"period": report.period, "prior": prior(report.period)}
+    out: dict[str, Any] = {}
+    for f in facts:
+        if f["value"] is None:
+            continue
+        p = periods[f["context"]]
+        out[f["id"]] = {
+            "value": str(f["value"]),
+            "decimals": int(f["decimals"]),
+            "dimensions": {"concept": f["qname"], "entity": f"lei:{report.entity.lei}",
+                           "period": f"{p.start.isoformat()}/{p.end.isoformat()}",
+                           "unit": {"pure": "xbrli:pure", "kg": "utr:kg", "MW": "utr:MW"}[f["unit"]]},
+        }  # fmt: skip
+    document = {
+        "documentInfo": {
+            "documentType": "https://xbrl.org/2021/xbrl-json",
+            "namespaces": {**namespaces, "xbrli": "http://www.xbrl.org/2003/instance",
+                           "utr": "http://www.xbrl.org/2009/utr", "lei": "http://standards.iso.org/iso/17442"},
+            "taxonomy": taxonomy,
+        },
+        "facts": out,
+    }  # fmt: skip
+    return json.dumps(document, indent=1).encode()
+
+
+def write(
+    report: Report, out_dir: Path, formats: tuple[str, ...] | list[str] = FORMATS, package: Any = None
+) -> dict[str, Path]:
+    """Write the chosen formats into `out_dir`; returns format -> path. With `package` (an installed taxonomy
+    package, esg_reports.packages), the Inline XBRL and its xBRL-JSON feed use its concepts and an extension."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"unknown format(s) {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
@@ -270,8 +335,18 @@ def write(report: Report, out_dir: Path, formats: tuple[str, ...] | list[str] = 
         paths["xlsx"] = out_dir / f"{stem}.xlsx"
         paths["xlsx"].write_bytes(to_xlsx(report))
     if "ixbrl" in formats:
-        schema = report.mapping.taxonomy["schema"]
-        shutil.copyfile(HERE / "taxonomy" / schema, out_dir / schema)
+        if package is None:
+            schema = report.mapping.taxonomy["schema"]
+            shutil.copyfile(HERE / "taxonomy" / schema, out_dir / schema)
+        else:
+            from esg_reports import xbrl
+
+            ext = xbrl.extension(report, package)
+            for name, text in ext.files().items():
+                (out_dir / name).write_text(text)
+            schema = ext.schema
         paths["ixbrl"] = out_dir / f"{stem}.xhtml"
-        paths["ixbrl"].write_text(to_ixbrl(report, schema))
+        paths["ixbrl"].write_text(to_ixbrl(report, schema, package))
+        paths["xbrl-json"] = out_dir / f"{stem}.xbrl.json"
+        paths["xbrl-json"].write_bytes(to_xbrl_json(report, package))
     return paths

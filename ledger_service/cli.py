@@ -1069,6 +1069,43 @@ def recall_close(recall_id: int, reason: Annotated[str, typer.Option()], acting:
 
 # ---------------------------------------------------------------------------------------------- disclosures
 
+taxonomy_app = typer.Typer(
+    help="XBRL taxonomy packages (the EFRAG ESRS package) for Inline XBRL.", no_args_is_help=True
+)
+app.add_typer(taxonomy_app, name="taxonomy")
+
+
+@taxonomy_app.command("install")
+def taxonomy_install(
+    package: Annotated[Path, typer.Argument(help="The taxonomy package zip (e.g. EFRAG's ESRS package).")],
+    sha256: Annotated[str, typer.Option(help="Its SHA-256 as the publisher states it (checked before install).")],
+) -> None:
+    """Install a taxonomy package: `qledger report` then tags Inline XBRL with its concepts."""
+
+    def run() -> None:
+        from esg_reports import packages
+
+        if not package.is_file():
+            raise Failed(f"{package}: no such file")
+        installed = packages.install(package, sha256, _settings().data_dir / "taxonomies")
+        console.print(f"installed {installed.name} {installed.version} (SHA-256 {installed.sha256})")
+        console.print(f"entry point: {installed.entry_point}")
+
+    _guard(run)
+
+
+@taxonomy_app.command("list")
+def taxonomy_list() -> None:
+    """The installed taxonomy packages, each re-checked against its SHA-256."""
+
+    def run() -> None:
+        from esg_reports import packages
+
+        for p in packages.installed(_settings().data_dir / "taxonomies"):
+            console.print(f"{p.sha256}  {p.name} {p.version}  {p.entry_point}")
+
+    _guard(run)
+
 
 @app.command()
 def report(
@@ -1119,7 +1156,11 @@ def report(
                 frameworks=[f.strip() for f in framework.split(",") if f.strip()],
                 inputs=Inputs(recalls=recalls_on_chain(rt.service.chain), product_mass_kg=tuple(masses)),
             )
-            paths = render.write(built, out, [f.strip() for f in format.split(",") if f.strip()])
+            from esg_reports import packages
+
+            installed = packages.installed(_settings().data_dir / "taxonomies")
+            chosen = installed[-1] if installed else None
+            paths = render.write(built, out, [f.strip() for f in format.split(",") if f.strip()], package=chosen)
         table = Table(title=f"disclosures {period} ({', '.join(built.frameworks)})")
         for column in ("metric", "value", "records", "anchoring transactions"):
             table.add_column(column)
@@ -1131,6 +1172,13 @@ def report(
         console.print(table)
         for kind, path in paths.items():
             console.print(f"{kind}: {path}")
+        if "ixbrl" in paths:
+            console.print(
+                f"Inline XBRL tagged against {chosen.name} {chosen.version}"
+                if chosen
+                else "Inline XBRL uses qledger's own concepts: it validates but is not fileable "
+                "(install the ESRS taxonomy package with `qledger taxonomy install`)"
+            )
 
     _guard(run)
 

@@ -416,3 +416,69 @@ def test_the_reference_calculator_re_performs_every_figure_from_the_pack(world: 
     assert diff["first_pass_yield"]["was"] == pytest.approx(5 / 7, abs=1e-6)
     assert diff["first_pass_yield"]["now"] == pytest.approx(4 / 7, abs=1e-6)  # U-A: now never inspected
     assert world.ids["A-el"] in diff["restatements"]["restated_records"]
+
+
+def test_inline_xbrl_against_an_installed_taxonomy_package_validates_in_arelle(
+    world: World, report: Report, tmp_path: Path
+) -> None:
+    import hashlib
+
+    from esg_reports import packages
+    from tests.esg import esrs_package
+
+    zipped = esrs_package.build(tmp_path / "esrs.zip")
+    sha = hashlib.sha256(zipped.read_bytes()).hexdigest()
+    home = tmp_path / "taxonomies"
+    with pytest.raises(packages.PackageInvalid, match="SHA-256"):
+        packages.install(zipped, "0" * 64, home)
+    (tmp_path / "not-a-package.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    with pytest.raises(packages.PackageInvalid):
+        packages.install(tmp_path / "not-a-package.zip", hashlib.sha256(b"PK\x05\x06" + bytes(18)).hexdigest(), home)
+    package = packages.install(zipped, sha, home)
+    assert [p.sha256 for p in packages.installed(home)] == [sha]
+    assert package.entry_point == f"{esrs_package.BASE}/esrs_all.xsd"
+
+    paths = render.write(report, tmp_path / "out", ["ixbrl"], package=package)
+    xhtml = paths["ixbrl"].read_text()
+    assert 'name="esrs:PercentageOfSecondaryReusedOrRecycled' in xhtml  # resolved from its label, nil: not reported
+    assert 'name="qlx:FirstPassYieldOfUnitsProduced"' in xhtml and sha in xhtml and "not fileable" not in xhtml
+    linkbase = next((tmp_path / "out").glob("*_def.xml")).read_text()
+    assert linkbase.count("wider-narrower") >= 9 and "esrs_WasteGenerated" in linkbase  # scrap mass, anchored
+    arelle = [ARELLE, "--packages", str(home / f"{sha}.zip"), "--validate", "--workOffline", "--validationExitCode"]
+    ok = subprocess.run([*arelle, "--file", str(paths["ixbrl"])], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "error" not in (ok.stdout + ok.stderr).lower()
+    broken = xhtml.replace('name="qlx:FirstPassYieldOfUnitsProduced"', 'name="esrs:FirstPassYieldOfUnitsProduced"', 1)
+    (tmp_path / "out" / "broken.xhtml").write_text(broken)
+    refused = subprocess.run(
+        [*arelle, "--file", str(tmp_path / "out" / "broken.xhtml")], capture_output=True, text=True
+    )
+    assert refused.returncode != 0, refused.stdout  # not an ESRS concept: Arelle says so
+
+    feed = json.loads(paths["xbrl-json"].read_text())
+    assert feed["documentInfo"]["documentType"] == "https://xbrl.org/2021/xbrl-json"
+    fpy = feed["facts"]["f-first_pass_yield-period"]
+    assert fpy["dimensions"]["concept"] == "qlx:FirstPassYieldOfUnitsProduced" and fpy["decimals"] == 6
+
+
+def test_qledger_taxonomy_install_checks_the_sha256(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from typer.testing import CliRunner
+
+    from ledger_service.cli import app
+    from tests.esg import esrs_package
+
+    monkeypatch.setenv("QLEDGER_DATA_DIR", str(tmp_path / "data"))
+    zipped = esrs_package.build(tmp_path / "esrs.zip")
+    sha = hashlib.sha256(zipped.read_bytes()).hexdigest()
+    runner = CliRunner()
+    wrong = runner.invoke(app, ["taxonomy", "install", str(zipped), "--sha256", "ab" * 32])
+    assert wrong.exit_code == 1 and "esrs.zip: SHA-256 is" in wrong.output and len(wrong.output.splitlines()) == 1
+    missing = runner.invoke(app, ["taxonomy", "install", str(tmp_path / "nothing.zip"), "--sha256", sha])
+    assert missing.exit_code == 1 and "nothing.zip" in missing.output
+    ok = runner.invoke(app, ["taxonomy", "install", str(zipped), "--sha256", sha])
+    assert ok.exit_code == 0, ok.output
+    listed = runner.invoke(app, ["taxonomy", "list"])
+    assert sha in listed.output and "test subset" in listed.output
+    assert (tmp_path / "data" / "taxonomies" / f"{sha}.zip").read_bytes() == zipped.read_bytes()

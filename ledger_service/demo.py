@@ -244,6 +244,13 @@ def run_demo(
             service, disclosures, out_dir / "reperformance", anchor=anchor, seed=seed
         )
         report.timings["re-performance pack (anchored, sampled)"] = time.perf_counter() - t
+        from esg_reports import customer
+
+        signed = customer.sign_and_anchor(
+            service, demo.keys.sm2(MFR), MFR, customer.document(disclosures, customer="Solar Farms GmbH")
+        )
+        report.outputs["customer-request pack (VSME)"] = out_dir / "customer-pack-vsme.json"
+        report.outputs["customer-request pack (VSME)"].write_bytes(customer.to_json(signed))
     return report
 
 

@@ -482,3 +482,28 @@ def test_qledger_taxonomy_install_checks_the_sha256(tmp_path: Path, monkeypatch:
     listed = runner.invoke(app, ["taxonomy", "list"])
     assert sha in listed.output and "test subset" in listed.output
     assert (tmp_path / "data" / "taxonomies" / f"{sha}.zip").read_bytes() == zipped.read_bytes()
+
+
+def test_the_customer_request_pack_is_signed_anchored_and_checkable(world: World, report: Report) -> None:
+    from esg_reports import customer, pack
+    from ledger_service.canonical import canonical_json
+    from ledger_service.demo import MFR
+
+    service = world.runtime.service
+    content = customer.document(report, customer="Solar Farms GmbH")
+    points = {(p["code"], p["metric"]): p for p in content["datapoints"]}
+    assert points[("B7", "critical_raw_materials")]["value"] == pytest.approx(4.212)
+    assert points[("B7", "scrap_mass_kg")]["value"] == pytest.approx(60.0)
+    assert points[("B7", "recycled_content")]["not_reported_because"]
+    assert content["report_sm3"] == sm3(pack.figures_document(report)).hex()
+    signed = customer.sign_and_anchor(service, world.runtime.keys.sm2(MFR), MFR, content)
+    on_chain = lambda root: service.root_anchored(root, MFR)  # noqa: E731
+    assert customer.verify(json.loads(customer.to_json(signed)), on_chain) == []
+    forged = json.loads(customer.to_json(signed))
+    forged["pack"]["datapoints"][2]["value"] = 1.0  # a smaller waste figure
+    assert "the pack's SM3 is not the one signed" in customer.verify(forged, on_chain)
+    forged["sm3"] = sm3(canonical_json(forged["pack"])).hex()
+    faults = customer.verify(forged, on_chain)
+    assert (
+        "the signature does not verify under the stated key" in faults and "the pack is not anchored on chain" in faults
+    )

@@ -6,6 +6,7 @@ append only.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Final, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -247,11 +248,15 @@ class PowerResults(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> PowerResults:
-        ff = self.pmax_W / (self.voc_V * self.isc_A)
-        if abs(ff - self.fill_factor) > 0.005:
+        product = self.voc_V * self.isc_A
+        if not (math.isfinite(product) and math.isfinite(self.pmax_W) and product > 0):
+            raise ValueError("pmax_W, voc_V and isc_A must be finite, and Voc * Isc above zero")
+        ff = self.pmax_W / product
+        if not math.isfinite(ff) or abs(ff - self.fill_factor) > 0.005:
             raise ValueError(f"fill_factor {self.fill_factor} differs from Pmax/(Voc*Isc) = {ff:.4f}")
         if self.vmpp_V is not None and self.impp_A is not None:
-            if abs(self.vmpp_V * self.impp_A - self.pmax_W) > 0.01 * self.pmax_W:
+            mpp = self.vmpp_V * self.impp_A
+            if not math.isfinite(mpp) or abs(mpp - self.pmax_W) > 0.01 * self.pmax_W:
                 raise ValueError("vmpp_V * impp_A differs from pmax_W by more than 1 %")
         return self
 

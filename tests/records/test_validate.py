@@ -99,6 +99,10 @@ def test_a_flash_test_states_stc_and_a_fill_factor_that_follows_from_its_values(
     raw = valid_raw("power_measurement")
     raw["results"]["stc"]["irradiance_W_m2"] = 800  # not STC: a value must be translated first (IEC 60891)
     assert faults_of(raw) == {("results.stc.irradiance_W_m2", FaultCode.INVALID_VALUE)}
+    for values in ({"voc_V": 1e-308, "isc_A": 1e-308}, {"pmax_W": float("inf"), "voc_V": float("inf")}):
+        raw = valid_raw("power_measurement")  # Voc * Isc underflows to 0, or inf / inf: refused, never a crash
+        raw["results"].update(values)
+        assert faults_of(raw) == {("results", FaultCode.INVALID_VALUE)}
     raw = valid_raw("power_measurement")
     raw["results"]["measured"]["simulator_class"] = "AAD"
     assert faults_of(raw) == {("results.measured.simulator_class", FaultCode.INVALID_VALUE)}

@@ -119,6 +119,12 @@ class _Service:
         self.sessions = sessions
 
 
+def _say(what: str) -> None:
+    """Progress on stderr with the time and max RSS so far: a run cut short still tells where it was."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{time.strftime('%H:%M:%S')} {what} (max RSS {rss:,.0f} MB)", file=sys.stderr, flush=True)
+
+
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     with tempfile.TemporaryDirectory() as d:
@@ -128,6 +134,7 @@ def main() -> int:
         start = time.perf_counter()
         generate(path, n)
         generated = time.perf_counter() - start
+        _say(f"generated {n:,} records in {generated:.0f} s")
         sessions = session_factory(engine)
 
         start = time.perf_counter()
@@ -147,8 +154,10 @@ def main() -> int:
                 inputs=Inputs(recalls=(), product_mass_kg=masses),
             )
         built = time.perf_counter() - start
+        _say(f"metrics of both periods in {built:.1f} s")
         outputs = render.write(report, Path(d) / "out", ["pdf", "ixbrl", "json", "csv"])
         rendered = time.perf_counter() - start
+        _say(f"rendered in {rendered - built:.1f} s")
         packed = pack.write_pack(_Service(sessions), report, Path(d) / "pack")
         total = time.perf_counter() - start
         sizes = {k: p.stat().st_size for k, p in outputs.items()}

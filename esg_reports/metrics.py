@@ -129,10 +129,13 @@ def _where(period: Period, scope: Scope) -> ColumnElement[bool]:
 def _visible(scope: Scope) -> list[ColumnElement[bool]]:
     """Records in force, and of those what the scope's viewer may see: public records and its own
     confidential ones."""
-    conditions = [RecordRow.id == F.record_id, RecordRow.status.in_(COUNTED)]
+    # Records not in force are few (revoked, superseded, dead-lettered: the status index finds them), so the set
+    # left out is computed once rather than a lookup per fact row.
+    out: list[ColumnElement[bool]] = [F.record_id.not_in(select(RecordRow.id).where(RecordRow.status.not_in(COUNTED)))]
     if scope.viewer is not None:
-        conditions.append(or_(F.lab_member == scope.viewer, RecordRow.confidentiality == "public"))
-    return [exists().where(*conditions)]
+        public = exists().where(RecordRow.id == F.record_id, RecordRow.confidentiality == "public")
+        out.append(or_(F.lab_member == scope.viewer, public))
+    return out
 
 
 AnchorKey = tuple[str, str, str | None, int, int, str]  # tx hash, tier, root, block, chain id, contract
@@ -205,7 +208,7 @@ def _ratio(part: int, whole: int) -> float | None:
 class Unit:
     unit_id: str
     product: str
-    first_at: datetime  # its first production record, ever: when it was produced
+    produced_in_period: bool  # whether its first production record ever falls in the period
     first_inspection: tuple[str, str] | None = None  # (record id, effective verdict) of its first inspection
     flash: tuple[str, float] | None = None  # (record id, Pmax W) of its first STC flash test
     records: list[str] = field(default_factory=list)  # every production record of the unit
@@ -240,26 +243,26 @@ def units(session: Session, period: Period, scope: Scope) -> Units:
     ):
         if reviewed is not None and outcome in ("pass", "fail"):
             overrides[reviewed] = (rid, outcome)  # the latest review counts
+    in_period = (F.measured_at >= period.start).label("in_period")  # compared in SQL: no datetime per row here
     rows = session.execute(
-        select(F.record_id, F.unit_id, F.product, F.record_type, F.test_stage, F.outcome, F.measured_at, F.pmax_w)
+        select(F.record_id, F.unit_id, F.product, F.record_type, F.test_stage, F.outcome, in_period, F.pmax_w)
         .where(*base, F.record_type.in_(PRODUCTION))
         .order_by(F.measured_at, F.record_id)
     )
     every: dict[str, Unit] = {}
-    for rid, unit_id, product, kind, stage, outcome, at, pmax in rows:
+    for rid, unit_id, product, kind, stage, outcome, now, pmax in rows:
         if unit_id in qualification:
             continue
         u = every.get(unit_id)
         if u is None:
-            u = every[unit_id] = Unit(unit_id, product or "(none)", as_utc(at))
+            u = every[unit_id] = Unit(unit_id, product or "(none)", bool(now))
         u.records.append(rid)
         if kind in INSPECTIONS and u.first_inspection is None and stage in (None, "initial"):
             verdict = overrides[rid][1] if rid in overrides else outcome
             u.first_inspection = (rid, verdict or "inconclusive")
         if kind == "power_measurement" and u.flash is None and stage == "initial" and pmax is not None:
             u.flash = (rid, float(pmax))
-    start = as_utc(period.start)
-    produced = {k: u for k, u in every.items() if u.first_at >= start}
+    produced = {k: u for k, u in every.items() if u.produced_in_period}
     cache[(period, scope)] = Units(produced, qualification, overrides)
     return cache[(period, scope)]
 
@@ -585,23 +588,20 @@ def calibration_coverage(session: Session, period: Period, scope: Scope, inputs:
     """Share of measurements made with an instrument in calibration: its certificate still in force (not
     revoked or superseded since) and valid at the time of measurement."""
     certificate = RecordRow.__table__.alias("certificate")
+    valid = and_(CertificateRow.valid_from <= F.measured_at, F.measured_at <= CertificateRow.valid_until,
+                 or_(CertificateRow.external, certificate.c.status.in_(COUNTED)))  # fmt: skip
     rows = session.execute(
-        select(F.record_id, F.measured_at, CertificateRow.valid_from, CertificateRow.valid_until,
-               CertificateRow.external, certificate.c.status)
+        select(F.record_id, valid.label("valid"))
         .where(_where(period, scope), F.record_type.not_in(("calibration_certificate", "human_review")))
         .outerjoin(CertificateRow, CertificateRow.record_id == F.calibration_id)
         .outerjoin(certificate, certificate.c.id == F.calibration_id)
     ).all()  # fmt: skip
     covered, exceptions = [], []
-    for r in rows:
-        if (
-            r[2] is not None
-            and as_utc(r[2]) <= as_utc(r[1]) <= as_utc(r[3])
-            and (r[4] or r[5] in ("anchored", "accepted"))
-        ):
-            covered.append(r[0])
+    for rid, ok in rows:
+        if ok:
+            covered.append(rid)
         else:
-            exceptions.append({"kind": "out of calibration", "record_id": r[0]})
+            exceptions.append({"kind": "out of calibration", "record_id": rid})
     return Metric(
         "calibration_coverage",
         _ratio(len(covered), len(rows)),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,7 @@ def restatement_diff(anchored: dict[str, Any], now: Report) -> list[dict[str, An
     return out
 
 
-def population(session: Session, report: Report) -> list[dict[str, Any]]:
+def population(session: Session, report: Report) -> Iterator[dict[str, Any]]:
     """Every record of the report's scope (any status, any time), with the values the criteria read."""
     scope = report.scope
     visible = []  # members and products here; status and the viewer's visibility are read below
@@ -133,20 +134,19 @@ def population(session: Session, report: Report) -> list[dict[str, Any]]:
         .outerjoin(certificate, certificate.c.id == F.calibration_id)
         .where(*visible)
         .order_by(F.record_id)
-    ).all()  # fmt: skip
-    out = []
+        .execution_options(yield_per=20_000)
+    )  # fmt: skip
     for (rid, kind, member, product, lot, unit, at, outcome, screening, stage, pmax, crm, reviewed, status, by,
          confidentiality, tx, cal_from, cal_until, external, cert_status) in rows:  # fmt: skip
         if scope.viewer is not None and confidentiality != "public" and member != scope.viewer:
             continue
-        out.append({"id": rid, "type": kind, "member": member, "product": product, "lot": lot, "unit": unit,
+        yield ({"id": rid, "type": kind, "member": member, "product": product, "lot": lot, "unit": unit,
                     "at": _iso(at), "outcome": outcome, "screening": screening, "stage": stage, "pmax": pmax,
                     "crm": crm, "reviewed": reviewed, "status": status, "superseded_by": by,
                     "anchored": tx is not None,
                     "cal_from": _iso(cal_from) if cal_from else None,
                     "cal_until": _iso(cal_until) if cal_until else None,
                     "cal_ok": bool(external or cert_status in COUNTED)})  # fmt: skip
-    return out
 
 
 def _iso(moment: Any) -> str:
@@ -164,8 +164,9 @@ def write_pack(
     """Write the re-performance pack of `report` into `out_dir`; with `anchor` and `seed`, the audit sample too."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "sample").mkdir(exist_ok=True)
-    with service.sessions() as session:
-        rows = population(session, report)
+    with service.sessions() as session, (out_dir / "values.jsonl").open("w") as values:
+        for row in population(session, report):  # streamed: a line per record of the scope
+            values.write(json.dumps(row, sort_keys=True) + "\n")
         restatements = report.metrics["restatements"].table if "restatements" in report.metrics else []
         recalls = _recalls(session, report)
         sample = draw_sample(report, seed[1]) if seed else []
@@ -178,9 +179,6 @@ def write_pack(
         except LedgerError as error:  # not anchored (yet): an exception of the anchoring metric
             bundle = {"not_anchored": str(error)}
         (out_dir / "sample" / f"{rid}.bundle.json").write_text(json.dumps(bundle, indent=1, default=str))
-    with (out_dir / "values.jsonl").open("w") as f:
-        for row in rows:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
     head = {
         "format": "qledger-reperformance/1",
         "entity": {"name": report.entity.name, "lei": report.entity.lei},

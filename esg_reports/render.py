@@ -114,10 +114,14 @@ def export_rows(report: Report) -> Iterator[tuple[Any, ...]]:
 
 def to_csv(report: Report) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    _write_csv(report, buffer)
+    return buffer.getvalue().encode()
+
+
+def _write_csv(report: Report, out: Any) -> None:
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     writer.writerows(tuple("" if v is None else v for v in row) for row in export_rows(report))
-    return buffer.getvalue().encode()
 
 
 def to_xlsx(report: Report) -> bytes:
@@ -330,7 +334,8 @@ def write(
         paths["pdf"].write_bytes(to_pdf(report))
     if "csv" in formats:
         paths["csv"] = out_dir / f"{stem}.csv"
-        paths["csv"].write_bytes(to_csv(report))
+        with paths["csv"].open("w", newline="") as f:  # streamed: millions of rows at a report over 1M records
+            _write_csv(report, f)
     if "xlsx" in formats:
         paths["xlsx"] = out_dir / f"{stem}.xlsx"
         paths["xlsx"].write_bytes(to_xlsx(report))

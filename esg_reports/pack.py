@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from esg_reports import render
 from esg_reports.mapping import HERE
 from esg_reports.metrics import COUNTED
 from esg_reports.report import Report
@@ -203,7 +202,6 @@ def write_pack(
     (out_dir / "pack.json").write_text(json.dumps(head, indent=1, default=str))
     shutil.copyfile(Path(__file__).with_name("reperform.py"), out_dir / "reperform.py")
     shutil.copyfile(HERE / "mappings" / f"qledger-esg-{report.mapping.version}.json", out_dir / "criteria.json")
-    (out_dir / "report.csv").write_bytes(render.to_csv(report))
     return out_dir
 
 

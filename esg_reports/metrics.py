@@ -1,5 +1,14 @@
-"""Disclosure metrics over the SQL index: each a small named function of (session, period, scope) returning
-its value, its unit, a breakdown, and the evidence behind it (the record ids and the anchors that prove them).
+"""Disclosure metrics over the SQL index: each a small named function of (session, period, scope, inputs)
+returning its value, its unit, a breakdown (scalars and table rows), the exceptions it met, and the evidence
+behind it (the record ids and the anchors that prove them). What each counts is written down as its reporting
+criteria in the mapping file (mappings/qledger-esg-*.json; docs/domain.md section 5): the code below implements
+those criteria, and a change to either is a new mapping version.
+
+Common rules of every metric: only records in force count (status accepted or anchored; revoked, superseded and
+dead-lettered records are left out and listed as exceptions); a record belongs to the period its measured_at
+falls in (cut-off: measured_at in [start, end), UTC); a unit is a qualification sample when any of its records
+was measured after an IEC 61215 stress sequence, and qualification samples never count as production; an AI
+decision a person overrode with a human_review record counts with the person's decision.
 
 Run `facts.refresh` first: metrics read `record_facts`, one row of countable facts per record.
 """
@@ -17,21 +26,28 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from esg_reports.facts import STRESS_STAGES
+from ledger_service.chain.types import RecallView
+from ledger_service.confidential import RECORDS, SCOPE_KINDS, scope_digest
 from ledger_service.digests import sm3
 from ledger_service.index.crud import as_utc
 from ledger_service.index.models import (
     AnchorRow,
     AuditRow,
     CertificateRow,
+    RecallScopeRow,
     RecordFactsRow,
     RecordRow,
     RefusalRow,
 )
 
 F = RecordFactsRow
+COUNTED = ("accepted", "anchored")  # records in force; revoked, superseded, dead_letter are not
 INSPECTIONS = ("el_image", "ai_inspection")  # first-pass inspection of a produced unit
-SAFETY_TESTS = ("xrf_analysis", "tensile_test")  # restricted substances; mechanical strength
-COMPLETENESS_TARGET = 0.9997
+PRODUCTION = ("el_image", "ai_inspection", "power_measurement")  # records made on a produced unit
+ASSESSMENTS = ("xrf_analysis", "tensile_test")  # product health-and-safety assessments (GRI 416-1)
+VERDICTS = ("el_image", "ai_inspection", "xrf_analysis")  # records whose failing verdict is a non-conformity
+GATE2_PCT = 5.0  # IEC 61215-1 Gate 2: Pmax loss after a sequence at most 5 %
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,18 @@ class Evidence:
         return sm3(self.listing).hex()
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What a report needs besides the index: the recalls as RecallRegistry holds them (read from the chain),
+    and the entity's master data the ledger does not hold (mass of one unit of each product, in kg)."""
+
+    recalls: tuple[RecallView, ...] | None = None
+    product_mass_kg: tuple[tuple[str, float], ...] = ()
+
+    def mass(self, product: str | None) -> float | None:
+        return dict(self.product_mass_kg).get(product or "")
+
+
 @dataclass
 class Metric:
     key: str
@@ -80,24 +108,34 @@ class Metric:
     unit: str
     breakdown: dict[str, Any] = field(default_factory=dict)
     evidence: Evidence = field(default_factory=Evidence)
-    note: str = ""
+    note: str = ""  # for a figure not reported: why
+    table: list[dict[str, Any]] = field(default_factory=list)  # the breakdown as rows
+    exceptions: list[dict[str, Any]] = field(default_factory=list)  # {kind, record_id or unit, detail}
 
 
-def _where(period: Period, scope: Scope) -> ColumnElement[bool]:
-    conditions = [F.measured_at >= period.start, F.measured_at < period.end]
+def _scope(scope: Scope) -> list[ColumnElement[bool]]:
+    conditions = []
     if scope.members is not None:
         conditions.append(F.lab_member.in_(scope.members))
     if scope.products is not None:
         conditions.append(F.product.in_(scope.products))
-    return and_(*conditions, *_visible(scope))
+    return [*conditions, *_visible(scope)]
+
+
+def _where(period: Period, scope: Scope) -> ColumnElement[bool]:
+    return and_(F.measured_at >= period.start, F.measured_at < period.end, *_scope(scope))
 
 
 def _visible(scope: Scope) -> list[ColumnElement[bool]]:
-    """What the scope's viewer may see: public records and its own confidential ones."""
-    if scope.viewer is None:
-        return []
-    public = exists().where(RecordRow.id == F.record_id, RecordRow.confidentiality == "public")
-    return [or_(F.lab_member == scope.viewer, public)]
+    """Records in force, and of those what the scope's viewer may see: public records and its own
+    confidential ones."""
+    # Records not in force are few (revoked, superseded, dead-lettered: the status index finds them), so the set
+    # left out is computed once rather than a lookup per fact row.
+    out: list[ColumnElement[bool]] = [F.record_id.not_in(select(RecordRow.id).where(RecordRow.status.not_in(COUNTED)))]
+    if scope.viewer is not None:
+        public = exists().where(RecordRow.id == F.record_id, RecordRow.confidentiality == "public")
+        out.append(or_(F.lab_member == scope.viewer, public))
+    return out
 
 
 AnchorKey = tuple[str, str, str | None, int, int, str]  # tx hash, tier, root, block, chain id, contract
@@ -163,215 +201,527 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
+# ---------------------------------------------------------------- units: produced, inspected, qualification
+
+
+@dataclass
+class Unit:
+    unit_id: str
+    product: str
+    produced_in_period: bool  # whether its first production record ever falls in the period
+    first_inspection: tuple[str, str] | None = None  # (record id, effective verdict) of its first inspection
+    flash: tuple[str, float] | None = None  # (record id, Pmax W) of its first STC flash test
+    records: list[str] = field(default_factory=list)  # every production record of the unit
+
+
+@dataclass
+class Units:
+    """The production units of a scope (all time up to the period's end, so that "first" means first ever),
+    the overrides people made of AI decisions, and the qualification samples."""
+
+    produced: dict[str, Unit]  # unit id -> unit, produced within the period
+    qualification: set[str]
+    overrides: dict[str, tuple[str, str]]  # AI record id -> (human_review record id, decision)
+
+    def verdict(self, record_id: str, outcome: str | None) -> str | None:
+        return self.overrides[record_id][1] if record_id in self.overrides else outcome
+
+
+def units(session: Session, period: Period, scope: Scope) -> Units:
+    cache: dict[Any, Units] = session.info.setdefault("qledger_units", {})
+    if (period, scope) in cache:
+        return cache[(period, scope)]
+    base = [F.measured_at < period.end, *_scope(scope)]
+    qualification = set(
+        session.scalars(select(F.unit_id).where(*base, F.test_stage.in_(STRESS_STAGES)).distinct()).all()
+    )
+    overrides: dict[str, tuple[str, str]] = {}
+    for rid, reviewed, outcome in session.execute(
+        select(F.record_id, F.reviewed_record_id, F.outcome)
+        .where(*base, F.record_type == "human_review", F.reviewed_record_id.is_not(None))
+        .order_by(F.measured_at, F.record_id)
+    ):
+        if reviewed is not None and outcome in ("pass", "fail"):
+            overrides[reviewed] = (rid, outcome)  # the latest review counts
+    in_period = (F.measured_at >= period.start).label("in_period")  # compared in SQL: no datetime per row here
+    rows = session.execute(
+        select(F.record_id, F.unit_id, F.product, F.record_type, F.test_stage, F.outcome, in_period, F.pmax_w)
+        .where(*base, F.record_type.in_(PRODUCTION))
+        .order_by(F.measured_at, F.record_id)
+    )
+    every: dict[str, Unit] = {}
+    for rid, unit_id, product, kind, stage, outcome, now, pmax in rows:
+        if unit_id in qualification:
+            continue
+        u = every.get(unit_id)
+        if u is None:
+            u = every[unit_id] = Unit(unit_id, product or "(none)", bool(now))
+        u.records.append(rid)
+        if kind in INSPECTIONS and u.first_inspection is None and stage in (None, "initial"):
+            verdict = overrides[rid][1] if rid in overrides else outcome
+            u.first_inspection = (rid, verdict or "inconclusive")
+        if kind == "power_measurement" and u.flash is None and stage == "initial" and pmax is not None:
+            u.flash = (rid, float(pmax))
+    produced = {k: u for k, u in every.items() if u.produced_in_period}
+    cache[(period, scope)] = Units(produced, qualification, overrides)
+    return cache[(period, scope)]
+
+
 # ---------------------------------------------------------------- the metrics
 
 
-def first_pass_yield(session: Session, period: Period, scope: Scope) -> Metric:
-    """Share of units that passed their first inspection (EL or AI), by product."""
-    order = func.row_number().over(partition_by=F.unit_id, order_by=F.measured_at).label("n")
-    first = (
-        select(F.record_id, F.product, F.outcome, order)
-        .where(_where(period, scope), F.record_type.in_(INSPECTIONS), F.outcome.in_(("pass", "fail")))
-        .subquery()
-    )
-    rows = session.execute(select(first.c.record_id, first.c.product, first.c.outcome).where(first.c.n == 1)).all()
-    by_product: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for _, product, outcome in rows:
-        counts = by_product[product or "(none)"]
+def first_pass_yield(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
+    """Units produced in the period whose first inspection ever passed, over the units produced."""
+    u = units(session, period, scope)
+    by_product: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    used, exceptions = [], []
+    for unit in u.produced.values():
+        counts = by_product[unit.product]
         counts[0] += 1
-        counts[1] += outcome == "pass"
+        if unit.first_inspection is None:
+            counts[2] += 1
+            used.append(unit.records[0])
+            exceptions.append({"kind": "produced, not inspected", "unit": unit.unit_id, "record_id": unit.records[0]})
+            continue
+        rid, verdict = unit.first_inspection
+        used.append(rid)
+        if rid in u.overrides:
+            used.append(u.overrides[rid][0])
+        counts[1] += verdict == "pass"
+    produced = sum(c[0] for c in by_product.values())
     passed = sum(c[1] for c in by_product.values())
-    breakdown = {p: {"units": u, "passed": k, "yield": _ratio(k, u)} for p, (u, k) in sorted(by_product.items())}
+    table = [
+        {"product": p, "units_produced": n, "passed_first_time": k, "not_inspected": x, "yield": _ratio(k, n)}
+        for p, (n, k, x) in sorted(by_product.items())
+    ]
     return Metric(
         "first_pass_yield",
-        _ratio(passed, len(rows)),
+        _ratio(passed, produced),
         "pure",
-        breakdown,
-        evidence(session, [r[0] for r in rows], period, scope),
+        {"units_produced": produced, "passed_first_time": passed},
+        evidence(session, used, period, scope),
+        table=table,
+        exceptions=exceptions,
     )
 
 
-def non_conformities(session: Session, period: Period, scope: Scope) -> Metric:
-    """Records whose verdict is a failure, by product and record type."""
+def non_conformities(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
+    """Production units with at least one failing verdict in the period (qualification samples apart)."""
+    u = units(session, period, scope)
     rows = session.execute(
-        select(F.record_id, F.product, F.record_type).where(_where(period, scope), F.outcome == "fail")
+        select(F.record_id, F.unit_id, F.product, F.record_type, F.outcome).where(
+            _where(period, scope), F.record_type.in_(VERDICTS)
+        )
     ).all()
-    breakdown: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for _, product, kind in rows:
-        breakdown[product or "(none)"][kind] += 1
-    plain = {p: dict(k) for p, k in sorted(breakdown.items())}
-    return Metric("non_conformities", len(rows), "count", plain, evidence(session, [r[0] for r in rows], period, scope))
-
-
-def product_safety(session: Session, period: Period, scope: Scope) -> Metric:
-    """Product-safety test failures (restricted substances over limit, mechanical failures); the breakdown says
-    which product categories were assessed (GRI 416-1)."""
-    rows = session.execute(
-        select(F.record_id, F.product, F.outcome).where(_where(period, scope), F.record_type.in_(SAFETY_TESTS))
-    ).all()
-    assessed: dict[str, int] = defaultdict(int)
-    failed: dict[str, int] = defaultdict(int)
-    for _, product, outcome in rows:
-        assessed[product or "(none)"] += 1
-        failed[product or "(none)"] += outcome == "fail"
-    failures = [r[0] for r in rows if r[2] == "fail"]
-    breakdown = {p: {"tests": n, "failures": failed[p]} for p, n in sorted(assessed.items())}
-    return Metric(
-        "product_safety_failures",
-        len(failures),
-        "count",
-        breakdown,
-        evidence(session, [r[0] for r in rows], period, scope),
-    )
-
-
-def recalls(session: Session, period: Period, scope: Scope) -> Metric:
-    """Recalls opened in the period and the units they cover (SASB 250a.1)."""
-    opened = session.execute(
-        select(AuditRow.new_value, AuditRow.field, AuditRow.old_value)
-        .where(AuditRow.action == "recall_open", AuditRow.at >= period.start, AuditRow.at < period.end)
-        .order_by(AuditRow.id)
-    ).all()
-    breakdown, record_ids, units = {}, [], set()
-    for recall_id, kind, scope_json in opened:
-        value = json.loads(scope_json) if scope_json else None
-        column = {"lot": F.lot, "product": F.product, "records": F.record_id}.get(kind or "")
-        if column is None or value is None:
+    failing: dict[str, list[str]] = defaultdict(list)
+    product_of: dict[str, str] = {}
+    kinds: dict[str, set[str]] = defaultdict(set)
+    overridden = []
+    for rid, unit_id, product, kind, outcome in rows:
+        if unit_id in u.qualification:
             continue
-        match = column.in_(value) if isinstance(value, list) else column == value
-        conditions = [match, *_visible(scope)] + ([F.lab_member.in_(scope.members)] if scope.members else [])
-        rows = session.execute(select(F.record_id, F.unit_id).where(*conditions)).all()
-        covered = {u for _, u in rows}
-        breakdown[str(recall_id)] = {"scope": kind, "covers": value, "units": len(covered)}
-        record_ids += [r for r, _ in rows]
-        units |= covered
-    metric = Metric("recalls", len(breakdown), "count", breakdown, evidence(session, record_ids, period, scope))
-    metric.note = f"{len(units)} unit(s) recalled"
-    metric.breakdown = {"units_recalled": len(units), "recalls": breakdown}
-    return metric
+        verdict = u.verdict(rid, outcome)
+        if outcome == "fail" and verdict != "fail":
+            overridden.append({"kind": "AI fail overridden by a person", "record_id": rid,
+                               "detail": f"human_review {u.overrides[rid][0]}"})  # fmt: skip
+        if verdict == "fail":
+            failing[unit_id].append(rid)
+            product_of[unit_id] = product or "(none)"
+            kinds[unit_id].add(kind)
+            if rid in u.overrides:
+                failing[unit_id].append(u.overrides[rid][0])
+    by_product: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for unit_id, found in kinds.items():
+        by_product[product_of[unit_id]]["units"] += 1
+        for kind in found:
+            by_product[product_of[unit_id]][kind] += 1
+    table = [{"product": p, **{k: c.get(k, 0) for k in ("units", *VERDICTS)}} for p, c in sorted(by_product.items())]
+    ids = [r for found in failing.values() for r in found]
+    return Metric(
+        "non_conformities",
+        len(failing),
+        "units",
+        {"units": len(failing), "failing_records": len(ids), "qualification_samples_excluded": len(u.qualification)},
+        evidence(session, ids, period, scope),
+        table=table,
+        exceptions=overridden,
+    )
 
 
-def restricted_substances(session: Session, period: Period, scope: Scope) -> Metric:
-    """XRF screening of restricted substances (IEC 62321-3-1): below limit, inconclusive, over limit."""
+def product_categories_assessed(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
+    """GRI 416-1: share of the product categories produced in the period whose health-and-safety impacts were
+    assessed (a restricted-substance screening or a mechanical test of the category in the period)."""
+    u = units(session, period, scope)
+    produced = sorted({x.product for x in u.produced.values()})
     rows = session.execute(
-        select(F.record_id, F.screening).where(_where(period, scope), F.screening.is_not(None))
+        select(F.record_id, F.product, F.unit_id, F.outcome).where(
+            _where(period, scope), F.record_type.in_(ASSESSMENTS)
+        )
+    ).all()
+    tests: dict[str, list[str]] = defaultdict(list)
+    failed: dict[str, set[str]] = defaultdict(set)
+    for rid, product, unit_id, outcome in rows:
+        tests[product or "(none)"].append(rid)
+        if outcome == "fail":
+            failed[product or "(none)"].add(unit_id)
+    table = [
+        {"product": p, "assessed": bool(tests.get(p)), "assessments": len(tests.get(p, [])),
+         "units_failing": len(failed.get(p, set()))}
+        for p in produced
+    ]  # fmt: skip
+    assessed = sum(1 for row in table if row["assessed"])
+    ids = [r for p in produced for r in tests.get(p, [])]
+    return Metric(
+        "product_categories_assessed",
+        _ratio(assessed, len(produced)),
+        "pure",
+        {"categories_produced": len(produced), "categories_assessed": assessed},
+        evidence(session, ids, period, scope),
+        note="" if produced else "no unit produced in the period",
+        table=table,
+    )
+
+
+def substances_of_concern(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
+    """XRF screening of restricted substances (IEC 62321-3-1): units screened over the limit."""
+    rows = session.execute(
+        select(F.record_id, F.screening, F.unit_id, F.product).where(_where(period, scope), F.screening.is_not(None))
     ).all()
     counts = {"BL": 0, "X": 0, "OL": 0}
-    for _, screening in rows:
-        counts[screening or "X"] += 1
-    breakdown = {"below_limit": counts["BL"], "inconclusive": counts["X"], "over_limit": counts["OL"]}
+    over: set[str] = set()
+    by_product: dict[str, dict[str, Any]] = {}
+    for _, screening, unit_id, product in rows:
+        key = screening or "X"
+        counts[key] += 1
+        row = by_product.setdefault(product or "(none)", {"BL": 0, "X": 0, "OL": 0, "units": set()})
+        row[key] += 1
+        if key == "OL":
+            over.add(unit_id)
+            row["units"].add(unit_id)
+    breakdown = {"screenings": len(rows), "below_limit": counts["BL"], "inconclusive": counts["X"],
+                 "over_limit": counts["OL"], "units_over_limit": len(over)}  # fmt: skip
+    table = [
+        {"product": p, "below_limit_BL": r["BL"], "inconclusive_X": r["X"], "over_limit_OL": r["OL"],
+         "units_over_limit": len(r["units"])}
+        for p, r in sorted(by_product.items())
+    ]  # fmt: skip
     return Metric(
         "substances_over_limit",
-        counts["OL"],
-        "count",
+        len(over),
+        "units",
         breakdown,
         evidence(session, [r[0] for r in rows], period, scope),
+        table=table,
     )
 
 
-def critical_materials(session: Session, period: Period, scope: Scope) -> Metric:
-    """Mean content of EU critical raw materials found by XRF, over the analyses that report them."""
-    rows = session.execute(
-        select(F.record_id, F.critical_mass_pct).where(_where(period, scope), F.critical_mass_pct.is_not(None))
-    ).all()
-    values = [float(r[1] or 0.0) for r in rows]
-    mean = round(sum(values) / len(values), 4) if values else None
+def critical_materials(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
+    """EU critical raw materials (Regulation (EU) 2024/1252, Annex II) in the units produced: per product and
+    element, the mean mass fraction XRF measured times the unit mass times the units produced, in kg."""
+    u = units(session, period, scope)
+    made: dict[str, int] = defaultdict(int)
+    for unit in u.produced.values():
+        made[unit.product] += 1
+    rows = session.execute(select(F.record_id, F.product, F.crm).where(_where(period, scope), F.crm.is_not(None))).all()
+    found: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for _, product, crm in rows:
+        for element, pct in (crm or {}).items():
+            found[(product or "(none)", element)].append(float(pct))
+    table, total, missing = [], 0.0, set()
+    for (product, element), values in sorted(found.items()):
+        mean = sum(values) / len(values)
+        mass = inputs.mass(product)
+        kg = None if mass is None else round(mean / 100 * mass * made.get(product, 0), 6)
+        if kg is None:
+            missing.add(product)
+        else:
+            total += kg
+        table.append({"product": product, "element": element, "analyses": len(values),
+                      "mean_mass_pct": round(mean, 6), "units_produced": made.get(product, 0),
+                      "unit_mass_kg": mass, "estimated_kg": kg})  # fmt: skip
+    note = ""
+    if not table:
+        note = "no XRF analysis in the period reported an Annex II critical raw material"
+    elif missing:
+        note = f"no unit mass given for {', '.join(sorted(missing))}: the mass of critical raw materials is not stated"
     return Metric(
-        "critical_material_content",
-        mean,
-        "mass%",
-        {"analyses": len(rows)},
+        "critical_raw_materials",
+        None if note else round(total, 6),
+        "kg",
+        {"analyses": len(rows), "elements": sorted({e for _, e in found})},
         evidence(session, [r[0] for r in rows], period, scope),
+        note=note,
+        table=table,
     )
 
 
-def recycled_content(session: Session, period: Period, scope: Scope) -> Metric:
+def recycled_content(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
     """Recycled input content: no record type of this ledger carries it yet, so no figure is claimed."""
     return Metric("recycled_content", None, "percent", {}, Evidence(), "no anchored record carries recycled content")
 
 
-def durability(session: Session, period: Period, scope: Scope) -> Metric:
-    """IEC 61215 stress-test evidence: mean EL inactive area after each stress sequence."""
+def durability(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
+    """IEC 61215 Gate 2: the drop in Pmax at STC after each stress sequence, against the same module's initial
+    flash test; the figure is the largest mean loss of any sequence."""
+    initial: dict[str, tuple[str, float]] = {}
+    for rid, unit_id, pmax in session.execute(
+        select(F.record_id, F.unit_id, F.pmax_w)
+        .where(F.measured_at < period.end, *_scope(scope), F.record_type == "power_measurement",
+               F.test_stage == "initial")
+        .order_by(F.measured_at, F.record_id)
+    ):  # fmt: skip
+        if pmax is not None:
+            initial.setdefault(unit_id, (rid, float(pmax)))
     rows = session.execute(
-        select(F.record_id, F.test_stage, F.degradation_pct).where(
-            _where(period, scope), F.record_type == "el_image", F.degradation_pct.is_not(None)
+        select(F.record_id, F.unit_id, F.test_stage, F.pmax_w).where(
+            _where(period, scope), F.record_type == "power_measurement", F.test_stage.in_(STRESS_STAGES)
         )
     ).all()
-    stages: dict[str, list[float]] = defaultdict(list)
-    for _, stage, value in rows:
-        stages[stage or "(none)"].append(float(value or 0.0))
-    breakdown = {
-        s: {"modules": len(v), "mean_inactive_area_pct": round(sum(v) / len(v), 4)} for s, v in sorted(stages.items())
-    }
-    values = [v for stage in stages.values() for v in stage]
-    mean = round(sum(values) / len(values), 4) if values else None
+    losses: dict[str, list[float]] = defaultdict(list)
+    ids, exceptions = [], []
+    for rid, unit_id, stage, pmax in rows:
+        if stage is None or pmax is None:
+            continue
+        if unit_id not in initial:
+            exceptions.append({"kind": "no initial flash test", "record_id": rid, "unit": unit_id})
+            continue
+        first_id, p0 = initial[unit_id]
+        losses[stage].append((p0 - float(pmax)) / p0 * 100)
+        ids += [first_id, rid]
+    table: list[dict[str, Any]] = [
+        {"sequence": s, "modules": len(v), "mean_pmax_loss_pct": round(sum(v) / len(v), 4),
+         "max_pmax_loss_pct": round(max(v), 4), "modules_over_5_pct": sum(x > GATE2_PCT for x in v)}
+        for s, v in sorted(losses.items())
+    ]  # fmt: skip
+    means: list[float] = [float(row["mean_pmax_loss_pct"]) for row in table]
+    worst = max(means, default=None)
     return Metric(
-        "durability_degradation", mean, "percent", breakdown, evidence(session, [r[0] for r in rows], period, scope)
+        "durability_pmax_loss",
+        worst,
+        "percent",
+        {"sequences": len(table), "modules_over_5_pct": sum(row["modules_over_5_pct"] for row in table)},
+        evidence(session, sorted(set(ids)), period, scope),
+        note="" if table else "no flash test after an IEC 61215 sequence in the period",
+        table=table,
+        exceptions=exceptions,
     )
 
 
-def calibration_coverage(session: Session, period: Period, scope: Scope) -> Metric:
+def production_mw(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
+    """SASB RR-ST-000.A: the STC power of the units produced in the period, from their first flash test, in MW."""
+    u = units(session, period, scope)
+    by_product: dict[str, list[float]] = defaultdict(list)
+    ids, exceptions = [], []
+    for unit in u.produced.values():
+        if unit.flash is None:
+            exceptions.append({"kind": "produced, no flash test", "unit": unit.unit_id, "record_id": unit.records[0]})
+            continue
+        ids.append(unit.flash[0])
+        by_product[unit.product].append(unit.flash[1])
+    table = [{"product": p, "units": len(v), "mw": round(sum(v) / 1e6, 6)} for p, v in sorted(by_product.items())]
+    total = sum(sum(v) for v in by_product.values())
+    return Metric(
+        "production_mw",
+        round(total / 1e6, 6) if ids else None,
+        "MW",
+        {"units_flash_tested": len(ids), "units_produced": len(u.produced)},
+        evidence(session, ids, period, scope),
+        note="" if ids else "no unit produced in the period has a flash test",
+        table=table,
+        exceptions=exceptions,
+    )
+
+
+def recalls(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
+    """Recalls RecallRegistry opened in the period that cover the scope's units, and the units they cover."""
+    if inputs.recalls is None:
+        return Metric("recalls", None, "count", note="the recall registry on the chain was not read")
+    texts: dict[int, tuple[str, str]] = {}
+    for new, kind, old in session.execute(
+        select(AuditRow.new_value, AuditRow.field, AuditRow.old_value).where(AuditRow.action == "recall_open")
+    ):
+        if new and kind and old:
+            texts[int(new)] = (kind, json.loads(old))
+    start, end = int(period.start.timestamp()), int(period.end.timestamp())
+    table, ids, covered, exceptions = [], [], set(), []
+    for view in inputs.recalls:
+        if not start <= view.opened_at < end:
+            continue
+        kind, value = texts.get(view.recall_id, ("", None))
+        match: ColumnElement[bool] | None
+        if view.scope_kind == RECORDS:
+            row = session.get(RecallScopeRow, view.scope.hex())
+            match = F.record_id.in_(list(row.record_ids)) if row else None
+            what = f"{len(row.record_ids)} records" if row else "?"
+        elif (
+            value is not None
+            and SCOPE_KINDS.get(kind) == view.scope_kind
+            and scope_digest(view.scope_kind, str(value)) == view.scope
+        ):
+            match = (F.lot if kind == "lot" else F.product) == str(value)
+            what = f"{kind} {value}"
+        else:
+            match = None
+        if match is None:
+            exceptions.append({"kind": "recall scope unknown to the index", "recall": view.recall_id})
+            continue
+        rows = session.execute(select(F.record_id, F.unit_id).where(match, *_scope(scope))).all()
+        if not rows:
+            continue  # the recall covers nothing of the reporting scope
+        units_of = {x for _, x in rows}
+        table.append({"recall": view.recall_id, "scope": what, "status": ("proposed", "confirmed", "closed")[
+            min(max(view.status - 1, 0), 2)], "units_covered": len(units_of), "units_retrieved": None})  # fmt: skip
+        ids += [r for r, _ in rows]
+        covered |= units_of
+    return Metric(
+        "recalls",
+        len(table),
+        "count",
+        {"units_recalled": len(covered), "units_retrieved": None},
+        evidence(session, ids, period, scope),
+        table=table,
+        exceptions=exceptions,
+    )
+
+
+def calibration_coverage(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
     """Share of measurements made with an instrument in calibration: its certificate still in force (not
     revoked or superseded since) and valid at the time of measurement."""
     certificate = RecordRow.__table__.alias("certificate")
+    valid = and_(CertificateRow.valid_from <= F.measured_at, F.measured_at <= CertificateRow.valid_until,
+                 or_(CertificateRow.external, certificate.c.status.in_(COUNTED)))  # fmt: skip
     rows = session.execute(
-        select(F.record_id, F.measured_at, CertificateRow.valid_from, CertificateRow.valid_until,
-               CertificateRow.external, certificate.c.status)
-        .where(_where(period, scope), F.record_type != "calibration_certificate")
+        select(F.record_id, valid.label("valid"))
+        .where(_where(period, scope), F.record_type.not_in(("calibration_certificate", "human_review")))
         .outerjoin(CertificateRow, CertificateRow.record_id == F.calibration_id)
         .outerjoin(certificate, certificate.c.id == F.calibration_id)
     ).all()  # fmt: skip
-    covered = [
-        r[0]
-        for r in rows
-        if r[2] is not None
-        and as_utc(r[2]) <= as_utc(r[1]) <= as_utc(r[3])
-        and (r[4] or r[5] in ("anchored", "accepted"))
-    ]
-    breakdown = {"measurements": len(rows), "in_calibration": len(covered)}
+    covered, exceptions = [], []
+    for rid, ok in rows:
+        if ok:
+            covered.append(rid)
+        else:
+            exceptions.append({"kind": "out of calibration", "record_id": rid})
     return Metric(
         "calibration_coverage",
         _ratio(len(covered), len(rows)),
         "pure",
-        breakdown,
+        {"measurements": len(rows), "in_calibration": len(covered)},
         evidence(session, [r[0] for r in rows], period, scope),
+        exceptions=exceptions,
     )
 
 
-def data_completeness(session: Session, period: Period, scope: Scope) -> Metric:
-    """Share of submitted records that carried every mandatory field (refusals for missing fields count
-    against it; target 99.97%)."""
-    ids = [r for (r,) in session.execute(select(F.record_id).where(_where(period, scope)))]
-    refusal_filter = [RefusalRow.at >= period.start, RefusalRow.at < period.end, RefusalRow.missing_mandatory]
+def data_completeness(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
+    """Share of the units produced in the period that carry every production record the criteria require:
+    an inspection (EL or AI) and an STC flash test. Refused submissions are exceptions, not the denominator."""
+    u = units(session, period, scope)
+    complete = [x for x in u.produced.values() if x.first_inspection is not None and x.flash is not None]
+    exceptions = [
+        {"kind": "production record missing", "unit": x.unit_id,
+         "detail": ", ".join(n for n, ok in (("inspection", x.first_inspection), ("flash test", x.flash)) if not ok)}
+        for x in u.produced.values() if x.first_inspection is None or x.flash is None
+    ]  # fmt: skip
+    refusal_filter = [RefusalRow.at >= period.start, RefusalRow.at < period.end]
     if scope.members is not None:
         refusal_filter.append(RefusalRow.actor.in_(scope.members))
     refused = session.scalar(select(func.count()).select_from(RefusalRow).where(*refusal_filter)) or 0
-    value = _ratio(len(ids), len(ids) + refused)
-    breakdown = {"complete": len(ids), "refused_missing_fields": refused, "target": COMPLETENESS_TARGET,
-                 "met": value is not None and value >= COMPLETENESS_TARGET}  # fmt: skip
-    return Metric("data_completeness", value, "pure", breakdown, evidence(session, ids, period, scope))
-
-
-def anchoring_coverage(session: Session, period: Period, scope: Scope) -> Metric:
-    """Share of the period's records anchored on the consortium chain."""
-    ids = [r for (r,) in session.execute(select(F.record_id).where(_where(period, scope)))]
-    ev = evidence(session, ids, period, scope)
-    anchored = len(ids) - ev.unanchored
+    if refused:
+        exceptions.append({"kind": "submissions refused at ingest", "detail": str(refused)})
+    ids = [r for x in complete for r in x.records]
     return Metric(
-        "anchoring_coverage", _ratio(anchored, len(ids)), "pure", {"records": len(ids), "anchored": anchored}, ev
+        "data_completeness",
+        _ratio(len(complete), len(u.produced)),
+        "pure",
+        {"units_produced": len(u.produced), "units_complete": len(complete), "refused_submissions": refused},
+        evidence(session, ids, period, scope),
+        exceptions=exceptions,
     )
 
 
-METRICS: dict[str, Callable[[Session, Period, Scope], Metric]] = {
+def anchoring_coverage(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
+    """Share of the period's records in force anchored on the consortium chain."""
+    ids = [r for (r,) in session.execute(select(F.record_id).where(_where(period, scope)))]
+    ev = evidence(session, ids, period, scope)
+    index = _anchor_index(session, period, scope)
+    unanchored = [{"kind": "not anchored", "record_id": r} for r in ids if r not in index.of]
+    anchored = len(ids) - ev.unanchored
+    return Metric(
+        "anchoring_coverage",
+        _ratio(anchored, len(ids)),
+        "pure",
+        {"records": len(ids), "anchored": anchored},
+        ev,
+        exceptions=unanchored,
+    )
+
+
+def restatements(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
+    """GRI 2-4 / ESRS BP-2: records of the period that were revoked or superseded (every such change is a
+    restatement of any figure that counted the record), with the replacement and the reason."""
+    rows = session.execute(
+        select(AuditRow.record_id, AuditRow.new_value, AuditRow.reason, AuditRow.at, RecordRow.superseded_by,
+               RecordRow.record_type)
+        .join(RecordRow, RecordRow.id == AuditRow.record_id)
+        .where(AuditRow.action == "status", AuditRow.new_value.in_(("revoked", "superseded")),
+               RecordRow.measured_at >= period.start, RecordRow.measured_at < period.end,
+               *([RecordRow.lab_member.in_(scope.members)] if scope.members is not None else []),
+               *([RecordRow.product.in_(scope.products)] if scope.products is not None else []),
+               *([or_(RecordRow.lab_member == scope.viewer, RecordRow.confidentiality == "public")]
+                 if scope.viewer is not None else []))
+        .order_by(AuditRow.id)
+    ).all()  # fmt: skip
+    table = [
+        {"record_id": rid, "record_type": kind, "change": change, "replacement": by if change == "superseded" else None,
+         "at": as_utc(at).isoformat(), "reason": reason}
+        for rid, change, reason, at, by, kind in rows
+    ]  # fmt: skip
+    return Metric(
+        "restatements",
+        len(table),
+        "count",
+        {"revoked": sum(r["change"] == "revoked" for r in table),
+         "superseded": sum(r["change"] == "superseded" for r in table)},
+        evidence(session, [str(r["record_id"]) for r in table], period, scope),
+        table=table,
+    )  # fmt: skip
+
+
+MetricFunction = Callable[[Session, Period, Scope, Inputs], Metric]
+METRICS: dict[str, MetricFunction] = {
     "first_pass_yield": first_pass_yield,
     "non_conformities": non_conformities,
-    "product_safety_failures": product_safety,
+    "product_categories_assessed": product_categories_assessed,
     "recalls": recalls,
-    "substances_over_limit": restricted_substances,
-    "critical_material_content": critical_materials,
+    "substances_over_limit": substances_of_concern,
+    "critical_raw_materials": critical_materials,
     "recycled_content": recycled_content,
-    "durability_degradation": durability,
+    "durability_pmax_loss": durability,
+    "production_mw": production_mw,
     "calibration_coverage": calibration_coverage,
     "data_completeness": data_completeness,
     "anchoring_coverage": anchoring_coverage,
+    "restatements": restatements,
 }
+
+
+def scrap_mass(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
+    """ESRS E5-5 / GRI 306-3: the mass of the non-conforming production units (scrapped or reworked)."""
+    nc = non_conformities(session, period, scope, inputs)
+    table = [{"product": row["product"], "units": row["units"], "unit_mass_kg": inputs.mass(row["product"])}
+             for row in nc.table]  # fmt: skip
+    missing = sorted(row["product"] for row in table if row["unit_mass_kg"] is None)
+    total = sum(row["units"] * (row["unit_mass_kg"] or 0.0) for row in table)
+    note = f"no unit mass given for {', '.join(missing)}" if missing else ""
+    return Metric(
+        "scrap_mass_kg",
+        None if missing else round(total, 6),
+        "kg",
+        {"units": nc.value},
+        nc.evidence,
+        note=note,
+        table=table,
+    )
+
+
+METRICS["scrap_mass_kg"] = scrap_mass

@@ -1,10 +1,15 @@
-"""Report outputs: JSON, HTML, PDF (WeasyPrint) with SVG charts, and Inline XBRL 1.1 against the local
-taxonomy (esg_reports/taxonomy), which is copied beside the iXBRL file so that the pair validates offline."""
+"""Report outputs: JSON, HTML, PDF (WeasyPrint) with SVG charts, CSV and XLSX of every metric with its record
+ids, and Inline XBRL 1.1 against qledger's own taxonomy (esg_reports/taxonomy), which is copied beside the iXBRL
+file so that the pair validates offline; qledger's own concepts are not the ESRS taxonomy, and the file says it
+is not fileable."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,9 +20,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from esg_reports import i18n
 from esg_reports.charts import bars
 from esg_reports.mapping import HERE
-from esg_reports.report import Report
+from esg_reports.report import Report, prior
 
-FORMATS = ("json", "html", "pdf", "ixbrl")
+FORMATS = ("json", "html", "pdf", "ixbrl", "csv", "xlsx")
+EXPORT_COLUMNS = ("metric", "label", "value", "unit", "prior_value", "record_id", "anchor_tx", "anchor_tier", "block")
 _env = Environment(loader=PackageLoader("esg_reports"), autoescape=select_autoescape(["html", "xhtml", "j2"]))
 
 
@@ -28,17 +34,35 @@ def fmt(value: float | int | None, unit: str) -> str:
         return f"{value * 100:.2f} %"
     if unit in ("percent", "mass%"):
         return f"{value:.3f} {'%' if unit == 'percent' else 'mass %'}"
+    if unit == "kg":
+        return f"{value:,.3f} kg"
+    if unit == "MW":
+        return f"{value:,.4f} MW"
+    if unit == "units":
+        return f"{value:,} units"
     return f"{value:,}"
+
+
+def cell(value: Any) -> str:
+    """A table cell: numbers as they are, ratios in the table as percentages."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
 
 
 def _charts(d: dict[str, Any]) -> dict[str, str]:
     m = d["metrics"]
     yield_items = [
-        (p, v["yield"]) for p, v in m.get("first_pass_yield", {}).get("breakdown", {}).items() if v["yield"] is not None
+        (row["product"], row["yield"])
+        for row in m.get("first_pass_yield", {}).get("table", [])
+        if row["yield"] is not None
     ]
     recall_items = [
-        (f"recall {rid}", float(v["units"]))
-        for rid, v in m.get("recalls", {}).get("breakdown", {}).get("recalls", {}).items()
+        (f"recall {row['recall']}", float(row["units_covered"])) for row in m.get("recalls", {}).get("table", [])
     ]
     short = {
         "calibration_coverage": "in calibration",
@@ -70,6 +94,67 @@ def write_evidence(report: Report, directory: Path) -> int:
     return len(written)
 
 
+def export_rows(report: Report) -> Iterator[tuple[Any, ...]]:
+    """One row (in EXPORT_COLUMNS order) per (metric, record id) with the record's anchoring transaction; a
+    metric without records gets one row with its value only."""
+    index = report.anchor_index
+    for key, m in report.metrics.items():
+        before = report.comparatives.get(key)
+        base = (key, report.mapping.metrics[key]["label"], m.value, m.unit, before.value if before else None)
+        if not m.evidence.record_ids:
+            yield (*base, None, None, None, None)
+        for rid in sorted(m.evidence.record_ids):
+            k = index.of.get(rid) if index is not None else None
+            if k is None:
+                yield (*base, rid, None, None, None)
+            else:
+                tx, tier, _, block, _, _ = index.keys[k]  # type: ignore[union-attr]
+                yield (*base, rid, tx, tier, block)
+
+
+def to_csv(report: Report) -> bytes:
+    buffer = io.StringIO()
+    _write_csv(report, buffer)
+    return buffer.getvalue().encode()
+
+
+def _write_csv(report: Report, out: Any) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    writer.writerows(tuple("" if v is None else v for v in row) for row in export_rows(report))
+
+
+def to_xlsx(report: Report) -> bytes:
+    """A workbook: a 'metrics' sheet (value, prior value, criteria), one row per evidence record in 'records',
+    and the exceptions register."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "metrics"
+    sheet.append(["metric", "label", "value", "unit", "prior_value", "records", "record_ids_sm3", "numerator",
+                  "denominator", "unit_of_count", "includes", "excludes"])  # fmt: skip
+    for key, m in report.metrics.items():
+        spec = report.mapping.metrics[key]
+        before = report.comparatives.get(key)
+        c = spec["criteria"]
+        sheet.append([key, spec["label"], m.value, m.unit, before.value if before else None, len(m.evidence.record_ids),
+                      m.evidence.digest, c["numerator"], c["denominator"], c["unit_of_count"], c["includes"],
+                      c["excludes"]])  # fmt: skip
+    records = book.create_sheet("records")
+    records.append(list(EXPORT_COLUMNS))
+    for row in export_rows(report):
+        records.append(list(row))
+    exceptions = book.create_sheet("exceptions")
+    exceptions.append(["metric", "kind", "record_id", "unit", "detail"])
+    for e in report.exceptions():
+        exceptions.append([e["metric"], e["kind"], e.get("record_id"), e.get("unit"), e.get("detail")])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 def to_html(report: Report, anchor_rows: int = 25, font_faces: str = "") -> str:
     """`font_faces`: @font-face rules for the shipped fonts (the PDF's; the HTML file itself names the families
     only, since file URLs of this installation mean nothing where the file is read)."""
@@ -79,6 +164,8 @@ def to_html(report: Report, anchor_rows: int = 25, font_faces: str = "") -> str:
         d=d,
         charts=_charts(d),
         fmt=fmt,
+        cell=cell,
+        exceptions=_exception_summary(report),
         anchor_rows=anchor_rows,
         font_faces=font_faces,
         font=i18n.FONT,
@@ -94,52 +181,141 @@ def to_pdf(report: Report) -> bytes:
     return pdf
 
 
-def _facts(report: Report, d: dict[str, Any]) -> list[dict[str, Any]]:
+def _example(e: dict[str, Any]) -> str:
+    return str(e.get("unit") or (e.get("record_id") or "")[:12] or e.get("detail") or e.get("recall"))
+
+
+def _exception_summary(report: Report) -> list[dict[str, Any]]:
+    """The exceptions register in the body: per metric and kind, how many, with up to three examples."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in report.exceptions():
+        groups.setdefault((e["metric"], e["kind"]), []).append(e)
+    return [
+        {"metric": report.mapping.metrics[m]["label"], "kind": k, "count": len(v),
+         "examples": ", ".join(_example(x) for x in v[:3])}
+        for (m, k), v in sorted(groups.items())
+    ]  # fmt: skip
+
+
+_MEASURES = {"pure": "xbrli:pure", "percent": "xbrli:pure", "units": "xbrli:pure", "count": "xbrli:pure",
+             "kg": "utr:kg", "MW": "utr:MW"}  # fmt: skip
+
+
+def _facts(report: Report, d: dict[str, Any], qname: Any = None) -> list[dict[str, Any]]:
+    """The iXBRL facts: the period's and the prior period's value of every metric. `qname(key, concept)` names
+    each fact's concept (default: qledger's own)."""
+    own = report.mapping.taxonomy["prefix"]
+    name = qname or (lambda key, concept: f"{own}:{concept}")
     out = []
     for key, spec in report.mapping.metrics.items():
         if key not in d["metrics"]:
             continue
         m = d["metrics"][key]
-        value, kind = m["value"], spec["type"]
-        fact = {"label": m["label"], "concept": spec["concept"], "value": value, "records": m["evidence"]["records"],
-                "scale": None, "suffix": ""}  # fmt: skip
-        if value is not None:
-            if kind == "integer":
-                fact.update(shown=str(int(value)), decimals="0")
-            elif kind == "percent":  # shown in percent, tagged as a pure fraction
-                fact.update(shown=f"{Decimal(str(value)):f}", decimals="INF", scale="-2", suffix=" %")
-            else:
-                fact.update(shown=f"{Decimal(str(value)):f}", decimals="INF")
-        out.append(fact)
+        kind = spec["type"]
+        unit = _MEASURES.get(m["unit"], "xbrli:pure").split(":")[1]
+        for context, value in (("period", m["value"]), ("prior", m["prior_value"])):
+            fact = {"label": m["label"], "qname": name(key, spec["concept"]), "value": value, "context": context,
+                    "records": m["evidence"]["records"], "sm3": m["evidence"]["record_ids_sm3"], "scale": None,
+                    "suffix": "", "unit": unit, "id": f"f-{key}-{context}"}  # fmt: skip
+            if value is not None:
+                if kind == "integer":
+                    fact.update(shown=str(int(value)), decimals="0")
+                elif kind == "percent":  # shown in percent (rounded to 4 places), tagged as a fraction
+                    fact.update(shown=f"{Decimal(str(value)):f}", decimals="6", scale="-2", suffix=" %")
+                else:  # ratios and quantities are rounded to 6 decimal places
+                    fact.update(shown=f"{Decimal(str(value)):f}", decimals="6")
+            out.append(fact)
         for extra_key, concept in spec.get("extra_concepts", {}).items():
             extra = m["breakdown"].get(extra_key)
-            out.append({"label": f"{m['label']}: {extra_key.replace('_', ' ')}", "concept": concept, "value": extra,
-                        "shown": str(extra), "decimals": "0", "records": m["evidence"]["records"], "scale": None,
-                        "suffix": ""})  # fmt: skip
+            out.append({"label": f"{m['label']}: {extra_key.replace('_', ' ')}", "qname": name(key, concept),
+                        "value": extra, "shown": str(extra), "decimals": "0", "records": m["evidence"]["records"],
+                        "sm3": m["evidence"]["record_ids_sm3"], "scale": None, "suffix": "", "context": "period",
+                        "unit": "pure", "id": f"f-{key}-{extra_key}"})  # fmt: skip
     return out
 
 
-def to_ixbrl(report: Report, schema_href: str) -> str:
+def to_ixbrl(report: Report, schema_href: str, package: Any = None) -> str:
+    """Inline XBRL: with `package` (packages.Package), against its concepts and an extension schema named
+    `schema_href` (xbrl.extension); without, against qledger's own taxonomy, saying it is not fileable."""
     d = report.to_dict(ids_per_metric=0)
     anchors = sum(len(m["evidence"]["anchors"]) for m in d["metrics"].values())
+    t = report.mapping.taxonomy
+    if package is None:
+        statement, namespaces, hrefs = t["statement"] + ".", {t["prefix"]: t["namespace"]}, [schema_href]
+        facts, text_concept = _facts(report, d), f"{t['prefix']}:DescriptionOfQualityEvidenceAndItsAnchoring"
+    else:
+        from esg_reports import xbrl
+
+        ext = xbrl.extension(report, package)
+        statement = (
+            f"Tagged against the installed taxonomy package {package.name} {package.version} "
+            f"(SHA-256 {package.sha256}); entity-specific extensions are anchored in {ext.linkbase}."
+        )
+        namespaces, hrefs = ext.namespaces, [package.entry_point, schema_href]
+        facts = _facts(report, d, ext.qname)
+        text_concept = f"{ext.prefix}:DescriptionOfQualityEvidenceAndItsAnchoring"
     text = (
         f"Every figure is computed by qledger from quality records anchored on the consortium chain; "
         f"{anchors} anchoring transactions are listed in the report's JSON evidence with the SM3 of each "
-        f"metric's record ids, mapping version {d['mapping_version']}."
+        f"metric's record ids, mapping version {d['mapping_version']}. {statement}"
     )
     return _env.get_template("report.xhtml.j2").render(
         r=report,
         d=d,
-        t=report.mapping.taxonomy,
-        facts=_facts(report, d),
-        schema_href=schema_href,
+        namespaces=namespaces,
+        facts=facts,
+        schema_hrefs=hrefs,
+        statement=statement,
+        text_concept=text_concept,
         end_inclusive=(report.period.end - timedelta(days=1)).date().isoformat(),
+        prior=prior(report.period),
+        prior_end_inclusive=(prior(report.period).end - timedelta(days=1)).date().isoformat(),
         evidence_text=text,
     )
 
 
-def write(report: Report, out_dir: Path, formats: tuple[str, ...] | list[str] = FORMATS) -> dict[str, Path]:
-    """Write the chosen formats into `out_dir`; returns format -> path."""
+def to_xbrl_json(report: Report, package: Any = None) -> bytes:
+    """The facts as an xBRL-JSON report (OIM, https://xbrl.org/2021/xbrl-json), for an issuer's disclosure tool."""
+    d = report.to_dict(ids_per_metric=0)
+    t = report.mapping.taxonomy
+    if package is None:
+        namespaces, taxonomy, facts = {t["prefix"]: t["namespace"]}, [t["schema"]], _facts(report, d)
+    else:
+        from esg_reports import xbrl
+
+        ext = xbrl.extension(report, package)
+        namespaces, taxonomy = ext.namespaces, [package.entry_point, ext.schema]
+        facts = _facts(report, d, ext.qname)
+    periods = {"period": report.period, "prior": prior(report.period)}
+    out: dict[str, Any] = {}
+    for f in facts:
+        if f["value"] is None:
+            continue
+        p = periods[f["context"]]
+        out[f["id"]] = {
+            "value": str(f["value"]),
+            "decimals": int(f["decimals"]),
+            "dimensions": {"concept": f["qname"], "entity": f"lei:{report.entity.lei}",
+                           "period": f"{p.start.isoformat()}/{p.end.isoformat()}",
+                           "unit": {"pure": "xbrli:pure", "kg": "utr:kg", "MW": "utr:MW"}[f["unit"]]},
+        }  # fmt: skip
+    document = {
+        "documentInfo": {
+            "documentType": "https://xbrl.org/2021/xbrl-json",
+            "namespaces": {**namespaces, "xbrli": "http://www.xbrl.org/2003/instance",
+                           "utr": "http://www.xbrl.org/2009/utr", "lei": "http://standards.iso.org/iso/17442"},
+            "taxonomy": taxonomy,
+        },
+        "facts": out,
+    }  # fmt: skip
+    return json.dumps(document, indent=1).encode()
+
+
+def write(
+    report: Report, out_dir: Path, formats: tuple[str, ...] | list[str] = FORMATS, package: Any = None
+) -> dict[str, Path]:
+    """Write the chosen formats into `out_dir`; returns format -> path. With `package` (an installed taxonomy
+    package, esg_reports.packages), the Inline XBRL and its xBRL-JSON feed use its concepts and an extension."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"unknown format(s) {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
@@ -156,9 +332,26 @@ def write(report: Report, out_dir: Path, formats: tuple[str, ...] | list[str] = 
     if "pdf" in formats:
         paths["pdf"] = out_dir / f"{stem}.pdf"
         paths["pdf"].write_bytes(to_pdf(report))
+    if "csv" in formats:
+        paths["csv"] = out_dir / f"{stem}.csv"
+        with paths["csv"].open("w", newline="") as f:  # streamed: millions of rows at a report over 1M records
+            _write_csv(report, f)
+    if "xlsx" in formats:
+        paths["xlsx"] = out_dir / f"{stem}.xlsx"
+        paths["xlsx"].write_bytes(to_xlsx(report))
     if "ixbrl" in formats:
-        schema = report.mapping.taxonomy["schema"]
-        shutil.copyfile(HERE / "taxonomy" / schema, out_dir / schema)
+        if package is None:
+            schema = report.mapping.taxonomy["schema"]
+            shutil.copyfile(HERE / "taxonomy" / schema, out_dir / schema)
+        else:
+            from esg_reports import xbrl
+
+            ext = xbrl.extension(report, package)
+            for name, text in ext.files().items():
+                (out_dir / name).write_text(text)
+            schema = ext.schema
         paths["ixbrl"] = out_dir / f"{stem}.xhtml"
-        paths["ixbrl"].write_text(to_ixbrl(report, schema))
+        paths["ixbrl"].write_text(to_ixbrl(report, schema, package))
+        paths["xbrl-json"] = out_dir / f"{stem}.xbrl.json"
+        paths["xbrl-json"].write_bytes(to_xbrl_json(report, package))
     return paths

@@ -291,7 +291,7 @@ def init(
 
 @app.command()
 def example(
-    record_type: Annotated[str, typer.Argument(help="el_image, tensile_test or xrf_analysis")],
+    record_type: Annotated[str, typer.Argument(help="el_image, tensile_test, xrf_analysis or power_measurement")],
     out_dir: Annotated[Path, typer.Option(help="Where to write the record JSON (and its image).")] = Path("."),
     member: Annotated[str, typer.Option(help="The lab whose station (profile.json) records it.")] = "LAB-SZ",
     lot: Annotated[str, typer.Option(help="The lot of the item tested.")] = "LOT-2026-11-A",
@@ -1083,10 +1083,49 @@ def recall_close(recall_id: int, reason: Annotated[str, typer.Option()], acting:
 
 # ---------------------------------------------------------------------------------------------- disclosures
 
+taxonomy_app = typer.Typer(
+    help="XBRL taxonomy packages (the EFRAG ESRS package) for Inline XBRL.", no_args_is_help=True
+)
+app.add_typer(taxonomy_app, name="taxonomy")
+
+
+@taxonomy_app.command("install")
+def taxonomy_install(
+    package: Annotated[Path, typer.Argument(help="The taxonomy package zip (e.g. EFRAG's ESRS package).")],
+    sha256: Annotated[str, typer.Option(help="Its SHA-256 as the publisher states it (checked before install).")],
+) -> None:
+    """Install a taxonomy package: `qledger report` then tags Inline XBRL with its concepts."""
+
+    def run() -> None:
+        from esg_reports import packages
+
+        if not package.is_file():
+            raise Failed(f"{package}: no such file")
+        installed = packages.install(package, sha256, _settings().data_dir / "taxonomies")
+        console.print(f"installed {installed.name} {installed.version} (SHA-256 {installed.sha256})")
+        console.print(f"entry point: {installed.entry_point}")
+
+    _guard(run)
+
+
+@taxonomy_app.command("list")
+def taxonomy_list() -> None:
+    """The installed taxonomy packages, each re-checked against its SHA-256."""
+
+    def run() -> None:
+        from esg_reports import packages
+
+        for p in packages.installed(_settings().data_dir / "taxonomies"):
+            console.print(f"{p.sha256}  {p.name} {p.version}  {p.entry_point}")
+
+    _guard(run)
+
 
 @app.command()
 def report(
-    framework: Annotated[str, typer.Option(help="Comma-separated: esrs, gri, sasb, tcfd.")] = "esrs,gri,sasb,tcfd",
+    framework: Annotated[
+        str, typer.Option(help="Comma-separated: esrs, gri, sasb, ifrs_s2.")
+    ] = "esrs,gri,sasb,ifrs_s2",
     period: Annotated[int, typer.Option(help="The reporting year.")] = datetime.now(UTC).year,
     format: Annotated[str, typer.Option(help="Comma-separated: json, html, pdf, ixbrl.")] = "pdf,ixbrl,json",
     out: Annotated[Path, typer.Option(help="Where to write the report files.")] = Path("reports"),
@@ -1094,15 +1133,28 @@ def report(
     lei: Annotated[str | None, typer.Option(help="Its ISO 17442 LEI (default: profile.json's).")] = None,
     member: Annotated[list[str] | None, typer.Option(help="Limit to these members' records (repeat).")] = None,
     product: Annotated[list[str] | None, typer.Option(help="Limit to these products (repeat).")] = None,
+    sasb_industry: Annotated[str, typer.Option(help="The entity's SICS industry: RR-ST or RT-EE.")] = "RR-ST",
+    unit_mass: Annotated[
+        list[str] | None, typer.Option(help="PRODUCT=KG: the mass of one unit (repeat); for kg figures.")
+    ] = None,
 ) -> None:
-    """CSRD/ESRS, GRI, SASB and TCFD disclosures whose every figure links to anchored evidence."""
+    """CSRD/ESRS, GRI, SASB and IFRS S2 disclosures whose every figure links to anchored evidence."""
 
     def run() -> None:
         from rich.table import Table
 
         from esg_reports import render
-        from esg_reports.metrics import Period, Scope
-        from esg_reports.report import Entity, build
+        from esg_reports.metrics import Inputs, Period, Scope
+        from esg_reports.report import Entity, build, recalls_on_chain
+        from ledger_service.errors import LedgerError
+
+        masses = []
+        for item in unit_mass or []:
+            name, _, kg = item.partition("=")
+            try:
+                masses.append((name, float(kg)))
+            except ValueError:
+                raise LedgerError(f"--unit-mass {item!r}: give PRODUCT=KG") from None
 
         with _runtime() as rt, rt.service.sessions.begin() as session:
             if entity is None or lei is None:
@@ -1112,12 +1164,17 @@ def report(
                 entity_name, entity_lei = entity, lei
             built = build(
                 session,
-                entity=Entity(entity_name, entity_lei),
+                entity=Entity(entity_name, entity_lei, sasb_industry),
                 period=Period.year(period),
                 scope=Scope(tuple(member) if member else None, tuple(product) if product else None),
                 frameworks=[f.strip() for f in framework.split(",") if f.strip()],
+                inputs=Inputs(recalls=recalls_on_chain(rt.service.chain), product_mass_kg=tuple(masses)),
             )
-            paths = render.write(built, out, [f.strip() for f in format.split(",") if f.strip()])
+            from esg_reports import packages
+
+            installed = packages.installed(_settings().data_dir / "taxonomies")
+            chosen = installed[-1] if installed else None
+            paths = render.write(built, out, [f.strip() for f in format.split(",") if f.strip()], package=chosen)
         table = Table(title=f"disclosures {period} ({', '.join(built.frameworks)})")
         for column in ("metric", "value", "records", "anchoring transactions"):
             table.add_column(column)
@@ -1129,6 +1186,13 @@ def report(
         console.print(table)
         for kind, path in paths.items():
             console.print(f"{kind}: {path}")
+        if "ixbrl" in paths:
+            console.print(
+                f"Inline XBRL tagged against {chosen.name} {chosen.version}"
+                if chosen
+                else "Inline XBRL uses qledger's own concepts: it validates but is not fileable "
+                "(install the ESRS taxonomy package with `qledger taxonomy install`)"
+            )
 
     _guard(run)
 

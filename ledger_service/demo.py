@@ -125,7 +125,7 @@ def run_demo(
     out_dir: Path | None = None,
 ) -> DemoReport:
     """Run the whole story; `progress(task, advance, total)` reports long steps; with `out_dir`, the year's
-    ESRS/GRI/SASB/TCFD disclosures are written there (PDF, Inline XBRL, JSON)."""
+    ESRS/GRI/SASB/IFRS S2 disclosures are written there (PDF, Inline XBRL, JSON, CSV, XLSX)."""
     report = DemoReport()
     tick = progress or (lambda task, advance, total: None)
     demo = Demo(service, keys)
@@ -138,10 +138,14 @@ def run_demo(
     kinds = [_kind(i % 25) for i in range(count)]
     t = time.perf_counter()
     ids: list[tuple[str, str, list[AttachmentFile]]] = []
+    produced = []
     for i, kind in enumerate(kinds):
         raw, files = demo.record(kind, i)
         ids.append((service.submit(raw, files, actor=LAB).record_id, kind, files))
+        if kind == "el_image" and raw["results"]["test_stage"] == "initial":
+            produced.append(raw)
         tick("ingest", 1, count)
+    ids += flash_tests(demo, produced)
     report.timings["validate, hash, pin, index"] = time.perf_counter() - t
     for _, kind, _ in ids:
         tier = service.tiers[kind]
@@ -204,16 +208,19 @@ def run_demo(
 
     if out_dir is not None:
         from esg_reports import render
-        from esg_reports.metrics import Period
-        from esg_reports.report import Entity, build
+        from esg_reports.metrics import Inputs, Period
+        from esg_reports.report import Entity, build, recalls_on_chain
 
         t = time.perf_counter()
         with service.sessions.begin() as session:
             disclosures = build(
-                session, entity=Entity(**demo.profile.reporting_entity.model_dump()), period=Period.year(demo.now.year)
+                session,
+                entity=Entity(**demo.profile.reporting_entity.model_dump()),
+                period=Period.year(demo.now.year),
+                inputs=Inputs(recalls=recalls_on_chain(service.chain), product_mass_kg=(("DM-400", 21.5),)),
             )
-        report.outputs = render.write(disclosures, out_dir, ["pdf", "ixbrl", "json"])
-        report.timings["ESRS/GRI/SASB/TCFD report"] = time.perf_counter() - t
+        report.outputs = render.write(disclosures, out_dir, ["pdf", "ixbrl", "json", "csv", "xlsx"])
+        report.timings["ESRS/GRI/SASB/IFRS S2 report"] = time.perf_counter() - t
 
         from esg_reports import certificates
 
@@ -226,7 +233,48 @@ def run_demo(
             report.outputs[f"certificate {i + 1}"] = path
         report.certificates_valid = sum(certificates.is_valid(service.verify_certificate(c.pdf)) for c in issued)
         report.timings[f"certificates ({', '.join(CERTIFICATE_LANGUAGES)})"] = time.perf_counter() - t
+
+        from esg_reports import pack
+
+        t = time.perf_counter()
+        anchor = pack.anchor_report(service, disclosures, member=MFR)
+        service.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]  # a dev chain mines on demand
+        seed = pack.sample_seed(service.chain, anchor)
+        report.outputs["re-performance pack"] = pack.write_pack(
+            service, disclosures, out_dir / "reperformance", anchor=anchor, seed=seed
+        )
+        report.timings["re-performance pack (anchored, sampled)"] = time.perf_counter() - t
+        from esg_reports import customer
+
+        signed = customer.sign_and_anchor(
+            service, demo.keys.sm2(MFR), MFR, customer.document(disclosures, customer="Solar Farms GmbH")
+        )
+        report.outputs["customer-request pack (VSME)"] = out_dir / "customer-pack-vsme.json"
+        report.outputs["customer-request pack (VSME)"].write_bytes(customer.to_json(signed))
     return report
+
+
+def flash_tests(demo: Demo, produced: list[dict[str, Any]]) -> list[tuple[str, str, list[AttachmentFile]]]:
+    """STC flash tests (IEC 60904-1): one at the end of line for every module first EL-imaged at stage 'initial',
+    and a qualification lot of four modules flashed before and after IEC 61215 TC200 and DH1000 sequences."""
+    from ledger_service.station import power_results
+
+    service, out = demo.service, []
+    for n, el in enumerate(produced):
+        raw, files = demo.record("power_measurement", 3 * 10**6 + n)
+        raw["subject"] = dict(el["subject"])
+        raw["results"]["module"] = dict(el["results"]["module"])
+        out.append((service.submit(raw, files, actor=LAB).record_id, "power_measurement", files))
+    for q in range(4):
+        p0 = round(demo.rng.gauss(410.0, 2.0), 2)
+        for stage, loss in (("initial", 0.0), ("after TC200", 0.010 + 0.004 * q), ("after DH1000", 0.018 + 0.006 * q)):
+            raw, files = demo.record("power_measurement", 4 * 10**6 + 10 * q + len(out))
+            raw["subject"].update(
+                unambiguous_id=f"QUAL-{q + 1:02d}", lot="LOT-QUAL-2026", condition="qualification sample"
+            )
+            raw["results"] = power_results(f"QUAL-{q + 1:02d}", stage, round(p0 * (1 - loss), 2))
+            out.append((service.submit(raw, files, actor=LAB).record_id, "power_measurement", files))
+    return out
 
 
 def inspection_story(demo: Demo, report: DemoReport, images: int) -> None:

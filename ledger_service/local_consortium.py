@@ -38,11 +38,14 @@ LAB, CAL, MFR, REG, NIM = "LAB-SZ", "CAL-NIM", "MFR-DM", "REG-CN", "NIM-CN"
 AGENTS = tuple(f"ESCROW-{i}" for i in range(1, 6))  # 3 of these 5 open a confidential record
 ESCROW_K = 3
 # The test lab's instruments -> the calibration lab's reference standard that calibrates each.
-REFERENCES = {"EL-CAM-01": "REF-IRRADIANCE", "TENSILE-01": "REF-FORCE", "XRF-01": "REF-XRF-CRM"}
+# FLASH-01 (the solar simulator of the flash test) is calibrated against the reference cell REF-IRRADIANCE.
+REFERENCES = {"EL-CAM-01": "REF-IRRADIANCE", "TENSILE-01": "REF-FORCE", "XRF-01": "REF-XRF-CRM",
+              "FLASH-01": "REF-IRRADIANCE"}  # fmt: skip
 # The calibration lab's reference standards -> the reference body's primary standard that calibrates each.
 PRIMARY_STANDARDS = {"REF-IRRADIANCE": "NIM-RADIOMETER", "REF-FORCE": "NIM-FORCE-MACHINE", "REF-XRF-CRM": "NIM-CRM-XRF"}
-LAB_METHODS = {"EL-CAM-01": "IEC TS 60904-13", "TENSILE-01": "ISO 6892-1", "XRF-01": "IEC 62321-3-1"}
-LAB_RECORD_TYPES = ("el_image", "tensile_test", "xrf_analysis", "ai_inspection", "human_review")
+LAB_METHODS = {"EL-CAM-01": "IEC TS 60904-13", "TENSILE-01": "ISO 6892-1", "XRF-01": "IEC 62321-3-1",
+               "FLASH-01": "IEC 60904-1"}  # fmt: skip
+LAB_RECORD_TYPES = ("el_image", "tensile_test", "xrf_analysis", "ai_inspection", "human_review", "power_measurement")
 
 
 def _instrument(instrument_id: str, standard: str) -> InstrumentProfile:
@@ -84,7 +87,7 @@ def default_profile(verification_url: str = "http://127.0.0.1:8080") -> Profile:
         authoriser=Person(name="Dr. Li Na", role="Head of calibration"),
         checker="cal-tech-2",
         operators=("cal-tech-1",),
-        instruments=tuple(_instrument(r, "ISO/IEC 17025") for r in REFERENCES.values()),
+        instruments=tuple(_instrument(r, "ISO/IEC 17025") for r in dict.fromkeys(REFERENCES.values())),
         customer=Customer(name=f"{LAB} laboratory", contact="calibration@lab-sz.example"),
     )
     nim = StationProfile(

@@ -62,6 +62,7 @@ DEFAULT_TIERS: Final[dict[str, str]] = {
     "el_image": "B",
     "ai_inspection": "B",
     "xrf_analysis": "C",
+    "power_measurement": "B",
 }
 NO_POLICY: Final = "no escrow policy is configured: confidential records cannot be escrowed"
 log = logging.getLogger("qledger.service")

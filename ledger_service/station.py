@@ -26,7 +26,7 @@ from ledger_service.index import crud
 from ledger_service.service import AttachmentFile, LedgerService
 
 PROFILE_FILE = "profile.json"
-EXAMPLE_TYPES = ("el_image", "tensile_test", "xrf_analysis")
+EXAMPLE_TYPES = ("el_image", "tensile_test", "xrf_analysis", "power_measurement")
 
 
 class _Strict(BaseModel):
@@ -266,7 +266,8 @@ def example_record(
     `qledger example` writes, and what the demo and the benches ingest."""
     if record_type not in EXAMPLE_TYPES:
         raise LedgerError(f"record type must be one of {', '.join(EXAMPLE_TYPES)}")
-    defaults = {"el_image": "EL-CAM-01", "tensile_test": "TENSILE-01", "xrf_analysis": "XRF-01"}
+    defaults = {"el_image": "EL-CAM-01", "tensile_test": "TENSILE-01", "xrf_analysis": "XRF-01",
+                "power_measurement": "FLASH-01"}  # fmt: skip
     instrument = instrument or _instrument_for(station.profile, record_type, defaults[record_type])
     measured = measured_at or station.clock() - timedelta(minutes=rng.randint(5, 60 * 24 * 20))
     operator = rng.choice(station.profile.operators)
@@ -301,6 +302,8 @@ def example_record(
                 {"quantity": "A", "value": round(rng.gauss(22, 1.5), 1), "unit": "%"},
             ],
         }
+    elif record_type == "power_measurement":
+        results = power_results(f"MOD-{n:06d}", "initial", pmax=round(rng.gauss(410.0, 3.0), 2))
     else:
         pb = max(0.0, rng.gauss(300, 350))
         results = {
@@ -329,13 +332,33 @@ def example_record(
     return raw, files
 
 
+def power_results(serial: str, stage: str, pmax: float, voc: float = 41.2, isc: float = 12.7) -> dict[str, Any]:
+    """The results of a flash test (IEC 60904-1) stated at STC: the fill factor follows from Pmax, Voc, Isc."""
+    return {
+        "module": {"maker": "Demo Modules", "model": "DM-400", "serial": serial, "technology": "mono-PERC",
+                   "cells_layout": "6x10"},
+        "test_stage": stage,
+        "stc": {"irradiance_W_m2": 1000, "cell_temperature_C": 25, "spectrum": "AM1.5G"},
+        "measured": {"irradiance_W_m2": 998.0, "module_temperature_C": 25.4,
+                     "translation": "IEC 60891:2021 procedure 1", "simulator_class": "AAA",
+                     "reference_device": "REF-IRRADIANCE"},
+        "pmax_W": pmax,
+        "voc_V": voc,
+        "isc_A": isc,
+        "fill_factor": round(pmax / (voc * isc), 4),
+        "pmax_uncertainty_pct": 1.6,
+        "nameplate_W": 410.0,
+    }  # fmt: skip
+
+
 def _instrument_for(profile: StationProfile, record_type: str, preferred: str) -> str:
     """The station's instrument for an example of `record_type`: the preferred one if the station has it,
     else the first whose method suits the record type."""
     ids = [i.id for i in profile.instruments]
     if preferred in ids:
         return preferred
-    prefix = {"el_image": "IEC TS 60904", "tensile_test": "ISO 6892", "xrf_analysis": "IEC 62321"}[record_type]
+    prefix = {"el_image": "IEC TS 60904", "tensile_test": "ISO 6892", "xrf_analysis": "IEC 62321",
+              "power_measurement": "IEC 60904-1"}[record_type]  # fmt: skip
     for instrument in profile.instruments:
         if instrument.method.standard.startswith(prefix):
             return instrument.id

@@ -11,6 +11,7 @@ export const RECORD_TYPE_CODES: Record<string, number> = {
   xrf_analysis: 4,
   ai_inspection: 5,
   human_review: 6,
+  power_measurement: 7,
 };
 const POLICIES: Record<string, number> = { RegulatorAlone: 0, MemberQuorum: 1 };
 

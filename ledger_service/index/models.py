@@ -236,10 +236,11 @@ class RecordFactsRow(Base):
     measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(14))  # pass | fail | inconclusive; None: no verdict
     screening: Mapped[str | None] = mapped_column(String(2))  # XRF IEC 62321-3-1: BL | X | OL
-    critical_mass_pct: Mapped[float | None] = mapped_column(Float)  # EU critical raw materials found by XRF
     test_stage: Mapped[str | None] = mapped_column(String(40))
-    degradation_pct: Mapped[float | None] = mapped_column(Float)  # EL inactive area after a stress test
     calibration_id: Mapped[str] = mapped_column(String(64))
+    reviewed_record_id: Mapped[str | None] = mapped_column(String(64))  # human_review: the record it amends
+    pmax_w: Mapped[float | None] = mapped_column(Float)  # power_measurement: Pmax at STC (IEC 60904-1)
+    crm: Mapped[dict[str, float] | None] = mapped_column(JSON)  # XRF: EU critical raw material -> mass %
 
 
 # Submissions refused at ingest (nothing of them is indexed): the denominator of data completeness.
@@ -278,6 +279,7 @@ class ReviewTaskRow(Base):
 
 Index("ix_records_type_time", RecordRow.record_type, RecordRow.measured_at)
 Index("ix_record_facts_period", RecordFactsRow.measured_at, RecordFactsRow.record_type)
+Index("ix_record_facts_unit", RecordFactsRow.unit_id)
 
 
 # Records the contracts refused to anchor (the lab suspended, an accreditation expired, a calibration withdrawn):

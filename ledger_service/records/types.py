@@ -6,6 +6,7 @@ append only.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Final, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -19,6 +20,7 @@ RECORD_TYPE_CODES: Final[dict[str, int]] = {
     "xrf_analysis": 4,
     "ai_inspection": 5,
     "human_review": 6,
+    "power_measurement": 7,
 }
 
 
@@ -209,7 +211,62 @@ class HumanReview(EnvelopeBase):
     results: ReviewResults
 
 
+# ------------------------------------------------------------------ PV module power (IEC 60904-1, flash test)
+
+
+class StcConditions(Model):
+    """The standard test conditions the I-V values are stated at (IEC 60904-3 reference spectrum)."""
+
+    irradiance_W_m2: Literal[1000]
+    cell_temperature_C: Literal[25]
+    spectrum: Literal["AM1.5G"]
+
+
+class MeasuredConditions(Model):
+    """What the simulator delivered during the flash, before translation to STC (IEC 60891)."""
+
+    irradiance_W_m2: float = Field(gt=0)
+    module_temperature_C: float
+    translation: NonEmpty  # e.g. "IEC 60891:2021 procedure 1"
+    simulator_class: Annotated[str, Field(pattern=r"^[ABC]{3}\+?$")]  # IEC 60904-9 spectral/uniformity/stability
+    reference_device: NonEmpty  # the calibrated reference cell or module (IEC 60904-2)
+
+
+class PowerResults(Model):
+    module: PvModule
+    test_stage: NonEmpty  # "initial" (end of line or before a sequence) or "after TC200", "after DH1000", ...
+    stc: StcConditions
+    measured: MeasuredConditions
+    pmax_W: float = Field(gt=0)
+    voc_V: float = Field(gt=0)
+    isc_A: float = Field(gt=0)
+    vmpp_V: float | None = Field(default=None, gt=0)
+    impp_A: float | None = Field(default=None, gt=0)
+    fill_factor: float = Field(gt=0, lt=1)
+    pmax_uncertainty_pct: float | None = Field(default=None, ge=0)  # expanded, k = 2
+    nameplate_W: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PowerResults:
+        product = self.voc_V * self.isc_A
+        if not (math.isfinite(product) and math.isfinite(self.pmax_W) and product > 0):
+            raise ValueError("pmax_W, voc_V and isc_A must be finite, and Voc * Isc above zero")
+        ff = self.pmax_W / product
+        if not math.isfinite(ff) or abs(ff - self.fill_factor) > 0.005:
+            raise ValueError(f"fill_factor {self.fill_factor} differs from Pmax/(Voc*Isc) = {ff:.4f}")
+        if self.vmpp_V is not None and self.impp_A is not None:
+            mpp = self.vmpp_V * self.impp_A
+            if not math.isfinite(mpp) or abs(mpp - self.pmax_W) > 0.01 * self.pmax_W:
+                raise ValueError("vmpp_V * impp_A differs from pmax_W by more than 1 %")
+        return self
+
+
+class PowerMeasurement(EnvelopeBase):
+    record_type: Literal["power_measurement"]
+    results: PowerResults
+
+
 Record = Annotated[
-    CalibrationCertificate | ElImage | TensileTest | XrfAnalysis | AiInspection | HumanReview,
+    CalibrationCertificate | ElImage | TensileTest | XrfAnalysis | AiInspection | HumanReview | PowerMeasurement,
     Field(discriminator="record_type"),
 ]

@@ -329,7 +329,9 @@ def test_reports_and_certificates_over_the_api(world: tuple[TestClient, Runtime,
     assert doc.json()["metrics"]["anchoring_coverage"]["evidence"]["records"] >= 1
     packed = client.get("/v1/reports", params={"period": year, "format": "ixbrl"}, headers=auth(keys[MFR]))
     names = zipfile.ZipFile(io.BytesIO(packed.content)).namelist()
-    assert names == [f"esg-{year}.xhtml", "qlesrs-2023-12-22.xsd"]
+    assert names == [f"esg-{year}.xhtml", "qledger-quality-2026.2.xsd"]
+    table = client.get("/v1/reports", params={"period": year, "format": "csv"}, headers=auth(keys[MFR]))
+    assert table.headers["content-type"].startswith("text/csv") and record_id in table.text
     problem(client.get("/v1/reports", params={"period": 1500}, headers=auth(keys[MFR])), 422, "REQUEST_INVALID")
 
     body = {"target": record_id, "languages": ["vi", "zh-Hans"]}

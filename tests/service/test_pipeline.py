@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -29,12 +31,13 @@ def test_the_demo_story_on_the_embedded_chain(tmp_path: Path, database: str) -> 
         runtime = open_runtime(Settings(data_dir=tmp_path, database_url=url))
         report = run_demo(runtime.service, runtime.keys, count=30, out_dir=tmp_path / "out")
         runtime.engine.dispose()
-    assert report.records_by_tier == {"A": 2, "B": 16, "C": 12}
+    # 30 records, then 5 end-of-line flash tests (one per EL image at stage initial) and 12 of a qualification lot.
+    assert report.records_by_tier == {"A": 2, "B": 16 + 5 + 12, "C": 12}
     assert report.inspection["images"] == 24 == report.inspection["anchored"]
     assert report.inspection["overridden by a person"] == 1
     assert report.inspection["pass"] > 0 and report.inspection["fail"] > 0  # cells spread over the data set
-    assert report.anchored == 30
-    assert (report.verified_valid, report.verified_total) == (30, 30)
+    assert report.anchored == 47
+    assert (report.verified_valid, report.verified_total) == (47, 47)
     assert [c[2] for c in report.cases] == [
         "ATTACHMENT_DIGEST_MISMATCH",
         "CALIBRATION_NOT_VALID_AT",
@@ -55,6 +58,15 @@ def test_the_demo_story_on_the_embedded_chain(tmp_path: Path, database: str) -> 
     assert all(p.stat().st_size for p in report.outputs.values()) and report.certificates_valid == 3
     disclosures = json.loads(report.outputs["json"].read_text())
     assert disclosures["metrics"]["anchoring_coverage"]["value"] == 1.0
+    # The qualification lot loses 1.0 to 2.2 % after TC200 and 1.8 to 3.6 % after DH1000 (demo.flash_tests).
+    durability = disclosures["metrics"]["durability_pmax_loss"]
+    assert durability["value"] == pytest.approx((1.8 + 2.4 + 3.0 + 3.6) / 4, abs=0.01)
+    assert [r["modules"] for r in durability["table"]] == [4, 4]
+    assert disclosures["metrics"]["production_mw"]["breakdown"]["units_flash_tested"] == 5
+    assert {"csv", "xlsx"} <= set(report.outputs)
+    packed = report.outputs["re-performance pack"]
+    run = subprocess.run([sys.executable, str(packed / "reperform.py"), str(packed)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout  # the demo's every figure re-performed from its pack alone
 
 
 @pytest.fixture(scope="module")

@@ -158,6 +158,30 @@ RESULTS: dict[str, dict[str, Any]] = {
         "decision": "fail",
         "reason": "crack visible",
     },
+    "power_measurement": {
+        "module": {
+            "maker": "M",
+            "model": "DM-400",
+            "serial": "MOD-1",
+            "technology": "mono-PERC",
+            "cells_layout": "6x10",
+        },
+        "test_stage": "initial",
+        "stc": {"irradiance_W_m2": 1000, "cell_temperature_C": 25, "spectrum": "AM1.5G"},
+        "measured": {
+            "irradiance_W_m2": 998.0,
+            "module_temperature_C": 25.4,
+            "translation": "IEC 60891:2021 procedure 1",
+            "simulator_class": "AAA",
+            "reference_device": "REF-IRRADIANCE",
+        },
+        "pmax_W": 410.0,
+        "voc_V": 41.2,
+        "isc_A": 12.7,
+        "vmpp_V": 34.5,
+        "impp_A": 11.88,
+        "fill_factor": 0.7836,
+    },
 }
 
 

@@ -1,4 +1,4 @@
-"""Disclosures and certificates over the API: the year's ESRS/GRI/SASB/TCFD report in any output format,
+"""Disclosures and certificates over the API: the year's ESRS/GRI/SASB/IFRS S2 report in any output format,
 certificates issued by the lab that owns the records, and certificate verification (open to anyone holding
 the PDF: it reveals nothing the holder does not have)."""
 
@@ -16,14 +16,15 @@ from pydantic import BaseModel, Field
 from esg_reports import certificates, mapping, render
 from esg_reports.i18n import LANGUAGES
 from esg_reports.mapping import FRAMEWORKS
-from esg_reports.metrics import Period, Scope
-from esg_reports.report import Entity, build
+from esg_reports.metrics import Inputs, Period, Scope
+from esg_reports.report import Entity, build, recalls_on_chain
 from ledger_service.api.deps import ActiveMemberDep, MemberDep, ServiceDep
 from ledger_service.api.problems import Problem
 from ledger_service.api.routes.records import RecordId, readable
 
 router = APIRouter(tags=["reports"])
-MEDIA = {"json": "application/json", "html": "text/html", "pdf": "application/pdf", "ixbrl": "application/zip"}
+MEDIA = {"json": "application/json", "html": "text/html", "pdf": "application/pdf", "ixbrl": "application/zip",
+         "csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}  # fmt: skip
 
 
 @router.get("/v1/reports", responses={200: {"content": {m: {} for m in MEDIA.values()}}})
@@ -32,8 +33,8 @@ def get_report(
     member: MemberDep,
     service: ServiceDep,
     period: Annotated[int, Query(ge=2000, le=2100)],
-    framework: Annotated[list[Literal["esrs", "gri", "sasb", "tcfd"]] | None, Query()] = None,
-    format: Annotated[Literal["json", "html", "pdf", "ixbrl"], Query()] = "json",
+    framework: Annotated[list[Literal["esrs", "gri", "sasb", "ifrs_s2"]] | None, Query()] = None,
+    format: Annotated[Literal["json", "html", "pdf", "ixbrl", "csv", "xlsx"], Query()] = "json",
     product: Annotated[list[Annotated[str, Field(max_length=120)]] | None, Query()] = None,
     entity: Annotated[str | None, Query(max_length=200, description="default: the profile's entity")] = None,
     lei: Annotated[str | None, Query(pattern=r"^[0-9A-Z]{18}[0-9]{2}$", description="default: the profile's")] = None,
@@ -52,9 +53,14 @@ def get_report(
             period=Period.year(period),
             scope=Scope(products=tuple(product) if product else None, viewer=member.id),
             frameworks=list(framework or FRAMEWORKS),
+            inputs=Inputs(recalls=recalls_on_chain(service.chain)),
         )
     if format == "json":
         return Response(render.to_json(report, ids_per_metric=1000), media_type=MEDIA["json"])
+    if format == "csv":
+        return Response(render.to_csv(report), media_type=MEDIA["csv"])
+    if format == "xlsx":
+        return Response(render.to_xlsx(report), media_type=MEDIA["xlsx"])
     if format == "html":
         return Response(render.to_html(report), media_type=MEDIA["html"])
     if format == "pdf":

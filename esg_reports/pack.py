@@ -1,0 +1,230 @@
+"""Re-performance of a report (docs/domain.md section 5): its digest anchored on the chain; an audit sample
+seeded from the hash of a block after that anchor, so that neither the reporter nor the auditor chooses it; and a
+pack an assurance provider recomputes every figure from, offline, with the reference calculator it carries
+(esg_reports/reperform.py, standard library only).
+
+The pack (a directory):
+  pack.json       the report's figures, period, scope, inputs, recalls, restatements, refusals; the digests of
+                  the code version, the mapping and the report; the anchor and the sample
+  values.jsonl    one line per record of the scope: the values the criteria read (with status and anchoring)
+  sample/ID.json  the canonical JSON of each sampled record; sample/ID.bundle.json its proof bundle
+  reperform.py    the reference calculator
+  criteria.json   the mapping file the report used
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from esg_reports.mapping import HERE
+from esg_reports.metrics import COUNTED
+from esg_reports.report import Report
+from ledger_service.canonical import canonical_json
+from ledger_service.digests import sm3
+from ledger_service.errors import LedgerError
+from ledger_service.index import sealing
+from ledger_service.index.crud import as_utc
+from ledger_service.index.models import AnchorRow, AuditRow, CertificateRow, RecordFactsRow, RecordRow
+
+F = RecordFactsRow
+SAMPLE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class ReportAnchor:
+    digest: str  # SM3 of the report's figures document (`figures_document`)
+    tx_hash: str
+    block: int
+
+
+def figures_document(report: Report) -> bytes:
+    """What the anchored digest covers: entity, period, scope, mapping and code digests, and every figure with
+    its prior value and the SM3 of its record ids (canonical JSON)."""
+    d = report.to_dict(ids_per_metric=0)
+    body = {
+        "entity": d["entity"],
+        "period": d["period"],
+        "scope": d["scope"],
+        "mapping_version": d["mapping_version"],
+        "mapping_sm3": d["mapping_sm3"],
+        "code_version": d["code_version"],
+        "figures": {k: {"value": m["value"], "unit": m["unit"], "prior_value": m["prior_value"],
+                        "records": m["evidence"]["records"], "record_ids_sm3": m["evidence"]["record_ids_sm3"]}
+                    for k, m in d["metrics"].items()},
+    }  # fmt: skip
+    return canonical_json(body)
+
+
+def anchor_report(service: Any, report: Report, member: str) -> ReportAnchor:
+    """Anchor the report's digest (a one-leaf tier C root of kind esg-report) and note it in the audit trail."""
+    from ledger_service.index import crud
+
+    digest = sm3(figures_document(report))
+    receipt = service.anchor_digests(member=member, digests=[digest], kind="esg-report")
+    tx = "0x" + receipt.tx_hash.hex()
+    with service.sessions.begin() as session:
+        crud.audit(session=session, actor=member, action="esg_report_anchor", new_value=digest.hex(), reason=tx)
+    return ReportAnchor(digest.hex(), tx, receipt.block_number)
+
+
+def merkle_root(digest: str) -> bytes:
+    """The one-leaf root under which a report's digest is anchored."""
+    from ledger_service import merkle
+
+    return merkle.root([bytes.fromhex(digest)])
+
+
+def sample_seed(chain: Any, anchor: ReportAnchor, after: int = 1) -> tuple[int, str]:
+    """The hash of the block `after` blocks past the report's anchor: (block number, hash). LookupError until
+    that block exists."""
+    number = anchor.block + after
+    if chain.w3.eth.block_number < number:
+        raise LookupError(f"block {number} does not exist yet: the sample is drawn once it does")
+    return number, "0x" + bytes(chain.w3.eth.get_block(number)["hash"]).hex()
+
+
+def draw_sample(report: Report, seed: str, size: int = SAMPLE_SIZE) -> list[str]:
+    """Up to `size` record ids from the evidence of every figure, ordered by SHA-256(seed || id): anyone with the
+    seed and the evidence lists draws the same sample."""
+    ids = sorted({r for m in report.metrics.values() for r in m.evidence.record_ids})
+    return sorted(ids, key=lambda r: hashlib.sha256(bytes.fromhex(seed[2:]) + bytes.fromhex(r)).digest())[:size]
+
+
+def restatement_diff(anchored: dict[str, Any], now: Report) -> list[dict[str, Any]]:
+    """The figures that changed since an anchored report (its figures document, as JSON), with the records
+    revoked or superseded since: the automatic restatement of a later supersede or revoke."""
+    figures = json.loads(figures_document(now))["figures"]
+    restated = [r["record_id"] for r in now.metrics["restatements"].table] if "restatements" in now.metrics else []
+    out = []
+    for key, was in anchored["figures"].items():
+        new = figures.get(key)
+        if new is None or new["value"] != was["value"] or new["record_ids_sm3"] != was["record_ids_sm3"]:
+            out.append({"metric": key, "was": was["value"], "now": None if new is None else new["value"],
+                        "restated_records": restated})  # fmt: skip
+    return out
+
+
+def population(session: Session, report: Report) -> Iterator[dict[str, Any]]:
+    """Every record of the report's scope (any status, any time), with the values the criteria read."""
+    scope = report.scope
+    visible = []  # members and products here; status and the viewer's visibility are read below
+    if scope.members is not None:
+        visible.append(F.lab_member.in_(scope.members))
+    if scope.products is not None:
+        visible.append(F.product.in_(scope.products))
+    certificate = RecordRow.__table__.alias("certificate")
+    rows = session.execute(
+        select(F.record_id, F.record_type, F.lab_member, F.product, F.lot, F.unit_id, F.measured_at, F.outcome,
+               F.screening, F.test_stage, F.pmax_w, F.crm, F.reviewed_record_id, RecordRow.status,
+               RecordRow.superseded_by, RecordRow.confidentiality, AnchorRow.tx_hash, CertificateRow.valid_from,
+               CertificateRow.valid_until, CertificateRow.external, certificate.c.status)
+        .join(RecordRow, RecordRow.id == F.record_id)
+        .outerjoin(AnchorRow, AnchorRow.record_id == F.record_id)
+        .outerjoin(CertificateRow, CertificateRow.record_id == F.calibration_id)
+        .outerjoin(certificate, certificate.c.id == F.calibration_id)
+        .where(*visible)
+        .order_by(F.record_id)
+        .execution_options(yield_per=20_000)
+    )  # fmt: skip
+    for (rid, kind, member, product, lot, unit, at, outcome, screening, stage, pmax, crm, reviewed, status, by,
+         confidentiality, tx, cal_from, cal_until, external, cert_status) in rows:  # fmt: skip
+        if scope.viewer is not None and confidentiality != "public" and member != scope.viewer:
+            continue
+        yield ({"id": rid, "type": kind, "member": member, "product": product, "lot": lot, "unit": unit,
+                    "at": _iso(at), "outcome": outcome, "screening": screening, "stage": stage, "pmax": pmax,
+                    "crm": crm, "reviewed": reviewed, "status": status, "superseded_by": by,
+                    "anchored": tx is not None,
+                    "cal_from": _iso(cal_from) if cal_from else None,
+                    "cal_until": _iso(cal_until) if cal_until else None,
+                    "cal_ok": bool(external or cert_status in COUNTED)})  # fmt: skip
+
+
+def _iso(moment: Any) -> str:
+    return str(as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+def write_pack(
+    service: Any,
+    report: Report,
+    out_dir: Path,
+    *,
+    anchor: ReportAnchor | None = None,
+    seed: tuple[int, str] | None = None,
+) -> Path:
+    """Write the re-performance pack of `report` into `out_dir`; with `anchor` and `seed`, the audit sample too."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "sample").mkdir(exist_ok=True)
+    with service.sessions() as session, (out_dir / "values.jsonl").open("w") as values:
+        for row in population(session, report):  # streamed: a line per record of the scope
+            values.write(json.dumps(row, sort_keys=True) + "\n")
+        restatements = report.metrics["restatements"].table if "restatements" in report.metrics else []
+        recalls = _recalls(session, report)
+        sample = draw_sample(report, seed[1]) if seed else []
+        for rid in sample:
+            canonical = sealing.canonical_of(session, rid, session.get(RecordRow, rid).canonical)
+            (out_dir / "sample" / f"{rid}.json").write_bytes(canonical)
+    for rid in sample:
+        try:
+            bundle = service.proof_bundle(rid, with_content=False)
+        except LedgerError as error:  # not anchored (yet): an exception of the anchoring metric
+            bundle = {"not_anchored": str(error)}
+        (out_dir / "sample" / f"{rid}.bundle.json").write_text(json.dumps(bundle, indent=1, default=str))
+    head = {
+        "format": "qledger-reperformance/1",
+        "entity": {"name": report.entity.name, "lei": report.entity.lei},
+        "period": {"start": _iso(report.period.start), "end": _iso(report.period.end), "label": report.period.label,
+                   "start_unix": int(report.period.start.timestamp()), "end_unix": int(report.period.end.timestamp())},
+        "scope": {"members": report.scope.members, "products": report.scope.products, "viewer": report.scope.viewer},
+        "code_version": report.code_version,
+        "mapping_version": report.mapping.version,
+        "mapping_sm3": report.mapping.digest,
+        "report_sm3": sm3(figures_document(report)).hex(),
+        "anchor": None if anchor is None else {"tx_hash": anchor.tx_hash, "block": anchor.block,
+                                               "digest": anchor.digest},
+        "sample": {"seed_block": seed[0] if seed else None, "seed_hash": seed[1] if seed else None,
+                   "rule": "sort the evidence record ids by SHA-256(seed hash bytes || record id bytes), take "
+                   f"the first {SAMPLE_SIZE}", "record_ids": sample},
+        "inputs": {"unit_mass_kg": dict(report.inputs.product_mass_kg)},
+        "recalls": recalls,
+        "restatements": restatements,
+        "figures": {k: {"value": m.value, "unit": m.unit, "records": sorted(m.evidence.record_ids)}
+                    for k, m in report.metrics.items()},
+    }  # fmt: skip
+    (out_dir / "pack.json").write_text(json.dumps(head, indent=1, default=str))
+    shutil.copyfile(Path(__file__).with_name("reperform.py"), out_dir / "reperform.py")
+    shutil.copyfile(HERE / "mappings" / f"qledger-esg-{report.mapping.version}.json", out_dir / "criteria.json")
+    return out_dir
+
+
+def _recalls(session: Session, report: Report) -> list[dict[str, Any]] | None:
+    """The recalls the report read from the chain, with the scope each names in clear (checked against the
+    scope digest on chain by the metric)."""
+    if report.inputs.recalls is None:
+        return None
+    from ledger_service.index.models import RecallScopeRow
+
+    texts = {}
+    for new, kind, old in session.execute(
+        select(AuditRow.new_value, AuditRow.field, AuditRow.old_value).where(AuditRow.action == "recall_open")
+    ):
+        if new and kind and old:
+            texts[int(new)] = (kind, json.loads(old))
+    out = []
+    for view in report.inputs.recalls:
+        kind, value = texts.get(view.recall_id, ("", None))
+        entry: dict[str, Any] = {"recall": view.recall_id, "opened_at": view.opened_at, "kind": kind, "value": value,
+                                 "scope_on_chain": "0x" + view.scope.hex()}  # fmt: skip
+        if kind == "records":
+            row = session.get(RecallScopeRow, view.scope.hex())
+            entry["record_ids"] = list(row.record_ids) if row else []
+        out.append(entry)
+    return out

@@ -267,6 +267,7 @@ def init(
             now = datetime.fromtimestamp(rt.service.chain.w3.eth.get_block("latest")["timestamp"], UTC)
             local_consortium.found(rt.service, rt.keys, now)
             station = local_consortium.calibrate(rt.service, profile, now)
+            local_consortium.enrol_signers(rt.service, rt.keys, profile)
             policy = local_consortium.configure_escrow(rt.service, rt.keys, profile)
             save_profile(settings.data_dir, profile)
             save_deployment(rt, station.certificates)

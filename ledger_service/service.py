@@ -980,6 +980,23 @@ class LedgerService:
             issuer=self._account(issuer),
         )
 
+    def record_audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        field: str | None = None,
+        old_value: str | None = None,
+        new_value: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Append one entry to the audit trail (e.g. a signer's enrolment or withdrawal)."""
+        with self.sessions.begin() as session:
+            crud.audit(
+                session=session, actor=actor, action=action, field=field, old_value=old_value,
+                new_value=new_value, reason=reason,
+            )  # fmt: skip
+
     def add_operator(self, *, lab_member: str, operator_id: str, actor: str) -> None:
         with self.sessions.begin() as session:
             crud.add_operator(session=session, lab_member=lab_member, operator_id=operator_id, actor=actor)
@@ -1012,6 +1029,15 @@ class LedgerService:
         """The record document of an index row (a confidential one is kept sealed at rest)."""
         with self.sessions() as session:
             return _load(crud.canonical(session=session, row=row))
+
+    def with_attachments(self, raw: Mapping[str, Any], files: Sequence[AttachmentFile]) -> dict[str, Any]:
+        """The record with its files' metadata (digests, CIDs) as `submit` will store it, nothing written: what
+        its signers sign (docs/formats.md section 2.1). Not for a confidential record, whose CIDs are those of
+        ciphertext made at submission."""
+        if raw.get("confidentiality") == "confidential":
+            raise LedgerError("a confidential record's attachments are known only once it is submitted")
+        attachments, _ = self._attachments(raw.get("attachments", []), files)
+        return {**raw, "attachments": attachments}
 
     def record_document(self, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """A record file as the ledger stores it (schema-normalised) and the record id that form hashes to."""

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Node 22 from the npm registry into .tools/node, then the Hardhat project's and the test IPFS
-# node's packages with it
+# node's and the independent credential verifier's packages with it
 # (under Node 20 npm would silently skip Hardhat's native EDR binding).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,4 +14,7 @@ cd "$root/hardhat"
 npm ci --no-audit --no-fund
 # A real IPFS node for the content-store tests (js-ipfs serves the Kubo RPC API).
 cd "$root/tests/ipfs"
+npm ci --no-audit --no-fund
+# An independent verifier of qledger's credentials (Digital Bazaar's VC libraries, 28 packages, 8 MB).
+cd "$root/tests/vc"
 npm ci --no-audit --no-fund

@@ -24,7 +24,7 @@ from ledger_service.demo import LAB, Demo  # noqa: E402
 from ledger_service.runtime import open_runtime  # noqa: E402
 
 TARGET = 10.0
-BASE = "https://verify.qledger.example"
+BASE = "https://verify.lab.test"
 
 
 def main() -> int:
@@ -32,7 +32,7 @@ def main() -> int:
     alone_n, all11_n = 12, 20
     with tempfile.TemporaryDirectory() as d:
         runtime = open_runtime(Settings(data_dir=Path(d)))
-        service = runtime.service
+        service, keys = runtime.service, runtime.keys
         demo = Demo(service, runtime.keys)
         demo.found_consortium()
         demo.calibrate_instruments()
@@ -46,17 +46,17 @@ def main() -> int:
 
         start = time.perf_counter()
         for i, record_id in enumerate(ids[:alone_n]):
-            certificates.issue(service, [record_id], ["en", others[i % len(others)]], BASE)
+            certificates.issue(service, [record_id], ["en", others[i % len(others)]], BASE, keys=keys)
         alone = alone_n / (time.perf_counter() - start)
 
         batch_ids = ids[alone_n : alone_n + n]
         languages = [["en", others[i % len(others)]] for i in range(n)]
         start = time.perf_counter()
-        issued = certificates.issue(service, batch_ids, languages, BASE, workers=2)
+        issued = certificates.issue(service, batch_ids, languages, BASE, workers=2, keys=keys)
         batch = n / (time.perf_counter() - start)
 
         start = time.perf_counter()
-        certificates.issue(service, ids[alone_n + n :], list(i18n.LANGUAGES), BASE, workers=2)
+        certificates.issue(service, ids[alone_n + n :], list(i18n.LANGUAGES), BASE, workers=2, keys=keys)
         all11 = all11_n / (time.perf_counter() - start)
         sample = issued[:: max(1, n // 10)]
         start = time.perf_counter()

@@ -25,7 +25,7 @@ from typing import Any, Final, TypeVar
 from jinja2 import Environment, PackageLoader, select_autoescape
 from web3.exceptions import TransactionNotFound
 
-from esg_reports import certificate_pdf, i18n
+from esg_reports import certificate_pdf, i18n, vc
 from ledger_service import directory, merkle, safejson
 from ledger_service.canonical import canonical_json
 from ledger_service.chain import Web3ChainClient
@@ -35,6 +35,7 @@ from ledger_service.digests import sm3
 from ledger_service.errors import LedgerError, UnknownEntry
 from ledger_service.ids import schema_key
 from ledger_service.index import crud
+from ledger_service.keys import KeyStore
 from ledger_service.service import LedgerService
 from ledger_service.verification import Fragment, Reason, Status
 from ledger_service.verification import is_valid as verification_is_valid
@@ -61,19 +62,16 @@ def template_digest() -> bytes:
     return sm3(b"".join(sm3(p) for p in parts))
 
 
-CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://qledger.example/ns/rqdma/v1"]
+CONTEXT = [vc.VC_CONTEXT]  # terms of our own fall under VC 2.0's issuer-dependent @vocab
 TYPES = ["VerifiableCredential", "RQDMAConformityCredential"]
 STATEMENT = "The results relate only to the items tested."
 
 
-def did_of(member_id: str) -> str:
-    return f"did:web:{member_id.lower()}.members.qledger.example"
-
-
-def record_claims(record: Mapping[str, Any]) -> dict[str, Any]:
-    """What a certificate says about its record: a pure function of the record, used by issuing and by
-    verifying (`CertificateRecord`). Every member of the credential but those of the issuing (languages, the
-    record's anchor, the verification URL, the issuer's accreditation, the template). Raises KeyError or
+def record_claims(record: Mapping[str, Any], issuer_did: str) -> dict[str, Any]:
+    """What a certificate says about its record: a pure function of the record and the issuer's DID (a
+    did:web naming the record's lab: `vc.did_web`), used by issuing and by verifying (`CertificateRecord`).
+    Every member of the credential but those of the issuing (languages, the record's anchor, the verification
+    URL, the status entries, the issuer's accreditation, the template, the proofs). Raises KeyError or
     TypeError for a record without the fields a certificate shows."""
     canonical = canonical_json(record)
     record_id = sm3(canonical).hex()
@@ -82,7 +80,7 @@ def record_claims(record: Mapping[str, Any]) -> dict[str, Any]:
         "@context": CONTEXT,
         "id": f"urn:qledger:certificate:{record_id}",
         "type": TYPES,
-        "issuer": {"id": did_of(str(lab["member_id"])), "name": lab["name"], "address": lab["address"]},
+        "issuer": {"id": issuer_did, "name": lab["name"], "address": lab["address"]},
         "validFrom": f"{record['date_issued']}T00:00:00Z",
         "authoritativeLanguage": i18n.AUTHORITATIVE,
         "credentialSubject": {
@@ -155,26 +153,18 @@ def _source(service: LedgerService, record_id: str) -> _Source:
         )
 
 
-def credential(
-    service: LedgerService,
-    record_id: str,
-    languages: Sequence[str],
-    verify_url: str,
-    labs: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The W3C VC 2.0 credential of an anchored, public record (`labs` memoises the issuers' registry entries
-    across a batch)."""
-    return _credential(service, _source(service, record_id), languages, verify_url, labs)
-
-
 def _credential(
     service: LedgerService,
     source: _Source,
     languages: Sequence[str],
-    verify_url: str,
+    verify_base: str,
+    status_index: int,
     labs: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    claims = record_claims(source.record)
+    """The W3C VC 2.0 credential of an anchored, public record, unsigned (`labs` memoises the issuers' registry
+    entries across a batch)."""
+    did = vc.did_web(verify_base, source.lab_member)
+    claims = record_claims(source.record, did)
     record_id = claims["relatedResource"][0]["digestSM3"]
     member = source.record["lab"]["member_id"]
     labs = {} if labs is None else labs
@@ -192,17 +182,48 @@ def _credential(
         "name": [{"@value": i18n.gettext(lang, "Certificate of conformity"), "@language": lang} for lang in langs],
         "description": [{"@value": i18n.gettext(lang, STATEMENT), "@language": lang} for lang in langs],
         "chainAnchor": anchor,
-        "credentialStatus": {
-            "id": verify_url,
-            "type": "QledgerChainRecordStatus",
-            "statusPurpose": "revocation",
-            "chainId": anchor["chainId"],
-            "contract": anchor["contract"],
-            "recordId": record_id,
-        },  # fmt: skip
-        "verification": verify_url,
+        "credentialStatus": vc.status_entries(verify_base, member, status_index),
+        "verification": verify_url(verify_base, record_id),
         "templateSm3": template_digest().hex(),
     }
+
+
+def overall_verdict(record: Mapping[str, Any]) -> str | None:
+    """The record's own statement of conformity, where its type carries one: `pass`, `fail` or `inconclusive`
+    (an XRF screening class BL / OL / X per IEC 62321-3-1; an AI or a person's decision); None otherwise."""
+    results = record.get("results", {})
+    if not isinstance(results, Mapping):
+        return None
+    kind = record.get("record_type")
+    if kind == "xrf_analysis":
+        return {"BL": "pass", "OL": "fail", "X": "inconclusive"}.get(str(results.get("screening_class")))
+    if kind in ("ai_inspection", "human_review"):
+        return {"pass": "pass", "fail": "fail", "review": "inconclusive"}.get(str(results.get("decision")))
+    return None
+
+
+def verify_url(verify_base: str, record_id: str) -> str:
+    """What the QR code opens: the page (or JSON) of the certified record's status."""
+    return f"{verify_base.rstrip('/')}/v1/certificates/{record_id}"
+
+
+def issuer_keys(keys: KeyStore, member: str) -> vc.IssuerKeys:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return vc.IssuerKeys(Ed25519PrivateKey.from_private_bytes(keys.issuer_ed25519(member)), keys.issuer_sm2(member))
+
+
+def issuer_binding(service: LedgerService, keys: KeyStore, member: str, verify_base: str) -> dict[str, Any]:
+    """The member's DID, its keys, and the statement binding them to its registry entry, signed by the member's
+    chain account (docs/formats.md section 9.1)."""
+    deployment = service.chain.deployment
+    if deployment is None:
+        raise LedgerError("no consortium on this chain: found or attach one first")
+    did = vc.did_web(verify_base, member)
+    methods = issuer_keys(keys, member).methods(did)
+    statement = vc.binding_statement(did, member, deployment.chain_id, deployment.registry, methods)
+    signature = service.chain.sign_message(service.account_of(member), statement)
+    return vc.binding(did, member, deployment.chain_id, deployment.registry, methods, signature)
 
 
 def certificate_leaf(credential_sm3: bytes, page_sm3: bytes) -> bytes:
@@ -223,12 +244,17 @@ def issue(
     languages: Sequence[str] | Sequence[Sequence[str]],
     verify_base: str,
     workers: int = 1,
+    *,
+    keys: KeyStore,
 ) -> list[Issued]:
     """Certificates for anchored records of one lab, on `workers` processes for a large batch: each credential
     rendered first, the digest of its page taken; then one tier C root anchored over a leaf per certificate
     (credential and page digest bound together) and the template digest; then the credential, its record and
     the proof embedded into each PDF without touching its pages. `languages` is one list for every
-    certificate, or one list per record."""
+    certificate, or one list per record. `verify_base` is the service the QR codes open and that serves the
+    issuer's did:web and status lists (a required setting: nothing defaults); `keys` holds the issuer's
+    credential signing keys and its chain account's key."""
+    vc.did_web(verify_base, "x")  # a web address, or ValueError before anything is rendered
     per_record = [list(x) for x in languages] if languages and not isinstance(languages[0], str) else None
     shared = [str(x) for x in languages] if per_record is None else []
     langs = [i18n.check(per_record[i] if per_record else shared) for i in range(len(record_ids))]
@@ -240,7 +266,7 @@ def issue(
         for _ in range(workers):
             pool.submit(_warm_up)
     try:
-        return _issue(service, record_ids, langs, verify_base, pool, workers)
+        return _issue(service, record_ids, langs, verify_base, pool, workers, keys)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -253,17 +279,29 @@ def _issue(
     verify_base: str,
     pool: ProcessPoolExecutor | None,
     workers: int,
+    keys: KeyStore,
 ) -> list[Issued]:
+    from datetime import UTC, datetime
+
     labs: dict[str, dict[str, Any]] = {}
     sources = [_source(service, r) for r in record_ids]
     members = {s.lab_member for s in sources}
     if len(members) != 1:
         raise LedgerError(f"certificates are issued per lab; these records come from {len(members)} labs")
+    member = next(iter(members))
+    bound = issuer_binding(service, keys, member, verify_base)
+    signing = issuer_keys(keys, member)
+    with service.sessions.begin() as session:
+        indexes = crud.status_indexes(session=session, member=member, record_ids=record_ids, size=vc.STATUS_LIST_BITS)
+    created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     drafts = [
         {
             "format": FORMAT,
-            "credential": _credential(service, s, langs[i], f"{verify_base.rstrip('/')}/v1/certificates/{r}", labs),
+            "credential": vc.sign(
+                _credential(service, s, langs[i], verify_base, indexes[r], labs), signing, bound["did"], created
+            ),
             "record": s.record,
+            "issuerBinding": bound,
         }
         for i, (r, s) in enumerate(zip(record_ids, sources, strict=True))
     ]
@@ -280,7 +318,7 @@ def _issue(
     # A fresh leaf per issue: issuing a record's certificate again (same credential, same pages) anchors
     # another root, where the same root twice would be refused (QualityLedgerRootExists).
     leaves += [template_digest(), os.urandom(32)]
-    receipt = service.anchor_digests(member=members.pop(), digests=leaves, kind=CERTIFICATE_KIND)
+    receipt = service.anchor_digests(member=member, digests=leaves, kind=CERTIFICATE_KIND)
     proofs = merkle.proofs(leaves)
     root = merkle.root(leaves).hex()
     embedded = [
@@ -425,12 +463,12 @@ T = TypeVar("T")
 _HEX32 = re.compile(r"[0-9a-f]{64}")
 _RECORD_URN = re.compile(r"urn:qledger:record:([0-9a-f]{64})")
 MAX_PROOF = 64  # Merkle proof steps: a root over 2**64 leaves
-EMBEDDED_KEYS: Final = frozenset({"format", "credential", "record", "anchor"})
+EMBEDDED_KEYS: Final = frozenset({"format", "credential", "record", "anchor", "issuerBinding"})
 ANCHOR_KEYS: Final = frozenset({"root", "leafIndex", "proof", "templateProof", "pageSm3", "txHash", "blockNumber"})
 CREDENTIAL_KEYS: Final = frozenset(
     {"@context", "id", "type", "issuer", "validFrom", "name", "description", "authoritativeLanguage",
      "credentialSubject", "evidence", "relatedResource", "chainAnchor", "credentialStatus", "verification",
-     "templateSm3"}
+     "templateSm3", "proof"}
 )  # fmt: skip
 
 
@@ -457,6 +495,7 @@ class Embedded:
     record_root: bytes | None  # the record's own anchor (chainAnchor), None for tier A
     record_proof: tuple[bytes, ...]
     shown: tuple[str, ...]  # what the page must show in text (VisibleText)
+    binding: dict[str, Any]  # the issuer's DID keys and their binding to its registry account
 
 
 @dataclass(frozen=True)
@@ -511,6 +550,8 @@ def parse_embedded(value: Any) -> Embedded:
     cred = _member(value, "credential", dict, "$")
     record = _member(value, "record", dict, "$")
     anchor = _member(value, "anchor", dict, "$")
+    bound = _member(value, "issuerBinding", dict, "$")
+    _member(bound, "verificationMethods", dict, "$.issuerBinding")
     _exact_keys(cred, CREDENTIAL_KEYS, "credential")
     _exact_keys(anchor, ANCHOR_KEYS, "anchor")
     issuer = _member(cred, "issuer", dict, "credential")
@@ -557,6 +598,7 @@ def parse_embedded(value: Any) -> Embedded:
         record_root=None if record_root in (None, "") else _hex32(record_root, "credential.chainAnchor.merkleRoot"),
         record_proof=_proof(chain_anchor.get("merkleProof"), "credential.chainAnchor.merkleProof"),
         shown=tuple(shown),
+        binding=bound,
     )
 
 
@@ -609,7 +651,7 @@ def _issuer_account(reader: ChainReader, did: str) -> str | None:
     member id (lowercased by did:web, so the registry is asked for it as written and in capitals). Record,
     root and status are read under this account only: another member's anchor of the same digests is that
     member's (docs/threat-model.md)."""
-    member = did.removeprefix("did:web:").split(".members.", 1)[0] if did.startswith("did:web:") else ""
+    member = vc.member_of_did(did) or ""
     for candidate in dict.fromkeys((member, member.upper())):
         account = reader.member_account(candidate) if candidate else None
         if account is not None:
@@ -725,8 +767,14 @@ def certificate_record(cert: Presented, chain: ChainReader) -> Fragment:
             name, "certificate", INVALID, Reason.RECORD_DIGEST_MISMATCH,
             f"the embedded record's SM3 is {e.record_sm3.hex()}, not the record id {e.record_id}",
         )  # fmt: skip
+    lab = e.record.get("lab")
+    if not isinstance(lab, dict) or vc.member_of_did(e.issuer_did) != lab.get("member_id"):
+        return not_valid(
+            name, "certificate", INVALID, Reason.ISSUER_MISMATCH,
+            f"issued by {e.issuer_did}, not by the record's lab",
+        )  # fmt: skip
     try:
-        claims = record_claims(e.record)
+        claims = record_claims(e.record, e.issuer_did)
     except (KeyError, TypeError, AttributeError) as error:
         return not_valid(
             name, "certificate", INVALID, Reason.CREDENTIAL_RECORD_MISMATCH,
@@ -744,7 +792,9 @@ def certificate_record(cert: Presented, chain: ChainReader) -> Fragment:
     stated = {**e.credential, "issuer": {k: v for k, v in e.credential["issuer"].items() if k != "accreditation"}}
     wrong = [k for k, v in claims.items() if canonical_json(stated[k]) != canonical_json(v)]
     status = e.credential["credentialStatus"]
-    if not isinstance(status, dict) or status.get("recordId") != e.record_id:
+    if not isinstance(status, list) or [s.get("statusPurpose") if isinstance(s, dict) else None for s in status] != [
+        *vc.PURPOSES
+    ]:
         wrong.append("credentialStatus")
     if wrong:
         return not_valid(
@@ -752,6 +802,34 @@ def certificate_record(cert: Presented, chain: ChainReader) -> Fragment:
             f"the credential's {', '.join(wrong)} differ from what the record says", members=wrong,
         )  # fmt: skip
     return valid(name, "certificate", record_id=e.record_id)
+
+
+@coded_errors("CredentialProof", "certificate")
+def credential_proof(cert: Presented, chain: ChainReader) -> Fragment:
+    """The credential's Data Integrity proof (eddsa-jcs-2022) and its SM2 proof hold, with keys the issuer's
+    DID names and the issuer's chain account bound to it: the binding, signed by the account the registry
+    holds for the member, names this DID, this consortium and these keys (docs/formats.md section 9.1)."""
+    name, e, b = "CredentialProof", cert.embedded, cert.embedded.binding
+    deployment = chain.client.deployment
+    member = vc.member_of_did(e.issuer_did)
+    account = _issuer_account(chain, e.issuer_did)
+    try:
+        signer = vc.binding_signer(b)
+    except ValueError as error:
+        return not_valid(name, "certificate", INVALID, Reason.CREDENTIAL_KEY_UNBOUND, str(error))
+    if (
+        account is None or deployment is None or not _same_account(signer, account)
+        or b.get("did") != e.issuer_did or b.get("member") != member
+        or b.get("chainId") != deployment.chain_id or str(b.get("registry")).lower() != deployment.registry.lower()
+    ):  # fmt: skip
+        return not_valid(
+            name, "certificate", INVALID, Reason.CREDENTIAL_KEY_UNBOUND,
+            f"the keys of {e.issuer_did} are not bound to {member}'s registry account on this consortium",
+        )  # fmt: skip
+    problems = vc.proof_problems(e.credential, b["verificationMethods"])
+    if problems:
+        return not_valid(name, "certificate", INVALID, Reason.CREDENTIAL_PROOF_INVALID, problems[0], found=problems)
+    return valid(name, "certificate", did=e.issuer_did)
 
 
 @coded_errors("RecordStatus", "status")
@@ -789,6 +867,7 @@ CHECKS: Final[tuple[Check, ...]] = (
     certificate_anchor,
     certificate_template,
     certificate_record,
+    credential_proof,
     record_status,
     page_text,
 )

@@ -1139,7 +1139,7 @@ def certificate(
             ids = certificates.records_of(rt.service, target)
             langs = [x.strip() for x in lang.split(",") if x.strip()]
             base = verify_base or _profile(rt).verification_url
-            issued = certificates.issue(rt.service, ids, langs, base, workers=workers)
+            issued = certificates.issue(rt.service, ids, langs, base, workers=workers, keys=rt.keys)
         out.mkdir(parents=True, exist_ok=True)
         for cert in issued:
             path = out / f"certificate-{cert.record_id[:16]}.pdf"

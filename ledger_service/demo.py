@@ -238,7 +238,7 @@ def run_demo(
 
         t = time.perf_counter()
         chosen = [r for r, kind, _ in ids if kind in ("tensile_test", "xrf_analysis", "el_image")][1:4]
-        issued = certificates.issue(service, chosen, CERTIFICATE_LANGUAGES, demo.profile.verification_url)
+        issued = certificates.issue(service, chosen, CERTIFICATE_LANGUAGES, demo.profile.verification_url, keys=keys)
         for i, cert in enumerate(issued):
             path = out_dir / f"certificate-{cert.record_id[:16]}.pdf"
             path.write_bytes(cert.pdf)

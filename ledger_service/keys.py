@@ -38,6 +38,15 @@ class KeyStore:
             self._get_or_create(self._path(member, "sm2"), lambda: sm2.PrivateKey.generate().to_bytes())
         )
 
+    def issuer_ed25519(self, member: str) -> bytes:
+        """The member's Ed25519 credential signing key (seed), created on first use (docs/formats.md 9.1)."""
+        return self._get_or_create(self._path(member, "ed25519"), lambda: os.urandom(32))
+
+    def issuer_sm2(self, member: str) -> Sm2PrivateKey:
+        """The member's SM2 credential signing key (not its escrow key: one key, one use)."""
+        path = self._path(member, "sm2-sign")
+        return Sm2PrivateKey.from_bytes(self._get_or_create(path, lambda: Sm2PrivateKey.generate().to_bytes()))
+
     def signer(self, lab: str, person: str, create: bool = True) -> Sm2PrivateKey:
         """The SM2 signing key of a person enrolled by `lab`, created on first use when `create`."""
         path = self._signer_path(lab, person)

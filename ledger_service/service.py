@@ -1055,6 +1055,20 @@ class LedgerService:
         the trust anchor)."""
         return verify(CertificateTarget(pdf), record_context(ChainReader(self.chain)))
 
+    def verify_bundle(self, data: bytes) -> tuple[list[Fragment], bool]:
+        """Every fragment for a proof bundle (JSON bytes) against this consortium's contracts, and the verdict;
+        LedgerError naming the field for one that is not a bundle."""
+        from ledger_service.verification import BundleInvalid, load_target, passes
+
+        try:
+            target = load_target(data)
+        except BundleInvalid as error:
+            raise LedgerError(str(error)) from None
+        if not isinstance(target, RecordTarget) or target.source != "bundle":
+            raise LedgerError("not a proof bundle (a JSON document with a format)")
+        fragments = verify(target, record_context(ChainReader(self.chain), self.store))
+        return fragments, passes(target, fragments)
+
     def proof_bundle(self, record_id: str, with_content: bool = True) -> dict[str, Any]:
         """The proof bundle of an anchored record; with its attachments' content unless `with_content` is False
         (or the record is confidential: its content leaves only through a recall, docs/threat-model.md)."""

@@ -523,6 +523,12 @@ class Web3ChainClient(ChainClient):
             self.reset_nonces()
         return went_back
 
+    def sign_message(self, sender: str, message: bytes) -> bytes:
+        """`sender`'s EIP-191 signature of `message` (65 bytes r||s||v), e.g. a DID key binding."""
+        from eth_account.messages import encode_defunct
+
+        return bytes(self._signer(sender).sign_message(encode_defunct(message)).signature)
+
     def _signer(self, sender: str) -> LocalAccount:
         try:
             return self._accounts[Web3.to_checksum_address(sender)]

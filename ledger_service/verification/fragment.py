@@ -77,6 +77,8 @@ class Reason(StrEnum):
     SIGNER_MISMATCH = "SIGNER_MISMATCH"  # signed as operator or checker by someone the record does not name
     SIGNED_AFTER_WITHDRAWAL = "SIGNED_AFTER_WITHDRAWAL"  # dated at or after the signer's key was withdrawn
     SIGNER_WITHDRAWN = "SIGNER_WITHDRAWN"  # the record was anchored after the signer's key was withdrawn
+    CREDENTIAL_PROOF_INVALID = "CREDENTIAL_PROOF_INVALID"  # the credential's Data Integrity or SM2 proof fails
+    CREDENTIAL_KEY_UNBOUND = "CREDENTIAL_KEY_UNBOUND"  # the issuer's DID keys are not bound to its registry account
 
 
 @dataclass(frozen=True)

@@ -345,6 +345,8 @@ def test_reports_and_certificates_over_the_api(world: tuple[TestClient, Runtime,
     landing = client.get(f"/v1/certificates/{record_id}")  # where the QR code points: no credentials needed
     assert landing.status_code == 200 and landing.json()["status"] == "anchored"
     assert landing.json()["anchor"]["tx_hash"].startswith("0x") and "record" not in landing.json()
+    # What the QR page shows an importer (issue 16): item, lot, lab, verdict; never the results or the record.
+    assert landing.json()["state"] == "valid" and "results" not in landing.json()["certified"]
     problem(client.get(f"/v1/certificates/{'0' * 64}"), 404, "NOT_FOUND")
     checked = client.post("/v1/certificates/verify", content=pdf.content, headers={"content-type": "application/pdf"})
     assert checked.status_code == 200 and checked.json()["valid"] is True  # no credentials needed to verify

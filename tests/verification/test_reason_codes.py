@@ -57,6 +57,8 @@ ELSEWHERE = {
         ),
         "tests/verification/test_operator_signatures.py",
     ),
+    "CREDENTIAL_PROOF_INVALID": "tests/esg/test_vc_interop.py",
+    "CREDENTIAL_KEY_UNBOUND": "tests/esg/test_vc_interop.py",
     "VISIBLE_TEXT_MISMATCH": "tests/esg/test_certificates.py",
     **dict.fromkeys(
         (

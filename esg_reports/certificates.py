@@ -184,6 +184,7 @@ def _credential(
         "chainAnchor": anchor,
         "credentialStatus": vc.status_entries(verify_base, member, status_index),
         "verification": verify_url(verify_base, record_id),
+        "calibrationCertificate": _calibration_named(service, source.record),
         "templateSm3": template_digest().hex(),
     }
 
@@ -200,6 +201,111 @@ def overall_verdict(record: Mapping[str, Any]) -> str | None:
     if kind in ("ai_inspection", "human_review"):
         return {"pass": "pass", "fail": "fail", "review": "inconclusive"}.get(str(results.get("decision")))
     return None
+
+
+# Maximum concentrations in homogeneous materials, RoHS (Directive 2011/65/EU Annex II, as amended): what an
+# XRF screening (IEC 62321-3-1) of Cd, Pb, Hg, total Cr (for Cr(VI)) and total Br (for PBB/PBDE) is held to.
+ROHS_MG_KG: Final = {"Cd": 100.0, "Pb": 1000.0, "Hg": 1000.0, "Cr": 1000.0, "Br": 1000.0}
+ROHS: Final = "RoHS 2011/65/EU Annex II"
+GUARDED: Final = (
+    "Guarded band (ILAC-G8): pass when value + U ≤ limit, fail when value − U > limit, otherwise inconclusive."
+)
+SIMPLE: Final = "Simple acceptance (ILAC-G8): pass when value ≤ limit."
+NO_SPEC: Final = "No specification stated: results only, no statement of conformity."
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a certificate's results table (ISO/IEC 17025 7.8.2.1 and 7.8.6)."""
+
+    quantity: str
+    value: str
+    unit: str
+    uncertainty: str  # expanded uncertainty with its coverage factor, or ""
+    limit: str  # the specification limit and its source, or ""
+    verdict: str | None  # pass, fail, inconclusive; None without a limit
+
+
+def _number(x: float) -> str:
+    return f"{x:g}"
+
+
+def _judge(value: float, u: float | None, limit: float) -> str:
+    """ILAC-G8:09/2019 on an upper limit: a guarded band of w = U where U is stated, else simple acceptance."""
+    if u is None:
+        return "pass" if value <= limit else "fail"
+    if value + u <= limit:
+        return "pass"
+    return "fail" if value - u > limit else "inconclusive"
+
+
+def conformity(record: Mapping[str, Any]) -> tuple[list[Line], str | None, str]:
+    """The results table of a record, its overall verdict and the decision rule (its English text, a catalog
+    message). Per record type: XRF elements against the RoHS limits (mg/kg or mass%), the record's own
+    screening class as overall verdict where it states one; measured quantities of tensile tests and
+    calibrations with their uncertainty; EL features; AI and human decisions; any other result flattened."""
+    results = record.get("results", {}) if isinstance(record.get("results"), Mapping) else {}
+    kind = record.get("record_type")
+    lines: list[Line] = []
+    judged: list[tuple[str, bool]] = []  # (verdict, with uncertainty)
+
+    def u_of(item: Mapping[str, Any]) -> str:
+        u, k = item.get("uncertainty"), item.get("coverage_factor")
+        return "" if u is None else f"± {_number(u)}" + (f" (k = {_number(k)})" if k else "")
+
+    if kind == "xrf_analysis":
+        for e in results.get("elements", []):
+            scale = {"mg/kg": 1.0, "mass%": 10_000.0}.get(str(e.get("unit")))
+            limit = ROHS_MG_KG.get(str(e.get("element"))) if scale else None
+            verdict = None
+            if limit is not None and scale is not None:
+                u = e.get("uncertainty")
+                verdict = _judge(float(e["value"]) * scale, None if u is None else float(u) * scale, limit)
+                judged.append((verdict, u is not None))
+            shown_limit = "" if limit is None or scale is None else f"≤ {_number(limit / scale)} {e['unit']} ({ROHS})"
+            layer = f" (layer {e['layer']})" if e.get("layer") is not None else ""
+            lod = [f"LOD {_number(e['lod'])}"] if e.get("lod") is not None else []
+            lines.append(Line(f"{e.get('element')}{layer}", _number(float(e["value"])), str(e.get("unit")),
+                              "; ".join([x for x in (u_of(e),) if x] + lod), shown_limit, verdict))  # fmt: skip
+        if results.get("screening_class"):
+            lines.append(Line("screening class (IEC 62321-3-1)", str(results["screening_class"]), "", "", "", None))
+    elif kind in ("tensile_test", "calibration_certificate"):
+        for q in results.get("values", results.get("points", [])):
+            lines.append(
+                Line(str(q.get("quantity")), _number(float(q["value"])), str(q.get("unit")), u_of(q), "", None)
+            )
+    elif kind == "el_image":
+        if results.get("inactive_area_pct") is not None:
+            lines.append(Line("inactive area", _number(float(results["inactive_area_pct"])), "%", "", "", None))
+        for f in results.get("features", []):
+            area = f.get("area_pct")
+            shown = ("", "") if area is None else (_number(float(area)), "%")
+            lines.append(Line(f"{f.get('kind')} at cell {tuple(f.get('cell', ()))}", *shown, "", "", None))
+    if kind not in ("xrf_analysis", "tensile_test", "calibration_certificate"):
+        lines += [Line(path, value, "", "", "", None) for path, value in _results(results)
+                  if kind != "el_image" or not path.startswith("features")]  # fmt: skip
+    overall = overall_verdict(record)
+    if overall is None and judged:
+        verdicts = {v for v, _ in judged}
+        overall = "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts else "pass"
+    rule = (GUARDED if any(with_u for _, with_u in judged) else SIMPLE) if judged else NO_SPEC
+    if not judged and overall is not None:
+        rule = SIMPLE
+    return lines, overall, rule
+
+
+def _calibration_named(service: LedgerService, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The calibration certificate the record cites, by name: its issuer, number and validity, from the ledger's
+    own calibration_certificate record (its id stays in `evidence`)."""
+    cited = record["instrument"]["calibration"]
+    named: dict[str, Any] = {"recordId": cited["certificate_record_id"], "validFrom": cited["valid_from"],
+                             "validUntil": cited["valid_until"]}  # fmt: skip
+    with service.sessions() as session:
+        row = crud.get_record(session=session, record_id=cited["certificate_record_id"])
+        if row is not None and row.confidentiality == "public":
+            doc = json.loads(crud.canonical(session=session, row=row))
+            named |= {"issuer": doc["lab"]["name"], "number": doc["report_id"]}
+    return named
 
 
 def verify_url(verify_base: str, record_id: str) -> str:
@@ -379,13 +485,12 @@ def _warm_up() -> None:
     HTML(string=html).write_pdf(font_config=i18n.font_config())
 
 
-def _results(value: Any, prefix: str = "", limit: int = 8) -> list[tuple[str, str]]:
-    """The record's results flattened to (path, value) lines for the page (the credential has them all)."""
+def _results(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """The record's results flattened to (path, value) lines, every one (nothing is cut: a long table continues
+    on the next page)."""
     out: list[tuple[str, str]] = []
 
     def walk(v: Any, path: str) -> None:
-        if len(out) >= limit:
-            return
         if isinstance(v, dict):
             for k, item in v.items():
                 walk(item, f"{path}.{k}" if path else k)
@@ -407,6 +512,11 @@ def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[
     cred = embedded["credential"]
     langs = i18n.check(list(languages))
     verify_url = cred["verification"]
+    record = embedded.get("record") or {
+        "record_type": cred["credentialSubject"]["assessment"]["record_type"],
+        "results": cred["credentialSubject"]["assessment"]["results"],
+    }
+    table, overall, rule = conformity(record)
     html = _env.get_template("certificate.html.j2").render(
         c=cred,
         langs=langs,
@@ -418,7 +528,11 @@ def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[
         qr=segno.make(verify_url, error="m").svg_inline(scale=2),
         verify_url=verify_url,
         record_id=cred["credentialSubject"]["id"].rsplit(":", 1)[1],
-        results=_results(cred["credentialSubject"]["assessment"]["results"]),
+        table=table,
+        overall=overall,
+        rule=rule,
+        calibration=cred.get("calibrationCertificate") or {},
+        signatures=embedded.get("record", {}).get("signatures", []),
     )
     attachment = Attachment(
         string=json.dumps(embedded, ensure_ascii=False, indent=1),
@@ -468,7 +582,7 @@ ANCHOR_KEYS: Final = frozenset({"root", "leafIndex", "proof", "templateProof", "
 CREDENTIAL_KEYS: Final = frozenset(
     {"@context", "id", "type", "issuer", "validFrom", "name", "description", "authoritativeLanguage",
      "credentialSubject", "evidence", "relatedResource", "chainAnchor", "credentialStatus", "verification",
-     "templateSm3", "proof"}
+     "templateSm3", "proof", "calibrationCertificate"}
 )  # fmt: skip
 
 

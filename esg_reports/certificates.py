@@ -208,9 +208,9 @@ def overall_verdict(record: Mapping[str, Any]) -> str | None:
 ROHS_MG_KG: Final = {"Cd": 100.0, "Pb": 1000.0, "Hg": 1000.0, "Cr": 1000.0, "Br": 1000.0}
 ROHS: Final = "RoHS 2011/65/EU Annex II"
 GUARDED: Final = (
-    "Guarded band (ILAC-G8): pass when value + U ≤ limit, fail when value − U > limit, otherwise inconclusive."
+    "Guarded band (ILAC-G8): pass when value + U <= limit, fail when value - U > limit, otherwise inconclusive."
 )
-SIMPLE: Final = "Simple acceptance (ILAC-G8): pass when value ≤ limit."
+SIMPLE: Final = "Simple acceptance (ILAC-G8): pass when value <= limit."
 NO_SPEC: Final = "No specification stated: results only, no statement of conformity."
 
 
@@ -262,7 +262,7 @@ def conformity(record: Mapping[str, Any]) -> tuple[list[Line], str | None, str]:
                 u = e.get("uncertainty")
                 verdict = _judge(float(e["value"]) * scale, None if u is None else float(u) * scale, limit)
                 judged.append((verdict, u is not None))
-            shown_limit = "" if limit is None or scale is None else f"≤ {_number(limit / scale)} {e['unit']} ({ROHS})"
+            shown_limit = "" if limit is None or scale is None else f"max {_number(limit / scale)} {e['unit']} ({ROHS})"
             layer = f" (layer {e['layer']})" if e.get("layer") is not None else ""
             lod = [f"LOD {_number(e['lod'])}"] if e.get("lod") is not None else []
             lines.append(Line(f"{e.get('element')}{layer}", _number(float(e["value"])), str(e.get("unit")),
@@ -281,9 +281,14 @@ def conformity(record: Mapping[str, Any]) -> tuple[list[Line], str | None, str]:
             area = f.get("area_pct")
             shown = ("", "") if area is None else (_number(float(area)), "%")
             lines.append(Line(f"{f.get('kind')} at cell {tuple(f.get('cell', ()))}", *shown, "", "", None))
-    if kind not in ("xrf_analysis", "tensile_test", "calibration_certificate"):
-        lines += [Line(path, value, "", "", "", None) for path, value in _results(results)
-                  if kind != "el_image" or not path.startswith("features")]  # fmt: skip
+    tabled = {
+        "xrf_analysis": ("elements", "screening_class"),
+        "tensile_test": ("values",),
+        "calibration_certificate": ("points",),
+        "el_image": ("features", "inactive_area_pct"),
+    }.get(str(kind), ())
+    rest = {k: v for k, v in results.items() if k not in tabled}  # every other result, flattened: nothing left out
+    lines += [Line(path, value, "", "", "", None) for path, value in _results(rest)]  # fmt: skip
     overall = overall_verdict(record)
     if overall is None and judged:
         verdicts = {v for v, _ in judged}
@@ -512,11 +517,9 @@ def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[
     cred = embedded["credential"]
     langs = i18n.check(list(languages))
     verify_url = cred["verification"]
-    record = embedded.get("record") or {
-        "record_type": cred["credentialSubject"]["assessment"]["record_type"],
-        "results": cred["credentialSubject"]["assessment"]["results"],
-    }
-    table, overall, rule = conformity(record)
+    assessment = cred["credentialSubject"]["assessment"]
+    # The page shows what the credential says (the credential and the page are anchored together).
+    table, overall, rule = conformity({"record_type": assessment.get("record_type"), "results": assessment["results"]})
     html = _env.get_template("certificate.html.j2").render(
         c=cred,
         langs=langs,

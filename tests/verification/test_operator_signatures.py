@@ -176,4 +176,8 @@ def test_the_sm2_wire_format_is_fixed() -> None:
     message = signatures.statement(signatures.unsigned_digest(raw), LAB, entry)
     assert key.public_key.verify(message, parsed.value, user_id=b"1234567812345678")
     assert not key.public_key.verify(message, parsed.value, user_id=b"another user id!")
+    for _ in range(3):  # a key seen again is checked through its own precomputed table: the same answers
+        assert key.public_key.verify(message, parsed.value)
+        assert not key.public_key.verify(message + b" ", parsed.value)
+        assert not sm2.PrivateKey.generate().public_key.verify(message, parsed.value)
     assert Path(sm2.__file__).read_text().count("import gmssl") == 0  # native: gmssl's nonces are not a CSPRNG

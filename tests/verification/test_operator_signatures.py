@@ -181,3 +181,37 @@ def test_the_sm2_wire_format_is_fixed() -> None:
         assert not key.public_key.verify(message + b" ", parsed.value)
         assert not sm2.PrivateKey.generate().public_key.verify(message, parsed.value)
     assert Path(sm2.__file__).read_text().count("import gmssl") == 0  # native: gmssl's nonces are not a CSPRNG
+
+
+def test_the_signature_checks_reads_come_in_one_batch_and_say_what_single_reads_say(tmp_path: Path) -> None:
+    """On a JSON-RPC node (anvil): `prefetch_roots` reads a bundle's enrolments and withdrawals in one batch,
+    and `root_of` then gives exactly what one-by-one reads give (anchored and not anchored alike)."""
+    from ledger_service.chain.jsonrpc import JsonRpcChainClient
+    from tests.utils.anvil import anvil_node
+
+    with anvil_node("--hardfork", "cancun") as url:
+        runtime = open_runtime(Settings(data_dir=tmp_path, chain_url=url))
+        try:
+            demo = Demo(runtime.service, runtime.keys)
+            demo.found_consortium()
+            demo.calibrate_instruments()
+            demo.enrol_signers()
+            deployment = runtime.service.chain.deployment
+            assert deployment is not None
+            client = JsonRpcChainClient(url)
+            client.attach(deployment)
+            lab = runtime.service.accounts[LAB]
+            key = runtime.keys.signer(LAB, "op-alice", create=False).public_key.to_bytes()
+            queries = [
+                (signatures.anchored_root(digest(LAB, "op-alice", key)), lab)
+                for digest in (signatures.enrolment_digest, signatures.withdrawal_digest)
+            ]
+            batched = ChainReader(client)
+            batched.prefetch_roots(queries)
+            assert sum(1 for k in batched._cache if k[0] == "root") == 2  # served from the one batch
+            single = ChainReader(client)
+            got = [(batched.root_of(r, s), single.root_of(r, s)) for r, s in queries]
+            assert [a == b for a, b in got] == [True, True]
+            assert got[0][0]["anchored_at"] > 0 and got[1][0]["anchored_at"] == 0
+        finally:
+            runtime.engine.dispose()

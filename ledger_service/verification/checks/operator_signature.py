@@ -54,6 +54,16 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
         return _bad(Reason.SIGNER_NOT_ENROLLED, "the record's lab is not a member: nobody of it is enrolled")
     anchored_at: int | None = None
     signed = []
+    queries = []  # every enrolment and withdrawal this record's signatures need, read in one batch
+    for entry in entries:
+        try:
+            s = signatures.parse(entry)
+        except ValueError:
+            continue
+        key = s.public_key.to_bytes()
+        for digest in (signatures.enrolment_digest, signatures.withdrawal_digest):
+            queries.append((signatures.anchored_root(digest(lab_id, s.signer, key)), lab))
+    chain.prefetch_roots(queries)
     for i, entry in enumerate(entries):
         try:
             s = signatures.parse(entry)

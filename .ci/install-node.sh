@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs Node 22 from the npm registry into .tools/node, then the Hardhat project's packages with it
+# Installs Node 22 from the npm registry into .tools/node, then the Hardhat project's and the independent
+# credential verifier's packages with it
 # (under Node 20 npm would silently skip Hardhat's native EDR binding).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -10,4 +11,7 @@ fi
 source "$root/.ci/node-env.sh"
 echo "node $(node --version)"
 cd "$root/hardhat"
+npm ci --no-audit --no-fund
+# An independent verifier of qledger's credentials (Digital Bazaar's VC libraries, 28 packages, 8 MB).
+cd "$root/tests/vc"
 npm ci --no-audit --no-fund

@@ -25,7 +25,7 @@ from typing import Any, Final, TypeVar
 from jinja2 import Environment, PackageLoader, select_autoescape
 from web3.exceptions import TransactionNotFound
 
-from esg_reports import certificate_pdf, i18n
+from esg_reports import certificate_pdf, i18n, vc
 from ledger_service import directory, merkle, safejson
 from ledger_service.canonical import canonical_json
 from ledger_service.chain import Web3ChainClient
@@ -35,6 +35,7 @@ from ledger_service.digests import sm3
 from ledger_service.errors import LedgerError, UnknownEntry
 from ledger_service.ids import schema_key
 from ledger_service.index import crud
+from ledger_service.keys import KeyStore
 from ledger_service.service import LedgerService
 from ledger_service.verification import Fragment, Reason, Status
 from ledger_service.verification import is_valid as verification_is_valid
@@ -61,19 +62,16 @@ def template_digest() -> bytes:
     return sm3(b"".join(sm3(p) for p in parts))
 
 
-CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://qledger.example/ns/rqdma/v1"]
+CONTEXT = [vc.VC_CONTEXT]  # terms of our own fall under VC 2.0's issuer-dependent @vocab
 TYPES = ["VerifiableCredential", "RQDMAConformityCredential"]
 STATEMENT = "The results relate only to the items tested."
 
 
-def did_of(member_id: str) -> str:
-    return f"did:web:{member_id.lower()}.members.qledger.example"
-
-
-def record_claims(record: Mapping[str, Any]) -> dict[str, Any]:
-    """What a certificate says about its record: a pure function of the record, used by issuing and by
-    verifying (`CertificateRecord`). Every member of the credential but those of the issuing (languages, the
-    record's anchor, the verification URL, the issuer's accreditation, the template). Raises KeyError or
+def record_claims(record: Mapping[str, Any], issuer_did: str) -> dict[str, Any]:
+    """What a certificate says about its record: a pure function of the record and the issuer's DID (a
+    did:web naming the record's lab: `vc.did_web`), used by issuing and by verifying (`CertificateRecord`).
+    Every member of the credential but those of the issuing (languages, the record's anchor, the verification
+    URL, the status entries, the issuer's accreditation, the template, the proofs). Raises KeyError or
     TypeError for a record without the fields a certificate shows."""
     canonical = canonical_json(record)
     record_id = sm3(canonical).hex()
@@ -82,7 +80,7 @@ def record_claims(record: Mapping[str, Any]) -> dict[str, Any]:
         "@context": CONTEXT,
         "id": f"urn:qledger:certificate:{record_id}",
         "type": TYPES,
-        "issuer": {"id": did_of(str(lab["member_id"])), "name": lab["name"], "address": lab["address"]},
+        "issuer": {"id": issuer_did, "name": lab["name"], "address": lab["address"]},
         "validFrom": f"{record['date_issued']}T00:00:00Z",
         "authoritativeLanguage": i18n.AUTHORITATIVE,
         "credentialSubject": {
@@ -155,26 +153,18 @@ def _source(service: LedgerService, record_id: str) -> _Source:
         )
 
 
-def credential(
-    service: LedgerService,
-    record_id: str,
-    languages: Sequence[str],
-    verify_url: str,
-    labs: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The W3C VC 2.0 credential of an anchored, public record (`labs` memoises the issuers' registry entries
-    across a batch)."""
-    return _credential(service, _source(service, record_id), languages, verify_url, labs)
-
-
 def _credential(
     service: LedgerService,
     source: _Source,
     languages: Sequence[str],
-    verify_url: str,
+    verify_base: str,
+    status_index: int,
     labs: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    claims = record_claims(source.record)
+    """The W3C VC 2.0 credential of an anchored, public record, unsigned (`labs` memoises the issuers' registry
+    entries across a batch)."""
+    did = vc.did_web(verify_base, source.lab_member)
+    claims = record_claims(source.record, did)
     record_id = claims["relatedResource"][0]["digestSM3"]
     member = source.record["lab"]["member_id"]
     labs = {} if labs is None else labs
@@ -192,17 +182,159 @@ def _credential(
         "name": [{"@value": i18n.gettext(lang, "Certificate of conformity"), "@language": lang} for lang in langs],
         "description": [{"@value": i18n.gettext(lang, STATEMENT), "@language": lang} for lang in langs],
         "chainAnchor": anchor,
-        "credentialStatus": {
-            "id": verify_url,
-            "type": "QledgerChainRecordStatus",
-            "statusPurpose": "revocation",
-            "chainId": anchor["chainId"],
-            "contract": anchor["contract"],
-            "recordId": record_id,
-        },  # fmt: skip
-        "verification": verify_url,
+        "credentialStatus": vc.status_entries(verify_base, member, status_index),
+        "verification": verify_url(verify_base, record_id),
+        "calibrationCertificate": _calibration_named(service, source.record),
         "templateSm3": template_digest().hex(),
     }
+
+
+def overall_verdict(record: Mapping[str, Any]) -> str | None:
+    """The record's own statement of conformity, where its type carries one: `pass`, `fail` or `inconclusive`
+    (an XRF screening class BL / OL / X per IEC 62321-3-1; an AI or a person's decision); None otherwise."""
+    results = record.get("results", {})
+    if not isinstance(results, Mapping):
+        return None
+    kind = record.get("record_type")
+    if kind == "xrf_analysis":
+        return {"BL": "pass", "OL": "fail", "X": "inconclusive"}.get(str(results.get("screening_class")))
+    if kind in ("ai_inspection", "human_review"):
+        return {"pass": "pass", "fail": "fail", "review": "inconclusive"}.get(str(results.get("decision")))
+    return None
+
+
+# Maximum concentrations in homogeneous materials, RoHS (Directive 2011/65/EU Annex II, as amended): what an
+# XRF screening (IEC 62321-3-1) of Cd, Pb, Hg, total Cr (for Cr(VI)) and total Br (for PBB/PBDE) is held to.
+ROHS_MG_KG: Final = {"Cd": 100.0, "Pb": 1000.0, "Hg": 1000.0, "Cr": 1000.0, "Br": 1000.0}
+ROHS: Final = "RoHS 2011/65/EU Annex II"
+GUARDED: Final = (
+    "Guarded band (ILAC-G8): pass when value + U <= limit, fail when value - U > limit, otherwise inconclusive."
+)
+SIMPLE: Final = "Simple acceptance (ILAC-G8): pass when value <= limit."
+NO_SPEC: Final = "No specification stated: results only, no statement of conformity."
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a certificate's results table (ISO/IEC 17025 7.8.2.1 and 7.8.6)."""
+
+    quantity: str
+    value: str
+    unit: str
+    uncertainty: str  # expanded uncertainty with its coverage factor, or ""
+    limit: str  # the specification limit and its source, or ""
+    verdict: str | None  # pass, fail, inconclusive; None without a limit
+
+
+def _number(x: float) -> str:
+    return f"{x:g}"
+
+
+def _judge(value: float, u: float | None, limit: float) -> str:
+    """ILAC-G8:09/2019 on an upper limit: a guarded band of w = U where U is stated, else simple acceptance."""
+    if u is None:
+        return "pass" if value <= limit else "fail"
+    if value + u <= limit:
+        return "pass"
+    return "fail" if value - u > limit else "inconclusive"
+
+
+def conformity(record: Mapping[str, Any]) -> tuple[list[Line], str | None, str]:
+    """The results table of a record, its overall verdict and the decision rule (its English text, a catalog
+    message). Per record type: XRF elements against the RoHS limits (mg/kg or mass%), the record's own
+    screening class as overall verdict where it states one; measured quantities of tensile tests and
+    calibrations with their uncertainty; EL features; AI and human decisions; any other result flattened."""
+    results = record.get("results", {}) if isinstance(record.get("results"), Mapping) else {}
+    kind = record.get("record_type")
+    lines: list[Line] = []
+    judged: list[tuple[str, bool]] = []  # (verdict, with uncertainty)
+
+    def u_of(item: Mapping[str, Any]) -> str:
+        u, k = item.get("uncertainty"), item.get("coverage_factor")
+        return "" if u is None else f"± {_number(u)}" + (f" (k = {_number(k)})" if k else "")
+
+    if kind == "xrf_analysis":
+        for e in results.get("elements", []):
+            scale = {"mg/kg": 1.0, "mass%": 10_000.0}.get(str(e.get("unit")))
+            limit = ROHS_MG_KG.get(str(e.get("element"))) if scale else None
+            verdict = None
+            if limit is not None and scale is not None:
+                u = e.get("uncertainty")
+                verdict = _judge(float(e["value"]) * scale, None if u is None else float(u) * scale, limit)
+                judged.append((verdict, u is not None))
+            shown_limit = "" if limit is None or scale is None else f"max {_number(limit / scale)} {e['unit']} ({ROHS})"
+            layer = f" (layer {e['layer']})" if e.get("layer") is not None else ""
+            lod = [f"LOD {_number(e['lod'])}"] if e.get("lod") is not None else []
+            lines.append(Line(f"{e.get('element')}{layer}", _number(float(e["value"])), str(e.get("unit")),
+                              "; ".join([x for x in (u_of(e),) if x] + lod), shown_limit, verdict))  # fmt: skip
+        if results.get("screening_class"):
+            lines.append(Line("screening class (IEC 62321-3-1)", str(results["screening_class"]), "", "", "", None))
+    elif kind in ("tensile_test", "calibration_certificate"):
+        for q in results.get("values", results.get("points", [])):
+            lines.append(
+                Line(str(q.get("quantity")), _number(float(q["value"])), str(q.get("unit")), u_of(q), "", None)
+            )
+    elif kind == "el_image":
+        if results.get("inactive_area_pct") is not None:
+            lines.append(Line("inactive area", _number(float(results["inactive_area_pct"])), "%", "", "", None))
+        for f in results.get("features", []):
+            area = f.get("area_pct")
+            shown = ("", "") if area is None else (_number(float(area)), "%")
+            lines.append(Line(f"{f.get('kind')} at cell {tuple(f.get('cell', ()))}", *shown, "", "", None))
+    tabled = {
+        "xrf_analysis": ("elements", "screening_class"),
+        "tensile_test": ("values",),
+        "calibration_certificate": ("points",),
+        "el_image": ("features", "inactive_area_pct"),
+    }.get(str(kind), ())
+    rest = {k: v for k, v in results.items() if k not in tabled}  # every other result, flattened: nothing left out
+    lines += [Line(path, value, "", "", "", None) for path, value in _results(rest)]  # fmt: skip
+    overall = overall_verdict(record)
+    if overall is None and judged:
+        verdicts = {v for v, _ in judged}
+        overall = "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts else "pass"
+    rule = (GUARDED if any(with_u for _, with_u in judged) else SIMPLE) if judged else NO_SPEC
+    if not judged and overall is not None:
+        rule = SIMPLE
+    return lines, overall, rule
+
+
+def _calibration_named(service: LedgerService, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The calibration certificate the record cites, by name: its issuer, number and validity, from the ledger's
+    own calibration_certificate record (its id stays in `evidence`)."""
+    cited = record["instrument"]["calibration"]
+    named: dict[str, Any] = {"recordId": cited["certificate_record_id"], "validFrom": cited["valid_from"],
+                             "validUntil": cited["valid_until"]}  # fmt: skip
+    with service.sessions() as session:
+        row = crud.get_record(session=session, record_id=cited["certificate_record_id"])
+        if row is not None and row.confidentiality == "public":
+            doc = json.loads(crud.canonical(session=session, row=row))
+            named |= {"issuer": doc["lab"]["name"], "number": doc["report_id"]}
+    return named
+
+
+def verify_url(verify_base: str, record_id: str) -> str:
+    """What the QR code opens: the page (or JSON) of the certified record's status."""
+    return f"{verify_base.rstrip('/')}/v1/certificates/{record_id}"
+
+
+def issuer_keys(keys: KeyStore, member: str) -> vc.IssuerKeys:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return vc.IssuerKeys(Ed25519PrivateKey.from_private_bytes(keys.issuer_ed25519(member)), keys.issuer_sm2(member))
+
+
+def issuer_binding(service: LedgerService, keys: KeyStore, member: str, verify_base: str) -> dict[str, Any]:
+    """The member's DID, its keys, and the statement binding them to its registry entry, signed by the member's
+    chain account (docs/formats.md section 9.1)."""
+    deployment = service.chain.deployment
+    if deployment is None:
+        raise LedgerError("no consortium on this chain: found or attach one first")
+    did = vc.did_web(verify_base, member)
+    methods = issuer_keys(keys, member).methods(did)
+    statement = vc.binding_statement(did, member, deployment.chain_id, deployment.registry, methods)
+    signature = service.chain.sign_message(service.account_of(member), statement)
+    return vc.binding(did, member, deployment.chain_id, deployment.registry, methods, signature)
 
 
 def certificate_leaf(credential_sm3: bytes, page_sm3: bytes) -> bytes:
@@ -223,12 +355,17 @@ def issue(
     languages: Sequence[str] | Sequence[Sequence[str]],
     verify_base: str,
     workers: int = 1,
+    *,
+    keys: KeyStore,
 ) -> list[Issued]:
     """Certificates for anchored records of one lab, on `workers` processes for a large batch: each credential
     rendered first, the digest of its page taken; then one tier C root anchored over a leaf per certificate
     (credential and page digest bound together) and the template digest; then the credential, its record and
     the proof embedded into each PDF without touching its pages. `languages` is one list for every
-    certificate, or one list per record."""
+    certificate, or one list per record. `verify_base` is the service the QR codes open and that serves the
+    issuer's did:web and status lists (a required setting: nothing defaults); `keys` holds the issuer's
+    credential signing keys and its chain account's key."""
+    vc.did_web(verify_base, "x")  # a web address, or ValueError before anything is rendered
     per_record = [list(x) for x in languages] if languages and not isinstance(languages[0], str) else None
     shared = [str(x) for x in languages] if per_record is None else []
     langs = [i18n.check(per_record[i] if per_record else shared) for i in range(len(record_ids))]
@@ -240,7 +377,7 @@ def issue(
         for _ in range(workers):
             pool.submit(_warm_up)
     try:
-        return _issue(service, record_ids, langs, verify_base, pool, workers)
+        return _issue(service, record_ids, langs, verify_base, pool, workers, keys)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -253,17 +390,29 @@ def _issue(
     verify_base: str,
     pool: ProcessPoolExecutor | None,
     workers: int,
+    keys: KeyStore,
 ) -> list[Issued]:
+    from datetime import UTC, datetime
+
     labs: dict[str, dict[str, Any]] = {}
     sources = [_source(service, r) for r in record_ids]
     members = {s.lab_member for s in sources}
     if len(members) != 1:
         raise LedgerError(f"certificates are issued per lab; these records come from {len(members)} labs")
+    member = next(iter(members))
+    bound = issuer_binding(service, keys, member, verify_base)
+    signing = issuer_keys(keys, member)
+    with service.sessions.begin() as session:
+        indexes = crud.status_indexes(session=session, member=member, record_ids=record_ids, size=vc.STATUS_LIST_BITS)
+    created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     drafts = [
         {
             "format": FORMAT,
-            "credential": _credential(service, s, langs[i], f"{verify_base.rstrip('/')}/v1/certificates/{r}", labs),
+            "credential": vc.sign(
+                _credential(service, s, langs[i], verify_base, indexes[r], labs), signing, bound["did"], created
+            ),
             "record": s.record,
+            "issuerBinding": bound,
         }
         for i, (r, s) in enumerate(zip(record_ids, sources, strict=True))
     ]
@@ -280,7 +429,7 @@ def _issue(
     # A fresh leaf per issue: issuing a record's certificate again (same credential, same pages) anchors
     # another root, where the same root twice would be refused (QualityLedgerRootExists).
     leaves += [template_digest(), os.urandom(32)]
-    receipt = service.anchor_digests(member=members.pop(), digests=leaves, kind=CERTIFICATE_KIND)
+    receipt = service.anchor_digests(member=member, digests=leaves, kind=CERTIFICATE_KIND)
     proofs = merkle.proofs(leaves)
     root = merkle.root(leaves).hex()
     embedded = [
@@ -341,13 +490,12 @@ def _warm_up() -> None:
     HTML(string=html).write_pdf(font_config=i18n.font_config())
 
 
-def _results(value: Any, prefix: str = "", limit: int = 8) -> list[tuple[str, str]]:
-    """The record's results flattened to (path, value) lines for the page (the credential has them all)."""
+def _results(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """The record's results flattened to (path, value) lines, every one (nothing is cut: a long table continues
+    on the next page)."""
     out: list[tuple[str, str]] = []
 
     def walk(v: Any, path: str) -> None:
-        if len(out) >= limit:
-            return
         if isinstance(v, dict):
             for k, item in v.items():
                 walk(item, f"{path}.{k}" if path else k)
@@ -369,6 +517,9 @@ def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[
     cred = embedded["credential"]
     langs = i18n.check(list(languages))
     verify_url = cred["verification"]
+    assessment = cred["credentialSubject"]["assessment"]
+    # The page shows what the credential says (the credential and the page are anchored together).
+    table, overall, rule = conformity({"record_type": assessment.get("record_type"), "results": assessment["results"]})
     html = _env.get_template("certificate.html.j2").render(
         c=cred,
         langs=langs,
@@ -380,7 +531,11 @@ def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[
         qr=segno.make(verify_url, error="m").svg_inline(scale=2),
         verify_url=verify_url,
         record_id=cred["credentialSubject"]["id"].rsplit(":", 1)[1],
-        results=_results(cred["credentialSubject"]["assessment"]["results"]),
+        table=table,
+        overall=overall,
+        rule=rule,
+        calibration=cred.get("calibrationCertificate") or {},
+        signatures=embedded.get("record", {}).get("signatures", []),
     )
     attachment = Attachment(
         string=json.dumps(embedded, ensure_ascii=False, indent=1),
@@ -425,12 +580,12 @@ T = TypeVar("T")
 _HEX32 = re.compile(r"[0-9a-f]{64}")
 _RECORD_URN = re.compile(r"urn:qledger:record:([0-9a-f]{64})")
 MAX_PROOF = 64  # Merkle proof steps: a root over 2**64 leaves
-EMBEDDED_KEYS: Final = frozenset({"format", "credential", "record", "anchor"})
+EMBEDDED_KEYS: Final = frozenset({"format", "credential", "record", "anchor", "issuerBinding"})
 ANCHOR_KEYS: Final = frozenset({"root", "leafIndex", "proof", "templateProof", "pageSm3", "txHash", "blockNumber"})
 CREDENTIAL_KEYS: Final = frozenset(
     {"@context", "id", "type", "issuer", "validFrom", "name", "description", "authoritativeLanguage",
      "credentialSubject", "evidence", "relatedResource", "chainAnchor", "credentialStatus", "verification",
-     "templateSm3"}
+     "templateSm3", "proof", "calibrationCertificate"}
 )  # fmt: skip
 
 
@@ -457,6 +612,7 @@ class Embedded:
     record_root: bytes | None  # the record's own anchor (chainAnchor), None for tier A
     record_proof: tuple[bytes, ...]
     shown: tuple[str, ...]  # what the page must show in text (VisibleText)
+    binding: dict[str, Any]  # the issuer's DID keys and their binding to its registry account
 
 
 @dataclass(frozen=True)
@@ -511,6 +667,8 @@ def parse_embedded(value: Any) -> Embedded:
     cred = _member(value, "credential", dict, "$")
     record = _member(value, "record", dict, "$")
     anchor = _member(value, "anchor", dict, "$")
+    bound = _member(value, "issuerBinding", dict, "$")
+    _member(bound, "verificationMethods", dict, "$.issuerBinding")
     _exact_keys(cred, CREDENTIAL_KEYS, "credential")
     _exact_keys(anchor, ANCHOR_KEYS, "anchor")
     issuer = _member(cred, "issuer", dict, "credential")
@@ -557,6 +715,7 @@ def parse_embedded(value: Any) -> Embedded:
         record_root=None if record_root in (None, "") else _hex32(record_root, "credential.chainAnchor.merkleRoot"),
         record_proof=_proof(chain_anchor.get("merkleProof"), "credential.chainAnchor.merkleProof"),
         shown=tuple(shown),
+        binding=bound,
     )
 
 
@@ -609,7 +768,7 @@ def _issuer_account(reader: ChainReader, did: str) -> str | None:
     member id (lowercased by did:web, so the registry is asked for it as written and in capitals). Record,
     root and status are read under this account only: another member's anchor of the same digests is that
     member's (docs/threat-model.md)."""
-    member = did.removeprefix("did:web:").split(".members.", 1)[0] if did.startswith("did:web:") else ""
+    member = vc.member_of_did(did) or ""
     for candidate in dict.fromkeys((member, member.upper())):
         account = reader.member_account(candidate) if candidate else None
         if account is not None:
@@ -725,8 +884,14 @@ def certificate_record(cert: Presented, chain: ChainReader) -> Fragment:
             name, "certificate", INVALID, Reason.RECORD_DIGEST_MISMATCH,
             f"the embedded record's SM3 is {e.record_sm3.hex()}, not the record id {e.record_id}",
         )  # fmt: skip
+    lab = e.record.get("lab")
+    if not isinstance(lab, dict) or vc.member_of_did(e.issuer_did) != lab.get("member_id"):
+        return not_valid(
+            name, "certificate", INVALID, Reason.ISSUER_MISMATCH,
+            f"issued by {e.issuer_did}, not by the record's lab",
+        )  # fmt: skip
     try:
-        claims = record_claims(e.record)
+        claims = record_claims(e.record, e.issuer_did)
     except (KeyError, TypeError, AttributeError) as error:
         return not_valid(
             name, "certificate", INVALID, Reason.CREDENTIAL_RECORD_MISMATCH,
@@ -744,7 +909,9 @@ def certificate_record(cert: Presented, chain: ChainReader) -> Fragment:
     stated = {**e.credential, "issuer": {k: v for k, v in e.credential["issuer"].items() if k != "accreditation"}}
     wrong = [k for k, v in claims.items() if canonical_json(stated[k]) != canonical_json(v)]
     status = e.credential["credentialStatus"]
-    if not isinstance(status, dict) or status.get("recordId") != e.record_id:
+    if not isinstance(status, list) or [s.get("statusPurpose") if isinstance(s, dict) else None for s in status] != [
+        *vc.PURPOSES
+    ]:
         wrong.append("credentialStatus")
     if wrong:
         return not_valid(
@@ -752,6 +919,34 @@ def certificate_record(cert: Presented, chain: ChainReader) -> Fragment:
             f"the credential's {', '.join(wrong)} differ from what the record says", members=wrong,
         )  # fmt: skip
     return valid(name, "certificate", record_id=e.record_id)
+
+
+@coded_errors("CredentialProof", "certificate")
+def credential_proof(cert: Presented, chain: ChainReader) -> Fragment:
+    """The credential's Data Integrity proof (eddsa-jcs-2022) and its SM2 proof hold, with keys the issuer's
+    DID names and the issuer's chain account bound to it: the binding, signed by the account the registry
+    holds for the member, names this DID, this consortium and these keys (docs/formats.md section 9.1)."""
+    name, e, b = "CredentialProof", cert.embedded, cert.embedded.binding
+    deployment = chain.client.deployment
+    member = vc.member_of_did(e.issuer_did)
+    account = _issuer_account(chain, e.issuer_did)
+    try:
+        signer = vc.binding_signer(b)
+    except ValueError as error:
+        return not_valid(name, "certificate", INVALID, Reason.CREDENTIAL_KEY_UNBOUND, str(error))
+    if (
+        account is None or deployment is None or not _same_account(signer, account)
+        or b.get("did") != e.issuer_did or b.get("member") != member
+        or b.get("chainId") != deployment.chain_id or str(b.get("registry")).lower() != deployment.registry.lower()
+    ):  # fmt: skip
+        return not_valid(
+            name, "certificate", INVALID, Reason.CREDENTIAL_KEY_UNBOUND,
+            f"the keys of {e.issuer_did} are not bound to {member}'s registry account on this consortium",
+        )  # fmt: skip
+    problems = vc.proof_problems(e.credential, b["verificationMethods"])
+    if problems:
+        return not_valid(name, "certificate", INVALID, Reason.CREDENTIAL_PROOF_INVALID, problems[0], found=problems)
+    return valid(name, "certificate", did=e.issuer_did)
 
 
 @coded_errors("RecordStatus", "status")
@@ -789,6 +984,7 @@ CHECKS: Final[tuple[Check, ...]] = (
     certificate_anchor,
     certificate_template,
     certificate_record,
+    credential_proof,
     record_status,
     page_text,
 )

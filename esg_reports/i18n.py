@@ -94,10 +94,11 @@ def check(languages: list[str]) -> list[str]:
 
 
 @cache
-def translations(language: str) -> Translations:
+def translations(language: str, domain: str = "certificate") -> Translations:
+    """The catalog of `domain` (certificate: the PDF; verify: the page at the QR code) in `language`."""
     if language == AUTHORITATIVE:
         return Translations()  # the source texts
-    path = LOCALE_DIR / language.replace("-", "_") / "LC_MESSAGES" / "certificate.po"
+    path = LOCALE_DIR / language.replace("-", "_") / "LC_MESSAGES" / f"{domain}.po"
     with open(path, "rb") as f:
         catalog = read_po(f, locale=None)
     buffer = io.BytesIO()
@@ -106,5 +107,31 @@ def translations(language: str) -> Translations:
     return Translations(fp=buffer)
 
 
-def gettext(language: str, message: str) -> str:
-    return str(translations(language).gettext(message))
+def gettext(language: str, message: str, domain: str = "certificate") -> str:
+    return str(translations(language, domain).gettext(message))
+
+
+def negotiate(asked: str | None, accept_language: str | None) -> str:
+    """The language to answer in: `asked` (?lang=) when it is one of ours, else the best of Accept-Language
+    (RFC 9110 quality values; `zh`, `zh-CN` and `zh-Hans-*` mean zh-Hans, `tl` means fil), else English."""
+    by_prefix = {lang.lower(): lang for lang in LANGUAGES} | {"zh": "zh-Hans", "tl": "fil", "in": "id"}
+    if asked:
+        exact = by_prefix.get(asked.strip().lower())
+        if exact:
+            return exact
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate((accept_language or "").split(",")[:32]):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        tag = tag.strip().lower()
+        lang = by_prefix.get(tag) or by_prefix.get(tag.split("-")[0])
+        if tag.startswith("zh-hant") or tag in ("zh-tw", "zh-hk", "zh-mo"):
+            lang = None  # no Traditional Chinese catalog: do not answer in Simplified for it
+        if lang and q > 0:
+            ranked.append((-q, i, lang))
+    return sorted(ranked)[0][2] if ranked else AUTHORITATIVE

@@ -187,8 +187,10 @@ def review(
     reason: str,
     envelope: EnvelopeOf,
     actor: str,
+    sign: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> str:
-    """A person confirms or overrides an AI decision: a `human_review` record linked to it; closes its task."""
+    """A person confirms or overrides an AI decision: a `human_review` record linked to it, signed by that
+    person through `sign` (their electronic signature, meaning "performed"); closes its task."""
     with service.sessions() as session:
         row = crud.get_record(session=session, record_id=record_id)
         if row is None or row.record_type != "ai_inspection":
@@ -203,6 +205,8 @@ def review(
         [],
     )
     raw["links"] = [{"rel": "derived_from", "record_id": record_id}]
+    if sign is not None:
+        raw = sign(raw)
     review_id = service.submit(raw, actor=actor).record_id
     with service.sessions.begin() as session:
         task = session.get(ReviewTaskRow, record_id)

@@ -267,6 +267,7 @@ def init(
             now = datetime.fromtimestamp(rt.service.chain.w3.eth.get_block("latest")["timestamp"], UTC)
             local_consortium.found(rt.service, rt.keys, now)
             station = local_consortium.calibrate(rt.service, profile, now)
+            local_consortium.enrol_signers(rt.service, rt.keys, profile)
             policy = local_consortium.configure_escrow(rt.service, rt.keys, profile)
             save_profile(settings.data_dir, profile)
             save_deployment(rt, station.certificates)
@@ -1216,7 +1217,7 @@ def certificate(
             ids = certificates.records_of(rt.service, target)
             langs = [x.strip() for x in lang.split(",") if x.strip()]
             base = verify_base or _profile(rt).verification_url
-            issued = certificates.issue(rt.service, ids, langs, base, workers=workers)
+            issued = certificates.issue(rt.service, ids, langs, base, workers=workers, keys=rt.keys)
         out.mkdir(parents=True, exist_ok=True)
         for cert in issued:
             path = out / f"certificate-{cert.record_id[:16]}.pdf"

@@ -113,8 +113,26 @@ class Demo:
     ) -> dict[str, Any]:
         return self.station.inspection_envelope(record_type, results, image, attachments)
 
-    def record(self, kind: str, i: int, instrument: str | None = None) -> tuple[dict[str, Any], list[AttachmentFile]]:
-        return example_record(self.station, kind, i, self.rng, instrument=instrument)
+    def enrol_signers(self) -> None:
+        """Every operator, checker and reviewer of the stations enrolled as a signer (SM2 keys, anchored)."""
+        local_consortium.enrol_signers(self.service, self.keys, self.profile)
+
+    def record(
+        self, kind: str, i: int, instrument: str | None = None, signed: bool = False
+    ) -> tuple[dict[str, Any], list[AttachmentFile]]:
+        """An example record of `kind`; `signed`: signed by its operator (performed) and checker (reviewed),
+        who must be enrolled (`enrol_signers`)."""
+        raw, files = example_record(self.station, kind, i, self.rng, instrument=instrument)
+        if signed:
+            raw = self.sign(self.service.with_attachments(raw, files))
+        return raw, files
+
+    def sign(self, raw: dict[str, Any], meanings: tuple[str, ...] = ("performed", "reviewed")) -> dict[str, Any]:
+        """`raw` signed by the people it names for each meaning (operator: performed; checker: reviewed)."""
+        from ledger_service import signatures
+
+        who = {"performed": raw["operator"]["id"], "reviewed": raw["checker_id"]}
+        return signatures.sign_with(self.keys, raw, [(who[m], m) for m in meanings], at=self.now)  # type: ignore[misc]
 
 
 def run_demo(
@@ -132,6 +150,7 @@ def run_demo(
     t = time.perf_counter()
     report.deployment = demo.found_consortium()
     demo.calibrate_instruments()
+    demo.enrol_signers()
     report.timings["consortium and calibrations"] = time.perf_counter() - t
 
     # Every 25 records: 13 EL images (tier B), 10 XRF analyses (tier C), 2 tensile tests (tier A), interleaved.
@@ -140,7 +159,7 @@ def run_demo(
     ids: list[tuple[str, str, list[AttachmentFile]]] = []
     produced = []
     for i, kind in enumerate(kinds):
-        raw, files = demo.record(kind, i)
+        raw, files = demo.record(kind, i, signed=True)
         ids.append((service.submit(raw, files, actor=LAB).record_id, kind, files))
         if kind == "el_image" and raw["results"]["test_stage"] == "initial":
             produced.append(raw)
@@ -226,7 +245,7 @@ def run_demo(
 
         t = time.perf_counter()
         chosen = [r for r, kind, _ in ids if kind in ("tensile_test", "xrf_analysis", "el_image")][1:4]
-        issued = certificates.issue(service, chosen, CERTIFICATE_LANGUAGES, demo.profile.verification_url)
+        issued = certificates.issue(service, chosen, CERTIFICATE_LANGUAGES, demo.profile.verification_url, keys=keys)
         for i, cert in enumerate(issued):
             path = out_dir / f"certificate-{cert.record_id[:16]}.pdf"
             path.write_bytes(cert.pdf)
@@ -302,6 +321,7 @@ def inspection_story(demo: Demo, report: DemoReport, images: int) -> None:
         reason="inspected by eye: a finger interruption, not a crack",
         envelope=demo.inspection_envelope,
         actor=LAB,
+        sign=lambda raw: demo.sign(raw, ("performed",)),  # the override, signed by the person who made it
     )
     service.anchor_pending()
     report.inspection = {

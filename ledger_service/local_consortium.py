@@ -144,6 +144,23 @@ def found(service: LedgerService, keys: KeyStore, now: datetime, recall_confirma
     return chain.deploy(spec, accounts["deployer"])
 
 
+def enrol_signers(service: LedgerService, keys: KeyStore, profile: Profile) -> dict[str, list[str]]:
+    """Enrol every operator, checker and reviewer of each lab's station as an electronic signer (an SM2 key in
+    the key directory, the enrolment anchored by the lab and in the audit trail; docs/formats.md section 2.1).
+    Returns lab -> the people enrolled."""
+    from ledger_service import signatures
+
+    out: dict[str, list[str]] = {}
+    for member, station in profile.stations.items():
+        people = [*station.operators, station.checker]
+        if station.inspection is not None:
+            people += [station.inspection.operator, station.inspection.reviewer]
+        for person in dict.fromkeys(people):
+            signatures.enrol(service, keys, lab=member, signer=person, actor=member)
+        out[member] = list(dict.fromkeys(people))
+    return out
+
+
 def primary_declaration(standard: str) -> str:
     """SM3 of the reference body's declaration of its primary standard (e.g. its CIPM MRA calibration and
     measurement capability entry): the digest its traceability root is registered under."""

@@ -1048,6 +1048,23 @@ class LedgerService:
             issuer=self._account(issuer),
         )
 
+    def record_audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        field: str | None = None,
+        old_value: str | None = None,
+        new_value: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Append one entry to the audit trail (e.g. a signer's enrolment or withdrawal)."""
+        with self.sessions.begin() as session:
+            crud.audit(
+                session=session, actor=actor, action=action, field=field, old_value=old_value,
+                new_value=new_value, reason=reason,
+            )  # fmt: skip
+
     def add_operator(self, *, lab_member: str, operator_id: str, actor: str) -> None:
         with self.sessions.begin() as session:
             crud.add_operator(session=session, lab_member=lab_member, operator_id=operator_id, actor=actor)
@@ -1081,6 +1098,15 @@ class LedgerService:
         with self.sessions() as session:
             return _load(crud.canonical(session=session, row=row))
 
+    def with_attachments(self, raw: Mapping[str, Any], files: Sequence[AttachmentFile]) -> dict[str, Any]:
+        """The record with its files' metadata (digests, CIDs) as `submit` will store it, nothing written: what
+        its signers sign (docs/formats.md section 2.1). Not for a confidential record, whose CIDs are those of
+        ciphertext made at submission."""
+        if raw.get("confidentiality") == "confidential":
+            raise LedgerError("a confidential record's attachments are known only once it is submitted")
+        attachments, _ = self._attachments(raw.get("attachments", []), files)
+        return {**raw, "attachments": attachments}
+
     def record_document(self, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """A record file as the ledger stores it (schema-normalised) and the record id that form hashes to."""
         return normalised_record(raw)
@@ -1096,6 +1122,20 @@ class LedgerService:
         """Every check of a certificate PDF against this consortium's contracts (the service's own deployment is
         the trust anchor)."""
         return verify(CertificateTarget(pdf), record_context(ChainReader(self.chain)))
+
+    def verify_bundle(self, data: bytes) -> tuple[list[Fragment], bool]:
+        """Every fragment for a proof bundle (JSON bytes) against this consortium's contracts, and the verdict;
+        LedgerError naming the field for one that is not a bundle."""
+        from ledger_service.verification import BundleInvalid, load_target, passes
+
+        try:
+            target = load_target(data)
+        except BundleInvalid as error:
+            raise LedgerError(str(error)) from None
+        if not isinstance(target, RecordTarget) or target.source != "bundle":
+            raise LedgerError("not a proof bundle (a JSON document with a format)")
+        fragments = verify(target, record_context(ChainReader(self.chain), self.store))
+        return fragments, passes(target, fragments)
 
     def proof_bundle(self, record_id: str, with_content: bool = True) -> dict[str, Any]:
         """The proof bundle of an anchored record; with its attachments' content unless `with_content` is False

@@ -30,6 +30,7 @@ from ledger_service.api.routes import (
     dead_letters,
     health,
     instruments,
+    issuers,
     members,
     recalls,
     records,
@@ -124,6 +125,7 @@ def create_app(
         recalls.router,
         reports.router,
         reviews.router,
+        issuers.router,
         health.router,
     )
     for router in routers:

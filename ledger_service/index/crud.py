@@ -14,6 +14,7 @@ from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ledger_service.digests import sm3
+from ledger_service.errors import LedgerError
 from ledger_service.index import audit as audit_chain
 from ledger_service.index import sealing
 from ledger_service.index.models import (
@@ -738,3 +739,31 @@ def utc_instant(moment: datetime) -> datetime:
 def as_utc(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes for timezone-aware columns; every stored time is UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def status_indexes(*, session: Session, member: str, record_ids: Sequence[str], size: int) -> dict[str, int]:
+    """Each record's index in `member`'s status lists, allocated in order on first use (at most `size`)."""
+    from ledger_service.index.models import StatusEntryRow
+
+    rows = session.scalars(
+        select(StatusEntryRow).where(StatusEntryRow.member == member, StatusEntryRow.record_id.in_(list(record_ids)))
+    )
+    out = {r.record_id: r.idx for r in rows}
+    last = session.scalar(select(func.max(StatusEntryRow.idx)).where(StatusEntryRow.member == member))
+    nxt = -1 if last is None else int(last)
+    for record_id in dict.fromkeys(record_ids):
+        if record_id not in out:
+            nxt += 1
+            if nxt >= size:
+                raise LedgerError(f"{member}'s status list is full ({size} entries)")
+            session.add(StatusEntryRow(member=member, idx=nxt, record_id=record_id))
+            out[record_id] = nxt
+    return out
+
+
+def status_entries(*, session: Session, member: str) -> list[tuple[int, str]]:
+    """(index, record id) of every certificate `member` issued, by index."""
+    from ledger_service.index.models import StatusEntryRow
+
+    rows = session.scalars(select(StatusEntryRow).where(StatusEntryRow.member == member).order_by(StatusEntryRow.idx))
+    return [(r.idx, r.record_id) for r in rows]

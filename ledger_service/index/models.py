@@ -306,3 +306,13 @@ class PinRow(Base):
     pinned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # when it was handed to the cluster
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     replicated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # first seen replicated
+
+
+# A certificate's place in its issuer's Bitstring Status Lists (docs/formats.md section 9.1): one index per
+# certified record and issuer, the same for every certificate of that record, never reused.
+class StatusEntryRow(Base):
+    __tablename__ = "status_entries"
+
+    member: Mapped[str] = mapped_column(String(120), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), index=True)

@@ -92,6 +92,17 @@ class Authorization(Model):
     signature: str | None = None
 
 
+# An electronic signature of a person of the lab over the record's canonical digest (21 CFR 11.50, 11.70;
+# docs/formats.md section 2.1): who, with what meaning, when, with which enrolled key.
+class Signature(Model):
+    signer: NonEmpty
+    meaning: Literal["performed", "reviewed", "approved"]
+    signed_at: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")]
+    algorithm: Literal["SM2-SM3"]
+    public_key: Annotated[str, StringConstraints(pattern=r"^04[0-9a-f]{128}$")]
+    value: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{86}==$")]
+
+
 # A file belonging to the record, identified by its digests (and CID once pinned).
 class Attachment(Model):
     name: NonEmpty
@@ -128,3 +139,4 @@ class EnvelopeBase(Model):
     attachments: list[Attachment] = Field(default_factory=list)  # a factory: a [] default is deep-copied
     links: list[Link] = Field(default_factory=list)
     confidentiality: Literal["public", "confidential"] = "public"
+    signatures: list[Signature] | None = None  # absent (not empty) when unsigned: older record ids are kept

@@ -71,6 +71,14 @@ class Reason(StrEnum):
     CREDENTIAL_RECORD_MISMATCH = "CREDENTIAL_RECORD_MISMATCH"  # the credential says what its record does not
     CREDENTIAL_MALFORMED = "CREDENTIAL_MALFORMED"  # the embedded credential lacks a field or has an ill-typed one
     ANCHOR_NOT_GIVEN = "ANCHOR_NOT_GIVEN"  # a record file with no anchor the chain shows: give its proof bundle
+    SIGNATURE_MALFORMED = "SIGNATURE_MALFORMED"  # a signature entry that is not one (missing or ill-typed field)
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"  # the SM2 value does not sign this record's statement (altered record)
+    SIGNER_NOT_ENROLLED = "SIGNER_NOT_ENROLLED"  # the key is not one the record's lab enrolled for that person
+    SIGNER_MISMATCH = "SIGNER_MISMATCH"  # signed as operator or checker by someone the record does not name
+    SIGNED_AFTER_WITHDRAWAL = "SIGNED_AFTER_WITHDRAWAL"  # dated at or after the signer's key was withdrawn
+    SIGNER_WITHDRAWN = "SIGNER_WITHDRAWN"  # the record was anchored after the signer's key was withdrawn
+    CREDENTIAL_PROOF_INVALID = "CREDENTIAL_PROOF_INVALID"  # the credential's Data Integrity or SM2 proof fails
+    CREDENTIAL_KEY_UNBOUND = "CREDENTIAL_KEY_UNBOUND"  # the issuer's DID keys are not bound to its registry account
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
     demo.found_consortium()
     demo.calibrate_instruments()
     demo.configure_escrow()
+    demo.enrol_signers()
     keys = {}
     with runtime.service.sessions.begin() as session:
         for member in (LAB, CAL, MFR, REG):
@@ -346,6 +347,8 @@ def test_reports_and_certificates_over_the_api(world: tuple[TestClient, Runtime,
     landing = client.get(f"/v1/certificates/{record_id}")  # where the QR code points: no credentials needed
     assert landing.status_code == 200 and landing.json()["status"] == "anchored"
     assert landing.json()["anchor"]["tx_hash"].startswith("0x") and "record" not in landing.json()
+    # What the QR page shows an importer (issue 16): item, lot, lab, verdict; never the results or the record.
+    assert landing.json()["state"] == "valid" and "results" not in landing.json()["certified"]
     problem(client.get(f"/v1/certificates/{'0' * 64}"), 404, "NOT_FOUND")
     checked = client.post("/v1/certificates/verify", content=pdf.content, headers={"content-type": "application/pdf"})
     assert checked.status_code == 200 and checked.json()["valid"] is True  # no credentials needed to verify
@@ -387,6 +390,11 @@ def test_the_human_review_queue_over_the_api(world: tuple[TestClient, Runtime, D
     assert target not in {t["record_id"] for t in client.get("/v1/reviews", headers=auth(keys[LAB])).json()["data"]}
     review = client.get(f"/v1/records/{done.json()['review_record_id']}", headers=auth(keys[LAB])).json()
     assert review["record"]["results"]["reviewed_record_id"] == target and review["record_type"] == "human_review"
+    # The override carries the electronic signature of the person who made it (21 CFR 11.50).
+    (signature,) = review["record"]["signatures"]
+    assert (signature["signer"], signature["meaning"]) == (demo.profile.station(LAB).inspection.reviewer, "performed")
+    unknown = {**body, "reviewer": "nobody-enrolled"}
+    problem(client.post(f"/v1/reviews/{target}", json=unknown, headers=auth(keys[LAB])), 409, "SIGNER_NOT_ENROLLED")
 
 
 def test_members_list_and_revoke_their_own_api_keys(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:

@@ -19,7 +19,7 @@ import pikepdf
 import pytest
 from pikepdf import Array, Dictionary, Name, String
 
-from esg_reports import certificate_pdf, certificates, i18n
+from esg_reports import certificate_pdf, certificates, i18n, vc
 from ledger_service import merkle
 from ledger_service.canonical import canonical_json
 from ledger_service.chain.jsonrpc import JsonRpcChainClient
@@ -32,7 +32,7 @@ from ledger_service.runtime import Runtime, open_runtime
 from ledger_service.verification import Fragment, Status
 from tests.utils.anvil import free_port
 
-VERIFY = "https://verify.qledger.example"
+VERIFY = "https://verify.lab.test"
 LANGS = ["en", "vi"]
 
 
@@ -52,7 +52,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, D
 @pytest.fixture(scope="module")
 def genuine(world: tuple[Runtime, Demo, list[str]]) -> certificates.Issued:
     runtime, _, ids = world
-    [cert] = certificates.issue(runtime.service, [ids[0]], LANGS, VERIFY)
+    [cert] = certificates.issue(runtime.service, [ids[0]], LANGS, VERIFY, keys=runtime.keys)
     return cert
 
 
@@ -276,8 +276,14 @@ def forge(
     shown: dict[str, Any] | None = None,
 ) -> bytes:
     """A certificate built with the library's own pieces: the page rendered (from `shown`, else `cred`), the
-    leaf of `cred` and that page and the template digest anchored by `anchor`, the attachment embedded."""
-    draft = {"format": certificates.FORMAT, "credential": cred, "record": record}
+    leaf of `cred` and that page and the template digest anchored by `anchor`, the attachment embedded. The
+    credential is signed with the keys of the member its issuer DID names, and carries that member's genuine
+    binding: what any member can make for itself (CredentialProof then holds; the other checks must catch it)."""
+    member = vc.member_of_did(cred["issuer"]["id"])
+    assert member is not None
+    binding = certificates.issuer_binding(runtime.service, runtime.keys, member, VERIFY)
+    cred = vc.sign(cred, certificates.issuer_keys(runtime.keys, member), binding["did"], "2026-01-01T00:00:00Z")
+    draft = {"format": certificates.FORMAT, "credential": cred, "record": record, "issuerBinding": binding}
     pdf = certificates.render_pdf({**draft, "credential": shown or cred}, LANGS)
     with certificate_pdf.open_pdf(pdf) as doc:
         page = certificate_pdf.page_digest(doc)
@@ -300,7 +306,7 @@ def test_a_credential_another_member_anchored_is_invalid(
     chain, hostile = runtime.service.chain, runtime.service.accounts[CAL]
     cred = copy.deepcopy(genuine.embedded["credential"])
     cred["credentialSubject"]["assessment"]["results"]["replicates"] = 5
-    cred["issuer"] = {"id": certificates.did_of(CAL), "name": cred["issuer"]["name"],
+    cred["issuer"] = {"id": vc.did_web(VERIFY, CAL), "name": cred["issuer"]["name"],
                       "address": cred["issuer"]["address"], "accreditation": None}  # fmt: skip
     ids = [bytes.fromhex(genuine.record_id), os.urandom(32)]
     own = chain.anchor_root(hostile, ids, schema_key("xrf_analysis", "1"))
@@ -457,10 +463,10 @@ def test_a_dead_node_gives_error_fragments(genuine: certificates.Issued) -> None
     client._chain_id = 31337  # attach without asking the (dead) node
     client.attach(Deployment(31337, "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20, 0))
     fragments = {f.name: f for f in certificates.verify_pdf(client, genuine.pdf)}
-    for name in ("CertificateAnchor", "CertificateTemplate", "RecordStatus"):
+    for name in ("CertificateAnchor", "CertificateTemplate", "CredentialProof", "RecordStatus"):
         assert fragments[name].status is Status.ERROR, name
         assert (fragments[name].reason or {}).get("code") == "CHAIN_UNAVAILABLE", name
-    assert failing(fragments).keys() == {"CertificateAnchor", "CertificateTemplate", "RecordStatus"}
+    assert failing(fragments).keys() == {"CertificateAnchor", "CertificateTemplate", "CredentialProof", "RecordStatus"}
     assert not certificates.is_valid(list(fragments.values()))
 
 
@@ -473,7 +479,8 @@ def test_genuine_certificates_verify_in_every_language_and_after_a_rewrite(
     runtime, _, ids = world
     others = [lang for lang in i18n.LANGUAGES if lang != "en"]
     assert len(others) == 10
-    issued = certificates.issue(runtime.service, ids[1:11], [["en", lang] for lang in others], VERIFY, workers=2)
+    langs = [["en", lang] for lang in others]
+    issued = certificates.issue(runtime.service, ids[1:11], langs, VERIFY, workers=2, keys=runtime.keys)
     for cert, lang in zip(issued, others, strict=True):
         fragments = verify(runtime, cert.pdf)
         assert failing(fragments) == {}, (lang, failing(fragments))
@@ -542,7 +549,8 @@ def test_a_record_certified_again_gets_a_second_valid_certificate(
     """The same record, the same languages: the same credential and pages, yet another root (an issue's own
     leaf), so re-issuing is not refused by the ledger (QualityLedgerRootExists) and both verify."""
     runtime, _, ids = world
-    [again] = certificates.issue(runtime.service, [ids[0]], LANGS, VERIFY)
+    [again] = certificates.issue(runtime.service, [ids[0]], LANGS, VERIFY, keys=runtime.keys)
     assert again.embedded["anchor"]["root"] != genuine.embedded["anchor"]["root"]
-    assert again.embedded["credential"] == genuine.embedded["credential"]
+    unsigned = [{k: v for k, v in c.embedded["credential"].items() if k != "proof"} for c in (again, genuine)]
+    assert unsigned[0] == unsigned[1]  # the same claims; a proof of its own (its time, SM2's fresh nonce)
     assert failing(verify(runtime, again.pdf)) == {} and failing(verify(runtime, genuine.pdf)) == {}

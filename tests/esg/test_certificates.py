@@ -23,7 +23,7 @@ from ledger_service.demo import LAB, REG, Demo
 from ledger_service.runtime import Runtime, open_runtime
 from ledger_service.verification import Fragment
 
-VERIFY = "https://verify.qledger.example"
+VERIFY = "https://verify.lab.test"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, 
         for i, kind in enumerate(["xrf_analysis", "el_image", "tensile_test"])
     ]
     runtime.service.anchor_pending()
-    yield runtime, certificates.issue(runtime.service, ids, list(i18n.LANGUAGES), VERIFY)
+    yield runtime, certificates.issue(runtime.service, ids, list(i18n.LANGUAGES), VERIFY, keys=runtime.keys)
 
 
 def code(fragment: Fragment) -> str | None:
@@ -69,6 +69,7 @@ def test_certificates_verify_and_are_pdf_a3_with_the_credential_embedded(
             "CertificateAnchor",
             "CertificateTemplate",
             "CertificateRecord",
+            "CredentialProof",
             "RecordStatus",
             "VisibleText",
         ]
@@ -136,7 +137,7 @@ def test_tampering_with_the_page_or_the_embedded_json_fails(issued: tuple[Runtim
 def test_refusals(issued: tuple[Runtime, list[certificates.Issued]]) -> None:
     runtime, certs = issued
     with pytest.raises(i18n.UnknownLanguage):
-        certificates.issue(runtime.service, [certs[0].record_id], ["xx"], VERIFY)
+        certificates.issue(runtime.service, [certs[0].record_id], ["xx"], VERIFY, keys=runtime.keys)
     assert i18n.check(["vi", "th"]) == ["en", "vi", "th"]  # English always present, first
 
 

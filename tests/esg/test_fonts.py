@@ -43,7 +43,9 @@ CHILD = textwrap.dedent(
     ids = [runtime.service.submit(*demo.record(k, 700 + i), actor=LAB).record_id for i, k in enumerate(kinds)]
     runtime.service.anchor_pending()
     # render_pdf refuses a page with any .notdef glyph (MissingGlyphs): rendering is the check.
-    for cert in certificates.issue(runtime.service, ids, list(i18n.LANGUAGES), "https://verify.qledger.example"):
+    for cert in certificates.issue(
+        runtime.service, ids, list(i18n.LANGUAGES), "https://verify.lab.test", keys=runtime.keys
+    ):
         (out / f"certificate-{cert.record_id}.pdf").write_bytes(cert.pdf)
     with runtime.service.sessions.begin() as session:
         report = build(session, entity=Entity("Demo Modules Co.", "529900QLEDGERDEMO042"),
@@ -162,7 +164,7 @@ def test_a_changed_font_file_changes_the_template_digest(tmp_path: Path, monkeyp
 def _credential() -> dict[str, object]:
     """The fields the certificate template reads, enough to lay out a page without a ledger."""
     return {
-        "verification": "https://verify.qledger.example/v1/certificates/00",
+        "verification": "https://verify.lab.test/v1/certificates/00",
         "templateSm3": "00" * 32,
         "issuer": {"id": "did:web:lab.example", "name": "Lab", "address": "Street 1", "accreditation": None},
         "credentialSubject": {

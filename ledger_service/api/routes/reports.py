@@ -10,10 +10,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from esg_reports import certificates, mapping, render
+from esg_reports import certificate_status as certificate_status_
+from esg_reports import certificates, i18n, mapping, render, verify_page
 from esg_reports.i18n import LANGUAGES
 from esg_reports.mapping import FRAMEWORKS
 from esg_reports.metrics import Inputs, Period, Scope
@@ -21,6 +22,7 @@ from esg_reports.report import Entity, build, recalls_on_chain
 from ledger_service.api.deps import ActiveMemberDep, MemberDep, ServiceDep
 from ledger_service.api.problems import Problem
 from ledger_service.api.routes.records import RecordId, readable
+from ledger_service.errors import LedgerError, UnknownEntry
 
 router = APIRouter(tags=["reports"])
 MEDIA = {"json": "application/json", "html": "text/html", "pdf": "application/pdf", "ixbrl": "application/zip",
@@ -95,7 +97,10 @@ async def issue_certificates(
     if base is None:
         missing = [{"field": "verify_base", "code": "MISSING_FIELD", "message": "no verification URL is configured"}]
         raise Problem(422, "VERIFY_BASE_REQUIRED", "No verification URL is configured", errors=missing)
-    issued = await run_in_threadpool(certificates.issue, service, ids, list(body.languages), base)
+    keys = request.app.state.keys
+    if keys is None:
+        raise Problem(503, "KEYS_UNAVAILABLE", "This service holds no key directory to sign certificates with")
+    issued = await run_in_threadpool(certificates.issue, service, ids, list(body.languages), base, keys=keys)
     if len(issued) == 1:
         return Response(issued[0].pdf, media_type="application/pdf")
     buffer = io.BytesIO()
@@ -105,10 +110,65 @@ async def issue_certificates(
     return Response(buffer.getvalue(), media_type="application/zip")
 
 
-@router.get("/v1/certificates/{record_id}")
-async def certificate_status(record_id: RecordId, service: ServiceDep) -> dict[str, Any]:
-    """Open to anyone (the certificate's QR code lands here): the certified record's status on chain."""
-    return await run_in_threadpool(certificates.public_status, service, record_id)
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _wants_html(accept: str) -> bool:
+    """Whether the client ranks text/html above application/json (RFC 9110 quality values); a browser does."""
+    q: dict[str, float] = {}
+    for part in accept.split(",")[:32]:
+        media, _, params = part.strip().partition(";")
+        value = 1.0
+        for param in params.split(";"):
+            name, _, number = param.strip().partition("=")
+            if name == "q":
+                try:
+                    value = float(number)
+                except ValueError:
+                    value = 0.0
+        q[media.strip().lower()] = max(value, q.get(media.strip().lower(), 0.0))
+    html = q.get("text/html", 0.0)
+    return html > 0 and html >= q.get("application/json", 0.0)
+
+
+@router.get(
+    "/v1/certificates/{record_id}",
+    responses={200: {"content": {"application/json": {}, "text/html": {}}}, 404: {"content": {"text/html": {}}}},
+)
+async def certificate_status(
+    record_id: RecordId,
+    request: Request,
+    service: ServiceDep,
+    lang: Annotated[str | None, Query(max_length=20, description="page language (else Accept-Language)")] = None,
+) -> Response:
+    """Open to anyone (the certificate's QR code lands here): the certified record's state now (valid,
+    revoked, superseded, suspended by a recall), what it certifies, its issuer and anchor. A browser
+    (Accept: text/html) gets the page in its language (?lang= or Accept-Language); anyone else the JSON."""
+    if not _wants_html(request.headers.get("accept", "")):
+        return JSONResponse(await run_in_threadpool(certificate_status_.state, service, record_id))
+    language = i18n.negotiate(lang, request.headers.get("accept-language"))
+    try:
+        state = await run_in_threadpool(certificate_status_.state, service, record_id)
+    except UnknownEntry:
+        state = None
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    page = verify_page.render(state, language, root)
+    headers = {"Content-Security-Policy": PAGE_CSP, "Content-Language": language, "Vary": "Accept, Accept-Language"}
+    return HTMLResponse(page, status_code=200 if state else 404, headers=headers)
+
+
+@router.get("/assets/{name:path}", include_in_schema=False)
+def page_asset(name: str, request: Request) -> Response:
+    """The page's shipped script, style and fonts (no CDN)."""
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    found = verify_page.asset(name, root)
+    if found is None:
+        raise Problem(404, "NOT_FOUND", "No such asset", name)
+    data, media = found
+    return Response(data, media_type=media, headers={"Cache-Control": "public, max-age=86400"})
 
 
 PDF_BODY = {"required": True, "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
@@ -116,12 +176,23 @@ PDF_BODY = {"required": True, "content": {"application/pdf": {"schema": {"type":
 
 @router.post("/v1/certificates/verify", openapi_extra={"requestBody": PDF_BODY})
 async def verify_certificate(request: Request, service: ServiceDep) -> JSONResponse:
-    """Verify a certificate PDF (send it as the body, application/pdf): one fragment per check."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/pdf":
-        raise Problem(415, "UNSUPPORTED_MEDIA_TYPE", "Send the certificate as application/pdf")
-    pdf = await request.body()
-    if len(pdf) > request.app.state.max_upload_bytes:
+    """Verify a certificate PDF (application/pdf) or a proof bundle (application/json), sent as the body: one
+    fragment per check, and the verdict."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("application/pdf", "application/json"):
+        raise Problem(
+            415, "UNSUPPORTED_MEDIA_TYPE", "Send a certificate as application/pdf or a bundle as application/json"
+        )
+    data = await request.body()
+    if len(data) > request.app.state.max_upload_bytes:
         raise Problem(413, "TOO_LARGE", "The upload is too large")
-    fragments = await run_in_threadpool(service.verify_certificate, pdf)
-    body: dict[str, Any] = {"valid": certificates.is_valid(fragments), "fragments": [f.to_json() for f in fragments]}
+    if media == "application/pdf":
+        fragments = await run_in_threadpool(service.verify_certificate, data)
+        valid = certificates.is_valid(fragments)
+    else:
+        try:
+            fragments, valid = await run_in_threadpool(service.verify_bundle, data)
+        except LedgerError as error:
+            raise Problem(422, "BUNDLE_INVALID", "Not a proof bundle", str(error)) from None
+    body: dict[str, Any] = {"valid": valid, "fragments": [f.to_json() for f in fragments]}
     return JSONResponse(body)

@@ -1,21 +1,107 @@
-"""OperatorSignature: the operator's signature over the record (SM2), once operators sign; until then SKIPPED
-with OPERATOR_NOT_SIGNED, never VALID."""
+"""OperatorSignature: every electronic signature on the record (docs/formats.md section 2.1) is the SM2
+signature of a person the record's lab enrolled, over this record, with the meaning and time it states, and
+made while their key was in force. VALID or INVALID for a signed record; SKIPPED (OPERATOR_NOT_SIGNED) only
+for a record that carries no signature at all.
+
+The enrolment and the withdrawal of a key are digests the lab anchored under its own chain account, found
+through the consortium registry: a key the lab never enrolled (a wrong key) or a key another member enrolled
+does not count. A signature dated at or after the withdrawal is INVALID (SIGNED_AFTER_WITHDRAWAL); so is one on a
+record anchored at or after the withdrawal, whatever date it states (SIGNER_WITHDRAWN: a withdrawn person's key
+could backdate)."""
 
 from __future__ import annotations
 
+from ledger_service import signatures
+from ledger_service.chain.web3_client import ChainReader
 from ledger_service.verification.builder import Check
-from ledger_service.verification.checks._support import is_record
+from ledger_service.verification.checks._support import is_record, lab_account
 from ledger_service.verification.context import Context
-from ledger_service.verification.fragment import Fragment, Reason, Status, not_valid
+from ledger_service.verification.fragment import Fragment, Reason, Status, not_valid, valid
 from ledger_service.verification.target import RecordTarget
 
 NAME = "OperatorSignature"
 
 
+def _bad(code: Reason, message: str, **found: object) -> Fragment:
+    return not_valid(NAME, "operator", Status.INVALID, code, message, **found)
+
+
+def _record_anchored_at(target: RecordTarget, chain: ChainReader, lab: str) -> int:
+    """When the record's lab anchored it (Unix time), 0 when unknown."""
+    a = target.evidence.anchor
+    if a is None:
+        return 0
+    if a.root:
+        return int(chain.root_of(bytes.fromhex(a.root), lab)["anchored_at"])
+    return int(chain.record_of(bytes.fromhex(target.evidence.record_id), lab)["anchored_at"])
+
+
 def verify(target: RecordTarget, context: Context) -> Fragment:
-    if not target.evidence.record.get("operator", {}).get("signature"):
-        return not_valid(NAME, "operator", Status.SKIPPED, Reason.OPERATOR_NOT_SIGNED, "the operator did not sign")
-    return not_valid(NAME, "operator", Status.SKIPPED, Reason.OPERATOR_NOT_SIGNED, "signature checking not available")
+    record = target.evidence.record
+    entries = record.get("signatures")
+    if not entries:
+        if record.get("operator", {}).get("signature") or record.get("authorized_by", {}).get("signature"):
+            return _bad(Reason.SIGNATURE_MALFORMED, "a free-text signature field is not an electronic signature")
+        return not_valid(
+            NAME, "operator", Status.SKIPPED, Reason.OPERATOR_NOT_SIGNED, "the record carries no signature"
+        )
+    if not isinstance(entries, list):
+        return _bad(Reason.SIGNATURE_MALFORMED, "signatures is not a list")
+    chain = context.chain
+    lab_id = str(record.get("lab", {}).get("member_id", ""))
+    lab = lab_account(target.evidence, chain)
+    if lab is None:
+        return _bad(Reason.SIGNER_NOT_ENROLLED, "the record's lab is not a member: nobody of it is enrolled")
+    anchored_at: int | None = None
+    signed = []
+    queries = []  # every enrolment and withdrawal this record's signatures need, read in one batch
+    for entry in entries:
+        try:
+            s = signatures.parse(entry)
+        except ValueError:
+            continue
+        key = s.public_key.to_bytes()
+        for digest in (signatures.enrolment_digest, signatures.withdrawal_digest):
+            queries.append((signatures.anchored_root(digest(lab_id, s.signer, key)), lab))
+    chain.prefetch_roots(queries)
+    for i, entry in enumerate(entries):
+        try:
+            s = signatures.parse(entry)
+        except ValueError as error:
+            return _bad(Reason.SIGNATURE_MALFORMED, f"signatures[{i}]: {error}", index=i)
+        expected = signatures.expected_signer(record, s.meaning)
+        if expected is not None and s.signer != expected:
+            return _bad(
+                Reason.SIGNER_MISMATCH, f"signatures[{i}] says {s.signer} {s.meaning} it; the record names {expected}",
+                index=i,
+            )  # fmt: skip
+        if not signatures.holds(record, s):
+            return _bad(Reason.SIGNATURE_INVALID, f"signatures[{i}] ({s.signer}) does not sign this record", index=i)
+        public = s.public_key.to_bytes()
+        enrolled = chain.root_of(signatures.anchored_root(signatures.enrolment_digest(lab_id, s.signer, public)), lab)
+        if int(enrolled["anchored_at"]) == 0:
+            return _bad(
+                Reason.SIGNER_NOT_ENROLLED, f"signatures[{i}]: {lab_id} never enrolled this key of {s.signer}", index=i
+            )
+        withdrawn = chain.root_of(signatures.anchored_root(signatures.withdrawal_digest(lab_id, s.signer, public)), lab)
+        withdrawn_at = int(withdrawn["anchored_at"])
+        if withdrawn_at:
+            if s.signed_at.timestamp() >= withdrawn_at:
+                return _bad(
+                    Reason.SIGNED_AFTER_WITHDRAWAL,
+                    f"signatures[{i}] ({s.signer}) is dated after the key's withdrawal", index=i,
+                    withdrawn_at=withdrawn_at,
+                )  # fmt: skip
+            if anchored_at is None:
+                anchored_at = _record_anchored_at(target, chain, lab)
+            if anchored_at >= withdrawn_at:
+                return _bad(
+                    Reason.SIGNER_WITHDRAWN,
+                    f"signatures[{i}] ({s.signer}): the record was anchored after the key's withdrawal", index=i,
+                    withdrawn_at=withdrawn_at,
+                )  # fmt: skip
+        signed.append({"signer": s.signer, "meaning": s.meaning, "signed_at": s.entry["signed_at"]})
+    return valid(NAME, "operator", signatures=signed)
 
 
 CHECK = Check(NAME, "operator", is_record, verify)

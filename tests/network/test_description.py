@@ -1,5 +1,5 @@
-"""network.json: written and read back, refused with the file named when it is not one; the IPFS side called
-for a network that runs IPFS peers (a stand-in module records the calls: the real one is tests/ipfs's)."""
+"""network.json: written and read back, refused with the file named when it is not one (the network it
+describes is started for real in test_network_faults.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A 4-signer geth clique network started by `network_up` (no IPFS peers: tests/ipfs covers those), the
+"""A 4-signer geth clique network started by `network_up` (with each member's Kubo node and cluster peer), the
 consortium founded on it, and records ingested through LAB-SZ's service (a real LedgerService and anchoring
 worker, its chain endpoints its own node first then the others') while the network suffers:
 

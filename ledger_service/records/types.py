@@ -115,6 +115,9 @@ class ElResults(Model):
 class ElImage(EnvelopeBase):
     record_type: Literal["el_image"]
     results: ElResults
+    # Validated when absent too: a record without the key must not pass where `[]` is refused (found by the
+    # record fuzz test: the record's own canonical form, which writes `[]`, was then refused).
+    attachments: list[Attachment] = Field(default_factory=list, validate_default=True)
 
     @field_validator("attachments")
     @classmethod

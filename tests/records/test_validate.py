@@ -120,3 +120,13 @@ def test_record_type_codes_match_the_contracts_and_the_deploy_config() -> None:
     config = (ROOT / "hardhat/scripts/consortium-config.ts").read_text()
     deployed = {m[0]: int(m[1]) for m in re.findall(r"^\s+(\w+): (\d+),$", config, re.M)}
     assert deployed == RECORD_TYPE_CODES
+
+
+def test_an_el_image_without_its_image_is_refused_whether_the_list_is_empty_or_absent() -> None:
+    """The record fuzz test found an EL image without the `attachments` key accepted, while its own canonical
+    form (which writes `[]`) was refused."""
+    raw = valid_raw("el_image")
+    del raw["attachments"]
+    empty = {**valid_raw("el_image"), "attachments": []}
+    for record in (raw, empty):
+        assert {field for field, _ in faults_of(record)} == {"attachments"}

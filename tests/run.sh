@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README): contract tests with coverage, gas budgets, committed-artifact and
-# deployment checks, static analysis, then the Python suite. Expects .ci/install.sh to have run.
+# deployment checks, static analysis, the Python suite, then the network fault tests in a process of their own.
+# Expects .ci/install.sh to have run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/.ci/node-env.sh"
@@ -21,4 +22,8 @@ cd "$root"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-.venv/bin/pytest
+.venv/bin/pytest --ignore=tests/network
+
+echo "== network: a 4-member consortium (geth clique signers, Kubo nodes, IPFS Cluster peers) and its fault tests"
+# In a process of their own: a dozen daemons per network, started after nothing else in the process has run.
+.venv/bin/pytest tests/network

@@ -3,8 +3,6 @@ the API from the packaged assets, and no request leaves loopback (every other ho
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -15,24 +13,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, Route, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, Route
 
 from ledger_service.api.main import create_app
 from ledger_service.config import Settings
 from ledger_service.localnode import free_port
 from ledger_service.runtime import open_runtime
 
-# Never Playwright's own browser download (it fails here): the system's chromium, installed by .ci/install.sh.
-CHROMIUM = os.environ.get("QLEDGER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LOOPBACK = "127.0.0.1"
 
 
@@ -54,17 +41,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         server.should_exit = True
         thread.join(timeout=10)
         runtime.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run .ci/install.sh (apt-get install chromium)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @dataclass

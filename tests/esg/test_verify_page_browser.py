@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from babel.messages.pofile import read_po
 from fontTools.ttLib import TTFont
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from consortium import recall
 from esg_reports import certificate_pdf, certificates, i18n, verify_page
@@ -25,7 +25,7 @@ from ledger_service.config import Settings
 from ledger_service.demo import LAB, REG, Demo
 from ledger_service.localnode import free_port
 from ledger_service.runtime import Runtime, open_runtime
-from tests.api.test_docs_browser import CHROMIUM, FLAGS, LOOPBACK, Traffic, open_page
+from tests.api.test_docs_browser import LOOPBACK, Traffic, open_page
 
 PHONE = {"width": 360, "height": 740}
 
@@ -37,17 +37,6 @@ class World:
     valid: certificates.Issued
     revoked: certificates.Issued
     recalled: certificates.Issued
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run .ci/install.sh (apt-get install chromium)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

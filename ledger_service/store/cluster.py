@@ -23,6 +23,7 @@ from ledger_service.store.ipfs_rpc import IpfsRpcStore
 log = logging.getLogger("qledger.store")
 PINNED: Final = "pinned"
 T = TypeVar("T")
+E = TypeVar("E")
 STATUS_BATCH: Final = 100
 EMPTY: Final = cid_of_bytes(b"")
 
@@ -99,17 +100,10 @@ class ClusterStore(ContentStore):
                 raise StoreError(f"cluster pin {cid}: HTTP {response.status_code} {response.text[:200]}")
 
     def _on_a_node(self, add: Callable[[IpfsRpcStore], T]) -> T:
-        last: StoreUnavailable | None = None
-        for i, node in enumerate(self.nodes):
-            try:
-                result = add(node)
-            except StoreUnavailable as error:
-                last = error
-                continue
-            if i:  # the one that answered goes first next time
-                self.nodes.insert(0, self.nodes.pop(i))
-            return result
-        raise StoreUnavailable(f"no IPFS node answered: {last}")
+        try:
+            return _first_answering(self.nodes, add, (StoreUnavailable,))
+        except _NoneAnswered as none:
+            raise StoreUnavailable(f"no IPFS node answered: {none.last}") from None
 
     # ------------------------------------------------------------------ reads
 
@@ -193,17 +187,37 @@ class ClusterStore(ContentStore):
             node.close()
 
     def _cluster(self, method: str, path: str, **kwargs: Any) -> Any:
-        last: Exception | None = None
-        for i, url in enumerate(self.cluster_urls):
-            try:
-                response = self._http.request(method, f"{url}{path}", **kwargs)
-            except self._transport_errors as error:
-                last = error
-                continue
-            if i:  # the one that answered goes first next time
-                self.cluster_urls.insert(0, self.cluster_urls.pop(i))
-            return response
-        raise StoreUnavailable(f"no IPFS Cluster peer answered ({', '.join(self.cluster_urls)}): {last}")
+        try:
+            return _first_answering(
+                self.cluster_urls,
+                lambda url: self._http.request(method, f"{url}{path}", **kwargs),
+                self._transport_errors,
+            )
+        except _NoneAnswered as none:
+            peers = ", ".join(self.cluster_urls)
+            raise StoreUnavailable(f"no IPFS Cluster peer answered ({peers}): {none.last}") from None
+
+
+class _NoneAnswered(Exception):
+    def __init__(self, last: BaseException | None) -> None:
+        super().__init__(str(last))
+        self.last = last
+
+
+def _first_answering(endpoints: list[E], call: Callable[[E], T], errors: tuple[type[BaseException], ...]) -> T:
+    """`call` on each endpoint in turn until one answers; that one goes first next time. _NoneAnswered with
+    the last error when none does."""
+    last: BaseException | None = None
+    for i, endpoint in enumerate(endpoints):
+        try:
+            result = call(endpoint)
+        except errors as error:
+            last = error
+            continue
+        if i:
+            endpoints.insert(0, endpoints.pop(i))
+        return result
+    raise _NoneAnswered(last)
 
 
 def _pin_of(info: dict[str, Any]) -> ClusterPin:

@@ -823,10 +823,47 @@ class ChainReader:
                         "event": log["event"],
                         "block_hash": bytes(log["blockHash"]),
                         "block_number": int(log["blockNumber"]),
+                        "log_index": int(log["logIndex"]),
                         **dict(log["args"]),
                     }
                 )
         return out
+
+    def standing_history(self, account: str, through_block: int) -> list[dict[str, Any]]:
+        """The registry's events that set `account`'s standing (admitted, suspended, reinstated) and its
+        accreditation, oldest first, each with its event name, block number, log index and arguments; read
+        once per reader and account up to the head, again only for a later block than that read reached."""
+        key = ("standing", Web3.to_checksum_address(account))
+        cached = self._cache.get(key)
+        if cached is None or cached[0] < through_block:
+            self._cache[key] = cached = self._standing_history(Web3.to_checksum_address(account))
+        return list(cached[1])
+
+    def _standing_history(self, account: str) -> tuple[int, list[dict[str, Any]]]:
+        client = self.client
+        registry, head = client.registry, client.block_number()
+        start = 0  # the founders are admitted while the registry is deployed, before Deployment.block
+        out: list[dict[str, Any]] = []
+        for name in ("MemberAdmitted", "MemberSuspended", "MemberReinstated", "AccreditationUpdated"):
+            event = getattr(registry.events, name)
+            logs = client._rpc(
+                lambda event=event: event().get_logs(  # type: ignore[misc]
+                    argument_filters={"account": account}, from_block=start, to_block=head
+                )
+            )
+            for log in logs:
+                if str(log["address"]).lower() != str(registry.address).lower():
+                    continue
+                out.append(
+                    {
+                        "event": name,
+                        "block_number": int(log["blockNumber"]),
+                        "log_index": int(log["logIndex"]),
+                        **dict(log["args"]),
+                    }
+                )
+        out.sort(key=lambda e: (e["block_number"], e["log_index"]))
+        return head, out
 
     def block_hash(self, number: int) -> bytes:
         return bytes(self.client._rpc(lambda: self.client.w3.eth.get_block(number))["hash"])

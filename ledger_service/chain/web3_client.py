@@ -805,6 +805,14 @@ class ChainReader:
 
     def anchor_events(self, tx_hash: bytes) -> list[dict[str, Any]]:
         """The ledger's anchoring events in a transaction, decoded."""
+        return [e for e in self._all_anchor_events(tx_hash) if e["genuine"]]
+
+    def foreign_anchor_events(self, tx_hash: bytes) -> list[dict[str, Any]]:
+        """Events of the ledger's anchoring shape in a transaction that another contract emitted (a forger's
+        copy of the contracts): they prove nothing; a verifier names them (docs/formats.md section 11)."""
+        return [e for e in self._all_anchor_events(tx_hash) if not e["genuine"]]
+
+    def _all_anchor_events(self, tx_hash: bytes) -> list[dict[str, Any]]:
         return self._cached(("events", tx_hash), lambda: self._anchor_events(tx_hash))
 
     def _anchor_events(self, tx_hash: bytes) -> list[dict[str, Any]]:
@@ -816,14 +824,15 @@ class ChainReader:
         out: list[dict[str, Any]] = []
         for event in (ledger.events.RecordAnchored, ledger.events.BatchAnchored, ledger.events.RootAnchored):
             for log in event().process_receipt(receipt, errors=_DISCARD):
-                if str(log["address"]).lower() != str(ledger.address).lower():
-                    continue  # an event of the same shape from another contract (a forger's copy) proves nothing
                 out.append(
                     {
                         "event": log["event"],
                         "block_hash": bytes(log["blockHash"]),
                         "block_number": int(log["blockNumber"]),
                         "log_index": int(log["logIndex"]),
+                        # An event of the same shape from another contract (a forger's copy) proves nothing.
+                        "genuine": str(log["address"]).lower() == str(ledger.address).lower(),
+                        "emitter": str(log["address"]),
                         **dict(log["args"]),
                     }
                 )

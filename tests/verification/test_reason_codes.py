@@ -45,6 +45,7 @@ ELSEWHERE = {
     "RECORD_TYPE_MISMATCH": "tests/verification/test_forgeries.py",
     "TIER_MISMATCH": "tests/verification/test_forgeries.py",
     "UNTRUSTED_CONTRACTS": "tests/verification/test_trust_and_content.py",
+    "UNTRUSTED_EMITTER": "tests/verification/test_trust_and_content.py",
     "ANCHOR_NOT_GIVEN": "tests/verification/test_trust_and_content.py",
     "NO_CREDENTIAL": "tests/esg/test_certificates.py",
     # Not reachable through the genuine contracts (a tier C root needs an active lab): a unit test.

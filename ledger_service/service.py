@@ -829,6 +829,7 @@ class LedgerService:
         is forgotten (the next ones are read from the chain)."""
         head = self.chain.block_number()
         went_back = self.chain.observe_head(head)
+        self._reopen_rewritten_final_blocks(head, limit)
         with self.sessions() as session:
             blocks = crud.unconfirmed_blocks(session=session, head=head, limit=limit)
         moved = requeued = 0
@@ -857,6 +858,27 @@ class LedgerService:
                 requeued,
             )
         return check
+
+    def _reopen_rewritten_final_blocks(self, head: int, limit: int) -> None:
+        """Final anchors are compared with the chain again when the chain no longer holds their block: a node
+        restarted from state older than `confirmations` blocks (anvil's state file, written every few seconds,
+        can be a hundred blocks behind), whose chain may have grown back past the lost blocks before this pass
+        (then no anchor lies beyond the head). One read per pass, the newest final block's hash; when it
+        changed, final blocks are reopened newest first down to one the chain still holds (a block's hash
+        commits to every block before it), at most `limit` per pass."""
+        below, budget = None, limit
+        while budget > 0:
+            with self.sessions() as session:
+                blocks = crud.confirmed_blocks(session=session, below=below, limit=budget)
+            if not blocks:
+                return
+            for number, stored in blocks:
+                now = self.chain.block_hash_at(number) if number <= head else None
+                if now is not None and "0x" + now.hex() == stored:
+                    return
+                with self.sessions.begin() as session:
+                    crud.unconfirm_anchors(session=session, block_number=number, block_hash=stored)
+            below, budget = blocks[-1][0], budget - len(blocks)
 
     def _locate(self, tx_hash: str, number: int, actor: str) -> tuple[int, int]:
         """(anchors moved, records requeued) for one anchoring transaction whose block `number` changed."""

@@ -488,7 +488,9 @@ def test_a_dead_node_gives_error_fragments_through_the_one_entry_point(
     fragments = verify_target(target, Context(ChainReader(client), deployment))
     assert all(f.status is not Status.INVALID for f in fragments), [f.to_json() for f in fragments]
     errors = {f.name for f in fragments if f.status is Status.ERROR}
-    assert errors == {"CertificateAnchor", "CertificateTemplate", "CredentialProof", "RecordStatus"}
+    # ... and the record checks over the certified record (tests/verification/test_attacks_certificates.py).
+    assert errors == {"CertificateAnchor", "CertificateTemplate", "CredentialProof", "RecordStatus", "ChainAnchor",
+                      "CalibrationValidity", "IssuerStanding"}  # fmt: skip
     assert all((f.reason or {}).get("code") == "CHAIN_UNAVAILABLE" for f in fragments if f.name in errors)
     assert {f.name for f in fragments} >= {"CertificateContracts", "CertificateCredential", "PageContent"}
     assert not passes(target, fragments)

@@ -670,10 +670,17 @@ class LedgerService:
                         done += len(attempt[0])
                 if progress:
                     progress(len(chunk))
-        for tier, ids, prepared in in_flight if wait else ():
-            receipt = self.chain.await_receipt(prepared)
-            self._index_anchor(tier, ids, receipt, actor, attempt="0x" + prepared.tx_hash.hex())
-            done += len(ids)
+        for tier, ids, prepared in in_flight:
+            if wait:
+                receipt = self.chain.await_receipt(prepared)
+            else:  # one look (a chain that mines on arrival has it already); a later pass finds the others
+                try:
+                    receipt = self.chain.receipt_of(prepared.tx_hash)
+                except TransactionFailed:
+                    continue  # left open: `recover` abandons it and anchors its records anew
+            if receipt is not None:
+                self._index_anchor(tier, ids, receipt, actor, attempt="0x" + prepared.tx_hash.hex())
+                done += len(ids)
         return done
 
     def _prepare(

@@ -13,6 +13,7 @@ depth + 2 block periods. Rewrites its section of RESULTS.md.
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 import sys
 import tempfile
@@ -149,6 +150,7 @@ def pctl(values: list[float], q: float) -> float:
 
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    load_before = os.getloadavg()[0]
     image = el_cell_png(seed=1, size=96, cracks=0)
     station.el_cell_png = lambda **_: image  # type: ignore[assignment]  # the records differ; one image serves all
     results: dict[tuple[str, str], TierRun] = {}
@@ -180,7 +182,8 @@ def main() -> int:
         f"chains seal every {PERIOD_S} s (anvil `--block-time {PERIOD_S}`; geth v1.13.15 clique, 4 signers on "
         f"loopback) and an anchor is final {CONFIRMATIONS} blocks deep. Latency: from acceptance (the API's 202) "
         f"to final, in block periods of {PERIOD_S} s (the configured period) and, in brackets, in the chain's "
-        "mean block interval measured over the run.",
+        "mean block interval measured over the run. Load average (1 min) at start and end: "
+        f"{load_before:.1f}, {os.getloadavg()[0]:.1f}.",
         "",
         "| tier | chain | records/s to final | ÷ single node | mean block interval (s) | p50 (periods) "
         "| p99 (periods) |",

@@ -546,6 +546,14 @@ class Web3ChainClient(ChainClient):
     def send_prepared(self, prepared: PreparedTx) -> Receipt:
         """Send a signed transaction and wait for it. Sending the same one again is harmless: a node that has
         it already, or has mined it, leads to its receipt."""
+        receipt = self.submit_prepared(prepared)
+        return receipt if receipt is not None else self.await_receipt(prepared)
+
+    def submit_prepared(self, prepared: PreparedTx) -> Receipt | None:
+        """Send a signed transaction without waiting for it: None once the node holds it in its pool, its
+        receipt when the node had mined it already. Transactions of one sender signed with successive cached
+        nonces can be submitted one after the other, each without the previous one's receipt (the anchoring
+        worker's pipeline, docs/architecture.md section 4); `await_receipt` or `receipt_of` finds them mined."""
         try:
             self._rpc(lambda: self.w3.eth.send_raw_transaction(prepared.raw))
         except ChainUnavailable:
@@ -555,15 +563,15 @@ class Web3ChainClient(ChainClient):
             existing = self.receipt_of(prepared.tx_hash)
             if existing is not None:
                 return existing
-            if not _already_known(error):  # a transaction in the node's pool already: wait for it below
+            if not _already_known(error):  # a transaction in the node's pool already: it is sent
                 self._forget_nonce(prepared.sender)
                 if _nonce_used(error):
                     message = f"0x{prepared.tx_hash.hex()}: its nonce went to another transaction"
                     raise TransactionAbandoned(message) from error
                 raise self._refusal(error) from error
-        return self._await_receipt(prepared)
+        return None
 
-    def _await_receipt(self, prepared: PreparedTx) -> Receipt:
+    def await_receipt(self, prepared: PreparedTx) -> Receipt:
         """The receipt of a sent transaction. A QBFT block comes every second or two, anvil mines at once: poll
         often, the call is cheap. Each second without a receipt, look whether the node still holds it and can
         mine it: one the node lost (restarted from older state while web3's retries hid the restart) or holds

@@ -229,9 +229,17 @@ _MEASURES = {"pure": "xbrli:pure", "percent": "xbrli:pure", "units": "xbrli:pure
              "kg": "utr:kg", "MW": "utr:MW"}  # fmt: skip
 
 
-def _facts(report: Report, d: dict[str, Any], qname: Any = None) -> list[dict[str, Any]]:
+def _facts(
+    report: Report,
+    d: dict[str, Any],
+    qname: Any = None,
+    products: dict[str, str] | None = None,
+    by_product: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """The iXBRL facts: the period's and the prior period's value of every metric. `qname(key, concept)` names
-    each fact's concept (default: qledger's own)."""
+    each fact's concept (default: qledger's own). With `products` (product category -> the id of its context on
+    the product axis) and `by_product` (metric -> the column of its table), also each such metric's value per
+    product category in the period."""
     own = report.mapping.taxonomy["prefix"]
     name = qname or (lambda key, concept: f"{own}:{concept}")
     out = []
@@ -241,8 +249,12 @@ def _facts(report: Report, d: dict[str, Any], qname: Any = None) -> list[dict[st
         m = d["metrics"][key]
         kind = spec["type"]
         unit = _MEASURES.get(m["unit"], "xbrli:pure").split(":")[1]
-        for context, value in (("period", m["value"]), ("prior", m["prior_value"])):
-            fact = {"label": m["label"], "qname": name(key, spec["concept"]), "value": value, "context": context,
+        values = [("period", m["value"], m["label"]), ("prior", m["prior_value"], m["label"])]
+        if products and by_product and key in by_product:
+            values += [(products[row["product"]], row[by_product[key]], f"{m['label']}: {row['product']}")
+                       for row in m["table"] if row["product"] in products]  # fmt: skip
+        for context, value, label in values:
+            fact = {"label": label, "qname": name(key, spec["concept"]), "value": value, "context": context,
                     "records": m["evidence"]["records"], "sm3": m["evidence"]["record_ids_sm3"], "scale": None,
                     "suffix": "", "unit": unit, "id": f"f-{key}-{context}"}  # fmt: skip
             if value is not None:
@@ -270,6 +282,7 @@ def to_ixbrl(report: Report, schema_href: str, package: Any = None) -> str:
     t = report.mapping.taxonomy
     if package is None:
         statement, namespaces, hrefs = t["statement"] + ".", {t["prefix"]: t["namespace"]}, [schema_href]
+        contexts: list[dict[str, str]] = []  # the product axis is the extension's: only with a package
         facts, text_concept = _facts(report, d), f"{t['prefix']}:DescriptionOfQualityEvidenceAndItsAnchoring"
     else:
         from esg_reports import xbrl
@@ -280,7 +293,10 @@ def to_ixbrl(report: Report, schema_href: str, package: Any = None) -> str:
             f"(SHA-256 {package.sha256}); entity-specific extensions are anchored in {ext.linkbase}."
         )
         namespaces, hrefs = ext.namespaces, [package.entry_point, schema_href]
-        facts = _facts(report, d, ext.qname)
+        products = {p: f"period-product-{i}" for i, p in enumerate(ext.members)}
+        contexts = [{"id": products[p], "dimension": f"{ext.prefix}:ProductAxis", "member": ext.member(p)}
+                    for p in ext.members]  # fmt: skip
+        facts = _facts(report, d, ext.qname, products, {k: xbrl.BY_PRODUCT[k] for k in ext.by_product})
         text_concept = f"{ext.prefix}:DescriptionOfQualityEvidenceAndItsAnchoring"
     text = (
         f"Every figure is computed by qledger from quality records anchored on the consortium chain; "
@@ -299,6 +315,7 @@ def to_ixbrl(report: Report, schema_href: str, package: Any = None) -> str:
         prior=prior(report.period),
         prior_end_inclusive=(prior(report.period).end - timedelta(days=1)).date().isoformat(),
         evidence_text=text,
+        product_contexts=contexts,
     )
 
 
@@ -308,13 +325,18 @@ def to_xbrl_json(report: Report, package: Any = None) -> bytes:
     t = report.mapping.taxonomy
     if package is None:
         namespaces, taxonomy, facts = {t["prefix"]: t["namespace"]}, [t["schema"]], _facts(report, d)
-    else:
+    axis: dict[str, dict[str, str]] = {}  # context id -> its dimension on the product axis
+    periods = {"period": report.period, "prior": prior(report.period)}
+    if package is not None:
         from esg_reports import xbrl
 
         ext = xbrl.extension(report, package)
         namespaces, taxonomy = ext.namespaces, [package.entry_point, ext.schema]
-        facts = _facts(report, d, ext.qname)
-    periods = {"period": report.period, "prior": prior(report.period)}
+        products = {p: f"period-product-{i}" for i, p in enumerate(ext.members)}
+        facts = _facts(report, d, ext.qname, products, {k: xbrl.BY_PRODUCT[k] for k in ext.by_product})
+        for product, context in products.items():
+            axis[context] = {f"{ext.prefix}:ProductAxis": ext.member(product)}
+            periods[context] = report.period
     out: dict[str, Any] = {}
     for f in facts:
         if f["value"] is None:
@@ -325,7 +347,8 @@ def to_xbrl_json(report: Report, package: Any = None) -> bytes:
             "decimals": int(f["decimals"]),
             "dimensions": {"concept": f["qname"], "entity": f"lei:{report.entity.lei}",
                            "period": f"{p.start.isoformat()}/{p.end.isoformat()}",
-                           "unit": {"pure": "xbrli:pure", "kg": "utr:kg", "MW": "utr:MW"}[f["unit"]]},
+                           "unit": {"pure": "xbrli:pure", "kg": "utr:kg", "MW": "utr:MW"}[f["unit"]],
+                           **axis.get(f["context"], {})},
         }  # fmt: skip
     document = {
         "documentInfo": {

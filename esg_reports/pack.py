@@ -272,11 +272,16 @@ def write_pack(
         "restatements": restatements,
         "figures": "FIGURES",
     }  # fmt: skip
-    # The figures' record lists (a million ids) in the C encoder's compact form: an indented dump of them would
-    # take the pure-Python encoder.
-    figures = json.dumps({k: {"value": m.value, "unit": m.unit, "records": m.evidence.listing.decode().split("\n")
-                              if m.evidence.record_ids else []} for k, m in report.metrics.items()})  # fmt: skip
-    (out_dir / "pack.json").write_text(json.dumps(head, indent=1, default=str).replace('"FIGURES"', figures, 1))
+    # The figures' record lists (a million ids) in the C encoder's compact form, one metric at a time: an indented
+    # dump of them would take the pure-Python encoder, and all of them at once a list per metric in memory.
+    before, after = json.dumps(head, indent=1, default=str).split('"FIGURES"', 1)
+    with (out_dir / "pack.json").open("w") as f:
+        f.write(before + "{")
+        for i, (k, m) in enumerate(report.metrics.items()):
+            records = m.evidence.listing.decode().split("\n") if m.evidence.record_ids else []
+            f.write(f"{', ' if i else ''}{json.dumps(k)}: ")
+            f.write(json.dumps({"value": m.value, "unit": m.unit, "records": records}))
+        f.write("}" + after)
     shutil.copyfile(Path(__file__).with_name("reperform.py"), out_dir / "reperform.py")
     shutil.copyfile(HERE / "mappings" / f"qledger-esg-{report.mapping.version}.json", out_dir / "criteria.json")
     return out_dir

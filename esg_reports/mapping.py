@@ -13,7 +13,7 @@ from typing import Any
 from ledger_service.digests import sm3
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_VERSION = "2026.2"
+DEFAULT_VERSION = "2026.3"
 FRAMEWORKS = ("esrs", "gri", "sasb", "ifrs_s2")
 ROLES = ("datapoint", "narrative")
 XBRL_TYPES = {"pure": "xbrli:pureItemType", "percent": "xbrli:pureItemType", "integer": "xbrli:integerItemType",

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from esg_reports.facts import STRESS_STAGES
@@ -122,16 +122,17 @@ def _scope(scope: Scope) -> list[ColumnElement[bool]]:
     return [*conditions, *_visible(scope)]
 
 
-def _where(period: Period, scope: Scope) -> ColumnElement[bool]:
-    return and_(F.measured_at >= period.start, F.measured_at < period.end, *_scope(scope))
-
-
 def _visible(scope: Scope) -> list[ColumnElement[bool]]:
     """Records in force, and of those what the scope's viewer may see: public records and its own
     confidential ones."""
     # Records not in force are few (revoked, superseded, dead-lettered: the status index finds them), so the set
     # left out is computed once rather than a lookup per fact row.
-    out: list[ColumnElement[bool]] = [F.record_id.not_in(select(RecordRow.id).where(RecordRow.status.not_in(COUNTED)))]
+    # The status is "not in COUNTED" written as three ranges, which the status index answers: a NOT IN reads the
+    # whole records table, canonical JSON and all.
+    low, high = sorted(COUNTED)
+    status = RecordRow.status
+    out_of_force = or_(status < low, and_(status > low, status < high), status > high)
+    out: list[ColumnElement[bool]] = [F.record_id.not_in(select(RecordRow.id).where(out_of_force))]
     if scope.viewer is not None:
         public = exists().where(RecordRow.id == F.record_id, RecordRow.confidentiality == "public")
         out.append(or_(F.lab_member == scope.viewer, public))
@@ -152,20 +153,94 @@ class AnchorIndex:
     keys: list[AnchorKey]
 
 
-def _anchor_index(session: Session, period: Period, scope: Scope) -> AnchorIndex:
-    cache: dict[Any, AnchorIndex] = session.info.setdefault("qledger_anchor_index", {})
-    if (period, scope) not in cache:
-        numbering: dict[AnchorKey, int] = {}
-        of: dict[str, int] = {}
-        rows = session.execute(
+# One row of the shared view (`view`): the countable facts of a record in force, as a plain tuple (the fields
+# below by position), so that every metric of a report walks the same rows in memory rather than query again.
+ID, TYPE, UNIT, PRODUCT, OUTCOME, SCREENING, STAGE, PMAX, CRM, REVIEWED, NOW, CALIBRATED = range(12)
+FactRow = tuple[Any, ...]
+
+
+@dataclass
+class View:
+    """The facts of a scope's records in force measured before a period's end, read in one pass ordered by
+    (measured_at, record id): `rows` is the history (what "first ever" reads), `now` the period's rows; `anchors`
+    the anchoring transaction of each of the period's records."""
+
+    rows: list[FactRow]
+    anchors: AnchorIndex
+
+    @cached_property
+    def now(self) -> list[FactRow]:
+        return [r for r in self.rows if r[NOW]]
+
+
+def _wide(session: Session, end: datetime) -> bool:
+    """Whether, on SQLite, the records before `end` are over a quarter of the facts: then one pass over the table
+    beats the period index (ix_record_facts_period), whose every hit is a random read of the table."""
+    if session.get_bind().dialect.name != "sqlite":
+        return False  # other databases plan a range by its statistics
+    total = session.scalar(select(func.count()).select_from(F)) or 0
+    before = session.scalar(select(func.count()).select_from(F).where(F.measured_at < end)) or 0
+    return before * 4 > total
+
+
+def view(session: Session, period: Period, scope: Scope) -> View:
+    """One pass over the scope's facts before the period's end, shared by every metric (docs/architecture.md:
+    metrics are aggregates over `record_facts`); cached on the session."""
+    cache: dict[Any, View] = session.info.setdefault("qledger_view", {})
+    if (period, scope) in cache:
+        return cache[(period, scope)]
+    certificate = RecordRow.__table__.alias("certificate")
+    valid = and_(CertificateRow.valid_from <= F.measured_at, F.measured_at <= CertificateRow.valid_until,
+                 or_(CertificateRow.external, certificate.c.status.in_(COUNTED)))  # fmt: skip
+    # A wide period on SQLite reads the table in order (coalesce hides the column from the index planner), and
+    # the anchors table apart: a lookup per fact row costs more than reading it.
+    wide = _wide(session, period.end)
+    at = func.coalesce(F.measured_at, F.measured_at) if wide else F.measured_at
+    query = (
+        select(F.record_id, F.record_type, F.unit_id, F.product, F.outcome, F.screening, F.test_stage, F.pmax_w,
+               F.crm, F.reviewed_record_id, type_coerce(F.measured_at >= period.start, Integer),
+               type_coerce(valid, Integer))
+        .select_from(F)
+        .outerjoin(CertificateRow, CertificateRow.record_id == F.calibration_id)
+        .outerjoin(certificate, certificate.c.id == F.calibration_id)
+        .where(at < period.end, *_scope(scope))
+        .order_by(at, F.record_id)
+    )  # fmt: skip
+    pool: dict[Any, Any] = {}  # one object per distinct short value: a million rows share them
+    rows: list[FactRow] = []
+    add, share = rows.append, pool.setdefault
+    for r in session.connection().execution_options(yield_per=20_000).execute(query):
+        add((r[0], share(r[1], r[1]), r[2], share(r[3], r[3]), share(r[4], r[4]), share(r[5], r[5]),
+             share(r[6], r[6]), r[7], r[8], r[9], bool(r[10]), bool(r[11])))  # fmt: skip
+    numbering: dict[AnchorKey, int] = {}
+    of: dict[str, int] = {}
+    if wide:
+        every: dict[str, int] = {}
+        anchors = session.connection().execution_options(yield_per=20_000)
+        for rid, *key in anchors.execute(select(AnchorRow.record_id, *_ANCHOR_COLUMNS)):
+            every[rid] = numbering.setdefault(tuple(key), len(numbering))  # type: ignore[arg-type]
+        for row in rows:
+            if row[NOW] and (k := every.get(row[ID])) is not None:
+                of[row[ID]] = k
+        del every
+        keys = list(numbering)
+        renumber: dict[int, int] = {}  # the period's transactions only, numbered in order of first use
+        for rid, k in of.items():
+            of[rid] = renumber.setdefault(k, len(renumber))
+        numbering = {keys[k]: i for k, i in renumber.items()}
+    else:
+        for rid, *key in session.connection().execute(
             select(AnchorRow.record_id, *_ANCHOR_COLUMNS)
             .join(F, F.record_id == AnchorRow.record_id)
-            .where(_where(period, scope))
-        )
-        for record_id, *key in rows:
-            of[record_id] = numbering.setdefault(tuple(key), len(numbering))  # type: ignore[arg-type]
-        cache[(period, scope)] = AnchorIndex(of, list(numbering))
+            .where(F.measured_at >= period.start, F.measured_at < period.end, *_scope(scope))
+        ):
+            of[rid] = numbering.setdefault(tuple(key), len(numbering))  # type: ignore[arg-type]
+    cache[(period, scope)] = View(rows, AnchorIndex(of, list(numbering)))
     return cache[(period, scope)]
+
+
+def _anchor_index(session: Session, period: Period, scope: Scope) -> AnchorIndex:
+    return view(session, period, scope).anchors
 
 
 def evidence(session: Session, record_ids: Sequence[str], period: Period, scope: Scope) -> Evidence:
@@ -231,31 +306,19 @@ def units(session: Session, period: Period, scope: Scope) -> Units:
     cache: dict[Any, Units] = session.info.setdefault("qledger_units", {})
     if (period, scope) in cache:
         return cache[(period, scope)]
-    base = [F.measured_at < period.end, *_scope(scope)]
-    qualification = set(
-        session.scalars(select(F.unit_id).where(*base, F.test_stage.in_(STRESS_STAGES)).distinct()).all()
-    )
+    rows = view(session, period, scope).rows  # ordered by (measured_at, record id)
+    qualification = {r[UNIT] for r in rows if r[STAGE] in STRESS_STAGES}
     overrides: dict[str, tuple[str, str]] = {}
-    for rid, reviewed, outcome in session.execute(
-        select(F.record_id, F.reviewed_record_id, F.outcome)
-        .where(*base, F.record_type == "human_review", F.reviewed_record_id.is_not(None))
-        .order_by(F.measured_at, F.record_id)
-    ):
-        if reviewed is not None and outcome in ("pass", "fail"):
-            overrides[reviewed] = (rid, outcome)  # the latest review counts
-    in_period = (F.measured_at >= period.start).label("in_period")  # compared in SQL: no datetime per row here
-    rows = session.execute(
-        select(F.record_id, F.unit_id, F.product, F.record_type, F.test_stage, F.outcome, in_period, F.pmax_w)
-        .where(*base, F.record_type.in_(PRODUCTION))
-        .order_by(F.measured_at, F.record_id)
-    )
+    for r in rows:
+        if r[TYPE] == "human_review" and r[REVIEWED] is not None and r[OUTCOME] in ("pass", "fail"):
+            overrides[r[REVIEWED]] = (r[ID], r[OUTCOME])  # the latest review counts
     every: dict[str, Unit] = {}
-    for rid, unit_id, product, kind, stage, outcome, now, pmax in rows:
-        if unit_id in qualification:
+    for rid, kind, unit_id, product, outcome, _, stage, pmax, _, _, now, _ in rows:
+        if kind not in PRODUCTION or unit_id in qualification:
             continue
         u = every.get(unit_id)
         if u is None:
-            u = every[unit_id] = Unit(unit_id, product or "(none)", bool(now))
+            u = every[unit_id] = Unit(unit_id, product or "(none)", now)
         u.records.append(rid)
         if kind in INSPECTIONS and u.first_inspection is None and stage in (None, "initial"):
             verdict = overrides[rid][1] if rid in overrides else outcome
@@ -308,11 +371,8 @@ def first_pass_yield(session: Session, period: Period, scope: Scope, inputs: Inp
 def non_conformities(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
     """Production units with at least one failing verdict in the period (qualification samples apart)."""
     u = units(session, period, scope)
-    rows = session.execute(
-        select(F.record_id, F.unit_id, F.product, F.record_type, F.outcome).where(
-            _where(period, scope), F.record_type.in_(VERDICTS)
-        )
-    ).all()
+    rows = [(r[ID], r[UNIT], r[PRODUCT], r[TYPE], r[OUTCOME]) for r in view(session, period, scope).now
+            if r[TYPE] in VERDICTS]  # fmt: skip
     failing: dict[str, list[str]] = defaultdict(list)
     product_of: dict[str, str] = {}
     kinds: dict[str, set[str]] = defaultdict(set)
@@ -353,11 +413,8 @@ def product_categories_assessed(session: Session, period: Period, scope: Scope, 
     assessed (a restricted-substance screening or a mechanical test of the category in the period)."""
     u = units(session, period, scope)
     produced = sorted({x.product for x in u.produced.values()})
-    rows = session.execute(
-        select(F.record_id, F.product, F.unit_id, F.outcome).where(
-            _where(period, scope), F.record_type.in_(ASSESSMENTS)
-        )
-    ).all()
+    rows = [(r[ID], r[PRODUCT], r[UNIT], r[OUTCOME]) for r in view(session, period, scope).now
+            if r[TYPE] in ASSESSMENTS]  # fmt: skip
     tests: dict[str, list[str]] = defaultdict(list)
     failed: dict[str, set[str]] = defaultdict(set)
     for rid, product, unit_id, outcome in rows:
@@ -384,9 +441,8 @@ def product_categories_assessed(session: Session, period: Period, scope: Scope, 
 
 def substances_of_concern(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
     """XRF screening of restricted substances (IEC 62321-3-1): units screened over the limit."""
-    rows = session.execute(
-        select(F.record_id, F.screening, F.unit_id, F.product).where(_where(period, scope), F.screening.is_not(None))
-    ).all()
+    rows = [(r[ID], r[SCREENING], r[UNIT], r[PRODUCT]) for r in view(session, period, scope).now
+            if r[SCREENING] is not None]  # fmt: skip
     counts = {"BL": 0, "X": 0, "OL": 0}
     over: set[str] = set()
     by_product: dict[str, dict[str, Any]] = {}
@@ -422,7 +478,7 @@ def critical_materials(session: Session, period: Period, scope: Scope, inputs: I
     made: dict[str, int] = defaultdict(int)
     for unit in u.produced.values():
         made[unit.product] += 1
-    rows = session.execute(select(F.record_id, F.product, F.crm).where(_where(period, scope), F.crm.is_not(None))).all()
+    rows = [(r[ID], r[PRODUCT], r[CRM]) for r in view(session, period, scope).now if r[CRM] is not None]
     found: dict[tuple[str, str], list[float]] = defaultdict(list)
     for _, product, crm in rows:
         for element, pct in (crm or {}).items():
@@ -463,20 +519,13 @@ def recycled_content(session: Session, period: Period, scope: Scope, inputs: Inp
 def durability(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
     """IEC 61215 Gate 2: the drop in Pmax at STC after each stress sequence, against the same module's initial
     flash test; the figure is the largest mean loss of any sequence."""
+    v = view(session, period, scope)
     initial: dict[str, tuple[str, float]] = {}
-    for rid, unit_id, pmax in session.execute(
-        select(F.record_id, F.unit_id, F.pmax_w)
-        .where(F.measured_at < period.end, *_scope(scope), F.record_type == "power_measurement",
-               F.test_stage == "initial")
-        .order_by(F.measured_at, F.record_id)
-    ):  # fmt: skip
-        if pmax is not None:
-            initial.setdefault(unit_id, (rid, float(pmax)))
-    rows = session.execute(
-        select(F.record_id, F.unit_id, F.test_stage, F.pmax_w).where(
-            _where(period, scope), F.record_type == "power_measurement", F.test_stage.in_(STRESS_STAGES)
-        )
-    ).all()
+    for r in v.rows:  # ordered by (measured_at, record id): the first initial flash test ever
+        if r[TYPE] == "power_measurement" and r[STAGE] == "initial" and r[PMAX] is not None:
+            initial.setdefault(r[UNIT], (r[ID], float(r[PMAX])))
+    rows = [(r[ID], r[UNIT], r[STAGE], r[PMAX]) for r in v.now
+            if r[TYPE] == "power_measurement" and r[STAGE] in STRESS_STAGES]  # fmt: skip
     losses: dict[str, list[float]] = defaultdict(list)
     ids, exceptions = [], []
     for rid, unit_id, stage, pmax in rows:
@@ -587,15 +636,8 @@ def recalls(session: Session, period: Period, scope: Scope, inputs: Inputs) -> M
 def calibration_coverage(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
     """Share of measurements made with an instrument in calibration: its certificate still in force (not
     revoked or superseded since) and valid at the time of measurement."""
-    certificate = RecordRow.__table__.alias("certificate")
-    valid = and_(CertificateRow.valid_from <= F.measured_at, F.measured_at <= CertificateRow.valid_until,
-                 or_(CertificateRow.external, certificate.c.status.in_(COUNTED)))  # fmt: skip
-    rows = session.execute(
-        select(F.record_id, valid.label("valid"))
-        .where(_where(period, scope), F.record_type.not_in(("calibration_certificate", "human_review")))
-        .outerjoin(CertificateRow, CertificateRow.record_id == F.calibration_id)
-        .outerjoin(certificate, certificate.c.id == F.calibration_id)
-    ).all()  # fmt: skip
+    rows = [(r[ID], r[CALIBRATED]) for r in view(session, period, scope).now
+            if r[TYPE] not in ("calibration_certificate", "human_review")]  # fmt: skip
     covered, exceptions = [], []
     for rid, ok in rows:
         if ok:
@@ -641,7 +683,7 @@ def data_completeness(session: Session, period: Period, scope: Scope, inputs: In
 
 def anchoring_coverage(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
     """Share of the period's records in force anchored on the consortium chain."""
-    ids = [r for (r,) in session.execute(select(F.record_id).where(_where(period, scope)))]
+    ids = [r[ID] for r in view(session, period, scope).now]
     ev = evidence(session, ids, period, scope)
     index = _anchor_index(session, period, scope)
     unanchored = [{"kind": "not anchored", "record_id": r} for r in ids if r not in index.of]

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from esg_reports.mapping import HERE
@@ -92,6 +96,37 @@ def sample_seed(chain: Any, anchor: ReportAnchor, after: int = 1) -> tuple[int, 
     return number, "0x" + bytes(chain.w3.eth.get_block(number)["hash"]).hex()
 
 
+def seed_when_mined(
+    chain: Any, anchor: ReportAnchor, wait_s: float = 0.0, poll_s: float = 0.5
+) -> tuple[int, str] | None:
+    """`sample_seed`, waiting up to `wait_s` for the block to be mined; None if it still is not."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return sample_seed(chain, anchor)
+        except LookupError:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(poll_s)
+
+
+def anchored_pack(
+    service: Any, report: Report, out_dir: Path, member: str, wait_s: float = 0.0, mine: bool = False
+) -> dict[str, Any]:
+    """The re-performance pack as an auditor receives it: the report's digest anchored by `member`, the audit
+    sample seeded from the block after that anchor (drawn when that block exists within `wait_s`), and the pack
+    written into `out_dir`; `mine`: ask a dev chain (anvil) to mine that block. Returns what was done: the pack's
+    path, the anchor and the sample's seed (or None)."""
+    anchor = anchor_report(service, report, member=member)
+    if mine:
+        service.chain.w3.provider.make_request("evm_mine", [])
+    seed = seed_when_mined(service.chain, anchor, wait_s)
+    path = write_pack(service, report, out_dir, anchor=anchor, seed=seed)
+    return {"path": path, "anchor": anchor, "seed": seed}
+
+
 def draw_sample(report: Report, seed: str, size: int = SAMPLE_SIZE) -> list[str]:
     """Up to `size` record ids from the evidence of every figure, ordered by SHA-256(seed || id): anyone with the
     seed and the evidence lists draws the same sample."""
@@ -113,8 +148,9 @@ def restatement_diff(anchored: dict[str, Any], now: Report) -> list[dict[str, An
     return out
 
 
-def population(session: Session, report: Report) -> Iterator[dict[str, Any]]:
-    """Every record of the report's scope (any status, any time), with the values the criteria read."""
+def _population_rows(session: Session, report: Report) -> Iterator[tuple[Any, ...]]:
+    """Every record of the report's scope (any status, any time) with the values the criteria read, as rows;
+    times as the database gives them (`_iso_any` reads both forms)."""
     scope = report.scope
     visible = []  # members and products here; status and the viewer's visibility are read below
     if scope.members is not None:
@@ -122,34 +158,71 @@ def population(session: Session, report: Report) -> Iterator[dict[str, Any]]:
     if scope.products is not None:
         visible.append(F.product.in_(scope.products))
     certificate = RecordRow.__table__.alias("certificate")
-    rows = session.execute(
-        select(F.record_id, F.record_type, F.lab_member, F.product, F.lot, F.unit_id, F.measured_at, F.outcome,
-               F.screening, F.test_stage, F.pmax_w, F.crm, F.reviewed_record_id, RecordRow.status,
-               RecordRow.superseded_by, RecordRow.confidentiality, AnchorRow.tx_hash, CertificateRow.valid_from,
-               CertificateRow.valid_until, CertificateRow.external, certificate.c.status)
+    raw = String()  # SQLite's stored text of a time, not a datetime per row
+    query = (
+        select(F.record_id, F.record_type, F.lab_member, F.product, F.lot, F.unit_id,
+               type_coerce(F.measured_at, raw), F.outcome, F.screening, F.test_stage, F.pmax_w, F.crm,
+               F.reviewed_record_id, RecordRow.status, RecordRow.superseded_by, RecordRow.confidentiality,
+               AnchorRow.tx_hash, type_coerce(CertificateRow.valid_from, raw),
+               type_coerce(CertificateRow.valid_until, raw), CertificateRow.external, certificate.c.status)
         .join(RecordRow, RecordRow.id == F.record_id)
         .outerjoin(AnchorRow, AnchorRow.record_id == F.record_id)
         .outerjoin(CertificateRow, CertificateRow.record_id == F.calibration_id)
         .outerjoin(certificate, certificate.c.id == F.calibration_id)
         .where(*visible)
         .order_by(F.record_id)
-        .execution_options(yield_per=20_000)
     )  # fmt: skip
-    for (rid, kind, member, product, lot, unit, at, outcome, screening, stage, pmax, crm, reviewed, status, by,
-         confidentiality, tx, cal_from, cal_until, external, cert_status) in rows:  # fmt: skip
-        if scope.viewer is not None and confidentiality != "public" and member != scope.viewer:
+    for row in session.connection().execution_options(yield_per=20_000).execute(query):
+        if scope.viewer is not None and row[15] != "public" and row[2] != scope.viewer:
             continue
-        yield ({"id": rid, "type": kind, "member": member, "product": product, "lot": lot, "unit": unit,
-                    "at": _iso(at), "outcome": outcome, "screening": screening, "stage": stage, "pmax": pmax,
-                    "crm": crm, "reviewed": reviewed, "status": status, "superseded_by": by,
-                    "anchored": tx is not None,
-                    "cal_from": _iso(cal_from) if cal_from else None,
-                    "cal_until": _iso(cal_until) if cal_until else None,
-                    "cal_ok": bool(external or cert_status in COUNTED)})  # fmt: skip
+        yield tuple(row)
+
+
+def population(session: Session, report: Report) -> Iterator[dict[str, Any]]:
+    """Every record of the report's scope (any status, any time), with the values the criteria read."""
+    for (rid, kind, member, product, lot, unit, at, outcome, screening, stage, pmax, crm, reviewed, status, by, _,
+         tx, cal_from, cal_until, external, cert_status) in _population_rows(session, report):  # fmt: skip
+        yield {"id": rid, "type": kind, "member": member, "product": product, "lot": lot, "unit": unit,
+               "at": _iso_any(at), "outcome": outcome, "screening": screening, "stage": stage, "pmax": pmax,
+               "crm": crm, "reviewed": reviewed, "status": status, "superseded_by": by, "anchored": tx is not None,
+               "cal_from": _iso_any(cal_from) if cal_from else None,
+               "cal_until": _iso_any(cal_until) if cal_until else None,
+               "cal_ok": bool(external or cert_status in COUNTED)}  # fmt: skip
+
+
+def population_lines(session: Session, report: Report) -> Iterator[str]:
+    """`population` as values.jsonl lines, exactly `json.dumps(row, sort_keys=True)`, built from the columns
+    rather than through a dict and the generic encoder: a million lines per report."""
+    text, number, dumps = encode_basestring_ascii, float.__repr__, json.dumps
+
+    def s(v: Any) -> str:
+        return "null" if v is None else text(v)
+
+    for (rid, kind, member, product, lot, unit, at, outcome, screening, stage, pmax, crm, reviewed, status, by, _,
+         tx, cal_from, cal_until, external, cert_status) in _population_rows(session, report):  # fmt: skip
+        p = "null" if pmax is None else number(pmax) if type(pmax) is float and math.isfinite(pmax) else dumps(pmax)
+        yield (f'{{"anchored": {"false" if tx is None else "true"}, "at": {text(_iso_any(at))}, '
+               f'"cal_from": {text(_iso_any(cal_from)) if cal_from else "null"}, '
+               f'"cal_ok": {"true" if external or cert_status in COUNTED else "false"}, '
+               f'"cal_until": {text(_iso_any(cal_until)) if cal_until else "null"}, '
+               f'"crm": {"null" if crm is None else dumps(crm, sort_keys=True)}, '
+               f'"id": {s(rid)}, "lot": {s(lot)}, "member": {s(member)}, '
+               f'"outcome": {s(outcome)}, "pmax": {p}, "product": {s(product)}, "reviewed": {s(reviewed)}, '
+               f'"screening": {s(screening)}, "stage": {s(stage)}, "status": {s(status)}, '
+               f'"superseded_by": {s(by)}, "type": {s(kind)}, "unit": {s(unit)}}}\n')  # fmt: skip
 
 
 def _iso(moment: Any) -> str:
     return str(as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+def _iso_any(moment: Any) -> str:
+    """`_iso` of a datetime, or of the text SQLite stores one as (YYYY-MM-DD HH:MM:SS.ffffff, UTC)."""
+    if isinstance(moment, str):
+        if len(moment) == 26 and moment[10] == " ":
+            return f"{moment[:10]}T{moment[11:]}Z"
+        moment = datetime.fromisoformat(moment)
+    return _iso(moment)
 
 
 def write_pack(
@@ -164,8 +237,9 @@ def write_pack(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "sample").mkdir(exist_ok=True)
     with service.sessions() as session, (out_dir / "values.jsonl").open("w") as values:
-        for row in population(session, report):  # streamed: a line per record of the scope
-            values.write(json.dumps(row, sort_keys=True) + "\n")
+        lines = population_lines(session, report)  # streamed: a line per record of the scope
+        while chunk := list(islice(lines, 20_000)):
+            values.write("".join(chunk))
         restatements = report.metrics["restatements"].table if "restatements" in report.metrics else []
         recalls = _recalls(session, report)
         sample = draw_sample(report, seed[1]) if seed else []
@@ -196,10 +270,18 @@ def write_pack(
         "inputs": {"unit_mass_kg": dict(report.inputs.product_mass_kg)},
         "recalls": recalls,
         "restatements": restatements,
-        "figures": {k: {"value": m.value, "unit": m.unit, "records": sorted(m.evidence.record_ids)}
-                    for k, m in report.metrics.items()},
+        "figures": "FIGURES",
     }  # fmt: skip
-    (out_dir / "pack.json").write_text(json.dumps(head, indent=1, default=str))
+    # The figures' record lists (a million ids) in the C encoder's compact form, one metric at a time: an indented
+    # dump of them would take the pure-Python encoder, and all of them at once a list per metric in memory.
+    before, after = json.dumps(head, indent=1, default=str).split('"FIGURES"', 1)
+    with (out_dir / "pack.json").open("w") as f:
+        f.write(before + "{")
+        for i, (k, m) in enumerate(report.metrics.items()):
+            records = m.evidence.listing.decode().split("\n") if m.evidence.record_ids else []
+            f.write(f"{', ' if i else ''}{json.dumps(k)}: ")
+            f.write(json.dumps({"value": m.value, "unit": m.unit, "records": records}))
+        f.write("}" + after)
     shutil.copyfile(Path(__file__).with_name("reperform.py"), out_dir / "reperform.py")
     shutil.copyfile(HERE / "mappings" / f"qledger-esg-{report.mapping.version}.json", out_dir / "criteria.json")
     return out_dir

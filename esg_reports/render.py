@@ -118,10 +118,38 @@ def to_csv(report: Report) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _write_csv(report: Report, out: Any) -> None:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(EXPORT_COLUMNS)
-    writer.writerows(tuple("" if v is None else v for v in row) for row in export_rows(report))
+def _csv_line(fields: tuple[Any, ...] | list[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(["" if v is None else v for v in fields])
+    return buffer.getvalue()
+
+
+def _write_csv(report: Report, out: Any, chunk: int = 50_000) -> None:
+    """The rows of `export_rows`, written as the csv module writes them, built as strings: a metric's part of
+    the line once, each anchoring transaction's once, so that millions of rows cost a join each."""
+    out.write(_csv_line(EXPORT_COLUMNS))
+    index = report.anchor_index
+    tails = [_csv_line(("", tx, tier, block)) for tx, tier, _, block, _, _ in index.keys] if index else []
+    of = index.of if index else {}
+    for key, m in report.metrics.items():
+        before = report.comparatives.get(key)
+        base = (key, report.mapping.metrics[key]["label"], m.value, m.unit, before.value if before else None)
+        if not m.evidence.record_ids:
+            out.write(_csv_line((*base, None, None, None, None)))
+            continue
+        head = _csv_line((*base, "x"))[:-2]  # the metric's fields and the delimiter before the record id
+        ids = m.evidence.listing.decode().split("\n")  # sorted
+        if not all(rid.isalnum() for rid in ids):  # not hex: let the csv module quote what needs it
+            for rid in ids:
+                k = of.get(rid)
+                anchor = (None, None, None) if k is None or index is None else index.keys[k][:2] + index.keys[k][3:4]
+                out.write(_csv_line((*base, rid, *anchor)))
+            continue
+        for i in range(0, len(ids), chunk):
+            out.write("".join(
+                f"{head}{rid},,,\n" if (k := of.get(rid)) is None else f"{head}{rid}{tails[k]}"
+                for rid in ids[i : i + chunk]
+            ))  # fmt: skip
 
 
 def to_xlsx(report: Report) -> bytes:
@@ -201,9 +229,17 @@ _MEASURES = {"pure": "xbrli:pure", "percent": "xbrli:pure", "units": "xbrli:pure
              "kg": "utr:kg", "MW": "utr:MW"}  # fmt: skip
 
 
-def _facts(report: Report, d: dict[str, Any], qname: Any = None) -> list[dict[str, Any]]:
+def _facts(
+    report: Report,
+    d: dict[str, Any],
+    qname: Any = None,
+    products: dict[str, str] | None = None,
+    by_product: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """The iXBRL facts: the period's and the prior period's value of every metric. `qname(key, concept)` names
-    each fact's concept (default: qledger's own)."""
+    each fact's concept (default: qledger's own). With `products` (product category -> the id of its context on
+    the product axis) and `by_product` (metric -> the column of its table), also each such metric's value per
+    product category in the period."""
     own = report.mapping.taxonomy["prefix"]
     name = qname or (lambda key, concept: f"{own}:{concept}")
     out = []
@@ -213,8 +249,12 @@ def _facts(report: Report, d: dict[str, Any], qname: Any = None) -> list[dict[st
         m = d["metrics"][key]
         kind = spec["type"]
         unit = _MEASURES.get(m["unit"], "xbrli:pure").split(":")[1]
-        for context, value in (("period", m["value"]), ("prior", m["prior_value"])):
-            fact = {"label": m["label"], "qname": name(key, spec["concept"]), "value": value, "context": context,
+        values = [("period", m["value"], m["label"]), ("prior", m["prior_value"], m["label"])]
+        if products and by_product and key in by_product:
+            values += [(products[row["product"]], row[by_product[key]], f"{m['label']}: {row['product']}")
+                       for row in m["table"] if row["product"] in products]  # fmt: skip
+        for context, value, label in values:
+            fact = {"label": label, "qname": name(key, spec["concept"]), "value": value, "context": context,
                     "records": m["evidence"]["records"], "sm3": m["evidence"]["record_ids_sm3"], "scale": None,
                     "suffix": "", "unit": unit, "id": f"f-{key}-{context}"}  # fmt: skip
             if value is not None:
@@ -242,6 +282,7 @@ def to_ixbrl(report: Report, schema_href: str, package: Any = None) -> str:
     t = report.mapping.taxonomy
     if package is None:
         statement, namespaces, hrefs = t["statement"] + ".", {t["prefix"]: t["namespace"]}, [schema_href]
+        contexts: list[dict[str, str]] = []  # the product axis is the extension's: only with a package
         facts, text_concept = _facts(report, d), f"{t['prefix']}:DescriptionOfQualityEvidenceAndItsAnchoring"
     else:
         from esg_reports import xbrl
@@ -252,7 +293,10 @@ def to_ixbrl(report: Report, schema_href: str, package: Any = None) -> str:
             f"(SHA-256 {package.sha256}); entity-specific extensions are anchored in {ext.linkbase}."
         )
         namespaces, hrefs = ext.namespaces, [package.entry_point, schema_href]
-        facts = _facts(report, d, ext.qname)
+        products = {p: f"period-product-{i}" for i, p in enumerate(ext.members)}
+        contexts = [{"id": products[p], "dimension": f"{ext.prefix}:ProductAxis", "member": ext.member(p)}
+                    for p in ext.members]  # fmt: skip
+        facts = _facts(report, d, ext.qname, products, {k: xbrl.BY_PRODUCT[k] for k in ext.by_product})
         text_concept = f"{ext.prefix}:DescriptionOfQualityEvidenceAndItsAnchoring"
     text = (
         f"Every figure is computed by qledger from quality records anchored on the consortium chain; "
@@ -271,6 +315,7 @@ def to_ixbrl(report: Report, schema_href: str, package: Any = None) -> str:
         prior=prior(report.period),
         prior_end_inclusive=(prior(report.period).end - timedelta(days=1)).date().isoformat(),
         evidence_text=text,
+        product_contexts=contexts,
     )
 
 
@@ -280,13 +325,18 @@ def to_xbrl_json(report: Report, package: Any = None) -> bytes:
     t = report.mapping.taxonomy
     if package is None:
         namespaces, taxonomy, facts = {t["prefix"]: t["namespace"]}, [t["schema"]], _facts(report, d)
-    else:
+    axis: dict[str, dict[str, str]] = {}  # context id -> its dimension on the product axis
+    periods = {"period": report.period, "prior": prior(report.period)}
+    if package is not None:
         from esg_reports import xbrl
 
         ext = xbrl.extension(report, package)
         namespaces, taxonomy = ext.namespaces, [package.entry_point, ext.schema]
-        facts = _facts(report, d, ext.qname)
-    periods = {"period": report.period, "prior": prior(report.period)}
+        products = {p: f"period-product-{i}" for i, p in enumerate(ext.members)}
+        facts = _facts(report, d, ext.qname, products, {k: xbrl.BY_PRODUCT[k] for k in ext.by_product})
+        for product, context in products.items():
+            axis[context] = {f"{ext.prefix}:ProductAxis": ext.member(product)}
+            periods[context] = report.period
     out: dict[str, Any] = {}
     for f in facts:
         if f["value"] is None:
@@ -297,7 +347,8 @@ def to_xbrl_json(report: Report, package: Any = None) -> bytes:
             "decimals": int(f["decimals"]),
             "dimensions": {"concept": f["qname"], "entity": f"lei:{report.entity.lei}",
                            "period": f"{p.start.isoformat()}/{p.end.isoformat()}",
-                           "unit": {"pure": "xbrli:pure", "kg": "utr:kg", "MW": "utr:MW"}[f["unit"]]},
+                           "unit": {"pure": "xbrli:pure", "kg": "utr:kg", "MW": "utr:MW"}[f["unit"]],
+                           **axis.get(f["context"], {})},
         }  # fmt: skip
     document = {
         "documentInfo": {

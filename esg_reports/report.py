@@ -73,6 +73,16 @@ class Report:
         """The exceptions register: per metric, what its criteria left out or could not resolve."""
         return [{"metric": key, **e} for key, m in self.metrics.items() for e in m.exceptions]
 
+    def not_evidenced(self) -> list[dict[str, Any]]:
+        """The chosen frameworks' datapoints a quality ledger might be expected to evidence and does not, each
+        with the reason (the mapping's `not_evidenced` rows; ESRS rows of the report's edition only)."""
+        return [
+            dict(row)
+            for row in self.mapping.document.get("not_evidenced", [])
+            if row["framework"] in self.frameworks
+            and (row["framework"] != "esrs" or row.get("edition") == self.esrs_edition)
+        ]
+
     def basis(self) -> dict[str, Any]:
         """The basis of preparation."""
         fw = self.mapping.document["frameworks"]
@@ -106,6 +116,7 @@ class Report:
             "non_ledger_inputs": {"unit_mass_kg": dict(self.inputs.product_mass_kg)} if self.inputs.product_mass_kg
             else {},
             "not_reported": {k: m.note for k, m in self.metrics.items() if m.value is None},
+            "not_evidenced": self.not_evidenced(),
             "sign_off": {"statement": "Management approves these quality-derived figures and their basis of "
                          "preparation.", "name": None, "role": None, "date": None, "signature": None},
         }  # fmt: skip

@@ -1138,6 +1138,21 @@ def report(
     unit_mass: Annotated[
         list[str] | None, typer.Option(help="PRODUCT=KG: the mass of one unit (repeat); for kg figures.")
     ] = None,
+    pack: Annotated[
+        Path | None,
+        typer.Option(help="Also anchor the report's digest and write its re-performance pack into this folder."),
+    ] = None,
+    customer_pack: Annotated[
+        Path | None,
+        typer.Option(help="Also write the signed, anchored customer-request pack (VSME datapoints) to this file."),
+    ] = None,
+    customer: Annotated[str | None, typer.Option(help="Who the customer-request pack is for.")] = None,
+    signer: Annotated[
+        str, typer.Option(help="The member who anchors the report's digest and signs the customer pack.")
+    ] = "LAB-SZ",
+    sample_wait: Annotated[
+        float, typer.Option(help="Seconds to wait for the block after the anchor that seeds the audit sample.")
+    ] = 30.0,
 ) -> None:
     """CSRD/ESRS, GRI, SASB and IFRS S2 disclosures whose every figure links to anchored evidence."""
 
@@ -1149,6 +1164,8 @@ def report(
         from esg_reports.report import Entity, build, recalls_on_chain
         from ledger_service.errors import LedgerError
 
+        if customer_pack is not None and not customer:
+            raise LedgerError(f"{customer_pack}: name the customer the pack is for with --customer")
         masses = []
         for item in unit_mass or []:
             name, _, kg = item.partition("=")
@@ -1157,25 +1174,41 @@ def report(
             except ValueError:
                 raise LedgerError(f"--unit-mass {item!r}: give PRODUCT=KG") from None
 
-        with _runtime() as rt, rt.service.sessions.begin() as session:
+        with _runtime() as rt:
+            if (pack is not None or customer_pack is not None) and signer not in rt.service.accounts:
+                raise LedgerError(f"--signer {signer}: no chain account for this member in {rt.settings.data_dir}")
             if entity is None or lei is None:
                 reporting = _profile(rt).reporting_entity
                 entity_name, entity_lei = entity or reporting.name, lei or reporting.lei
             else:
                 entity_name, entity_lei = entity, lei
-            built = build(
-                session,
-                entity=Entity(entity_name, entity_lei, sasb_industry),
-                period=Period.year(period),
-                scope=Scope(tuple(member) if member else None, tuple(product) if product else None),
-                frameworks=[f.strip() for f in framework.split(",") if f.strip()],
-                inputs=Inputs(recalls=recalls_on_chain(rt.service.chain), product_mass_kg=tuple(masses)),
-            )
-            from esg_reports import packages
+            with rt.service.sessions.begin() as session:  # committed before the packs below anchor and write
+                built = build(
+                    session,
+                    entity=Entity(entity_name, entity_lei, sasb_industry),
+                    period=Period.year(period),
+                    scope=Scope(tuple(member) if member else None, tuple(product) if product else None),
+                    frameworks=[f.strip() for f in framework.split(",") if f.strip()],
+                    inputs=Inputs(recalls=recalls_on_chain(rt.service.chain), product_mass_kg=tuple(masses)),
+                )
+                from esg_reports import packages
 
-            installed = packages.installed(_settings().data_dir / "taxonomies")
-            chosen = installed[-1] if installed else None
-            paths = render.write(built, out, [f.strip() for f in format.split(",") if f.strip()], package=chosen)
+                installed = packages.installed(_settings().data_dir / "taxonomies")
+                chosen = installed[-1] if installed else None
+                paths = render.write(built, out, [f.strip() for f in format.split(",") if f.strip()], package=chosen)
+            packed = signed = None
+            if pack is not None:
+                from esg_reports import pack as packs
+
+                local = _settings().chain_url is None  # the data directory's own anvil: it mines on demand
+                packed = packs.anchored_pack(rt.service, built, pack, member=signer, wait_s=sample_wait, mine=local)
+            if customer_pack is not None:
+                from esg_reports import customer as customers
+
+                content = customers.document(built, customer=str(customer))
+                signed = customers.sign_and_anchor(rt.service, rt.keys.sm2(signer), signer, content)
+                customer_pack.parent.mkdir(parents=True, exist_ok=True)
+                customer_pack.write_bytes(customers.to_json(signed))
         table = Table(title=f"disclosures {period} ({', '.join(built.frameworks)})")
         for column in ("metric", "value", "records", "anchoring transactions"):
             table.add_column(column)
@@ -1187,6 +1220,19 @@ def report(
         console.print(table)
         for kind, path in paths.items():
             console.print(f"{kind}: {path}")
+        if packed is not None:
+            console.print(
+                f"re-performance pack: {packed['path']} (report digest anchored in {packed['anchor'].tx_hash})"
+            )
+            console.print(
+                f"audit sample seeded from block {packed['seed'][0]}"
+                if packed["seed"]
+                else f"no audit sample: block {packed['anchor'].block + 1} was not mined within {sample_wait:g} s"
+            )
+            console.print(f"re-perform offline: python {packed['path'] / 'reperform.py'} {packed['path']}")
+        if signed is not None:
+            console.print(f"customer-request pack: {customer_pack} (SM3 {signed['sm3']}, anchored in "
+                          f"{signed['anchor']['tx_hash']})")  # fmt: skip
         if "ixbrl" in paths:
             console.print(
                 f"Inline XBRL tagged against {chosen.name} {chosen.version}"

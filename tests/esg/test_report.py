@@ -32,6 +32,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +270,8 @@ def test_anchoring_and_calibration_exceptions(world: World, report: Report) -> N
 
 def test_mapping_is_data_with_roles_editions_and_industries() -> None:
     m = mapping.load()
-    assert m.version == "2026.2" and len(m.digest) == 64
+    assert m.version == "2026.3" and len(m.digest) == 64
+    assert mapping.load("2026.2").digest != m.digest  # an earlier mapping stays as it was, for its reports
     for key, spec in m.metrics.items():
         assert set(spec["criteria"]) == {"numerator", "denominator", "unit_of_count", "includes", "excludes",
                                          "standard"}, key  # fmt: skip
@@ -338,6 +340,9 @@ def test_basis_of_preparation_and_exports(world: World, report: Report, tmp_path
 
     html = paths["html"].read_text()
     assert "Basis of preparation" in html and "Exceptions register" in html and "Management sign-off" in html
+    for code in ("E2-5", "417-1", "308-1", "308-2"):  # stated, with the reason, not silently left out
+        (row,) = [n for n in basis["not_evidenced"] if n["code"] == code]
+        assert row["reason"] and f"{row['code']}, {row['datapoint']}: not evidenced; {row['reason']}" in unescape(html)
     assert "supports the narrative" in html and "is the datapoint" in html
     body = html.split("Annex: evidence")[0]
     assert not any(a["tx_hash"] in body for m in report.metrics.values() for a in m.evidence.anchors)  # annex only
@@ -448,6 +453,20 @@ def test_inline_xbrl_against_an_installed_taxonomy_package_validates_in_arelle(
     ok = subprocess.run([*arelle, "--file", str(paths["ixbrl"])], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "error" not in (ok.stdout + ok.stderr).lower()
+    # The product axis: an explicit dimension, one domain member per product category, first-pass yield and MW
+    # produced tagged per category (DM-400: U-A, U-B, U-E, U-S of six units pass first time; DM-500: U-D).
+    assert 'dimension="qlx:ProductAxis">qlx:ProductDM400Member<' in xhtml and "ProductDM500Member" in xhtml
+    assert 'xbrldt:closed="true"' in linkbase and "dimension-default" in linkbase
+    for context, shown in (("period-product-0", "0.666667"), ("period-product-1", "1.0")):
+        fact = f'id="f-first_pass_yield-{context}" name="qlx:FirstPassYieldOfUnitsProduced" contextRef="{context}"'
+        assert fact in xhtml and xhtml.split(fact, 1)[1].split(">", 1)[1].startswith(f"{shown}<")
+    assert 'id="f-production_mw-period-product-1"' in xhtml
+    off_axis = xhtml.replace(">qlx:ProductDM400Member<", ">qlx:ProductAxis<", 1)  # not a member of its domain
+    (tmp_path / "out" / "off-axis.xhtml").write_text(off_axis)
+    refused = subprocess.run(
+        [*arelle, "--file", str(tmp_path / "out" / "off-axis.xhtml")], capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "PrimaryItemDimensionallyInvalidError" in refused.stdout + refused.stderr
     broken = xhtml.replace('name="qlx:FirstPassYieldOfUnitsProduced"', 'name="esrs:FirstPassYieldOfUnitsProduced"', 1)
     (tmp_path / "out" / "broken.xhtml").write_text(broken)
     refused = subprocess.run(
@@ -457,6 +476,8 @@ def test_inline_xbrl_against_an_installed_taxonomy_package_validates_in_arelle(
 
     feed = json.loads(paths["xbrl-json"].read_text())
     assert feed["documentInfo"]["documentType"] == "https://xbrl.org/2021/xbrl-json"
+    dm400 = feed["facts"]["f-first_pass_yield-period-product-0"]
+    assert dm400["value"] == "0.666667" and dm400["dimensions"]["qlx:ProductAxis"] == "qlx:ProductDM400Member"
     fpy = feed["facts"]["f-first_pass_yield-period"]
     assert fpy["dimensions"]["concept"] == "qlx:FirstPassYieldOfUnitsProduced" and fpy["decimals"] == 6
 

@@ -179,8 +179,9 @@ def test_json_tricks_in_the_credential_are_refused(
     world: tuple[Runtime, Demo], cert: certificates.Issued, trick: str
 ) -> None:
     """Held: a duplicated member (first for one reader, last for another), a lone surrogate, a combining mark
-    slipped into the lab's name (JCS does not normalise Unicode: another digest): never VALID, never an exception. A number written another way (3.0e0 for 3)
-    is the same credential (JCS writes numbers canonically): still VALID, as it should be."""
+    slipped into the lab's name (JCS does not normalise Unicode: another digest): never VALID, never an
+    exception. A number written another way (3.0e0 for 3) is the same credential (JCS writes numbers
+    canonically): still VALID, as it should be."""
     service = world[0].service
     text = certificates._attachment_text(cert.embedded)
     needle = '"statement": "'

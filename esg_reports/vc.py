@@ -33,6 +33,7 @@ EDDSA: Final = "eddsa-jcs-2022"
 SM2_SUITE: Final = "sm2-jcs-qledger-2026"  # SM3 hashes, SM2 signature (user id 1234567812345678): not a W3C suite
 BINDING_FORMAT: Final = "qledger-did-binding/1"
 STATUS_LIST_BITS: Final = 131072  # 16 KiB, the minimum the Bitstring Status List specification sets (privacy)
+STATUS_LIST_TTL_S: Final = 300  # a status list credential is valid this long after it was built (validUntil)
 PURPOSES: Final = ("revocation", "suspension")
 _ED25519_PREFIX: Final = b"\xed\x01"  # multicodec ed25519-pub
 _SM2_PREFIX: Final = b"\x86\x24"  # multicodec sm2-pub (0x1206), varint
@@ -290,9 +291,12 @@ def bit(bits: bytes, index: int) -> bool:
 
 
 def status_list_credential(
-    base_url: str, member: str, did: str, purpose: str, set_bits: Sequence[int], valid_from: str
+    base_url: str, member: str, did: str, purpose: str, set_bits: Sequence[int], valid_from: str, valid_until: str
 ) -> dict[str, Any]:
-    """The unsigned BitstringStatusListCredential of one member and purpose."""
+    """The unsigned BitstringStatusListCredential of one member and purpose, valid from its building until
+    `valid_until` (a few minutes later): a list kept or replayed from before a revocation or a recall is
+    refused by verifiers once that time has passed, as the anchored digest alone cannot tell (every list the
+    member served was anchored)."""
     url = status_list_url(base_url, member, purpose)
     return {
         "@context": [VC_CONTEXT],
@@ -300,6 +304,7 @@ def status_list_credential(
         "type": ["VerifiableCredential", "BitstringStatusListCredential"],
         "issuer": did,
         "validFrom": valid_from,
+        "validUntil": valid_until,
         "credentialSubject": {
             "id": f"{url}#list",
             "type": "BitstringStatusList",

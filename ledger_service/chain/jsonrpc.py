@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,7 +46,13 @@ class FailoverHTTPProvider(HTTPProvider):
     tried again every `retry_preferred_s`, so a service goes back to its own node once it is up and synced
     (its head caught up with the current node's). When no node
     answers, the whole list is tried `rounds` times with a growing pause, then the last error is raised (a
-    ChainUnavailable for the client)."""
+    ChainUnavailable for the client).
+
+    A node is moved to only if it is of the same chain (its chain id is the one the first node that answered
+    gave) and not behind (its head at most `max_lag_blocks` below the highest head seen through this
+    provider): a misconfigured or hostile endpoint of another chain, or one that answers from old state (it
+    has not seen a revocation yet), would otherwise be read from after a failover, with the chain id web3
+    cached from the first node (docs/architecture.md section 10)."""
 
     def __init__(
         self,
@@ -53,6 +60,7 @@ class FailoverHTTPProvider(HTTPProvider):
         timeout_s: float = 30.0,
         retry_preferred_s: float = 5.0,
         rounds: int = 3,
+        max_lag_blocks: int = 2,
         **kwargs: Any,
     ) -> None:
         if not urls:
@@ -65,6 +73,10 @@ class FailoverHTTPProvider(HTTPProvider):
         self._left_preferred_at = 0.0
         self._lock = threading.Lock()
         self.switches = 0  # how many times requests moved to another node (for status and tests)
+        self.max_lag_blocks = max_lag_blocks
+        self._chain_id: int | None = None  # the chain's id, from the first node that answered
+        self._highest = -1  # the highest head seen through this provider
+        self.refused: deque[str] = deque(maxlen=32)  # why nodes were not moved to, latest last (logs, tests)
 
     @property
     def current_url(self) -> str:
@@ -83,8 +95,8 @@ class FailoverHTTPProvider(HTTPProvider):
         n = len(self.urls)
         return [(start + i) % n for i in range(n)]
 
-    def _head(self, i: int) -> int | None:
-        request = b'{"jsonrpc":"2.0","id":0,"method":"eth_blockNumber","params":[]}'
+    def _ask(self, i: int, method: str) -> int | None:
+        request = b'{"jsonrpc":"2.0","id":0,"method":"%s","params":[]}' % method.encode()
         try:
             raw = self._request_session_manager.make_post_request(
                 URI(self.urls[i]), request, **self.get_request_kwargs()
@@ -93,13 +105,51 @@ class FailoverHTTPProvider(HTTPProvider):
         except (*_NODE_DOWN, ValueError, KeyError, TypeError):
             return None
 
+    def _head(self, i: int) -> int | None:
+        head = self._ask(i, "eth_blockNumber")
+        if head is not None:
+            self._seen(head)
+        return head
+
+    def _seen(self, head: int) -> None:
+        with self._lock:
+            self._highest = max(self._highest, head)
+
+    def _refusal(self, i: int) -> str | None:
+        """Why node `i` must not be read from now (another chain, behind the head seen), None if it may."""
+        chain_id = self._ask(i, "eth_chainId")
+        if chain_id is None:
+            return None  # down or odd: the request itself will tell
+        with self._lock:
+            if self._chain_id is None:
+                self._chain_id = chain_id
+            expected = self._chain_id
+        if chain_id != expected:
+            return f"{self.urls[i]} is chain {chain_id}, not {expected}"
+        head = self._ask(i, "eth_blockNumber")
+        if head is not None and head + self.max_lag_blocks < self._highest:
+            return f"{self.urls[i]} is at block {head}, behind block {self._highest} already seen"
+        return None
+
+    def _note_head(self, method: RPCEndpoint, raw: bytes) -> None:
+        """The head a node's answer shows (block number, or a block's), kept as the highest seen."""
+        if method not in ("eth_blockNumber", "eth_getBlockByNumber"):
+            return
+        try:
+            result = json.loads(raw).get("result")
+            number = result if isinstance(result, str) else (result or {}).get("number")
+            if isinstance(number, str):
+                self._seen(int(number, 16))
+        except (ValueError, AttributeError):
+            return
+
     def _caught_up(self, preferred: int, current: int) -> bool:
         """Whether the preferred node answers with a head no more than a block behind the current node's: a
         node that was down answers, once restarted, from the state it had written (geth: possibly blocks or
         minutes old) until it has synced from its peers, and must not be read from before then."""
         head = self._head(preferred)
         other = self._head(current)
-        return head is not None and (other is None or head + 1 >= other)
+        return head is not None and (other is None or head + 1 >= other) and self._refusal(preferred) is None
 
     def spread(self, method: str, params: list[Any], timeout_s: float = 1.0) -> int:
         """Send one request to every node but the current one, best effort (a node down or refusing is
@@ -121,6 +171,13 @@ class FailoverHTTPProvider(HTTPProvider):
         error: Exception | None = None
         for attempt in range(self.rounds):
             for i in self._order():
+                if i != self._current or self._chain_id is None:
+                    refusal = self._refusal(i)
+                    if refusal is not None:
+                        log.warning("chain endpoint refused: %s", refusal)
+                        self.refused.append(refusal)
+                        error = requests.ConnectionError(f"chain endpoint refused: {refusal}")
+                        continue
                 try:
                     raw = self._request_session_manager.make_post_request(
                         URI(self.urls[i]), request_data, **self.get_request_kwargs()
@@ -128,6 +185,7 @@ class FailoverHTTPProvider(HTTPProvider):
                 except _NODE_DOWN as failed:
                     error = failed
                     continue
+                self._note_head(method, raw)
                 with self._lock:
                     if i != self._current:
                         log.warning("chain endpoint %s answers now (was %s)", self.urls[i], self.urls[self._current])

@@ -80,6 +80,7 @@ class Reason(StrEnum):
     CREDENTIAL_PROOF_INVALID = "CREDENTIAL_PROOF_INVALID"  # the credential's Data Integrity or SM2 proof fails
     CREDENTIAL_KEY_UNBOUND = "CREDENTIAL_KEY_UNBOUND"  # the issuer's DID keys are not bound to its registry account
     UNTRUSTED_EMITTER = "UNTRUSTED_EMITTER"  # the anchoring event was emitted by another contract than the ledger
+    SUSPENDED_BY_RECALL = "SUSPENDED_BY_RECALL"  # a certificate whose item a recall in force covers
 
 
 @dataclass(frozen=True)

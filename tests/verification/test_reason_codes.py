@@ -64,6 +64,7 @@ ELSEWHERE = {
     "CREDENTIAL_PROOF_INVALID": "tests/esg/test_vc_interop.py",
     "CREDENTIAL_KEY_UNBOUND": "tests/esg/test_vc_interop.py",
     "VISIBLE_TEXT_MISMATCH": "tests/esg/test_certificates.py",
+    "SUSPENDED_BY_RECALL": "tests/verification/test_attacks_vc.py",
     **dict.fromkeys(
         (
             "TEMPLATE_NOT_ANCHORED",

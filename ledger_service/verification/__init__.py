@@ -41,13 +41,19 @@ verify_certificate_contracts = verification_builder([certificate_contracts.CHECK
 
 
 def _verify_certificate(target: CertificateTarget, context: Context) -> list[Fragment]:
-    from esg_reports.certificates import verify_pdf
+    return verify_certificates([target], context)[0]
+
+
+def verify_certificates(targets: Sequence[CertificateTarget], context: Context) -> list[list[Fragment]]:
+    """`verify` for many certificate PDFs, on the context's one chain reader: what they share is read once and
+    their records' statuses in one call (esg_reports.certificates.verify_pdfs)."""
+    from esg_reports.certificates import verify_pdfs
 
     try:
-        checks = verify_pdf(context.chain.client, target.pdf)
+        checks = verify_pdfs(context.chain.client, [t.pdf for t in targets], context.chain)
     except Exception as error:  # a node down, or a bug: an ERROR fragment, never an exception
-        checks = [error_fragment("CertificateCredential", "certificate", error)]
-    return verify_certificate_contracts(target, context) + checks
+        checks = [[error_fragment("CertificateCredential", "certificate", error)] for _ in targets]
+    return [verify_certificate_contracts(t, context) + c for t, c in zip(targets, checks, strict=True)]
 
 
 def verify(target: Target, context: Context) -> list[Fragment]:
@@ -145,6 +151,7 @@ __all__ = [
     "verification_builder",
     "verify",
     "verify_bundles",
+    "verify_certificates",
     "verify_many",
     "verify_record",
 ]

@@ -171,6 +171,7 @@ def test_a_batch_of_pdfs_verifies_as_each_alone_and_reads_the_chain_once_for_wha
     finally:
         del client.member_account
     alone = [runtime.service.verify_certificate(p) for p in pdfs]
+
     def seen(results: list[list[Fragment]]) -> list[list[tuple[str, str, str | None]]]:
         return [[(f.name, str(f.status), code(f)) for f in r] for r in results]
 

@@ -669,6 +669,12 @@ def verify_command(
     target: Annotated[
         str, typer.Argument(help="A record id (or prefix), a proof bundle file, a record file, or a certificate PDF.")
     ],
+    more: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="More certificate PDFs: all verified as one batch (what they share read once).", show_default=False
+        ),
+    ] = None,
     rpc: Annotated[
         str | None, typer.Option(help="Any JSON-RPC node of the chain: no data directory is needed then.")
     ] = None,
@@ -686,7 +692,10 @@ def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict and every check as JSON.")] = False,
 ) -> None:
     """Verify a record by id (index + chain), a record file, a proof bundle or a certificate PDF (any node with
-    --rpc and the consortium's trust file, no database)."""
+    --rpc and the consortium's trust file, no database); several certificate PDFs as one batch."""
+    if more:
+        _verify_certificates([Path(target), *more], rpc, consortium, as_json)
+        return
     result: dict[str, Any] = {}
 
     def run() -> None:
@@ -772,6 +781,47 @@ def verify_command(
     verdict = _verdict(fragments, ok)
     if verdict is not Exit.OK:
         raise typer.Exit(code=verdict)
+
+
+def _verify_certificates(paths: list[Path], rpc: str | None, consortium: Path | None, as_json: bool) -> None:
+    """`qledger verify A.pdf B.pdf ...`: every PDF checked as it would be alone, on one chain reader
+    (verification.verify_certificates); a table (or a JSON line) per PDF; the exit code of the worst verdict."""
+    from ledger_service.chain.web3_client import ChainReader
+    from ledger_service.verification import CertificateTarget, Context, passes, verify_certificates
+
+    results: list[tuple[Path, list[Fragment], bool]] = []
+
+    def run() -> None:
+        targets = []
+        for path in paths:
+            data = _read_file(path)
+            if not data.startswith(b"%PDF-"):
+                raise Failed(f"{path}: not a certificate PDF (several targets are verified only as certificates)")
+            targets.append(CertificateTarget(data))
+        settings = _settings()
+        node = rpc or (None if _has_consortium(settings.data_dir) else settings.chain_url)
+        if rpc is not None or not _has_consortium(settings.data_dir):
+            if node is None:
+                raise Failed(f"{paths[0]}: give --rpc URL (any node of the consortium's chain) and --consortium FILE")
+            with _direct_context(node, consortium, targets[0], None, False) as context:
+                checked = verify_certificates(targets, context)
+        else:
+            with _runtime() as rt:
+                context = Context(ChainReader(rt.service.chain), rt.service.chain.deployment, None, False)
+                checked = verify_certificates(targets, context)
+        results.extend((p, f, passes(t, f)) for p, t, f in zip(paths, targets, checked, strict=True))
+
+    _guard(run)
+    verdicts = []
+    for path, fragments, ok in results:
+        if as_json:
+            _print_json({"id": str(path), "valid": ok, "fragments": [f.to_json() for f in fragments]})
+        else:
+            _fragment_table(fragments, f"{path}: {'VALID' if ok else 'NOT VALID'}")
+        verdicts.append(_verdict(fragments, ok))
+    worst = max(verdicts, key=lambda v: (v is Exit.NOT_VALID, v is not Exit.OK))
+    if worst is not Exit.OK:
+        raise typer.Exit(code=worst)
 
 
 # A verdict that did not look at the content a record declares says so in its headline.

@@ -399,6 +399,21 @@ def test_operators_enrol_sign_withdraw_and_the_signature_rule(tmp_path: Path, mo
     record_id = json.loads(ingested.stdout.splitlines()[0])["record_id"]
     state = json.loads(runner.invoke(app, ["status", record_id, "--json"]).stdout)
     assert {f["name"]: f["status"] for f in state["fragments"]}["OperatorSignature"] == "VALID"
+    # Several certificate PDFs verified as one batch: a line each, the worst verdict's exit code.
+    pdfs = []
+    for out in ("c1", "c2"):
+        issued = runner.invoke(app, ["certificate", record_id, "--lang", "vi", "--out", str(tmp_path / out)])
+        assert issued.exit_code == 0, issued.output
+        pdfs += sorted((tmp_path / out).glob("*.pdf"))
+    batch = runner.invoke(app, ["verify", *map(str, pdfs), "--json"])
+    assert batch.exit_code == 0, batch.output
+    lines = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert [(x["id"], x["valid"]) for x in lines] == [(str(p), True) for p in pdfs]
+    assert {f["name"]: f["status"] for f in lines[0]["fragments"]}["RecordStatus"] == "VALID"
+    damaged = tmp_path / "damaged.pdf"
+    damaged.write_bytes(pdfs[0].read_bytes()[:-300])
+    mixed = runner.invoke(app, ["verify", str(pdfs[0]), str(damaged), "--json"])
+    assert mixed.exit_code == 3 and [json.loads(x)["valid"] for x in mixed.stdout.splitlines()] == [True, False]
 
     enrolled = runner.invoke(app, ["operators", "enrol", "op-carol"])
     assert enrolled.exit_code == 0 and "enrolled op-carol of LAB-SZ: SM2 key 04" in enrolled.output

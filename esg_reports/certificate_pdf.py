@@ -3,8 +3,9 @@
 
 The page digest is computed from the objects a viewer draws: for each page in order, its attributes (inherited
 ones resolved), every content stream's decoded bytes, its resources followed recursively with every stream
-replaced by the SM3 of its dictionary and decoded data, its annotations; then the outline (bookmarks) and the
-output intents (the colour profile a viewer may render with).
+replaced by the SM3 of its dictionary and decoded data, its annotations; then the outline (bookmarks), the
+output intents (the colour profile a viewer may render with) and, only where present, the catalog entries a viewer
+shows beside the page (SHOWN_BESIDE: page labels, viewer preferences, the structure tree).
 Object numbers never enter it (an indirect object is its content's SM3, a reference to a page is the page's
 position) nor do `/Parent` back-links. Rewriting the file (qpdf renumbering objects, other compression) keeps
 it; any change to what is drawn changes it. Document information and XMP metadata are left out: tools rewrite
@@ -46,6 +47,11 @@ CATALOG_KEYS: Final = frozenset(
      "/StructTreeRoot", "/ViewerPreferences", "/PageLayout", "/PageMode", "/PageLabels", "/Version", "/Extensions"}
 )  # fmt: skip
 NAME_TREES: Final = frozenset({"/EmbeddedFiles", "/Dests"})
+# Catalog entries a viewer shows beside the page, or in place of its text: the page labels in its page box, the
+# document title in its title bar (/ViewerPreferences /DisplayDocTitle), what it opens with, the structure tree
+# a screen reader or a reflowing viewer reads (/ActualText, /Alt). A certificate as issued has none of them; one
+# added to it changes the page digest (a forger's "ALL PASS" page label or title bar verified VALID before).
+SHOWN_BESIDE: Final = ("/PageLabels", "/ViewerPreferences", "/PageMode", "/PageLayout", "/StructTreeRoot", "/MarkInfo")
 LINK_ACTIONS: Final = frozenset({"/URI", "/GoTo"})
 _WHITESPACE: Final = b" \t\r\n\f\x00"
 _END_OF_REVISION: Final = re.compile(rb"startxref\s+\d+\s+%%EOF")
@@ -223,6 +229,9 @@ def page_digest(doc: pikepdf.Pdf) -> bytes:
         parts += [encoder.fields(page_attributes(p), 0) for p in pages]
         parts.append(encoder.outline(doc.Root.get("/Outlines", Dictionary()).get("/First"), 0))
         parts.append(encoder.value(doc.Root.get("/OutputIntents"), 0))  # the colour space a viewer may render to
+        for key in SHOWN_BESIDE:  # appended only when present: a certificate as issued has none of them
+            if key in doc.Root:
+                parts.append(_sized(b"n", key.encode()) + encoder.value(doc.Root[key], 0))
     except PdfRefused:
         raise
     except (pikepdf.PdfError, KeyError, TypeError, ValueError, AttributeError) as error:

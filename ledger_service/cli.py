@@ -1486,21 +1486,21 @@ def network_up(
         from ledger_service.network.local import network_up as up
 
         net = up(directory, members=members, period_s=period, ipfs=ipfs, say=console.print)
+        endpoints = net.endpoints()
         table = Table(title=f"network {net.chain_id} in {directory} (clique, {net.period_s} s blocks)")
-        for column in ("member", "validator", "chain RPC", "IPFS"):
-            table.add_column(column)
-        peers = {p.get("member"): p for p in net.ipfs or ()}
-        for node in net.nodes:
-            peer = peers.get(node.member, {})
-            table.add_row(node.member, node.address, node.rpc_url, str(peer.get("kubo_api_url", "-")))
+        for column in ("member", "validator", "chain RPC", "Kubo API", "cluster API"):
+            table.add_column(column, overflow="fold")
+        for e in endpoints:
+            table.add_row(e["member"], e["validator"], e["chain_rpc"], e["kubo_api"] or "-", e["cluster_api"] or "-")
         console.print(table)
         console.print(f"trust file for verifiers: {net.trust_file}")
         console.print(f"description: {directory / 'network.json'}; Besu QBFT configuration: {directory / 'besu'}")
-        first = net.nodes[0].member
-        console.print(
-            f"as {first}: QLEDGER_DATA_DIR={net.data_dir} QLEDGER_CHAIN_URL={','.join(net.chain_urls(first))} "
-            f"QLEDGER_CONFIRMATIONS={net.confirmations} qledger ..."
-        )
+        for e in endpoints:  # one line per member, whole (no table wrapping): what runs its service
+            settings = " ".join(f"{k}={v}" for k, v in e["env"].items())
+            console.print(
+                f"{e['member']}: chain RPC {e['chain_rpc']}, Kubo API {e['kubo_api'] or '-'}, "
+                f"cluster API {e['cluster_api'] or '-'}; as {e['member']}: {settings} qledger ..."
+            )
 
     _guard(run)
 

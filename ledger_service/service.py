@@ -624,15 +624,22 @@ class LedgerService:
 
     # ------------------------------------------------------------------ anchoring
 
-    def anchor_pending(self, actor: str = "anchor-worker", progress: Any = None) -> int:
+    def anchor_pending(self, actor: str = "anchor-worker", progress: Any = None, wait: bool = True) -> int:
         """Anchor every accepted record in its tier; returns how many were anchored.
 
         Exactly once, whatever crashes: each signed transaction is written to the index (with the records it
         anchors) before it is sent; `check_anchors` first puts back in the queue the records whose anchoring
         transaction the chain lost, and `recover` resends or finds every transaction left open.
+
+        Pipelined (docs/architecture.md section 4): each tier B or C batch is sent as soon as it is prepared,
+        with the sender's next nonce from the local cache, without waiting for the previous batch's receipt;
+        the pass then waits for all of them (`wait`), or leaves them open (`wait=False`, the anchoring
+        worker's passes: the next pass finds them mined and indexes them, so a batch that fills while one is
+        in flight is sent at once). Tier A transactions are awaited one by one either way: a calibration
+        certificate must be on chain before the records measured with it are checked against it.
         """
         self.check_anchors(actor)
-        done = self.recover(actor)
+        done = self.recover(actor, wait=wait)
         with self.sessions() as session:
             busy = {r for a in crud.open_attempts(session=session) for r in a.record_ids}
             pending = [r for r in crud.awaiting_anchor(session=session) if r[0] not in busy]
@@ -640,6 +647,7 @@ class LedgerService:
         for record_id, record_type, lab, canonical in pending:
             groups[(self.tiers.get(record_type, "B"), record_type, lab)].append((record_id, canonical))
         # Calibration certificates first: records measured with them are checked against them on chain.
+        in_flight: list[tuple[str, list[str], PreparedTx]] = []
         for (tier, record_type, lab), items in sorted(
             groups.items(), key=lambda g: g[0][1] != "calibration_certificate"
         ):
@@ -651,10 +659,28 @@ class LedgerService:
                 attempt = self._prepare_or_dead_letter(tier, sender, code, record_type, chunk, actor)
                 if attempt is not None and attempt[1] is None:  # already on chain: adopted
                     done += len(attempt[0])
-                elif attempt is not None and attempt[1] is not None:
+                elif attempt is not None and attempt[1] is not None and tier == "A":
                     done += self._send_attempt(tier, attempt[0], attempt[1], actor)
+                elif attempt is not None and attempt[1] is not None:
+                    receipt = self._submit_attempt(tier, attempt[0], attempt[1])
+                    if receipt is None:
+                        in_flight.append((tier, attempt[0], attempt[1]))
+                    else:
+                        self._index_anchor(tier, attempt[0], receipt, actor, attempt="0x" + receipt.tx_hash.hex())
+                        done += len(attempt[0])
                 if progress:
                     progress(len(chunk))
+        for tier, ids, prepared in in_flight:
+            if wait:
+                receipt = self.chain.await_receipt(prepared)
+            else:  # one look (a chain that mines on arrival has it already); a later pass finds the others
+                try:
+                    receipt = self.chain.receipt_of(prepared.tx_hash)
+                except TransactionFailed:
+                    continue  # left open: `recover` abandons it and anchors its records anew
+            if receipt is not None:
+                self._index_anchor(tier, ids, receipt, actor, attempt="0x" + prepared.tx_hash.hex())
+                done += len(ids)
         return done
 
     def _prepare(
@@ -718,12 +744,14 @@ class LedgerService:
             chosen = owned if record_ids is None else [r for r in record_ids if r in set(owned)]
             return crud.retry_dead_letters(session=session, record_ids=chosen, actor=actor)
 
-    def recover(self, actor: str = "anchor-worker") -> int:
-        """Finish the anchoring transactions left open (by a crash, or reopened by `check_anchors` because the
-        chain lost them): each is found mined, sent again while its nonce is the sender's next, or abandoned
-        when it can never be mined (its nonce taken, or behind a gap only lost transactions could fill); the
-        records of an abandoned one are anchored again, as one batch, with a fresh nonce. Senders' open
-        transactions are taken in nonce order. Returns records anchored."""
+    def recover(self, actor: str = "anchor-worker", wait: bool = True) -> int:
+        """Finish the anchoring transactions left open (by a crash, reopened by `check_anchors` because the
+        chain lost them, or sent by a pass that did not wait): each is found mined, sent again while its nonce
+        is the sender's next, or abandoned when it can never be mined (its nonce taken, or behind a gap only
+        lost transactions could fill); the records of an abandoned one are anchored again, as one batch, with
+        a fresh nonce. Senders' open transactions are taken in nonce order. With `wait=False` a tier B or C
+        transaction that is not mined yet is left open (sent again first when the node lost it), for a later
+        pass. Returns records anchored."""
         with self.sessions() as session:
             attempts = [
                 (
@@ -738,7 +766,7 @@ class LedgerService:
         abandoned: list[tuple[str, list[str]]] = []
         for tx_hash, tier, ids, prepared in attempts:
             try:
-                receipt = self._settle(prepared)
+                receipt = self._settle(prepared, wait=wait or tier == "A")
             except (TransactionAbandoned, TransactionReverted, TransactionFailed) as error:
                 self.chain.reset_nonces()  # a nonce the cache holds may be the one that went elsewhere
                 with self.sessions.begin() as session:
@@ -749,28 +777,30 @@ class LedgerService:
                 abandoned.append((tier, ids))
                 continue
             if receipt is None:
-                continue  # waiting in the node's pool behind a gap: mined once the gap is filled
+                continue  # in the node's pool (behind a gap: mined once the gap is filled)
             self._index_anchor(tier, ids, receipt, actor, attempt=tx_hash)
             done += len(ids)
         for tier, ids in abandoned:
             done += self._anchor_again(tier, ids, actor)
         return done
 
-    def _settle(self, prepared: PreparedTx) -> Receipt | None:
+    def _settle(self, prepared: PreparedTx, wait: bool = True) -> Receipt | None:
         """An open transaction's receipt: found mined, or after sending it again (the same signed bytes: it
         can be mined once only). Never sent while its nonce lies beyond the sender's next one: the node would
         hold it until something fills the gap, and the anchoring would wait behind it for good. None for one
-        the node holds behind such a gap already. TransactionAbandoned when it can never be mined."""
+        the node holds behind such a gap already, and (`wait=False`) for one the node holds or was just sent
+        again and has not mined yet. TransactionAbandoned when it can never be mined."""
         chain = self.chain
         name = "0x" + prepared.tx_hash.hex()
         following = chain.pending_nonce(prepared.sender)  # read before the receipt: a receipt found later wins
         receipt = chain.receipt_of(prepared.tx_hash)
         if receipt is not None:
             return receipt
+        send = chain.send_prepared if wait else chain.submit_prepared
         if prepared.nonce == following:
-            return chain.send_prepared(prepared)
+            return send(prepared)
         if chain.knows_transaction(prepared.tx_hash):
-            return chain.send_prepared(prepared) if prepared.nonce < following else None
+            return chain.send_prepared(prepared) if prepared.nonce < following and wait else None
         if prepared.nonce < following:
             raise TransactionAbandoned(f"{name}: its nonce {prepared.nonce} went to another transaction")
         raise TransactionAbandoned(
@@ -829,6 +859,7 @@ class LedgerService:
         is forgotten (the next ones are read from the chain)."""
         head = self.chain.block_number()
         went_back = self.chain.observe_head(head)
+        self._reopen_rewritten_final_blocks(head, limit)
         with self.sessions() as session:
             blocks = crud.unconfirmed_blocks(session=session, head=head, limit=limit)
         moved = requeued = 0
@@ -858,6 +889,27 @@ class LedgerService:
             )
         return check
 
+    def _reopen_rewritten_final_blocks(self, head: int, limit: int) -> None:
+        """Final anchors are compared with the chain again when the chain no longer holds their block: a node
+        restarted from state older than `confirmations` blocks (anvil's state file, written every few seconds,
+        can be a hundred blocks behind), whose chain may have grown back past the lost blocks before this pass
+        (then no anchor lies beyond the head). One read per pass, the newest final block's hash; when it
+        changed, final blocks are reopened newest first down to one the chain still holds (a block's hash
+        commits to every block before it), at most `limit` per pass."""
+        below, budget = None, limit
+        while budget > 0:
+            with self.sessions() as session:
+                blocks = crud.confirmed_blocks(session=session, below=below, limit=budget)
+            if not blocks:
+                return
+            for number, stored in blocks:
+                now = self.chain.block_hash_at(number) if number <= head else None
+                if now is not None and "0x" + now.hex() == stored:
+                    return
+                with self.sessions.begin() as session:
+                    crud.unconfirm_anchors(session=session, block_number=number, block_hash=stored)
+            below, budget = blocks[-1][0], budget - len(blocks)
+
     def _locate(self, tx_hash: str, number: int, actor: str) -> tuple[int, int]:
         """(anchors moved, records requeued) for one anchoring transaction whose block `number` changed."""
         try:
@@ -881,6 +933,15 @@ class LedgerService:
             return 0, len(back)
 
     def _send_attempt(self, tier: str, ids: list[str], prepared: PreparedTx, actor: str) -> int:
+        receipt = self._submit_attempt(tier, ids, prepared)
+        if receipt is None:
+            receipt = self.chain.await_receipt(prepared)
+        self._index_anchor(tier, ids, receipt, actor, attempt="0x" + prepared.tx_hash.hex())
+        return len(ids)
+
+    def _submit_attempt(self, tier: str, ids: list[str], prepared: PreparedTx) -> Receipt | None:
+        """Write the attempt to the outbox, then send it without waiting: its receipt if the node had mined
+        it already, else None (it stays open until a receipt is indexed)."""
         tx_hash = "0x" + prepared.tx_hash.hex()
         with self.sessions.begin() as session:
             crud.add_attempt(
@@ -893,10 +954,9 @@ class LedgerService:
                 raw_tx=prepared.raw,
             )
         self._fault("after_persist")
-        receipt = self.chain.send_prepared(prepared)
+        receipt = self.chain.submit_prepared(prepared)
         self._fault("after_send")
-        self._index_anchor(tier, ids, receipt, actor, attempt=tx_hash)
-        return len(ids)
+        return receipt
 
     def _prepare_tier_a(self, sender: str, code: int, record_id: str, canonical: bytes) -> PreparedTx:
         """A tier A transaction; a calibration certificate goes with what it certifies (the instrument, its

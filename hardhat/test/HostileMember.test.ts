@@ -122,6 +122,36 @@ describe("a hostile member (issue #13)", () => {
       assert.equal(c.validFrom, Number(f.validFrom), "the window is the genuine certificate's");
       await f.ledger.write.anchor([RecordType.EL_IMAGE, f.header()], { account: f.wallets.lab.account });
     });
+
+    it("cannot withdraw a reference calibration through a root of its own holding its digest", async () => {
+      // Before issue 13 a reference calibration's digest was no record of anyone's: a root of the attacker's
+      // holding it located it, revokeBatched revoked it and withdrew the calibration, and the calibration
+      // lab's next certificates on that reference standard were refused.
+      const nmi = getAddress(f.wallets.nmi.account.address);
+      const cal = getAddress(f.wallets.calLab.account.address);
+      for (const [owner, digest] of [[nmi, f.primaryDeclaration], [cal, f.nmiCertificate]] as const) {
+        const ids = [digest, id(`hostile:filler:${digest}`)];
+        const own = merkleRoot(ids);
+        await f.raw("anchorRoot", [own, 2, ZERO]);
+        await f.raw("revokeBatched", [hostile.address, own, digest, proof(ids, 0), ZERO]);
+        await assertRawRevert(connection, hostile, f.ledger, "revokeBatched", [owner, own, digest, proof(ids, 0), ZERO], "QualityLedgerUnknownRoot", [own]);
+      }
+      assert.equal((await f.ledger.read.calibrationOf([nmi, f.primaryId, f.primaryDeclaration])).withdrawn, false);
+      assert.equal((await f.ledger.read.calibrationOf([cal, f.referenceId, f.nmiCertificate])).withdrawn, false);
+      // The reference body and the calibration lab still certify with them.
+      const now = BigInt(await networkHelpers.time.latest());
+      const window = { validFrom: Number(now - DAY), validUntil: Number(now + 100n * DAY) };
+      const fresh = id("instrument:calibrated-after-the-attack");
+      await f.ledger.write.registerInstrument([fresh, ZERO], { account: f.wallets.lab.account });
+      await f.ledger.write.anchorCalibration(
+        [f.header({ recordId: id("record:nmi-after-attack"), instrumentId: f.primaryId, calibrationDigest: f.primaryDeclaration }), { instrumentId: f.referenceId, owner: cal, ...window }],
+        { account: f.wallets.nmi.account },
+      );
+      const cert = f.header({ recordId: id("record:cal-after-attack"), instrumentId: f.referenceId, calibrationDigest: f.nmiCertificate });
+      await f.ledger.write.anchorCalibration([cert, { instrumentId: fresh, owner: victim, ...window }], { account: f.wallets.calLab.account });
+      await f.ledger.write.registerCalibration([fresh, cal, cert.recordId], { account: f.wallets.lab.account });
+      assert.equal(await f.ledger.read.isCalibratedAt([victim, fresh, cert.recordId, now]), true);
+    });
   });
 
   describe("no claiming: another member's anchors never block a member's own", () => {

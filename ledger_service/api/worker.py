@@ -57,16 +57,19 @@ class AnchorWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    def run_once(self) -> int:
+    def run_once(self, wait: bool = True) -> int:
         """Pin, then anchor, what is pending; returns records anchored. Raises the first failure after both
-        steps have had their try."""
+        steps have had their try. `wait`: for the transactions this pass sends (a pass on its own); the
+        worker's loop does not wait, its next pass indexes them."""
         failure: Exception | None = None
         try:
             self.service.pin_pending()
             self.service.check_replication()  # a store replicating over members' nodes: how far it got
         except Exception as error:
             failure = error
-        n = self.service.anchor_pending()
+        # Pipelined: batches are sent without waiting for the previous one's receipt, and the next passes find
+        # them mined (docs/architecture.md section 4); each pass also looks for anchors gone final.
+        n = self.service.anchor_pending(wait=wait)
         self.anchored += n
         if n and self.on_anchored:
             self.on_anchored(n)
@@ -81,14 +84,13 @@ class AnchorWorker:
         backoff = self.interval_s
         first = True  # the first pass runs at once: it finds what a crash or a chain gone back left behind
         while not self._stop.is_set():
-            if not first:
-                self._wake.wait(backoff)
+            if not first and self._wake.wait(backoff):
                 # Coalesce: let a burst of submissions gather so that they share a batch, a root, a transaction.
                 self._stop.wait(self.interval_s / 2)
             first = False
             self._wake.clear()
             try:
-                self.run_once()
+                self.run_once(wait=False)
                 backoff = self.interval_s
             except (ChainUnavailable, StoreUnavailable) as error:
                 self.failures += 1

@@ -546,6 +546,14 @@ class Web3ChainClient(ChainClient):
     def send_prepared(self, prepared: PreparedTx) -> Receipt:
         """Send a signed transaction and wait for it. Sending the same one again is harmless: a node that has
         it already, or has mined it, leads to its receipt."""
+        receipt = self.submit_prepared(prepared)
+        return receipt if receipt is not None else self.await_receipt(prepared)
+
+    def submit_prepared(self, prepared: PreparedTx) -> Receipt | None:
+        """Send a signed transaction without waiting for it: None once the node holds it in its pool, its
+        receipt when the node had mined it already. Transactions of one sender signed with successive cached
+        nonces can be submitted one after the other, each without the previous one's receipt (the anchoring
+        worker's pipeline, docs/architecture.md section 4); `await_receipt` or `receipt_of` finds them mined."""
         try:
             self._rpc(lambda: self.w3.eth.send_raw_transaction(prepared.raw))
         except ChainUnavailable:
@@ -555,15 +563,15 @@ class Web3ChainClient(ChainClient):
             existing = self.receipt_of(prepared.tx_hash)
             if existing is not None:
                 return existing
-            if not _already_known(error):  # a transaction in the node's pool already: wait for it below
+            if not _already_known(error):  # a transaction in the node's pool already: it is sent
                 self._forget_nonce(prepared.sender)
                 if _nonce_used(error):
                     message = f"0x{prepared.tx_hash.hex()}: its nonce went to another transaction"
                     raise TransactionAbandoned(message) from error
                 raise self._refusal(error) from error
-        return self._await_receipt(prepared)
+        return None
 
-    def _await_receipt(self, prepared: PreparedTx) -> Receipt:
+    def await_receipt(self, prepared: PreparedTx) -> Receipt:
         """The receipt of a sent transaction. A QBFT block comes every second or two, anvil mines at once: poll
         often, the call is cheap. Each second without a receipt, look whether the node still holds it and can
         mine it: one the node lost (restarted from older state while web3's retries hid the restart) or holds
@@ -805,6 +813,14 @@ class ChainReader:
 
     def anchor_events(self, tx_hash: bytes) -> list[dict[str, Any]]:
         """The ledger's anchoring events in a transaction, decoded."""
+        return [e for e in self._all_anchor_events(tx_hash) if e["genuine"]]
+
+    def foreign_anchor_events(self, tx_hash: bytes) -> list[dict[str, Any]]:
+        """Events of the ledger's anchoring shape in a transaction that another contract emitted (a forger's
+        copy of the contracts): they prove nothing; a verifier names them (docs/formats.md section 11)."""
+        return [e for e in self._all_anchor_events(tx_hash) if not e["genuine"]]
+
+    def _all_anchor_events(self, tx_hash: bytes) -> list[dict[str, Any]]:
         return self._cached(("events", tx_hash), lambda: self._anchor_events(tx_hash))
 
     def _anchor_events(self, tx_hash: bytes) -> list[dict[str, Any]]:
@@ -816,17 +832,55 @@ class ChainReader:
         out: list[dict[str, Any]] = []
         for event in (ledger.events.RecordAnchored, ledger.events.BatchAnchored, ledger.events.RootAnchored):
             for log in event().process_receipt(receipt, errors=_DISCARD):
-                if str(log["address"]).lower() != str(ledger.address).lower():
-                    continue  # an event of the same shape from another contract (a forger's copy) proves nothing
                 out.append(
                     {
                         "event": log["event"],
                         "block_hash": bytes(log["blockHash"]),
                         "block_number": int(log["blockNumber"]),
+                        "log_index": int(log["logIndex"]),
+                        # An event of the same shape from another contract (a forger's copy) proves nothing.
+                        "genuine": str(log["address"]).lower() == str(ledger.address).lower(),
+                        "emitter": str(log["address"]),
                         **dict(log["args"]),
                     }
                 )
         return out
+
+    def standing_history(self, account: str, through_block: int) -> list[dict[str, Any]]:
+        """The registry's events that set `account`'s standing (admitted, suspended, reinstated) and its
+        accreditation, oldest first, each with its event name, block number, log index and arguments; read
+        once per reader and account up to the head, again only for a later block than that read reached."""
+        key = ("standing", Web3.to_checksum_address(account))
+        cached = self._cache.get(key)
+        if cached is None or cached[0] < through_block:
+            self._cache[key] = cached = self._standing_history(Web3.to_checksum_address(account))
+        return list(cached[1])
+
+    def _standing_history(self, account: str) -> tuple[int, list[dict[str, Any]]]:
+        client = self.client
+        registry, head = client.registry, client.block_number()
+        start = 0  # the founders are admitted while the registry is deployed, before Deployment.block
+        out: list[dict[str, Any]] = []
+        for name in ("MemberAdmitted", "MemberSuspended", "MemberReinstated", "AccreditationUpdated"):
+            event = getattr(registry.events, name)
+            logs = client._rpc(
+                lambda event=event: event().get_logs(  # type: ignore[misc]
+                    argument_filters={"account": account}, from_block=start, to_block=head
+                )
+            )
+            for log in logs:
+                if str(log["address"]).lower() != str(registry.address).lower():
+                    continue
+                out.append(
+                    {
+                        "event": name,
+                        "block_number": int(log["blockNumber"]),
+                        "log_index": int(log["logIndex"]),
+                        **dict(log["args"]),
+                    }
+                )
+        out.sort(key=lambda e: (e["block_number"], e["log_index"]))
+        return head, out
 
     def block_hash(self, number: int) -> bytes:
         return bytes(self.client._rpc(lambda: self.client.w3.eth.get_block(number))["hash"])

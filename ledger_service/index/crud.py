@@ -419,6 +419,21 @@ def anchor_transactions(*, session: Session, block_number: int, block_hash: str 
     return list(session.scalars(query))
 
 
+def confirmed_blocks(*, session: Session, below: int | None, limit: int) -> list[tuple[int, str | None]]:
+    """(block number, block hash) of the blocks holding final anchors, newest first, below block `below` (None:
+    from the newest); at most `limit`."""
+    query = select(AnchorRow.block_number, AnchorRow.block_hash).where(AnchorRow.confirmed.is_(True))
+    if below is not None:
+        query = query.where(AnchorRow.block_number < below)
+    query = query.group_by(AnchorRow.block_number, AnchorRow.block_hash).order_by(AnchorRow.block_number.desc())
+    return [(int(n), h) for n, h in session.execute(query.limit(limit))]
+
+
+def unconfirm_anchors(*, session: Session, block_number: int, block_hash: str | None) -> None:
+    """A final block the chain no longer holds: its anchors are compared with the chain again."""
+    session.execute(update(AnchorRow).where(_in_block(block_number, block_hash)).values(confirmed=False))
+
+
 def confirm_anchors(*, session: Session, block_number: int, block_hash: str) -> None:
     """The block is final: its anchors are not checked against the chain again."""
     session.execute(update(AnchorRow).where(_in_block(block_number, block_hash)).values(confirmed=True))

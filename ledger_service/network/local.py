@@ -76,6 +76,35 @@ class Network:
         own = self.node(member)
         return [own.rpc_url, *(n.rpc_url for n in self.nodes if n is not own)]
 
+    def endpoints(self) -> list[dict[str, Any]]:
+        """Every member's endpoints, as `network up` prints them: its node's chain RPC, its Kubo API and IPFS
+        Cluster API (None without IPFS), and the settings (QLEDGER_*) that run that member's service on the
+        network: chain endpoints and IPFS endpoints in failover order, its own first."""
+        peers = {p.get("member"): p for p in self.ipfs or ()}
+        out = []
+        for node in self.nodes:
+            own = peers.get(node.member)
+            others = [p for p in self.ipfs or () if p is not own]
+            env = {
+                "QLEDGER_DATA_DIR": str(self.data_dir),
+                "QLEDGER_CHAIN_URL": ",".join(self.chain_urls(node.member)),
+                "QLEDGER_CONFIRMATIONS": str(self.confirmations),
+            }
+            if own is not None:
+                env["QLEDGER_IPFS_URL"] = ",".join(str(p["kubo_api_url"]) for p in [own, *others])
+                env["QLEDGER_IPFS_CLUSTER_URL"] = ",".join(str(p["cluster_api_url"]) for p in [own, *others])
+            out.append(
+                {
+                    "member": node.member,
+                    "validator": node.address,
+                    "chain_rpc": node.rpc_url,
+                    "kubo_api": None if own is None else own["kubo_api_url"],
+                    "cluster_api": None if own is None else own["cluster_api_url"],
+                    "env": env,
+                }
+            )
+        return out
+
     @property
     def data_dir(self) -> Path:
         return self.root / DATA_DIR
@@ -193,7 +222,9 @@ def network_up(
                 say(f"starting {node.member}'s node")
                 start_node(node, net.chain_id)
         wait_for_network(net)
-        if net.ipfs is not None:
+        if net.ipfs is not None and not all(
+            p["kubo_running"] and p["cluster_running"] for p in ipfs_peers.ipfs_peers_status(root)
+        ):  # some or all stopped: start the set again (one part running still is refused, naming the folder)
             ipfs_peers.launch_ipfs_peers(root, [n.member for n in net.nodes])
         return net
     if root.exists() and any(root.iterdir()):

@@ -14,7 +14,16 @@ from ledger_service.chain.web3_client import ChainReader
 from ledger_service.store import ContentStore
 from ledger_service.verification.builder import Check, Verifier, verification_builder
 from ledger_service.verification.bundle import BundleInvalid, make_bundle, read_bundle
-from ledger_service.verification.checks import RECORD_CHECKS, certificate_contracts, lab_account
+from ledger_service.verification.checks import (
+    RECORD_CHECKS,
+    calibration_validity,
+    certificate_contracts,
+    certificate_terms,
+    chain_anchor,
+    issuer_standing,
+    lab_account,
+    operator_signature,
+)
 from ledger_service.verification.context import (
     Context,
     TrustAnchor,
@@ -39,6 +48,44 @@ verify_record = verification_builder(RECORD_CHECKS)
 
 verify_certificate_contracts = verification_builder([certificate_contracts.CHECK])
 
+# What a certificate states holds only if its record does: the record checks the certificate's own do not
+# cover (its anchor and header, its calibration then and now, its lab's accreditation at anchor time, its
+# signatures), run over the embedded record and the anchor its credential states. Without them a certificate
+# went on verifying after its record's calibration was withdrawn (docs/threat-model.md).
+verify_certified_record = verification_builder(
+    [chain_anchor.CHECK, calibration_validity.CHECK, certificate_terms.CHECK, issuer_standing.CHECK,
+     operator_signature.CHECK]
+)  # fmt: skip
+CERTIFIED_RECORD = "CertifiedRecord"
+
+
+def _certified_record(pdf: bytes) -> RecordTarget | Fragment | None:
+    """The record a certificate embeds, anchored as its credential's chainAnchor says; None where the PDF
+    carries no credential that parses (the certificate checks say why); an INVALID fragment where the anchor
+    stated is not one."""
+    from esg_reports.certificates import Presented, read_certificate
+
+    presented = read_certificate(pdf)
+    if not isinstance(presented, Presented):
+        return None
+    e = presented.embedded
+    stated = e.credential["chainAnchor"]
+    try:
+        tier, chain_id, ledger = str(stated["tier"]), stated["chainId"], str(stated["contract"])
+        block, tx_hash = stated["blockNumber"], stated["txHash"]
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (chain_id, block)):
+            raise TypeError("chainId and blockNumber must be integers")
+        if not (isinstance(tx_hash, str) and tx_hash.startswith("0x") and len(tx_hash) == 66):
+            raise TypeError("txHash must be 0x and 32 bytes of hex")
+        bytes.fromhex(tx_hash[2:])
+    except (KeyError, TypeError, ValueError) as error:
+        message = f"credential.chainAnchor does not state the record's anchor ({type(error).__name__}: {error})"
+        return not_valid(CERTIFIED_RECORD, "anchored", Status.INVALID, Reason.CREDENTIAL_MALFORMED, message)
+    root = None if e.record_root is None else e.record_root.hex()
+    anchor = Anchor(tier, chain_id, ledger, tx_hash, block, None, root,
+                    [p.hex() for p in e.record_proof])  # fmt: skip
+    return RecordTarget(Evidence(e.record, e.record_id, anchor), "bundle")
+
 
 def _verify_certificate(target: CertificateTarget, context: Context) -> list[Fragment]:
     return verify_certificates([target], context)[0]
@@ -53,7 +100,19 @@ def verify_certificates(targets: Sequence[CertificateTarget], context: Context) 
         checks = verify_pdfs(context.chain.client, [t.pdf for t in targets], context.chain)
     except Exception as error:  # a node down, or a bug: an ERROR fragment, never an exception
         checks = [[error_fragment("CertificateCredential", "certificate", error)] for _ in targets]
-    return [verify_certificate_contracts(t, context) + c for t, c in zip(targets, checks, strict=True)]
+    out = []
+    for target, fragments in zip(targets, checks, strict=True):
+        own = list(fragments)
+        try:
+            record = _certified_record(target.pdf)
+        except Exception as error:  # noqa: BLE001 - never an exception out of verification
+            record = error_fragment(CERTIFIED_RECORD, "anchored", error)
+        if isinstance(record, Fragment):
+            own.append(record)
+        elif record is not None:
+            own += verify_certified_record(record, context)
+        out.append(verify_certificate_contracts(target, context) + own)
+    return out
 
 
 def verify(target: Target, context: Context) -> list[Fragment]:

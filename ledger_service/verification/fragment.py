@@ -79,6 +79,7 @@ class Reason(StrEnum):
     SIGNER_WITHDRAWN = "SIGNER_WITHDRAWN"  # the record was anchored after the signer's key was withdrawn
     CREDENTIAL_PROOF_INVALID = "CREDENTIAL_PROOF_INVALID"  # the credential's Data Integrity or SM2 proof fails
     CREDENTIAL_KEY_UNBOUND = "CREDENTIAL_KEY_UNBOUND"  # the issuer's DID keys are not bound to its registry account
+    UNTRUSTED_EMITTER = "UNTRUSTED_EMITTER"  # the anchoring event was emitted by another contract than the ledger
 
 
 @dataclass(frozen=True)

@@ -470,6 +470,32 @@ def test_a_dead_node_gives_error_fragments(genuine: certificates.Issued) -> None
     assert not certificates.is_valid(list(fragments.values()))
 
 
+def test_a_dead_node_gives_error_fragments_through_the_one_entry_point(
+    world: tuple[Runtime, Demo, list[str]], genuine: certificates.Issued
+) -> None:
+    """Issue 13, property 8: `verification.verify` of a certificate PDF (as the CLI and the API call it) with a
+    dead node: every check that reads the chain is ERROR CHAIN_UNAVAILABLE, none raises, none is INVALID."""
+    from ledger_service.chain.web3_client import ChainReader
+    from ledger_service.verification import CertificateTarget, Context, passes
+    from ledger_service.verification import verify as verify_target
+
+    deployment = world[0].service.chain.deployment
+    assert deployment is not None
+    client = JsonRpcChainClient(f"http://127.0.0.1:{free_port()}", timeout_s=1)
+    client._chain_id = deployment.chain_id  # attach without asking the (dead) node
+    client.attach(deployment)
+    target = CertificateTarget(genuine.pdf)
+    fragments = verify_target(target, Context(ChainReader(client), deployment))
+    assert all(f.status is not Status.INVALID for f in fragments), [f.to_json() for f in fragments]
+    errors = {f.name for f in fragments if f.status is Status.ERROR}
+    # ... and the record checks over the certified record (tests/verification/test_attacks_certificates.py).
+    assert errors == {"CertificateAnchor", "CertificateTemplate", "CredentialProof", "RecordStatus", "ChainAnchor",
+                      "CalibrationValidity", "IssuerStanding"}  # fmt: skip
+    assert all((f.reason or {}).get("code") == "CHAIN_UNAVAILABLE" for f in fragments if f.name in errors)
+    assert {f.name for f in fragments} >= {"CertificateContracts", "CertificateCredential", "PageContent"}
+    assert not passes(target, fragments)
+
+
 # ---------------------------------------------------------------- genuine certificates
 
 

@@ -111,6 +111,34 @@ def test_a_transaction_mined_again_in_another_block_moves_its_anchors(world: tup
         assert "anchor_moved" in {e.action for e in crud.audit_trail(session=session, record_id=ids[0])}
 
 
+def test_verification_by_record_id_checks_the_block_hash_at_the_same_height(world: tuple[Runtime, Demo, str]) -> None:
+    """Issue 13, property 6: a reorg that mines the anchoring transaction again at the same height, in another
+    block: the block number the index holds still matches, only the hash tells, and verification by record id
+    says BLOCK_MISMATCH until the next anchoring pass moves the anchor."""
+    runtime, demo, _ = world
+    service, chain = runtime.service, runtime.service.chain
+    [record_id] = [s.record_id for s in service.submit_many([demo.record("tensile_test", 30)])]
+    snapshot = rpc(chain, "evm_snapshot")
+    assert service.anchor_pending() == 1
+    tx_hash, number, block_hash = anchor_of(runtime, record_id)
+    timestamp = int(chain.w3.eth.get_block(number)["timestamp"])
+    with service.sessions() as session:
+        raw = session.get(AttemptRow, tx_hash).raw_tx  # type: ignore[union-attr]
+
+    rpc(chain, "evm_revert", snapshot)  # the same transaction in another block of the same height
+    rpc(chain, "evm_setNextBlockTimestamp", timestamp + 3)
+    chain.w3.eth.wait_for_transaction_receipt(chain.w3.eth.send_raw_transaction(raw), timeout=30)
+    moved = on_chain(runtime, tx_hash)
+    assert moved[0] == number and moved[1] != block_hash
+
+    fragment = next(f for f in service.verify(record_id) if f.name == "ChainAnchor")
+    assert fragment.status is Status.INVALID and fragment.reason is not None
+    assert fragment.reason["code"] == "BLOCK_MISMATCH"
+    assert service.anchor_pending() == 0  # the anchor moves to the new block, nothing is anchored anew
+    assert anchor_of(runtime, record_id) == (tx_hash, *moved)
+    check_anchored_once(runtime, [record_id])
+
+
 def test_an_anchor_whose_block_changed_is_requeued_and_anchored_once(world: tuple[Runtime, Demo, str]) -> None:
     runtime, demo, _ = world
     service, chain = runtime.service, runtime.service.chain

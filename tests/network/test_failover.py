@@ -52,3 +52,21 @@ def test_no_node_answering_is_chain_unavailable() -> None:
     client = JsonRpcChainClient(f"http://127.0.0.1:{free_port()},http://127.0.0.1:{free_port()}")
     with pytest.raises(ChainUnavailable):
         client.block_number()
+
+
+def test_a_sent_transaction_is_handed_to_every_node_named() -> None:
+    """The same signed bytes go to the node answering and to the others (a large transaction would otherwise
+    reach the signer in turn only after gossip); a node that is down is skipped. Real nodes: two anvils with
+    automining off (the transaction waits in each pool) and a third port where nothing listens."""
+    ports = [free_port(), free_port()]
+    args = ("--chain-id", "4242", "--no-mining")
+    with anvil_process(*args, port=ports[0]) as (_, own), anvil_process(*args, port=ports[1]) as (_, other):
+        client = JsonRpcChainClient(f"{own},http://127.0.0.1:{free_port()},{other}")
+        sender = client.add_account("0x" + "11" * 32)
+        for url in (own, other):  # the same balance on both chains
+            JsonRpcChainClient(url).w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [sender, hex(10**18)])
+        tx = {"to": sender, "value": 1, "gas": 21_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}
+        prepared = client._sign(client._signer(sender), tx)
+        assert client.submit_prepared(prepared) is None  # in the pool, not mined
+        for url in (own, other):
+            assert JsonRpcChainClient(url).knows_transaction(prepared.tx_hash), url

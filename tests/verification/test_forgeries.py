@@ -83,6 +83,21 @@ def test_a_tier_c_root_relabelled_tier_b_is_invalid(world: tuple[Runtime, Demo])
         target = read_bundle(bundle_of(runtime, doc, tier, receipt, merkle.root([record_id])))
         fragments = verify_target(target, chain)
         assert codes(fragments).get("ChainAnchor") == expected, (tier, codes(fragments))
+    # The case of issue 13: a root of a record type its lab is not accredited for, relabelled tier B so that
+    # the issuer check (enforced on chain for tier B) would be skipped. As tier C: ISSUER_NOT_ACCREDITED;
+    # relabelled: TIER_MISMATCH. Never VALID.
+    unaccredited = copy.deepcopy(doc)
+    unaccredited["record_type"] = "calibration_certificate"
+    assert not service.is_accredited(LAB, RECORD_TYPE_CODES["calibration_certificate"])
+    record_id = bytes.fromhex(rid(unaccredited))
+    receipt = chain.anchor_root(service.accounts[LAB], [record_id], service_schema("calibration_certificate"))
+    for tier, check, expected in (
+        ("C", "IssuerStanding", "ISSUER_NOT_ACCREDITED"),
+        ("B", "ChainAnchor", "TIER_MISMATCH"),
+    ):
+        target = read_bundle(bundle_of(runtime, unaccredited, tier, receipt, merkle.root([record_id])))
+        fragments = verify_target(target, chain)
+        assert not is_valid(fragments) and codes(fragments).get(check) == expected, (tier, codes(fragments))
 
 
 def service_schema(record_type: str) -> bytes:

@@ -35,6 +35,31 @@ def test_a_dead_node_gives_error_fragments_not_invalid_ones() -> None:
     assert not is_valid(list(fragments.values()))
 
 
+CHAIN_FREE = {"Sm3RecordHash", "Sm3AttachmentHash", "ConsortiumContracts"}  # what needs no node
+
+
+def test_a_dead_node_gives_error_in_every_check_that_reads_the_chain_for_every_target() -> None:
+    """Issue 13, property 8: through the one entry point, for a record of each tier and a calibration
+    certificate, from the index, a bundle or a record file: each check that reads the chain is ERROR
+    CHAIN_UNAVAILABLE, nothing is INVALID, and the verdict is not VALID."""
+    cases = [("tensile_test", "A", None), ("el_image", "B", "cd" * 32), ("xrf_analysis", "C", "cd" * 32)]
+    cases.append(("calibration_certificate", "A", None))
+    for kind, tier, root in cases:
+        record = valid_raw(kind)
+        anchor = Anchor(tier, 31337, "0x" + "22" * 20, "0x" + "ab" * 32, 5, None, root, [])
+        evidence = Evidence(record=record, record_id=sm3(canonical_json(record)).hex(), anchor=anchor)
+        for source in ("index", "bundle", "file"):
+            fragments = verify(RecordTarget(evidence, source), record_context(_dead_reader()))
+            assert not is_valid(fragments)
+            for f in fragments:
+                assert f.status is not Status.INVALID, (kind, source, f.to_json())
+                if f.name not in CHAIN_FREE and f.status is not Status.SKIPPED:
+                    assert (f.status, (f.reason or {}).get("code")) == (Status.ERROR, "CHAIN_UNAVAILABLE"), f
+            reads = {f.name for f in fragments if f.status is Status.ERROR and f.name not in CHAIN_FREE}
+            expected = {"ChainAnchor", "RecordStatus", "CalibrationValidity", "IssuerStanding"}
+            assert reads == expected | ({"CertificateTerms"} if kind == "calibration_certificate" else set())
+
+
 def test_an_unexpected_exception_becomes_one_error_fragment() -> None:
     @coded_errors("Boom", "integrity")
     def boom() -> None:  # type: ignore[return]

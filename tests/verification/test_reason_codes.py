@@ -31,6 +31,7 @@ from ledger_service.verification import (
     Reason,
     RecordTarget,
     Status,
+    is_valid,
     record_context,
     verification_builder,
     verify,
@@ -44,8 +45,11 @@ ELSEWHERE = {
     "RECORD_TYPE_MISMATCH": "tests/verification/test_forgeries.py",
     "TIER_MISMATCH": "tests/verification/test_forgeries.py",
     "UNTRUSTED_CONTRACTS": "tests/verification/test_trust_and_content.py",
+    "UNTRUSTED_EMITTER": "tests/verification/test_trust_and_content.py",
     "ANCHOR_NOT_GIVEN": "tests/verification/test_trust_and_content.py",
     "NO_CREDENTIAL": "tests/esg/test_certificates.py",
+    # Not reachable through the genuine contracts (a tier C root needs an active lab): a unit test.
+    "ISSUER_SUSPENDED": "tests/verification/test_issuer_standing.py",
     **dict.fromkeys(
         (
             "SIGNATURE_MALFORMED",
@@ -148,20 +152,26 @@ def _header_mismatch(w: World) -> list[Fragment]:
     return w.check(dataclasses.replace(ev, record=doc, record_id=record_id))
 
 
-def _issuer_not_accredited(w: World) -> list[Fragment]:
+_NOT_ACCREDITED: dict[int, tuple[str, dict[str, Any], Any]] = {}
+
+
+def _issuer_not_accredited(w: World, i: int = 41, fresh: bool = True) -> list[Fragment]:
+    """A record of a type LAB-SZ is not accredited for, anchored by LAB-SZ as a tier C root (the contract
+    cannot tell a root's record type); `fresh=False` verifies the root anchored before for `i` again."""
     from ledger_service import merkle
     from ledger_service.ids import schema_key
-
-    record_id, doc = _fresh(w, "xrf_analysis", 41)
-    doc = copy.deepcopy(doc)
-    doc["record_type"] = "calibration_certificate"  # LAB-SZ is accredited for everything else
     from tests.verification.test_forgeries import rid
 
-    record_id = rid(doc)
-    chain = w.service.chain
-    receipt = chain.anchor_root(
-        w.service.accounts[LAB], [bytes.fromhex(record_id)], schema_key(doc["record_type"], "1")
-    )
+    if fresh or i not in _NOT_ACCREDITED:
+        record_id, doc = _fresh(w, "xrf_analysis", i)
+        doc = copy.deepcopy(doc)
+        doc["record_type"] = "calibration_certificate"  # LAB-SZ is accredited for everything else
+        record_id = rid(doc)
+        receipt = w.service.chain.anchor_root(
+            w.service.accounts[LAB], [bytes.fromhex(record_id)], schema_key(doc["record_type"], "1")
+        )
+        _NOT_ACCREDITED[i] = (record_id, doc, receipt)
+    record_id, doc, receipt = _NOT_ACCREDITED[i]
     ev = _anchor(
         w.evidence("xrf_analysis"),
         tx_hash="0x" + receipt.tx_hash.hex(),
@@ -303,7 +313,7 @@ SCENARIOS: dict[str, tuple[Callable[[World], list[Fragment]], str, Status]] = {
     "UNEXPECTED_ERROR": (_unexpected_error, "CalibrationValidity", Status.ERROR),
     "DOES_NOT_APPLY": (_does_not_apply, "Sm3RecordHash", Status.SKIPPED),
 }
-DESTRUCTIVE = ("ISSUER_SUSPENDED", "CALIBRATION_REVOKED")  # change the consortium: their own world below
+DESTRUCTIVE = ("CALIBRATION_REVOKED",)  # changes the consortium: its own world below
 
 
 @pytest.mark.parametrize("code", sorted(SCENARIOS))
@@ -314,31 +324,77 @@ def test_each_reason_code_is_given_by_the_check_that_must_catch_it(world: World,
     assert (fragment.status, (fragment.reason or {}).get("code")) == (status, code), fragment.to_json()
 
 
-def test_a_suspended_issuer_and_a_withdrawn_calibration(tmp_path: Path) -> None:
-    w = _world(tmp_path)
+def _code(fragments: list[Fragment], name: str) -> tuple[Status, str | None]:
+    fragment = {f.name: f for f in fragments}[name]
+    return fragment.status, (fragment.reason or {}).get("code")
+
+
+def _pass_vote(w: World, fn: Any, done: Callable[[], bool]) -> None:
+    """A proposal of the regulator's, voted by the other members until `done`."""
     service, chain = w.service, w.service.chain
-    registry = chain.registry.functions
-    xrf = w.evidence("xrf_analysis")  # tier C: the issuer's standing is checked at verification
-    tensile = w.evidence("tensile_test")
-    assert {f.name: f.status for f in w.check(xrf)}["IssuerStanding"] is Status.VALID
-
-    # The calibration lab withdraws (revokes) the certificate the tensile record cites.
-    certificate = tensile.record["instrument"]["calibration"]["certificate_record_id"]
-    service.revoke(certificate, member=CAL, reason="reference standard out of tolerance")
-    fragment = {f.name: f for f in w.check(tensile)}["CalibrationValidity"]
-    assert (fragment.status, (fragment.reason or {}).get("code")) == (Status.INVALID, "CALIBRATION_REVOKED")
-
-    # The consortium suspends LAB-SZ by vote.
-    target = service.accounts[LAB]
-    fn = registry.proposeSuspension(target, bytes(32))
     proposal = fn.call({"from": service.accounts[REG]})
     chain._transact(service.accounts[REG], fn)
     for voter in (MFR, CAL, *AGENTS):
-        if chain._call(registry.memberOf(target))[1] == 2:
+        if done():
             break
-        chain._transact(service.accounts[voter], registry.vote(proposal))
-    fragment = {f.name: f for f in w.check(xrf)}["IssuerStanding"]
-    assert (fragment.status, (fragment.reason or {}).get("code")) == (Status.INVALID, "ISSUER_SUSPENDED")
+        chain._transact(service.accounts[voter], chain.registry.functions.vote(proposal))
+    assert done()
+
+
+def test_a_calibration_withdrawn_in_any_way_fails_calibration_validity(tmp_path: Path) -> None:
+    """Issue 13, property 3: a certificate superseded by its issuer, revoked by its issuer, or revoked by a
+    regulator for cause withdraws the calibration it granted: CalibrationValidity is INVALID for each."""
+    w = _world(tmp_path)
+    service = w.service
+    cert = {k: w.evidence(k).record["instrument"]["calibration"]["certificate_record_id"] for k in w.ids}
+    assert len(set(cert.values())) == 3, cert  # three certificates, one per case
+    for kind in w.ids:
+        assert _code(w.check(w.evidence(kind)), "CalibrationValidity") == (Status.VALID, None)
+    service.supersede(cert["tensile_test"], cert["xrf_analysis"], member=CAL, reason="certificate reissued")
+    service.revoke(cert["el_image"], member=REG, reason="reference standard found out of tolerance")
+    service.revoke(cert["xrf_analysis"], member=CAL, reason="certificate withdrawn")
+    for kind in w.ids:
+        assert _code(w.check(w.evidence(kind)), "CalibrationValidity") == (Status.INVALID, "CALIBRATION_REVOKED")
+    w.runtime.engine.dispose()
+
+
+def test_standing_is_what_held_at_anchor_time(tmp_path: Path) -> None:
+    """Issue 13, property 4: the lab must be active and accredited for the record type when it anchored. An
+    accreditation granted after a tier C root was anchored does not make that root's record valid (it does
+    for a root anchored after it); a suspension after anchoring leaves every tier's records VALID, with the
+    lab's status now reported, and the suspended lab anchors nothing more."""
+    from ledger_service.errors import TransactionReverted
+
+    w = _world(tmp_path)
+    service, chain = w.service, w.service.chain
+    registry, lab = chain.registry.functions, service.accounts[LAB]
+    early = _issuer_not_accredited(w)  # a calibration_certificate root LAB-SZ is not accredited for
+    assert _code(early, "IssuerStanding") == (Status.INVALID, "ISSUER_NOT_ACCREDITED")
+    assert _code(early, "ChainAnchor") == (Status.VALID, None)
+
+    body, number, scope_digest, scope, until = chain._call(registry.accreditationOf(lab))
+    widened = scope | 1 << RECORD_TYPE_CODES["calibration_certificate"]
+    _pass_vote(
+        w,
+        registry.proposeAccreditation(lab, (body, number, scope_digest, widened, until)),
+        lambda: chain._call(registry.accreditationOf(lab))[3] == widened,
+    )
+    assert widened != scope
+    # The root anchored before the accreditation: still not accredited then. One anchored after it: VALID.
+    assert _code(_issuer_not_accredited(w, fresh=False), "IssuerStanding") == (Status.INVALID, "ISSUER_NOT_ACCREDITED")
+    assert _code(_issuer_not_accredited(w, i=45), "IssuerStanding") == (Status.VALID, None)
+
+    before = {kind: w.check(w.evidence(kind)) for kind in w.ids}  # tier A, B and C, all VALID
+    assert all(is_valid(fragments) for fragments in before.values()), before
+    _pass_vote(w, registry.proposeSuspension(lab, bytes(32)), lambda: chain._call(registry.memberOf(lab))[1] == 2)
+    for kind in w.ids:
+        fragments = w.check(w.evidence(kind))
+        issuer = {f.name: f for f in fragments}["IssuerStanding"]
+        assert issuer.status is Status.VALID and issuer.data["status_now"] == 2, (kind, issuer.to_json())
+        assert is_valid(fragments), (kind, [f.to_json() for f in fragments])
+    with pytest.raises(TransactionReverted) as refused:
+        chain.anchor_root(lab, [os.urandom(32)], b"\x01" * 32)
+    assert refused.value.name == "QualityLedgerSubmitterNotActive"
     w.runtime.engine.dispose()
 
 

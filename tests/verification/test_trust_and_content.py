@@ -99,7 +99,7 @@ def test_a_forgers_copy_of_the_contracts_verifies_only_for_whoever_believes_the_
     assert not is_valid(fragments)
     codes = _codes(fragments)
     assert codes["ConsortiumContracts"] == "UNTRUSTED_CONTRACTS"
-    assert codes["ChainAnchor"] == "ANCHOR_TX_MISMATCH"  # the genuine ledger emitted nothing for it
+    assert codes["ChainAnchor"] == "UNTRUSTED_EMITTER"  # the forger's ledger emitted the event, not the genuine
 
     path = tmp_path / "forged.json"
     path.write_text(json.dumps(forged))

@@ -1,12 +1,14 @@
 """Sm3AttachmentHash: every attachment the record declares has the content its SM3 and SHA-256 name.
 
 Content comes from what the verifier was given (files, or a bundle that carries it) or from the content store
-by CID. Declared content that was not checked is not a pass: the fragment is ERROR (ATTACHMENT_NOT_PROVIDED,
-"could not tell") unless the user asked to skip content (docs/architecture.md section 7)."""
+by CID (bytes a store answers that are not the CID asked for count as not given). Declared content that was
+not checked is not a pass: the fragment is ERROR (ATTACHMENT_NOT_PROVIDED, "could not tell") unless the user
+asked to skip content (docs/architecture.md section 7)."""
 
 from __future__ import annotations
 
 from ledger_service.digests import digest_bytes
+from ledger_service.store.cid import cid_of_bytes
 from ledger_service.verification.builder import Check
 from ledger_service.verification.checks._support import is_record
 from ledger_service.verification.context import Context
@@ -37,9 +39,10 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
                 Reason.CONFIDENTIAL,
                 f"{a['name']}: stored encrypted; give the decrypted content to check it",
             )
-        store = context.store
+        store, fetched = context.store, False
         if content is None and store is not None and a.get("cid"):
             content = store.get(a["cid"]) if store.has(a["cid"]) else None
+            fetched = content is not None
         if content is None:
             return not_valid(
                 NAME,
@@ -50,6 +53,17 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
                 attachment=a["name"],
             )
         d = digest_bytes(content)
+        if (d.sm3_hex != a["sm3"] or d.sha256_hex != a["sha256"]) and fetched and cid_of_bytes(content) != a["cid"]:
+            # Bytes that are not the CID asked for are not the record's content: a store (a hostile or broken
+            # IPFS node given with --ipfs) cannot make a true record fail, only leave it unchecked.
+            return not_valid(
+                NAME,
+                "integrity",
+                Status.ERROR,
+                Reason.ATTACHMENT_NOT_PROVIDED,
+                f"{a['name']}: the store answered bytes that are not {a['cid']}",
+                attachment=a["name"],
+            )
         if d.sm3_hex != a["sm3"] or d.sha256_hex != a["sha256"]:
             return not_valid(
                 NAME,

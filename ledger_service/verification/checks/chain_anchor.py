@@ -63,6 +63,19 @@ def _batched(ev: Evidence, a: Anchor, events: list[dict[str, Any]]) -> dict[str,
     return e
 
 
+def _code(fragment: Fragment) -> Reason | None:
+    return Reason((fragment.reason or {}).get("code", "")) if fragment.reason else None
+
+
+def _foreign(ev: Evidence, a: Anchor, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events of another contract that would have anchored this record (its id, or the root its anchor names)."""
+    if a.tier == "A":
+        record_id = bytes.fromhex(ev.record_id)
+        return [e for e in events if e["event"] == "RecordAnchored" and e["recordId"] == record_id]
+    root = bytes.fromhex(a.root or "")
+    return [e for e in events if e["event"] in ("BatchAnchored", "RootAnchored") and e["root"] == root]
+
+
 def verify(target: RecordTarget, context: Context) -> Fragment:
     ev, a, chain = target.evidence, target.evidence.anchor, context.chain
     if a is None:
@@ -80,6 +93,13 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
         return _invalid(Reason.TIER_MISMATCH, f"no tier {a.tier!r}")
     found = _tier_a(ev, events) if a.tier == "A" else _batched(ev, a, events)
     if isinstance(found, Fragment):
+        foreign = _foreign(ev, a, chain.foreign_anchor_events(tx)) if _code(found) is Reason.ANCHOR_TX_MISMATCH else []
+        if foreign:
+            return _invalid(
+                Reason.UNTRUSTED_EMITTER,
+                "the transaction's anchoring event was emitted by another contract than the consortium's ledger",
+                emitter=foreign[0]["emitter"],
+            )
         return found
     # The tier is what the chain's event says, never what a bundle claims: tier B is an enforced batch.
     if found["event"] != _EVENT_OF_TIER[a.tier]:

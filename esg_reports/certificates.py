@@ -15,9 +15,10 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -56,7 +57,7 @@ _env = Environment(loader=PackageLoader("esg_reports"), autoescape=select_autoes
 def template_digest() -> bytes:
     """SM3 over the certificate template, every catalog and every font file: what renders the visible text (a
     changed font is a changed template)."""
-    parts = [(HERE / "templates" / "certificate.html.j2").read_bytes()]
+    parts = [(HERE / "templates" / name).read_bytes() for name in ("certificate.html.j2", "certificate.css.j2")]
     parts += [p.read_bytes() for p in sorted((HERE / "locale").glob("*/LC_MESSAGES/certificate.po"))]
     parts += [p.read_bytes() for p in i18n.font_paths()]
     return sm3(b"".join(sm3(p) for p in parts))
@@ -509,10 +510,58 @@ def _results(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     return out
 
 
+# The user-agent style sheet of a certificate: the elements the template uses, with the defaults of WeasyPrint's
+# HTML5 sheet (weasyprint/css/html5_ua.css) for them. Matching every element against the whole HTML5 sheet took
+# a quarter of a certificate's rendering (docs/architecture.md, "Certificates in a batch").
+_UA = """
+head, style, title, script, meta { display: none }
+html, body, div, p, h1 { display: block }
+body { margin: 8px }
+h1 { margin: .67em 0; font-size: 2em; font-weight: bold; hyphens: manual; break-after: avoid; break-inside: avoid;
+     bookmark-level: 1; bookmark-label: content(text) }
+table { display: table; box-sizing: border-box; border-spacing: 2px; border-collapse: separate;
+        text-indent: initial; border-color: gray }
+thead { display: table-header-group; vertical-align: middle; border-color: inherit }
+tbody { display: table-row-group; vertical-align: middle; border-color: inherit }
+tr { display: table-row; vertical-align: inherit; border-color: inherit }
+td, th { display: table-cell; padding: 1px; vertical-align: inherit; border-color: gray }
+b, th { font-weight: bold } i { font-style: italic } code { font-family: monospace }
+br::before { content: "\\A"; white-space: pre-line }
+svg { overflow: hidden }
+"""
+_style_local = threading.local()
+
+
+def _sheets() -> tuple[Any, Any]:
+    """The certificate's user-agent and author style sheets, parsed once per thread with that thread's font
+    configuration (the shipped fonts' @font-face rules are registered into it once): every certificate of a
+    batch reuses them, where a style sheet inside each page was parsed and its selectors compiled every time."""
+    sheets = getattr(_style_local, "sheets", None)
+    if sheets is None:
+        from weasyprint import CSS
+
+        text = _env.get_template("certificate.css.j2").render(
+            font_faces=i18n.font_faces(), font=i18n.FONT, mono=i18n.MONO, fonts=i18n.FONTS
+        )
+        config = i18n.font_config()
+        sheets = _style_local.sheets = (CSS(string=_UA, font_config=config), CSS(string=text, font_config=config))
+    return sheets
+
+
+def _html_class() -> Any:
+    from weasyprint import HTML
+
+    class CertificateHTML(HTML):  # type: ignore[misc]
+        def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
+            return [_sheets()[0]]
+
+    return CertificateHTML
+
+
 def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[str, Any] | None = None) -> bytes:
     """PDF/A-3b with the embedded credential (relationship Data) and a QR code to the verification URL."""
     import segno
-    from weasyprint import HTML, Attachment
+    from weasyprint import Attachment
 
     cred = embedded["credential"]
     langs = i18n.check(list(languages))
@@ -524,10 +573,6 @@ def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[
         c=cred,
         langs=langs,
         t=i18n.gettext,
-        font_faces=i18n.font_faces(),
-        font=i18n.FONT,
-        mono=i18n.MONO,
-        fonts={lang: family for lang, family in i18n.FONTS.items() if lang in langs},
         qr=segno.make(verify_url, error="m").svg_inline(scale=2),
         verify_url=verify_url,
         record_id=cred["credentialSubject"]["id"].rsplit(":", 1)[1],
@@ -547,8 +592,12 @@ def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[
     logger = logging.getLogger("weasyprint")
     logger.addHandler(missing)
     try:
-        pdf: bytes = HTML(string=html).write_pdf(
-            pdf_variant="pdf/a-3b", attachments=[attachment], cache=cache_, font_config=i18n.font_config()
+        pdf: bytes = _HTML()(string=html).write_pdf(
+            pdf_variant="pdf/a-3b",
+            attachments=[attachment],
+            cache=cache_,
+            font_config=i18n.font_config(),
+            stylesheets=[_sheets()[1]],
         )
     finally:
         logger.removeHandler(missing)
@@ -556,6 +605,9 @@ def render_pdf(embedded: dict[str, Any], languages: Sequence[str], cache_: dict[
         shown = ", ".join(f"U+{ord(c):04X}" for c in sorted(missing.characters))
         raise MissingGlyphs(f"no font draws {shown}: the certificate would show empty boxes")
     return pdf
+
+
+_HTML = cache(_html_class)
 
 
 class MissingGlyphs(LedgerError):
@@ -621,6 +673,7 @@ class Presented:
 
     pdf: bytes
     embedded: Embedded
+    text: str | None = None  # its visible text, where a sweep extracted it beforehand (verify_pdfs)
 
 
 def _member(obj: Mapping[str, Any], key: str, kind: type[T], path: str) -> T:
@@ -1042,7 +1095,7 @@ def page_text(cert: Presented, chain: ChainReader) -> Fragment:
     """Belt and braces beside PageContent: the page's text (pdftotext) shows the identifiers and the
     authoritative title."""
     name = "VisibleText"
-    text = visible_text(cert.pdf)
+    text = cert.text if cert.text is not None else visible_text(cert.pdf)
     if text is None:
         return not_valid(name, "certificate", Status.ERROR, Reason.NO_TEXT_EXTRACTOR, "no pdftotext (poppler)")
     # pdftotext joins a word broken after a hyphen at a line's end without its hyphen (a long lot id wrapped
@@ -1069,16 +1122,48 @@ CHECKS: Final[tuple[Check, ...]] = (
 )
 
 
-def verify_pdf(chain: Web3ChainClient, pdf: bytes) -> list[Fragment]:
+def verify_pdf(chain: Web3ChainClient, pdf: bytes, reader: ChainReader | None = None) -> list[Fragment]:
     """Every check of a certificate PDF against the consortium's contracts on `chain` (no index needed), one
     fragment each, never an exception: the embedded credential; the PDF's revisions, document-level content
     and pages; the anchor of credential and page, and of the template; the credential against its record; the
-    record's status on chain; the visible text."""
-    presented = read_certificate(pdf)
-    if isinstance(presented, Fragment):
-        return [presented]
-    reader = ChainReader(chain)
-    return [valid("CertificateCredential", "certificate"), *(check(presented, reader) for check in CHECKS)]
+    record's status on chain; the visible text. `reader`: the chain reader of a sweep (verify_pdfs)."""
+    return verify_pdfs(chain, [pdf], reader)[0]
+
+
+def verify_pdfs(
+    chain: Web3ChainClient, pdfs: Sequence[bytes], reader: ChainReader | None = None
+) -> list[list[Fragment]]:
+    """`verify_pdf` for many certificates, with one chain reader for all (docs/architecture.md, "Certificates in
+    a batch"): what certificates of one issue share (the issuer's account, its root, its transaction's events)
+    is read once, and every record's status is read in one `statusesOf` call before the checks run."""
+    reader = ChainReader(chain) if reader is None else reader
+    presented = [read_certificate(pdf) for pdf in pdfs]
+    if len(pdfs) > 1:  # pdftotext, one process per PDF, on every core while this one goes on
+        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+            texts = list(pool.map(visible_text, [c.pdf if isinstance(c, Presented) else b"" for c in presented]))
+        presented = [
+            replace(c, text=t) if isinstance(c, Presented) else c for c, t in zip(presented, texts, strict=True)
+        ]
+    queries = []
+    for cert in presented:
+        if isinstance(cert, Presented):
+            e = cert.embedded
+            try:
+                issuer = _issuer_account(reader, e.issuer_did)
+            except Exception:  # noqa: BLE001 - a node that does not answer: each check meets it and says ERROR
+                issuer = None
+            if issuer is not None:
+                queries.append((bytes.fromhex(e.record_id), e.record_root, list(e.record_proof), issuer))
+    if len(queries) > 1:
+        try:
+            reader.prefetch_statuses(queries)
+        except Exception:  # noqa: BLE001 - read one by one by the checks, which report what fails
+            pass
+    return [
+        [cert] if isinstance(cert, Fragment)
+        else [valid("CertificateCredential", "certificate"), *(check(cert, reader) for check in CHECKS)]
+        for cert in presented
+    ]  # fmt: skip
 
 
 def is_valid(fragments: Sequence[Fragment]) -> bool:

@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.console import Console
@@ -238,11 +238,19 @@ def demo(
 # ---------------------------------------------------------------------------------------------- set-up
 
 
+LOCAL_SERVE_URL: Final = "http://127.0.0.1:8080"  # `qledger serve`'s default --host and --port
+
+
 @app.command()
 def init(
     verification_url: Annotated[
-        str, typer.Option(help="The verification service certificates point at (editable later in profile.json).")
-    ] = "http://127.0.0.1:8080",
+        str | None,
+        typer.Option(
+            help="The verification service certificates' QR codes open (editable later in profile.json). Default: "
+            f"QLEDGER_PUBLIC_URL, the public address of `qledger serve`; without it {LOCAL_SERVE_URL}, where "
+            "`qledger serve` listens by default (this machine only: no phone opens it)."
+        ),
+    ] = None,
 ) -> None:
     """Found a local consortium (a reference body, two labs, a manufacturer, a regulator) with calibrated
     instruments."""
@@ -263,7 +271,8 @@ def init(
         if _has_consortium(settings.data_dir):
             raise LedgerError(f"{settings.data_dir} already holds a consortium")
         with _runtime(need_consortium=False) as rt:
-            profile = load_profile(settings.data_dir) or local_consortium.default_profile(verification_url)
+            url = verification_url or settings.public_url or LOCAL_SERVE_URL
+            profile = load_profile(settings.data_dir) or local_consortium.default_profile(url)
             now = datetime.fromtimestamp(rt.service.chain.w3.eth.get_block("latest")["timestamp"], UTC)
             local_consortium.found(rt.service, rt.keys, now)
             station = local_consortium.calibrate(rt.service, profile, now)
@@ -280,6 +289,12 @@ def init(
             table.add_row(instrument, certificate)
         console.print(table)
         console.print(f"station profile: {settings.data_dir / PROFILE_FILE} (edit it to describe your lab)")
+        console.print(f"certificates' QR codes open {profile.verification_url}/v1/certificates/<record id>")
+        if profile.verification_url == LOCAL_SERVE_URL:
+            console.print(
+                "[yellow]that is this machine only: set QLEDGER_PUBLIC_URL (or --verification-url) to the address "
+                "importers reach `qledger serve` at, or edit profile.json[/]"
+            )
         console.print(f"trust file for verifiers: {settings.data_dir / TRUST_FILE}")
 
     try:
@@ -384,6 +399,7 @@ def ingest(
     from ledger_service import rules
     from ledger_service.errors import StoreUnavailable
     from ledger_service.records import RecordInvalid
+    from ledger_service.station import load_profile
 
     say = err_console if as_json else console
     refused = 0
@@ -397,11 +413,13 @@ def ingest(
             task = bar.add_task("check" if dry_run else "ingest", total=len(files))
             accepted = 0
             accredited = cache(lambda code: rt.service.is_accredited(member, code))
+            profile = load_profile(rt.settings.data_dir)
+            signed_types = profile.signed_record_types(member) if profile else frozenset[str]()
             for path in files:
                 outcome: dict[str, Any] = {"file": str(path)}
                 try:
                     raw, attachments = _read_record(path)
-                    rules.check_submission(member, raw, accredited)  # the API's rules, here too
+                    rules.check_submission(member, raw, accredited, signed_types)  # the API's rules, here too
                     if dry_run:
                         outcome.update(record_id=rt.service.check(raw, attachments), status="valid")
                     else:
@@ -651,6 +669,12 @@ def verify_command(
     target: Annotated[
         str, typer.Argument(help="A record id (or prefix), a proof bundle file, a record file, or a certificate PDF.")
     ],
+    more: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="More certificate PDFs: all verified as one batch (what they share read once).", show_default=False
+        ),
+    ] = None,
     rpc: Annotated[
         str | None, typer.Option(help="Any JSON-RPC node of the chain: no data directory is needed then.")
     ] = None,
@@ -668,7 +692,10 @@ def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict and every check as JSON.")] = False,
 ) -> None:
     """Verify a record by id (index + chain), a record file, a proof bundle or a certificate PDF (any node with
-    --rpc and the consortium's trust file, no database)."""
+    --rpc and the consortium's trust file, no database); several certificate PDFs as one batch."""
+    if more:
+        _verify_certificates([Path(target), *more], rpc, consortium, as_json)
+        return
     result: dict[str, Any] = {}
 
     def run() -> None:
@@ -754,6 +781,47 @@ def verify_command(
     verdict = _verdict(fragments, ok)
     if verdict is not Exit.OK:
         raise typer.Exit(code=verdict)
+
+
+def _verify_certificates(paths: list[Path], rpc: str | None, consortium: Path | None, as_json: bool) -> None:
+    """`qledger verify A.pdf B.pdf ...`: every PDF checked as it would be alone, on one chain reader
+    (verification.verify_certificates); a table (or a JSON line) per PDF; the exit code of the worst verdict."""
+    from ledger_service.chain.web3_client import ChainReader
+    from ledger_service.verification import CertificateTarget, Context, passes, verify_certificates
+
+    results: list[tuple[Path, list[Fragment], bool]] = []
+
+    def run() -> None:
+        targets = []
+        for path in paths:
+            data = _read_file(path)
+            if not data.startswith(b"%PDF-"):
+                raise Failed(f"{path}: not a certificate PDF (several targets are verified only as certificates)")
+            targets.append(CertificateTarget(data))
+        settings = _settings()
+        node = rpc or (None if _has_consortium(settings.data_dir) else settings.chain_url)
+        if rpc is not None or not _has_consortium(settings.data_dir):
+            if node is None:
+                raise Failed(f"{paths[0]}: give --rpc URL (any node of the consortium's chain) and --consortium FILE")
+            with _direct_context(node, consortium, targets[0], None, False) as context:
+                checked = verify_certificates(targets, context)
+        else:
+            with _runtime() as rt:
+                context = Context(ChainReader(rt.service.chain), rt.service.chain.deployment, None, False)
+                checked = verify_certificates(targets, context)
+        results.extend((p, f, passes(t, f)) for p, t, f in zip(paths, targets, checked, strict=True))
+
+    _guard(run)
+    verdicts = []
+    for path, fragments, ok in results:
+        if as_json:
+            _print_json({"id": str(path), "valid": ok, "fragments": [f.to_json() for f in fragments]})
+        else:
+            _fragment_table(fragments, f"{path}: {'VALID' if ok else 'NOT VALID'}")
+        verdicts.append(_verdict(fragments, ok))
+    worst = max(verdicts, key=lambda v: (v is Exit.NOT_VALID, v is not Exit.OK))
+    if worst is not Exit.OK:
+        raise typer.Exit(code=worst)
 
 
 # A verdict that did not look at the content a record declares says so in its headline.
@@ -938,6 +1006,100 @@ def serve(
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+# ---------------------------------------------------------------------------------------------- signatures
+
+operators_app = typer.Typer(
+    help="A lab's electronic signers (operators, checkers, reviewers): enrol and withdraw their SM2 keys.",
+    no_args_is_help=True,
+)
+app.add_typer(operators_app, name="operators")
+LabOption = Annotated[str, typer.Option("--lab", help="The lab that enrols the person (its key is here).")]
+
+
+@operators_app.command("enrol")
+def operators_enrol(
+    person: Annotated[str, typer.Argument(help="The person's id as records name them, e.g. op-carol.")],
+    lab: LabOption = "LAB-SZ",
+) -> None:
+    """Enrol a person as a signer: an SM2 key made in the key directory (0600), the enrolment anchored by the
+    lab and written to the audit trail (docs/formats.md section 2.1). Enrolling again changes nothing."""
+
+    def run() -> None:
+        from ledger_service import signatures
+
+        with _runtime() as rt:
+            public = signatures.enrol(rt.service, rt.keys, lab=lab, signer=person, actor=lab)
+        console.print(f"enrolled {person} of {lab}: SM2 key {public.to_bytes().hex()}")
+
+    _guard(run)
+
+
+@operators_app.command("withdraw")
+def operators_withdraw(
+    person: Annotated[str, typer.Argument(help="The enrolled person's id.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")],
+    lab: LabOption = "LAB-SZ",
+) -> None:
+    """Withdraw a signer's key: anchored by the lab (signatures made after it are INVALID), in the audit trail,
+    and the key file removed."""
+
+    def run() -> None:
+        from ledger_service import signatures
+
+        with _runtime() as rt:
+            signatures.withdraw(rt.service, rt.keys, lab=lab, signer=person, actor=lab, reason=reason)
+        console.print(f"withdrew {person} of {lab}")
+
+    _guard(run)
+
+
+@app.command("sign")
+def sign_command(
+    path: Annotated[Path, typer.Argument(help="A record file (JSON), signed in place.")],
+    signer: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="The enrolled person who signs (their key is here); default: the record's operator for "
+            "performed, its checker for reviewed.",
+        ),
+    ] = None,
+    meaning: Annotated[str, typer.Option(help="performed, reviewed or approved.")] = "performed",
+) -> None:
+    """Sign a record file over its canonical digest with an enrolled person's SM2 key: signer, time and meaning
+    (21 CFR Part 11 11.50; docs/formats.md section 2.1). Earlier signatures are kept."""
+
+    def run() -> None:
+        from ledger_service import signatures
+
+        if meaning not in signatures.MEANINGS:
+            raise Failed(f"{path}: a signature's meaning is one of {', '.join(signatures.MEANINGS)}, not {meaning!r}")
+        try:
+            raw = json.loads(_read_file(path))
+        except ValueError as error:
+            raise Failed(f"{path}: not a JSON record ({error})") from None
+        if not isinstance(raw, dict) or not isinstance(raw.get("lab"), dict):
+            raise Failed(f"{path}: not a record (no lab)")
+        person = signer or signatures.expected_signer(raw, meaning)
+        if not person:
+            raise Failed(f"{path}: name who approves it with --as")
+        from ledger_service.keys import KeyStore
+
+        keys = KeyStore(_settings().data_dir)
+        try:
+            signed = signatures.sign_with(keys, raw, [(person, meaning)])  # type: ignore[list-item]
+        except LedgerError as error:
+            raise Failed(f"{path}: {error}") from None
+        temporary = path.with_name(path.name + ".signing")
+        temporary.write_text(json.dumps(signed, ensure_ascii=False, indent=1) + "\n")
+        temporary.replace(path)
+        console.print(f"{path}: signed by {person} ({meaning})")
+
+    from ledger_service.errors import LedgerError
+
+    _guard(run)
 
 
 # ---------------------------------------------------------------------------------------------- recalls

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # Blocks on top of an anchor's block before it is final, no longer compared with the chain (service.py
     # CONFIRMATIONS; docs/architecture.md section 4).
     confirmations: int = Field(default=12, ge=0)
+    # The public address `qledger serve` is reached at (behind its reverse proxy, say): what `qledger init`
+    # writes into profile.json as the verification URL that certificates' QR codes open (docs/formats.md 9.2).
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s]{1,200}$")
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'index.db'}"

@@ -3,6 +3,8 @@ so a new face cannot forget one; the contracts check them again on chain. See do
 
 - A member submits records only as itself (the record's `lab.member_id`), and only record types its
   accreditation covers.
+- A record of a type its lab's profile requires operator signatures on carries its operator's signature
+  (meaning "performed"); whether that signature holds is for verification (OperatorSignature).
 - A record is revoked by its owner, or for cause by a regulator or an auditor; superseded by its owner only.
 - A confidential record is read by its owner, and by a regulator while a recall in force unlocks it
   (consortium.recall.recall_access); to anyone else it does not exist.
@@ -10,7 +12,7 @@ so a new face cannot forget one; the contracts check them again on chain. See do
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ledger_service.chain.types import Role
@@ -27,15 +29,39 @@ class Forbidden(LedgerError, PermissionError):
         self.field = field
 
 
-def check_submission(member: str, raw: Mapping[str, Any], accredited: Callable[[int], bool]) -> None:
-    """Refuse a record that names another lab, or whose type `member` is not accredited for (`accredited`
-    answers for a record type code; a type that does not exist is left to validation)."""
+def check_submission(
+    member: str, raw: Mapping[str, Any], accredited: Callable[[int], bool], signed_types: Collection[str] = ()
+) -> None:
+    """Refuse a record that names another lab, whose type `member` is not accredited for (`accredited`
+    answers for a record type code; a type that does not exist is left to validation), or that lacks the
+    operator's signature its type needs in `member`'s profile (`signed_types`: check_signatures)."""
     lab = raw.get("lab", {}).get("member_id") if isinstance(raw.get("lab"), Mapping) else None
     if lab is not None and lab != member:
         raise Forbidden("WRONG_MEMBER", f"authenticated as {member}, the record names {lab}", "lab.member_id")
     code = RECORD_TYPE_CODES.get(str(raw.get("record_type")))
     if code is not None and not accredited(code):
         raise Forbidden("NOT_ACCREDITED", f"{member} is not accredited for {raw.get('record_type')}", "record_type")
+    check_signatures(raw, signed_types)
+
+
+def check_signatures(raw: Mapping[str, Any], signed_types: Collection[str]) -> None:
+    """Refuse a record of a type in `signed_types` (its lab's profile: station.signed_record_types) that its
+    operator has not signed as performer (docs/formats.md section 2.1)."""
+    kind = str(raw.get("record_type"))
+    if kind not in signed_types:
+        return
+    operator = raw.get("operator", {}).get("id") if isinstance(raw.get("operator"), Mapping) else None
+    entries = raw.get("signatures")
+    signed = isinstance(entries, list) and any(
+        isinstance(e, Mapping) and e.get("meaning") == "performed" and e.get("signer") == operator for e in entries
+    )
+    if not signed:
+        raise Forbidden(
+            "SIGNATURE_REQUIRED",
+            f"{kind} records must carry their operator's signature (performed by {operator}): sign the file "
+            "with `qledger sign` first",
+            "signatures",
+        )
 
 
 def check_revoke(member: str, roles: int, owner: str) -> None:

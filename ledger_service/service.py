@@ -1183,6 +1183,12 @@ class LedgerService:
         the trust anchor)."""
         return verify(CertificateTarget(pdf), record_context(ChainReader(self.chain)))
 
+    def verify_certificates(self, pdfs: Sequence[bytes]) -> list[list[Fragment]]:
+        """`verify_certificate` for many PDFs, with one chain reader for all (what they share read once)."""
+        from ledger_service.verification import verify_certificates
+
+        return verify_certificates([CertificateTarget(p) for p in pdfs], record_context(ChainReader(self.chain)))
+
     def verify_bundle(self, data: bytes) -> tuple[list[Fragment], bool]:
         """Every fragment for a proof bundle (JSON bytes) against this consortium's contracts, and the verdict;
         LedgerError naming the field for one that is not a bundle."""

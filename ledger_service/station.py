@@ -84,6 +84,9 @@ class StationProfile(_Strict):
     instruments: tuple[InstrumentProfile, ...]
     customer: Customer
     inspection: InspectionProfile | None = None
+    # Record types whose records this lab ingests only signed by their operator (meaning "performed"): the
+    # alliance's rule for inspection records (rules.check_signatures; docs/formats.md section 2.1).
+    signed_record_types: tuple[str, ...] = ()
 
     def instrument(self, instrument_id: str) -> InstrumentProfile:
         for instrument in self.instruments:
@@ -112,6 +115,11 @@ class Profile(_Strict):
     reporting_entity: EntityProfile
     verification_url: str = Field(pattern=r"^https?://[^\s]{1,200}$")
     escrow: EscrowProfile | None = None
+
+    def signed_record_types(self, member: str) -> frozenset[str]:
+        """The record types `member`'s station requires operator signatures on (none without a station)."""
+        station = self.stations.get(member)
+        return frozenset(station.signed_record_types) if station else frozenset()
 
     def station(self, member: str) -> StationProfile:
         try:

@@ -27,7 +27,7 @@ def _commands(text: str) -> set[str]:
         pattern = r"(?:^|[;&|(]\s*|\bdo\s+|\.venv/bin/)qledger\s+([a-z][a-z-]*)(?:\s+([a-z]+))?"
         for match in re.finditer(pattern, line):
             sub, second = match.group(1), match.group(2)
-            groups = ("keys", "recall", "agent", "model", "audit", "dead-letters")
+            groups = ("keys", "recall", "agent", "model", "audit", "dead-letters", "operators")
             found.add(f"{sub} {second}" if sub in groups and second else sub)
     return found
 

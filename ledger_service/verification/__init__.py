@@ -88,21 +88,31 @@ def _certified_record(pdf: bytes) -> RecordTarget | Fragment | None:
 
 
 def _verify_certificate(target: CertificateTarget, context: Context) -> list[Fragment]:
-    from esg_reports.certificates import verify_pdf
+    return verify_certificates([target], context)[0]
+
+
+def verify_certificates(targets: Sequence[CertificateTarget], context: Context) -> list[list[Fragment]]:
+    """`verify` for many certificate PDFs, on the context's one chain reader: what they share is read once and
+    their records' statuses in one call (esg_reports.certificates.verify_pdfs)."""
+    from esg_reports.certificates import verify_pdfs
 
     try:
-        checks = verify_pdf(context.chain.client, target.pdf)
+        checks = verify_pdfs(context.chain.client, [t.pdf for t in targets], context.chain)
     except Exception as error:  # a node down, or a bug: an ERROR fragment, never an exception
-        checks = [error_fragment("CertificateCredential", "certificate", error)]
-    try:
-        record = _certified_record(target.pdf)
-    except Exception as error:  # noqa: BLE001 - never an exception out of verification
-        record = error_fragment(CERTIFIED_RECORD, "anchored", error)
-    if isinstance(record, Fragment):
-        checks.append(record)
-    elif record is not None:
-        checks += verify_certified_record(record, context)
-    return verify_certificate_contracts(target, context) + checks
+        checks = [[error_fragment("CertificateCredential", "certificate", error)] for _ in targets]
+    out = []
+    for target, fragments in zip(targets, checks, strict=True):
+        own = list(fragments)
+        try:
+            record = _certified_record(target.pdf)
+        except Exception as error:  # noqa: BLE001 - never an exception out of verification
+            record = error_fragment(CERTIFIED_RECORD, "anchored", error)
+        if isinstance(record, Fragment):
+            own.append(record)
+        elif record is not None:
+            own += verify_certified_record(record, context)
+        out.append(verify_certificate_contracts(target, context) + own)
+    return out
 
 
 def verify(target: Target, context: Context) -> list[Fragment]:
@@ -200,6 +210,7 @@ __all__ = [
     "verification_builder",
     "verify",
     "verify_bundles",
+    "verify_certificates",
     "verify_many",
     "verify_record",
 ]

@@ -570,3 +570,25 @@ def test_odd_values_get_a_4xx_never_a_500(world: tuple[TestClient, Runtime, Demo
     for moment in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"):
         params = {"measured_from": moment}
         problem(client.get("/v1/records", params=params, headers=auth(keys[LAB])), 422, "REQUEST_INVALID")
+
+
+def test_a_type_the_profile_signs_is_refused_unsigned(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
+    """The lab's profile requires its operator's signature on XRF records (station.signed_record_types): the
+    API refuses one without (403, the rules module's SIGNATURE_REQUIRED naming the field), takes one signed."""
+    client, _, demo, keys = world
+    state = client.app.state  # type: ignore[attr-defined]
+    genuine = state.profile
+    station = genuine.stations[LAB].model_copy(update={"signed_record_types": ("xrf_analysis",)})
+    state.profile = genuine.model_copy(update={"stations": {**genuine.stations, LAB: station}})
+    try:
+        raw, _ = demo.record("xrf_analysis", 40)
+        body = problem(client.post("/v1/records", json=raw, headers=auth(keys[LAB])), 403, "SIGNATURE_REQUIRED")
+        assert [(e["field"], e["code"]) for e in body["errors"]] == [("signatures", "SIGNATURE_REQUIRED")]
+        reviewed_only = demo.sign(raw, ("reviewed",))
+        problem(client.post("/v1/records", json=reviewed_only, headers=auth(keys[LAB])), 403, "SIGNATURE_REQUIRED")
+        signed, _ = demo.record("xrf_analysis", 41, signed=True)
+        assert client.post("/v1/records", json=signed, headers=auth(keys[LAB])).status_code == 202
+        tensile, _ = demo.record("tensile_test", 42)  # a type the profile does not name: unsigned is fine
+        assert client.post("/v1/records", json=tensile, headers=auth(keys[LAB])).status_code == 202
+    finally:
+        state.profile = genuine

@@ -149,3 +149,35 @@ def test_a_character_no_font_draws_refuses_the_certificate(issued: tuple[Runtime
     odd["credential"]["issuer"]["name"] = "Lab \u0378\U000f0000 Ltd"  # unassigned and private-use code points
     with pytest.raises(certificates.MissingGlyphs, match="U\\+0378"):
         certificates.render_pdf(odd, ["en"])
+
+
+def test_a_batch_of_pdfs_verifies_as_each_alone_and_reads_the_chain_once_for_what_they_share(
+    issued: tuple[Runtime, list[certificates.Issued]],
+) -> None:
+    runtime, certs = issued
+    pdfs = [c.pdf for c in certs] + [certs[0].pdf[:-200]]  # and a damaged one among them
+    reads: list[str] = []
+    client = runtime.service.chain
+    original = client.member_account
+
+    def counted(member_id: str) -> str | None:
+        reads.append(member_id)
+        return original(member_id)
+
+    client.member_account = counted  # type: ignore[method-assign]
+    try:
+        runtime.service.verify_certificates(pdfs[:1])
+        one = len(reads)
+        reads.clear()
+        batch = runtime.service.verify_certificates(pdfs)
+    finally:
+        del client.member_account
+    alone = [runtime.service.verify_certificate(p) for p in pdfs]
+
+    def seen(results: list[list[Fragment]]) -> list[list[tuple[str, str, str | None]]]:
+        return [[(f.name, str(f.status), code(f)) for f in r] for r in results]
+
+    assert seen(batch) == seen(alone) and len(batch[0]) > 11  # the certificate and its record checks
+    assert [certificates.is_valid(r) for r in batch[:3]] == [certificates.is_valid(r) for r in alone[:3]]
+    assert not certificates.is_valid(batch[3])
+    assert len(reads) == one  # the issuer's account read once for the batch (three certificates of one lab)

@@ -361,3 +361,69 @@ def test_the_cli_enforces_the_apis_rules(tmp_path: Path, monkeypatch: pytest.Mon
     refused = runner.invoke(app, ["revoke", record_id, "--reason", "x", "--member", "MFR-DM"])
     assert refused.exit_code == 1 and "only the record's owner, a regulator or an auditor" in refused.output
     assert runner.invoke(app, ["revoke", record_id, "--reason", "for cause"]).exit_code == 0  # the regulator
+
+
+def test_operators_enrol_sign_withdraw_and_the_signature_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qledger operators enrol|withdraw` and `qledger sign`; a record type the lab's profile requires operator
+    signatures on is refused at ingest unsigned (rules.check_signatures, the API's rule too); `qledger init`
+    takes its verification URL from QLEDGER_PUBLIC_URL, the address `qledger serve` is reached at."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("QLEDGER_DATA_DIR", str(data))
+    monkeypatch.setenv("QLEDGER_PUBLIC_URL", "https://verify.lab.test")
+    monkeypatch.delenv("QLEDGER_CHAIN_URL", raising=False)
+    runner = CliRunner()
+    founded = runner.invoke(app, ["init"])
+    assert founded.exit_code == 0, founded.output
+    assert "certificates' QR codes open https://verify.lab.test/v1/certificates/<record id>" in founded.output
+    profile = json.loads((data / "profile.json").read_text())
+    assert profile["verification_url"] == "https://verify.lab.test"
+    profile["stations"]["LAB-SZ"]["signed_record_types"] = ["xrf_analysis"]
+    (data / "profile.json").write_text(json.dumps(profile))
+
+    recs = tmp_path / "recs"
+    assert runner.invoke(app, ["example", "xrf_analysis", "--out-dir", str(recs)]).exit_code == 0
+    (path,) = recs.glob("*.json")
+    unsigned = runner.invoke(app, ["ingest", str(path)])
+    assert unsigned.exit_code == 1 and f"{path}: signatures: SIGNATURE_REQUIRED - " in unsigned.stderr
+    checker = json.loads(path.read_text())["checker_id"]
+    reviewed = runner.invoke(app, ["sign", str(path), "--meaning", "reviewed"])  # the checker's: not enough
+    assert reviewed.exit_code == 0 and f"signed by {checker} (reviewed)" in reviewed.output
+    assert "SIGNATURE_REQUIRED" in runner.invoke(app, ["ingest", str(path)]).stderr
+    operator = json.loads(path.read_text())["operator"]["id"]
+    signed = runner.invoke(app, ["sign", str(path)])
+    assert signed.exit_code == 0 and f"signed by {operator} (performed)" in signed.output
+    entries = json.loads(path.read_text())["signatures"]
+    assert [(e["signer"], e["meaning"]) for e in entries] == [(checker, "reviewed"), (operator, "performed")]
+    ingested = runner.invoke(app, ["ingest", str(path), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    record_id = json.loads(ingested.stdout.splitlines()[0])["record_id"]
+    state = json.loads(runner.invoke(app, ["status", record_id, "--json"]).stdout)
+    assert {f["name"]: f["status"] for f in state["fragments"]}["OperatorSignature"] == "VALID"
+    # Several certificate PDFs verified as one batch: a line each, the worst verdict's exit code.
+    pdfs = []
+    for out in ("c1", "c2"):
+        issued = runner.invoke(app, ["certificate", record_id, "--lang", "vi", "--out", str(tmp_path / out)])
+        assert issued.exit_code == 0, issued.output
+        pdfs += sorted((tmp_path / out).glob("*.pdf"))
+    batch = runner.invoke(app, ["verify", *map(str, pdfs), "--json"])
+    assert batch.exit_code == 0, batch.output
+    lines = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert [(x["id"], x["valid"]) for x in lines] == [(str(p), True) for p in pdfs]
+    assert {f["name"]: f["status"] for f in lines[0]["fragments"]}["RecordStatus"] == "VALID"
+    damaged = tmp_path / "damaged.pdf"
+    damaged.write_bytes(pdfs[0].read_bytes()[:-300])
+    mixed = runner.invoke(app, ["verify", str(pdfs[0]), str(damaged), "--json"])
+    assert mixed.exit_code == 3 and [json.loads(x)["valid"] for x in mixed.stdout.splitlines()] == [True, False]
+
+    enrolled = runner.invoke(app, ["operators", "enrol", "op-carol"])
+    assert enrolled.exit_code == 0 and "enrolled op-carol of LAB-SZ: SM2 key 04" in enrolled.output
+    key = data / "keys" / "signers"
+    assert [p.stat().st_mode & 0o777 for p in key.rglob("*op-carol*")] == [0o600]
+    withdrawn = runner.invoke(app, ["operators", "withdraw", "op-carol", "--reason", "left the lab"])
+    assert withdrawn.exit_code == 0 and "withdrew op-carol of LAB-SZ" in withdrawn.output
+    assert not list(key.rglob("*op-carol*"))
+    assert runner.invoke(app, ["example", "xrf_analysis", "--out-dir", str(tmp_path / "r2")]).exit_code == 0
+    (other,) = (tmp_path / "r2").glob("*.json")
+    refused = runner.invoke(app, ["sign", str(other), "--as", "op-carol"])
+    assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith(f"error: {other}: op-carol of LAB-SZ holds no signing key")

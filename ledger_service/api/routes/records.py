@@ -203,7 +203,10 @@ async def submit_record(request: Request, service: ServiceDep, member: ActiveMem
     raw, files = await _read_submission(request, request.app.state.max_upload_bytes)
     code = RECORD_TYPE_CODES.get(str(raw.get("record_type")))
     accredited = code is not None and await is_accredited(request, service, member.account, code)
-    rules.check_submission(member.id, raw, lambda _: accredited)  # Forbidden: 403 with its code (problems.py)
+    profile = request.app.state.profile
+    signed_types = profile.signed_record_types(member.id) if profile is not None else frozenset[str]()
+    # Forbidden: 403 with its code (problems.py)
+    rules.check_submission(member.id, raw, lambda _: accredited, signed_types)
     writing = request.app.state.submissions.submit(raw, files, member.id, access=access_entry(request.scope))
     try:
         submitted = await asyncio.wrap_future(writing)

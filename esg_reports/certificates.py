@@ -1056,40 +1056,6 @@ def record_status(cert: Presented, chain: ChainReader) -> Fragment:
     return not_valid(name, "status", INVALID, code, f"the record is {status.name.lower()}")
 
 
-@coded_errors("IssuerStanding", "issuer")
-def issuer_standing(cert: Presented, chain: ChainReader) -> Fragment:
-    """The issuing lab is an active member now, as for a tier C record (`IssuerStanding`, docs/formats.md
-    section 7): a certificate root is a tier C root, and a lab the consortium suspended is not to be relied on,
-    whatever its DID document, still served, says."""
-    name = "IssuerStanding"
-    account = _issuer_account(chain, cert.embedded.issuer_did)
-    if account is None:
-        return not_valid(name, "issuer", INVALID, Reason.NOT_ANCHORED, "the issuer is not a member")
-    if chain.member_of(account)["status"] != 1:
-        return not_valid(name, "issuer", INVALID, Reason.ISSUER_SUSPENDED, "the issuer is not an active member")
-    return valid(name, "issuer", issuer=account)
-
-
-@coded_errors("OperatorSignature", "operator")
-def operator_signatures(cert: Presented, chain: ChainReader) -> Fragment:
-    """The electronic signatures the certificate shows are those of the certified record, and they hold: the
-    record check `OperatorSignature` (docs/formats.md section 2.1) over the embedded record, anchored where its
-    credential's `chainAnchor` says; SKIPPED for a record that carries none."""
-    from ledger_service.verification.checks import operator_signature
-    from ledger_service.verification.context import Context
-    from ledger_service.verification.target import Anchor, Evidence, RecordTarget
-
-    e = cert.embedded
-    stated = e.credential["chainAnchor"]
-    anchor = Anchor(
-        tier=str(stated.get("tier")), chain_id=0, ledger=str(stated.get("contract")), tx_hash=str(stated.get("txHash")),
-        block_number=0, block_hash=None, root=None if e.record_root is None else e.record_root.hex(),
-        proof=[p.hex() for p in e.record_proof],
-    )  # fmt: skip
-    target = RecordTarget(Evidence(e.record, e.record_id, anchor), source="bundle")
-    return operator_signature.verify(target, Context(chain=chain, trusted=chain.client.deployment))
-
-
 @coded_errors("VisibleText", "certificate")
 def page_text(cert: Presented, chain: ChainReader) -> Fragment:
     """Belt and braces beside PageContent: the page's text (pdftotext) shows the identifiers and the
@@ -1116,8 +1082,6 @@ CHECKS: Final[tuple[Check, ...]] = (
     certificate_record,
     credential_proof,
     record_status,
-    issuer_standing,
-    operator_signatures,
     page_text,
 )
 

@@ -71,8 +71,6 @@ def test_certificates_verify_and_are_pdf_a3_with_the_credential_embedded(
             "CertificateRecord",
             "CredentialProof",
             "RecordStatus",
-            "IssuerStanding",
-            "OperatorSignature",
             "VisibleText",
         ]
         assert certificates.embedded_credential(cert.pdf) == json.loads(json.dumps(cert.embedded))

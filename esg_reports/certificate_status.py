@@ -77,8 +77,9 @@ def _notice(service: LedgerService, recall_id: int, reason_sm3: bytes) -> str | 
 def state(service: LedgerService, record_id: str) -> dict[str, Any]:
     """The certified record's state for the page at the QR code and its JSON: what it is (item, lot, lab and
     its accreditation, verdict), where it is anchored, and whether to trust it now: `state` is `valid`,
-    `revoked`, `superseded` (with its replacement) or `suspended` (a recall in force covers it, with the
-    notice). Unknown, unanchored and confidential records are not found."""
+    `revoked`, `superseded` (with its replacement), `suspended` (a recall in force covers it, with the
+    notice) or `not_valid` (in force, but a check of the record fails: `failed_checks`). Unknown,
+    unanchored and confidential records are not found."""
     public = certificates.public_status(service, record_id)
     with service.sessions() as session:
         row = crud.get_record(session=session, record_id=record_id)
@@ -91,6 +92,9 @@ def state(service: LedgerService, record_id: str) -> dict[str, Any]:
     if chain_status == OnChainStatus.SUPERSEDED.name.lower():
         superseded_by = service.chain.superseded_by(bytes.fromhex(record_id), service.submitter_of(record_id)).hex()
     verdict = "suspended" if recalls else {"anchored": "valid"}.get(chain_status, chain_status)
+    failed = _failed_checks(service, record_id) if verdict == "valid" else []
+    if failed:
+        verdict = "not_valid"
     from ledger_service import directory
 
     entry = directory.member(service, lab_member)
@@ -99,6 +103,7 @@ def state(service: LedgerService, record_id: str) -> dict[str, Any]:
         **public,
         "state": verdict,
         "superseded_by": superseded_by,
+        "failed_checks": failed,
         "recalls": [
             {"recall_id": r.recall_id, "regulator": r.regulator, "opened_at": _iso(r.opened_at), "notice": r.notice}
             for r in recalls
@@ -123,6 +128,16 @@ def state(service: LedgerService, record_id: str) -> dict[str, Any]:
             "accreditation": entry.get("accreditation"),
         },
     }
+
+
+def _failed_checks(service: LedgerService, record_id: str) -> list[dict[str, Any]]:
+    """The record checks that fail for a record in force on chain (its calibration withdrawn since, its
+    signatures, its anchor): a page that read only the record's own status said "valid" for a record that
+    verifies INVALID (docs/threat-model.md). Checks that cannot tell (a node down) do not turn the page."""
+    from ledger_service.verification import Status
+
+    fragments = service.verify(record_id)
+    return [{"check": f.name, "code": (f.reason or {}).get("code")} for f in fragments if f.status is Status.INVALID]
 
 
 def _iso(unix: int) -> str:

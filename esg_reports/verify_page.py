@@ -33,7 +33,7 @@ SCRIPTS: Final = (
     ("QLNotoSansMyanmar", "U+1000-109F, U+A9E0-A9FF, U+AA60-AA7F"),
     ("QLNotoSansTamil", "U+0B80-0BFF, U+11FC0-11FFF"),
 )
-STATES: Final = ("valid", "revoked", "superseded", "suspended", "not_anchored", "not_found")
+STATES: Final = ("valid", "revoked", "superseded", "suspended", "not_valid", "not_anchored", "not_found")
 _env = Environment(loader=PackageLoader("esg_reports"), autoescape=select_autoescape(["html", "j2"]))
 
 
@@ -50,6 +50,10 @@ HEADLINES: Final = {
     "suspended": (
         "Suspended by a recall",
         "A recall in force covers this item. Do not rely on this certificate until the recall ends.",
+    ),
+    "not_valid": (
+        "Not valid",
+        "A check of the record behind this certificate failed. Do not rely on this certificate.",
     ),
     "not_anchored": (
         "Not anchored",

@@ -3,6 +3,8 @@ anvil and a Kubo daemon. Per tier: records/s to 202, p50/p99 latency to 202, and
 has drained (every record anchored). Targets (issue #4): tier C >= 500 rec/s, tier B >= 200 rec/s, p99 < 100 ms.
 
     .venv/bin/python bench/api_ingest.py [N]     (default 4,000 records per tier)
+
+`serve` runs BENCH_WORKERS API processes (default: its own, one per core; ledger_service/serving.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bench.results import write_section  # noqa: E402
 from ledger_service.config import Settings  # noqa: E402
 from ledger_service.demo import LAB, Demo  # noqa: E402
 from ledger_service.runtime import load_deployment, open_runtime  # noqa: E402
+from ledger_service.serving import default_workers  # noqa: E402
 from tests.utils.anvil import anvil_node, free_port  # noqa: E402
 from tests.utils.ipfs import ipfs_node  # noqa: E402
 
@@ -37,6 +40,7 @@ PATH = "/v1/records"
 
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
+    workers = int(os.environ.get("BENCH_WORKERS") or default_workers())
     rows, ok = [], True
     with (
         anvil_node("--hardfork", "cancun", "--gas-limit", "100000000") as chain,
@@ -55,7 +59,10 @@ def main() -> int:
         ).stdout.strip()
         port = free_port()
         server = subprocess.Popen(
-            [QLEDGER, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [QLEDGER, "serve", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         url = f"http://127.0.0.1:{port}"
         host = f"127.0.0.1:{port}"
@@ -115,18 +122,21 @@ def main() -> int:
                     f"{p50:.1f} | {p99:.1f} | {drain:.1f} | {'met' if met else 'NOT met'} |"
                 )
                 print(rows[-1], flush=True)
+            load = os.getloadavg()
         finally:
             server.terminate()
             server.wait(timeout=30)
     body = "\n".join(
         [
-            f"{CLIENTS} keep-alive clients (bench/loadgen.py, one asyncio process) posting to `qledger serve` (its own",
-            "process: uvicorn with uvloop/httptools, SQLite index, group commit, pin and anchor worker) backed by",
-            "anvil and a Kubo daemon, all on the same 2 cores; tier C records as JSON, tier B records as multipart",
+            f"{CLIENTS} keep-alive clients (bench/loadgen.py, one asyncio process) posting to `qledger serve --workers",
+            f"{workers}` ({workers} API processes on one socket: uvicorn with uvloop/httptools, each with its group",
+            "commit into one SQLite index; the first also runs the pin and anchor worker) backed by anvil and a Kubo",
+            f"daemon, all on the same {os.cpu_count()} cores; tier C records as JSON, tier B records as multipart",
             "with a PNG. A 202 means the record and its content are durable (index + local spool).",
             "Drain: time after the last 202 until both outboxes are empty (every record pinned and anchored).",
             f"Baseline in the same run: the bare HTTP stack, `GET /healthz` with the same clients, {ceiling_rate:,.0f}",
             "requests/s; `x stack` is records/s over that (the share of the HTTP ceiling left after the real work).",
+            f"Load average at the end (1, 5, 15 min): {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}.",
             "",
             "| tier | records | records/s to 202 | target | x stack | p50 ms | p99 ms | drain s | |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---|",

@@ -265,6 +265,9 @@ class LedgerService:
                 escrow = self._seal(record, canonical, key)  # only ciphertext leaves this service
                 new.append(self._new_record(record, canonical, escrow.record_ciphertext_cid, actor))
                 escrows.append(escrow)
+            # The existence check and the inserts under the write lock: another API process (serving.py) may be
+            # indexing the same record right now; one of the two creates it, the other answers 409.
+            audit_chain.lock_head(session)
             created_flags = crud.add_records(session=session, records=new, audit=False)
             created = iter(created_flags)
             fresh_ids = {n.record_id for n, c in zip(new, created_flags, strict=True) if c}

@@ -21,7 +21,7 @@ from ledger_service.canonical import canonical_json
 from ledger_service.digests import sm3
 from ledger_service.index.models import AuditAnchorRow, AuditHeadRow, AuditRow
 
-__all__ = ["AuditRow", "FIELDS", "GENESIS", "Finding", "Verdict", "append", "entry_digest", "verify"]
+__all__ = ["AuditRow", "FIELDS", "GENESIS", "Finding", "Verdict", "append", "entry_digest", "lock_head", "verify"]
 
 FIELDS: Final = ("actor", "action", "record_id", "field", "old_value", "new_value", "reason")
 GENESIS: Final = "0" * 64  # the "previous" of the first entry
@@ -38,6 +38,13 @@ def entry_digest(entry_id: int, at: datetime, fields: Mapping[str, Any], previou
     """SM3 of an entry: its id, time, every field and the previous entry's SM3, as canonical JSON."""
     document = {"id": entry_id, "at": _at(at), "prev": previous, **{k: fields.get(k) for k in FIELDS}}
     return sm3(canonical_json(document)).hex()
+
+
+def lock_head(session: Session) -> None:
+    """Take the head's row lock now, for the rest of this transaction (the index's write lock, on SQLite): what
+    the transaction reads after it, no other writer changes before it commits. Writers in several processes
+    (docs/architecture.md, section 4) take it before they look up which of their records exist already."""
+    session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_id=_HEAD.c.last_id))
 
 
 def append(session: Session, entries: Sequence[Mapping[str, Any]], at: datetime | None = None) -> None:

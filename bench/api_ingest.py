@@ -41,7 +41,8 @@ PATH = "/v1/records"
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
     workers = int(os.environ.get("BENCH_WORKERS") or default_workers())
-    rows, ok = [], True
+    rows: list[str] = []
+    ok = True
     with (
         anvil_node("--hardfork", "cancun", "--gas-limit", "100000000") as chain,
         ipfs_node() as ipfs,

@@ -27,6 +27,9 @@ FIELDS: Final = ("actor", "action", "record_id", "field", "old_value", "new_valu
 GENESIS: Final = "0" * 64  # the "previous" of the first entry
 _HEAD: Final = cast(Table, AuditHeadRow.__table__)
 _TRAIL: Final = cast(Table, AuditRow.__table__)
+# Built once (one per transaction that writes the index: building it cost more than running it).
+_LOCK: Final = update(_HEAD).where(_HEAD.c.id == 1).values(last_id=_HEAD.c.last_id)
+_LOCK_AND_READ: Final = _LOCK.returning(_HEAD.c.last_id, _HEAD.c.last_sm3)
 
 
 def _at(moment: datetime) -> str:
@@ -44,7 +47,7 @@ def lock_head(session: Session) -> None:
     """Take the head's row lock now, for the rest of this transaction (the index's write lock, on SQLite): what
     the transaction reads after it, no other writer changes before it commits. Writers in several processes
     (docs/architecture.md, section 4) take it before they look up which of their records exist already."""
-    session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_id=_HEAD.c.last_id))
+    session.execute(_LOCK)
 
 
 def append(session: Session, entries: Sequence[Mapping[str, Any]], at: datetime | None = None) -> None:
@@ -53,8 +56,7 @@ def append(session: Session, entries: Sequence[Mapping[str, Any]], at: datetime 
         return
     moment = at or datetime.now(UTC)
     # One statement takes the head's row lock and reads it (UPDATE ... RETURNING: SQLite >= 3.35, PostgreSQL).
-    lock = update(_HEAD).where(_HEAD.c.id == 1).values(last_id=_HEAD.c.last_id)
-    head = session.execute(lock.returning(_HEAD.c.last_id, _HEAD.c.last_sm3)).one_or_none()
+    head = session.execute(_LOCK_AND_READ).one_or_none()
     assert head is not None, "migration 0008 creates the audit head"
     last_id, previous = head.last_id, head.last_sm3
     rows = []

@@ -148,7 +148,7 @@ def main() -> int:
             "100 ms. `load`: the 1-minute load average after the tier.",
             f"Load average at the end (1, 5, 15 min): {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}.",
             "",
-            "| tier | records | stack req/s | records/s to 202 | x stack | target x | p50 ms | p99 ms | drain s | load | |",
+            "| tier | records | stack req/s | rec/s to 202 | x stack | target x | p50 ms | p99 ms | drain s | load | |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
             *rows,
         ]

@@ -931,7 +931,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, max=16, help="API processes (default: one per CPU core); one runs the anchoring worker."),
+        typer.Option(min=1, max=16, help="API processes (default: one per two CPU cores); the first anchors."),
     ] = None,
 ) -> None:
     """Run the HTTP API (and its anchoring worker) until SIGTERM or SIGINT, then stop both and the local chain."""

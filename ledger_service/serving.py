@@ -20,6 +20,7 @@ answers what it holds), then the runtime; the kernel stops them if this process 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import select
@@ -29,8 +30,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -50,8 +51,10 @@ READY_S = 120  # an API process imports the whole service and opens its runtime 
 
 
 def default_workers() -> int:
-    """One API process per core this process may run on (at most MAX_WORKERS)."""
-    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
+    """One API process per two cores this process may run on (at least 1, at most MAX_WORKERS): the chain node,
+    IPFS and the clients share the machine, and on 2 cores a second API process cost more than it gave
+    (bench/RESULTS.md, API ingest: tier C 0.14x the bare stack with two, 0.19x with one)."""
+    return max(1, min(len(os.sched_getaffinity(0)) // 2, MAX_WORKERS))
 
 
 def worker_arrivals(data_dir: Path, index: int) -> Path:
@@ -122,6 +125,7 @@ def serve(
             sockets = None
             try:
                 if workers > 1:
+                    rt.service.write_gate = WriteGate(data_dir / WRITE_GATE_FILE)
                     sockets = [_listen(host, port)]
                     others = _start_others(sockets[0], workers, _child_env(rt), graceful_s)
                 config = uvicorn.Config(
@@ -145,6 +149,30 @@ def serve(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+WRITE_GATE_FILE = "index.write.lock"
+
+
+class WriteGate:
+    """An exclusive lock on a file of the data directory (flock), shared by the API processes: a submission batch
+    holds it from its first write to its commit (LedgerService.write_gate). A process waiting for it sleeps in
+    the kernel and wakes when it is released, where one waiting for SQLite's own lock polls with growing sleeps
+    (bench/RESULTS.md, API ingest). A threading lock keeps two threads of one process apart too (flock is held
+    per open file, not per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._threads = threading.Lock()
+
+    @contextmanager
+    def __call__(self) -> Iterator[object]:
+        with self._threads:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield self
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 def _stale_journals(data_dir: Path, workers: int) -> list[Path]:
@@ -252,6 +280,7 @@ def _serve_other(index: int, fd: int, ready_fd: int, graceful_s: int) -> None:
     rt = open_runtime(Settings())
     try:
         load_deployment(rt)
+        rt.service.write_gate = WriteGate(rt.settings.data_dir / WRITE_GATE_FILE)
         app = create_app(
             rt.service,
             worker=False,

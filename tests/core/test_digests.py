@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -115,7 +116,7 @@ _json_integral = st.recursive(
 
 
 @given(_json_integral)
-def test_integral_floats_and_lookalike_strings_equal_the_rfc8785_reference(value: object) -> None:
+def test_integral_floats_and_lookalike_strings_equal_the_rfc8785_reference(value: Any) -> None:
     import rfc8785
 
     assert canonical_json(value) == rfc8785.dumps(value)
@@ -126,7 +127,7 @@ def test_a_record_with_integral_floats_is_written_by_the_c_encoder() -> None:
 
     from ledger_service import canonical
 
-    value = {"elements": [{"element": "Pb", "lod": 5.0, "value": 12.5, "note": "x,5.0"}, [1.0, 0.0]]}
+    value: Any = {"elements": [{"element": "Pb", "lod": 5.0, "value": 12.5, "note": "x,5.0"}, [1.0, 0.0]]}
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     fast = canonical._without_integral_floats(value, text)
     assert fast is not None and fast.encode() == canonical_json(value) == rfc8785.dumps(value)

@@ -52,8 +52,8 @@ READY_S = 120  # an API process imports the whole service and opens its runtime 
 
 def default_workers() -> int:
     """One API process per two cores this process may run on (at least 1, at most MAX_WORKERS): the chain node,
-    IPFS and the clients share the machine, and on 2 cores a second API process cost more than it gave
-    (bench/RESULTS.md, API ingest: tier C 0.14x the bare stack with two, 0.19x with one)."""
+    IPFS and the clients share the machine, and on 2 cores a second API process did not clearly pay
+    (bench/RESULTS.md, API ingest)."""
     return max(1, min(len(os.sched_getaffinity(0)) // 2, MAX_WORKERS))
 
 

@@ -997,11 +997,16 @@ def audit_anchor(acting: Annotated[str, typer.Option("--as", help="The member wh
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=16, help="API processes (default: one per two CPU cores); the first anchors."),
+    ] = None,
 ) -> None:
     """Run the HTTP API (and its anchoring worker) until SIGTERM or SIGINT, then stop both and the local chain."""
     from ledger_service import serving
 
-    _guard(lambda: serving.serve(_runtime, host=host, port=port))
+    count = workers if workers is not None else serving.default_workers()
+    _guard(lambda: serving.serve(_runtime, host=host, port=port, workers=count))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -45,8 +45,9 @@ class JsonRefused(LedgerError, ValueError):
         self.code = code
 
 
-def check(data: bytes, limits: Limits = DEFAULT) -> None:
-    """Refuse a JSON text whose nesting, strings or numbers pass `limits` (JsonRefused); parse nothing."""
+def check(data: bytes, limits: Limits = DEFAULT) -> int:
+    """Refuse a JSON text whose nesting, strings or numbers pass `limits` (JsonRefused); parse nothing.
+    Returns the length in bytes of the longest string (key or value), quotes and escapes included."""
     longest = max((len(m) for m in _STRING.findall(data)), default=0)
     if longest - 2 > limits.max_string_chars * 6:  # bytes per character: at most 6 (an escape); exact check below
         raise JsonRefused("JSON_STRING_TOO_LONG", f"a string is longer than {limits.max_string_chars} characters")
@@ -62,18 +63,20 @@ def check(data: bytes, limits: Limits = DEFAULT) -> None:
                 raise JsonRefused("JSON_TOO_DEEP", f"nested deeper than {limits.max_depth} levels")
         else:
             depth -= 1
+    return longest
 
 
 def loads(data: bytes | str, limits: Limits = DEFAULT) -> Any:
     """`json.loads` within `limits`; JsonRefused for a text that passes one or is not JSON (NaN and the
     infinities included: canonical JSON has no place for them)."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    check(raw, limits)
+    longest = check(raw, limits)
     try:
         value = json.loads(raw, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as error:
         raise JsonRefused("MALFORMED_JSON", f"not valid JSON: {error}") from None
-    _check_strings(value, limits.max_string_chars)
+    if longest - 2 > limits.max_string_chars:  # a character is at least one byte: none can be too long otherwise
+        _check_strings(value, limits.max_string_chars)
     return value
 
 

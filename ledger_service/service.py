@@ -11,6 +11,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -179,6 +180,9 @@ class LedgerService:
         self.tiers = dict(tiers or DEFAULT_TIERS)
         self.fault_injector: Callable[[str], None] | None = None
         self._policy: confidential.EscrowPolicy | None = None
+        # Taken by a submission batch before its first write, released after its commit: several API processes
+        # (serving.py) queue on it in the kernel instead of polling SQLite's lock (busy_timeout sleeps).
+        self.write_gate: Callable[[], AbstractContextManager[object]] | None = None
 
     # ------------------------------------------------------------------ ingest
 
@@ -217,7 +221,7 @@ class LedgerService:
         pin them in one store request. Returns, per item, its Submitted or its RecordInvalid. With
         `all_or_nothing`, one refused record means nothing is written. `audit_entries` (access entries of the
         API), and the entries `audit_of_outcomes` makes of the outcomes, are appended in the same transaction."""
-        with self.sessions.begin() as session:
+        with ExitStack() as gate, self.sessions.begin() as session:  # the gate is left after the commit
             ctx = crud.IndexValidationContext(session)
             outcomes: list[tuple[Record, bytes, str, bytes | None] | RecordInvalid] = []
             pending: list[list[tuple[Callable[[], str], str]]] = []  # per accepted record: its file writes
@@ -238,6 +242,8 @@ class LedgerService:
                 canonical = canonical_json(record.model_dump(mode="json", exclude_none=True))
                 outcomes.append((record, canonical, actor, data_key))
                 pending.append(writes)
+            if self.write_gate is not None:  # validation above ran in parallel; from here on, one process
+                gate.enter_context(self.write_gate())
             crud.add_refusals(
                 session=session,
                 refusals=[
@@ -265,6 +271,9 @@ class LedgerService:
                 escrow = self._seal(record, canonical, key)  # only ciphertext leaves this service
                 new.append(self._new_record(record, canonical, escrow.record_ciphertext_cid, actor))
                 escrows.append(escrow)
+            # The existence check and the inserts under the write lock: another API process (serving.py) may be
+            # indexing the same record right now; one of the two creates it, the other answers 409.
+            audit_chain.lock_head(session)
             created_flags = crud.add_records(session=session, records=new, audit=False)
             created = iter(created_flags)
             fresh_ids = {n.record_id for n, c in zip(new, created_flags, strict=True) if c}

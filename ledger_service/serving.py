@@ -6,15 +6,33 @@ write its state; the process then exits 0. A signal while the runtime is still s
 same way. uvicorn's own signal handling is kept while it serves: it restores the handlers found on entry and
 re-raises the signal it caught, which lands in the handler here instead of killing the process before the
 runtime is closed.
+
+With `workers` > 1 (`qledger serve --workers N`), the API runs in N processes sharing one listening socket, so
+that the per-request work (parsing, validation, canonical JSON, hashing, the index write) uses N cores instead
+of one interpreter's lock. This process owns the runtime's start (the local chain node), the anchoring and
+pinning worker and the socket; the others (`python -m ledger_service.serving`) serve the same app without the
+worker, each with its own arrival journal, and commit to the same index: SQLite serialises the writers, and the
+audit chain's head is moved under that one write lock, so the trail stays one chain (docs/architecture.md,
+section 4, "Several API processes"). A stop signal stops this process's server, then the other processes (each
+answers what it holds), then the runtime; the kernel stops them if this process is killed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import logging
+import os
+import select
 import signal
+import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from types import FrameType
 
 from ledger_service.runtime import Runtime
@@ -26,6 +44,21 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # worker and the chain node still need their turn after it.
 GRACEFUL_S = 10
 ARRIVALS_FILE = "api-arrivals.jsonl"  # requests in flight (api/arrivals.py), in the data directory
+# The other API processes' journals: api-arrivals.1.jsonl, ... (one per process; the first is ARRIVALS_FILE).
+WORKER_ARRIVALS = "api-arrivals.{}.jsonl"
+MAX_WORKERS = 16
+READY_S = 120  # an API process imports the whole service and opens its runtime before it answers
+
+
+def default_workers() -> int:
+    """One API process per two cores this process may run on (at least 1, at most MAX_WORKERS): the chain node,
+    IPFS and the clients share the machine, and on 2 cores a second API process did not clearly pay
+    (bench/RESULTS.md, API ingest)."""
+    return max(1, min(len(os.sched_getaffinity(0)) // 2, MAX_WORKERS))
+
+
+def worker_arrivals(data_dir: Path, index: int) -> Path:
+    return data_dir / (ARRIVALS_FILE if index == 0 else WORKER_ARRIVALS.format(index))
 
 
 class _Stopped(BaseException):
@@ -39,19 +72,22 @@ def serve(
     port: int = 8080,
     *,
     graceful_s: int = GRACEFUL_S,
+    workers: int = 1,
 ) -> None:
     """Open the runtime, serve the API on host:port until SIGTERM or SIGINT, then close everything in order.
+    With `workers` > 1, in that many processes (this one and workers - 1 others; see the module's doc).
 
     Call it from the main thread (signal handlers can only be set there). Startup failures propagate: uvicorn
     exits with SystemExit when it cannot bind or the app fails to start, after the runtime has been closed."""
     import uvicorn
 
-    from ledger_service.api.main import create_app
+    from ledger_service.api.main import create_app, recover_journal
     from ledger_service.api.observability import json_logging
     from ledger_service.station import load_profile
 
     json_logging()
     server: uvicorn.Server | None = None
+    others: list[subprocess.Popen[bytes]] = []
     unwinding = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -71,24 +107,41 @@ def serve(
     previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS} if in_main else {}
     try:
         with open_runtime() as rt:
+            data_dir = rt.settings.data_dir
+            if workers > 1 and rt.settings.chain_url is None:  # an in-process EVM cannot be shared
+                log.warning("an in-process chain serves one process only: serving with 1 worker, not %d", workers)
+                workers = 1
+            for path in _stale_journals(data_dir, workers):  # a last run with more processes left these
+                recover_journal(rt.service, path)
+                path.unlink()
             profile = load_profile(rt.settings.data_dir)
             app = create_app(
                 rt.service,
                 keys=rt.keys,
                 certificates=rt.certificates,
                 profile=profile,
-                arrivals=rt.settings.data_dir / ARRIVALS_FILE,
+                arrivals=worker_arrivals(data_dir, 0),
             )
-            config = uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                log_config=None,
-                access_log=False,
-                timeout_graceful_shutdown=graceful_s,
-            )
-            server = uvicorn.Server(config)
-            server.run()
+            sockets = None
+            try:
+                if workers > 1:
+                    rt.service.write_gate = WriteGate(data_dir / WRITE_GATE_FILE)
+                    sockets = [_listen(host, port)]
+                    others = _start_others(sockets[0], workers, _child_env(rt), graceful_s)
+                config = uvicorn.Config(
+                    app,
+                    host=host,
+                    port=port,
+                    log_config=None,
+                    access_log=False,
+                    timeout_graceful_shutdown=graceful_s,
+                )
+                server = uvicorn.Server(config)
+                server.run(sockets=sockets)
+            finally:
+                _stop_others(others, graceful_s)
+                if sockets:
+                    sockets[0].close()
             log.info("the API and its worker have stopped; closing the runtime")
         log.info("stopped")
     except _Stopped:
@@ -96,3 +149,164 @@ def serve(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+WRITE_GATE_FILE = "index.write.lock"
+
+
+class WriteGate:
+    """An exclusive lock on a file of the data directory (flock), shared by the API processes: a submission batch
+    holds it from its first write to its commit (LedgerService.write_gate). A process waiting for it sleeps in
+    the kernel and wakes when it is released, where one waiting for SQLite's own lock polls with growing sleeps
+    (bench/RESULTS.md, API ingest). A threading lock keeps two threads of one process apart too (flock is held
+    per open file, not per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._threads = threading.Lock()
+
+    @contextmanager
+    def __call__(self) -> Iterator[object]:
+        with self._threads:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield self
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def _stale_journals(data_dir: Path, workers: int) -> list[Path]:
+    """The journals of API processes this run will not have (index >= workers)."""
+    stale = []
+    for path in data_dir.glob(WORKER_ARRIVALS.format("*")):
+        index = path.name.split(".")[1]
+        if not index.isdigit() or int(index) >= workers:
+            stale.append(path)
+    return sorted(stale)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket all API processes accept on (the kernel hands each connection to one of them)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _child_env(rt: Runtime) -> dict[str, str]:
+    """The environment of an API process: this one's, with the runtime's settings as resolved (the URL of the
+    chain node this process started, among them)."""
+    env = dict(os.environ)
+    for name, value in rt.settings.model_dump().items():
+        if value is not None:
+            env[f"QLEDGER_{name.upper()}"] = str(value)
+    return env
+
+
+def _start_others(
+    sock: socket.socket, workers: int, env: dict[str, str], graceful_s: int
+) -> list[subprocess.Popen[bytes]]:
+    """Start API processes 1 .. workers - 1 on `sock` and wait until each answers (or fail)."""
+    from ledger_service.localnode import _die_with_parent
+
+    started: list[subprocess.Popen[bytes]] = []
+    waiting: dict[int, tuple[int, subprocess.Popen[bytes]]] = {}
+    try:
+        for index in range(1, workers):
+            ready_r, ready_w = os.pipe()
+            argv = [sys.executable, "-m", "ledger_service.serving", str(index), str(sock.fileno()), str(ready_w)]
+            argv.append(str(graceful_s))
+            proc = subprocess.Popen(
+                argv,
+                env=env,
+                pass_fds=(sock.fileno(), ready_w),
+                preexec_fn=_die_with_parent(),  # a SIGKILLed parent takes its API processes with it
+                process_group=0,  # a terminal's Ctrl-C reaches this process, which stops the others in order
+            )
+            os.close(ready_w)
+            started.append(proc)
+            waiting[ready_r] = (index, proc)
+        deadline = time.monotonic() + READY_S
+        while waiting:
+            readable, _, _ = select.select(list(waiting), [], [], 0.5)
+            for fd in readable:
+                index, proc = waiting.pop(fd)
+                got = os.read(fd, 1)
+                os.close(fd)
+                if got != b"1":
+                    raise RuntimeError(f"API process {index} stopped before serving (exit {proc.wait()})")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"API processes {sorted(i for i, _ in waiting.values())} not up in {READY_S} s")
+        log.info("serving in %d processes", workers)
+        return started
+    except BaseException:
+        for fd in waiting:
+            os.close(fd)
+        _stop_others(started, graceful_s)
+        raise
+
+
+def _stop_others(others: Sequence[subprocess.Popen[bytes]], graceful_s: int) -> None:
+    """SIGTERM to every other API process (each answers what it holds), then wait; kill one that overstays."""
+    for proc in others:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + graceful_s + 10
+    for proc in others:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            log.warning("API process %d did not stop in time: killed", proc.pid)
+            proc.kill()
+            proc.wait()
+
+
+def _serve_other(index: int, fd: int, ready_fd: int, graceful_s: int) -> None:
+    """API process `index` (>= 1): the app without the worker on the inherited socket, settings from the
+    environment the first process gave it; writes one byte to `ready_fd` once it serves."""
+    import uvicorn
+
+    from ledger_service.api.main import create_app
+    from ledger_service.api.observability import json_logging
+    from ledger_service.config import Settings
+    from ledger_service.runtime import load_deployment, open_runtime
+    from ledger_service.station import load_profile
+
+    json_logging()
+    # uvicorn re-raises the stop signal it caught once it has stopped: here it ends nothing more.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, frame: None)
+    sock = socket.socket(fileno=fd)
+    rt = open_runtime(Settings())
+    try:
+        load_deployment(rt)
+        rt.service.write_gate = WriteGate(rt.settings.data_dir / WRITE_GATE_FILE)
+        app = create_app(
+            rt.service,
+            worker=False,
+            keys=rt.keys,
+            certificates=rt.certificates,
+            profile=load_profile(rt.settings.data_dir),
+            arrivals=worker_arrivals(rt.settings.data_dir, index),
+        )
+        config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=graceful_s)
+        server = uvicorn.Server(config)
+
+        async def run() -> None:
+            serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.05)
+            if server.started:
+                os.write(ready_fd, b"1")
+            os.close(ready_fd)
+            await serving
+
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(run())
+    finally:
+        sock.close()
+        rt.engine.dispose()
+
+
+if __name__ == "__main__":  # API process 1 .. N-1 of `serve(workers=N)`
+    _serve_other(*(int(a) for a in sys.argv[1:5]))

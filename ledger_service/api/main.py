@@ -80,9 +80,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if arrivals is not None:
-            recovered = recover_arrivals(
-                arrivals, partial(_unanswered_recorded, service), partial(_append_audit, service)
-            )
+            recovered = recover_journal(service, arrivals)
             if recovered:
                 log.warning("%d requests of the last run were never answered: now in the audit trail", recovered)
             app.state.arrivals = ArrivalJournal(arrivals)
@@ -132,6 +130,11 @@ def create_app(
         app.include_router(router)
     _install_docs(app)
     return app
+
+
+def recover_journal(service: LedgerService, path: Path) -> int:
+    """Enter the requests the arrival journal at `path` left unanswered in the audit trail (api/arrivals.py)."""
+    return recover_arrivals(path, partial(_unanswered_recorded, service), partial(_append_audit, service))
 
 
 def _unanswered_recorded(service: LedgerService) -> set[str]:

@@ -21,12 +21,15 @@ from ledger_service.canonical import canonical_json
 from ledger_service.digests import sm3
 from ledger_service.index.models import AuditAnchorRow, AuditHeadRow, AuditRow
 
-__all__ = ["AuditRow", "FIELDS", "GENESIS", "Finding", "Verdict", "append", "entry_digest", "verify"]
+__all__ = ["AuditRow", "FIELDS", "GENESIS", "Finding", "Verdict", "append", "entry_digest", "lock_head", "verify"]
 
 FIELDS: Final = ("actor", "action", "record_id", "field", "old_value", "new_value", "reason")
 GENESIS: Final = "0" * 64  # the "previous" of the first entry
 _HEAD: Final = cast(Table, AuditHeadRow.__table__)
 _TRAIL: Final = cast(Table, AuditRow.__table__)
+# Built once (one per transaction that writes the index: building it cost more than running it).
+_LOCK: Final = update(_HEAD).where(_HEAD.c.id == 1).values(last_id=_HEAD.c.last_id)
+_LOCK_AND_READ: Final = _LOCK.returning(_HEAD.c.last_id, _HEAD.c.last_sm3)
 
 
 def _at(moment: datetime) -> str:
@@ -40,14 +43,20 @@ def entry_digest(entry_id: int, at: datetime, fields: Mapping[str, Any], previou
     return sm3(canonical_json(document)).hex()
 
 
+def lock_head(session: Session) -> None:
+    """Take the head's row lock now, for the rest of this transaction (the index's write lock, on SQLite): what
+    the transaction reads after it, no other writer changes before it commits. Writers in several processes
+    (docs/architecture.md, section 4) take it before they look up which of their records exist already."""
+    session.execute(_LOCK)
+
+
 def append(session: Session, entries: Sequence[Mapping[str, Any]], at: datetime | None = None) -> None:
     """Append entries (each with FIELDS, missing ones None) to the chain, in order, in this transaction."""
     if not entries:
         return
     moment = at or datetime.now(UTC)
     # One statement takes the head's row lock and reads it (UPDATE ... RETURNING: SQLite >= 3.35, PostgreSQL).
-    lock = update(_HEAD).where(_HEAD.c.id == 1).values(last_id=_HEAD.c.last_id)
-    head = session.execute(lock.returning(_HEAD.c.last_id, _HEAD.c.last_sm3)).one_or_none()
+    head = session.execute(_LOCK_AND_READ).one_or_none()
     assert head is not None, "migration 0008 creates the audit head"
     last_id, previous = head.last_id, head.last_sm3
     rows = []

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ledger_service.digests import sm3
@@ -702,6 +702,23 @@ def close_attempt(*, session: Session, tx_hash: str, state: str) -> None:
         row.state = state
 
 
+# Built once: building a statement per lookup (SQLAlchemy's coercions) cost more than running it.
+_IS_OPERATOR = select(OperatorRow.operator_id).where(
+    OperatorRow.lab_member == bindparam("lab"), OperatorRow.operator_id == bindparam("operator")
+)
+_CERTIFICATE = (
+    select(
+        CertificateRow.external,
+        CertificateRow.instrument_id,
+        CertificateRow.valid_from,
+        CertificateRow.valid_until,
+        RecordRow.status,
+    )
+    .outerjoin(RecordRow, RecordRow.id == CertificateRow.record_id)
+    .where(CertificateRow.record_id == bindparam("record_id"))
+)
+
+
 class IndexValidationContext:
     """The ledger facts of the SQL index, as record validation asks for them."""
 
@@ -719,25 +736,12 @@ class IndexValidationContext:
     def is_operator(self, lab_member_id: str, operator_id: str) -> bool:
         key = (lab_member_id, operator_id)
         if key not in self._operators:
-            found = select(OperatorRow.operator_id).where(
-                OperatorRow.lab_member == lab_member_id, OperatorRow.operator_id == operator_id
-            )
-            self._operators[key] = self.session.execute(found).first() is not None  # Core: no identity map
+            found = self.session.execute(_IS_OPERATOR, {"lab": lab_member_id, "operator": operator_id})
+            self._operators[key] = found.first() is not None  # Core: no identity map
         return self._operators[key]
 
     def _certificate(self, record_id: str) -> AnchoredCertificate | None:
-        found = (
-            select(
-                CertificateRow.external,
-                CertificateRow.instrument_id,
-                CertificateRow.valid_from,
-                CertificateRow.valid_until,
-                RecordRow.status,
-            )
-            .outerjoin(RecordRow, RecordRow.id == CertificateRow.record_id)
-            .where(CertificateRow.record_id == record_id)
-        )
-        row = self.session.execute(found).first()  # one query: the certificate and its record's status
+        row = self.session.execute(_CERTIFICATE, {"record_id": record_id}).first()  # the certificate, its status
         if row is None:
             return None
         if not row.external and row.status != "anchored":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -100,3 +102,35 @@ def test_canonical_json_sorts_keys_by_utf16_code_units() -> None:
         canonical_json({"x": float("nan")})
     with pytest.raises(rfc8785.CanonicalizationError):
         canonical_json({"x": 2**60})
+
+
+# Integral floats (5.0 mg/kg) take the fast path, rewritten in the C encoder's text: strings made of the same
+# characters (",5.0]", ":0.0}") must come out as they went in, and -0.0 as JCS writes it.
+_tricky_text = st.text(alphabet=',:[]{}-.05e"\\ a', max_size=12)
+_integral = st.integers(-(10**6), 10**6).map(float) | st.sampled_from([0.0, -0.0, 5.0, -5.0, 1e15, 123456789012345.0])
+_json_integral = st.recursive(
+    _integral | _tricky_text | st.integers(-1000, 1000) | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(_tricky_text, children, max_size=5),
+    max_leaves=25,
+)
+
+
+@given(_json_integral)
+def test_integral_floats_and_lookalike_strings_equal_the_rfc8785_reference(value: Any) -> None:
+    import rfc8785
+
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_a_record_with_integral_floats_is_written_by_the_c_encoder() -> None:
+    import rfc8785
+
+    from ledger_service import canonical
+
+    value: Any = {"elements": [{"element": "Pb", "lod": 5.0, "value": 12.5, "note": "x,5.0"}, [1.0, 0.0]]}
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    fast = canonical._without_integral_floats(value, text)
+    assert fast is not None and fast.encode() == canonical_json(value) == rfc8785.dumps(value)
+    assert b'"x,5.0"' in canonical_json(value) and b'"lod":5,' in canonical_json(value)
+    # A string that the rewrite would change is caught by reading the text back: the long way then.
+    assert canonical._without_integral_floats({"a": ",5.0]"}, '{"a":",5.0]"}') is None

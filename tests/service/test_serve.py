@@ -3,6 +3,7 @@ and the local anvil, whose state is written, and the process exits 0; a SIGKILLe
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -60,6 +61,8 @@ class Served:
         argv = (
             [QLEDGER, "serve", "--port", str(self.port)]
             if how == "cli"
+            else [QLEDGER, "serve", "--port", str(self.port), "--workers", "2"]
+            if how == "workers"
             else [sys.executable, "-c", SERVE_FUNCTION, str(self.port)]
         )
         self.log = tmp_path / "serve.log"
@@ -114,7 +117,8 @@ class Served:
 
 @pytest.fixture
 def serving(founded: Path, tmp_path: Path) -> Iterator[Callable[[str], Served]]:
-    """Start serve on a copy of the founded data directory: "cli" (`qledger serve`) or "function"."""
+    """Start serve on a copy of the founded data directory: "cli" (`qledger serve`), "workers" (two API
+    processes) or "function"."""
     started: list[Served] = []
 
     def start(how: str) -> Served:
@@ -128,7 +132,7 @@ def serving(founded: Path, tmp_path: Path) -> Iterator[Callable[[str], Served]]:
 
 @pytest.mark.parametrize(
     ("how", "sig"),
-    [("cli", signal.SIGTERM), ("function", signal.SIGTERM), ("function", signal.SIGINT)],
+    [("cli", signal.SIGTERM), ("function", signal.SIGTERM), ("function", signal.SIGINT), ("workers", signal.SIGTERM)],
 )
 def test_a_stop_signal_stops_api_worker_and_anvil_and_exits_0(
     serving: Callable[[str], Served], how: str, sig: signal.Signals
@@ -143,6 +147,88 @@ def test_a_stop_signal_stops_api_worker_and_anvil_and_exits_0(
     assert not s.marker.exists()
     assert state_block(s.state) == block  # written by anvil on its way out
     assert '"stopped"' in s.output()
+
+
+def _is_api_process(pid: int) -> bool:
+    try:
+        return b"ledger_service.serving" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone
+        return False
+
+
+def api_processes(s: Served) -> list[int]:
+    """The API processes `serve --workers` started (python -m ledger_service.serving), by their parent."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(s.proc.pid)], capture_output=True, text=True).stdout
+    return [pid for pid in map(int, out.split()) if _is_api_process(pid)]
+
+
+def test_two_api_processes_write_one_audit_chain_and_lose_nothing(serving: Callable[[str], Served]) -> None:
+    """Records sent over many connections reach both API processes (each journals its own arrivals); each is
+    indexed once, a record sent to both at once is created once (the other answer is 409), and the audit trail
+    written by both processes is one chain that `qledger audit verify` accepts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ledger_service.cli import _runtime
+    from ledger_service.demo import LAB, Demo
+
+    s = serving("workers")
+    s.wait_healthy()
+    assert len(api_processes(s)) == 1
+    env = {"QLEDGER_DATA_DIR": str(s.data)}
+    key = CliRunner().invoke(app, ["keys", "issue", LAB], env=env).output.strip()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QLEDGER_DATA_DIR", str(s.data))
+        with _runtime() as rt:
+            demo = Demo(rt.service, rt.keys, seed=3)
+            demo.load_calibrations(rt.certificates)
+            records = [json.dumps(demo.record("xrf_analysis", i)[0]).encode() for i in range(64)]
+    url = f"http://127.0.0.1:{s.port}/v1/records"
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    accepted: list[str] = []
+
+    def post(body: bytes) -> int:  # a connection of its own: the kernel hands it to either process
+        answer = httpx.post(url, content=body, headers=headers, timeout=30)
+        if answer.status_code == 202:
+            accepted.append(answer.json()["record_id"])
+        return answer.status_code
+
+    twice = [body for body in records[:24] for body in (body, body)]  # sent twice, at about the same time
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(post, twice + records[24:]))
+    assert statuses[48:] == [202] * 40, statuses
+    assert all(sorted(statuses[i : i + 2]) == [202, 409] for i in range(0, 48, 2)), statuses
+    journals = [s.data / ARRIVALS_FILE, s.data / "api-arrivals.1.jsonl"]
+    assert all(b"/v1/records" in j.read_bytes() for j in journals), "one process served every request"
+    assert s.stop(signal.SIGTERM) == 0, s.output()
+
+    engine = create_engine(f"sqlite:///{s.data / 'index.db'}")
+    with engine.connect() as db:
+        created = db.execute(select(AuditRow.record_id).where(AuditRow.action == "create")).scalars().all()
+        answers = (
+            db.execute(select(AuditRow.new_value).where(AuditRow.action == "api", AuditRow.field == "POST /v1/records"))
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert len(accepted) == len(set(accepted)) == 64
+    assert len(created) == len(set(created)) and set(accepted) <= set(created)  # each created once
+    assert sorted(a or "" for a in answers) == sorted(str(c) for c in statuses)  # every request's access entry, once
+    verdict = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    assert verdict.exit_code == 0, verdict.output
+
+
+def test_a_killed_server_takes_its_api_processes_with_it(serving: Callable[[str], Served]) -> None:
+    s = serving("workers")
+    s.wait_healthy()
+    others = api_processes(s)
+    assert len(others) == 1
+    s.proc.kill()
+    s.proc.wait()
+    deadline = time.monotonic() + 20
+    while any(_is_api_process(p) for p in others):
+        assert time.monotonic() < deadline, "an API process outlived its killed parent"
+        time.sleep(0.05)
 
 
 def test_a_stop_signal_while_starting_still_stops_anvil(serving: Callable[[str], Served]) -> None:

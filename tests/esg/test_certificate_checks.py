@@ -20,7 +20,6 @@ from esg_reports import certificate_pdf, certificates
 from esg_reports.certificate_checks import (
     CERTIFICATE_CHECKS,
     CERTIFIED_RECORD_CHECKS,
-    _support,
     certificate_anchor,
     certificate_record,
     certificate_template,
@@ -224,14 +223,15 @@ def test_record_status(world: tuple[Runtime, list[certificates.Issued]]) -> None
 def test_verify_parses_the_pdf_once(
     world: tuple[Runtime, list[certificates.Issued]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """One builder run of 16 checks reads the embedded credential once (CertificateContracts included)."""
     runtime, certs = world
-    calls: list[int] = []
-    original = _support.read_certificate
+    calls: list[str] = []
+    original = certificate_pdf.read_attachment
 
-    def counted(pdf: bytes) -> certificates.Presented | Fragment:
-        calls.append(len(pdf))
-        return original(pdf)
+    def counted(pdf: bytes, name: str) -> bytes | None:
+        calls.append(name)
+        return original(pdf, name)
 
-    monkeypatch.setattr(_support, "read_certificate", counted)
+    monkeypatch.setattr(certificate_pdf, "read_attachment", counted)
     fragments = verify_target(CertificateTarget(certs[0].pdf), context_of(runtime))
-    assert len(fragments) == 16 and calls == [len(certs[0].pdf)]
+    assert len(fragments) == 16 and calls == [certificates.ATTACHMENT]

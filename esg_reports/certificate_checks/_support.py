@@ -49,8 +49,11 @@ def prepare(targets: Sequence[CertificateTarget], reader: ChainReader) -> None:
     by each check, which says ERROR."""
     parsed = [presented(t) for t in targets]
     if len(targets) > 1:
-        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-            texts = list(pool.map(visible_text, [c.pdf if isinstance(c, Presented) else b"" for c in parsed]))
+        try:
+            with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+                texts = list(pool.map(visible_text, [c.pdf if isinstance(c, Presented) else b"" for c in parsed]))
+        except Exception:  # noqa: BLE001 - VisibleText extracts the text itself and reports what fails
+            texts = [None] * len(parsed)
         for target, cert, text in zip(targets, parsed, texts, strict=True):
             if isinstance(cert, Presented):
                 target.memo[_PRESENTED] = replace(cert, text=text)

@@ -16,21 +16,19 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from web3.exceptions import TransactionNotFound
 
 from esg_reports import certificate_pdf, i18n, vc
 from ledger_service import directory, merkle, safejson
 from ledger_service.canonical import canonical_json
 from ledger_service.chain import Web3ChainClient
-from ledger_service.chain.types import OnChainStatus
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.digests import sm3
 from ledger_service.errors import LedgerError, UnknownEntry
@@ -40,7 +38,7 @@ from ledger_service.keys import KeyStore
 from ledger_service.service import LedgerService
 from ledger_service.verification import Fragment, Reason, Status
 from ledger_service.verification import is_valid as verification_is_valid
-from ledger_service.verification.fragment import coded_errors, not_valid, valid
+from ledger_service.verification.fragment import not_valid
 
 INVALID = Status.INVALID
 
@@ -816,7 +814,7 @@ def visible_text(pdf: bytes) -> str | None:
     return "".join(run.stdout.decode("utf-8", "replace").split()) if run.returncode == 0 else None
 
 
-def _issuer_account(reader: ChainReader, did: str) -> str | None:
+def issuer_account(reader: ChainReader, did: str) -> str | None:
     """The account of the lab that issues the credential, from the consortium registry: its DID names the lab's
     member id (lowercased by did:web, so the registry is asked for it as written and in capitals). Record,
     root and status are read under this account only: another member's anchor of the same digests is that
@@ -829,177 +827,8 @@ def _issuer_account(reader: ChainReader, did: str) -> str | None:
     return None
 
 
-def _same_account(a: Any, b: str) -> bool:
+def same_account(a: Any, b: str) -> bool:
     return str(a).lower() == b.lower()
-
-
-Check = Callable[[Presented, ChainReader], Fragment]
-
-
-@coded_errors("PdfRevisions", "certificate")
-def pdf_revisions(cert: Presented, chain: ChainReader) -> Fragment:
-    """One revision: no incremental update appended (a second revision can change or add anything)."""
-    name = "PdfRevisions"
-    try:
-        with certificate_pdf.open_pdf(cert.pdf) as doc:
-            problem = certificate_pdf.revision_problem(cert.pdf, doc)
-    except certificate_pdf.PdfRefused as error:
-        return not_valid(name, "certificate", INVALID, Reason.PDF_DAMAGED, str(error))
-    if problem is not None:
-        return not_valid(name, "certificate", INVALID, Reason.PDF_INCREMENTAL_UPDATE, problem)
-    return valid(name, "certificate")
-
-
-@coded_errors("PdfActiveContent", "certificate")
-def pdf_active_content(cert: Presented, chain: ChainReader) -> Fragment:
-    """Nothing at document level that can change what is shown or show something else (scripts, open actions,
-    forms, optional content, annotations other than links, other embedded files)."""
-    name = "PdfActiveContent"
-    try:
-        with certificate_pdf.open_pdf(cert.pdf) as doc:
-            problems = certificate_pdf.active_content_problems(doc, ATTACHMENT)
-    except certificate_pdf.PdfRefused as error:
-        return not_valid(name, "certificate", INVALID, Reason.PDF_DAMAGED, str(error))
-    if problems:
-        return not_valid(name, "certificate", INVALID, Reason.PDF_ACTIVE_CONTENT, problems[0], found=problems)
-    return valid(name, "certificate")
-
-
-@coded_errors("PageContent", "certificate")
-def page_content(cert: Presented, chain: ChainReader) -> Fragment:
-    """The pages are those the lab anchored with the credential: their digest, recomputed from this PDF, is
-    the one bound into the anchored leaf (CertificateAnchor checks that binding)."""
-    name = "PageContent"
-    try:
-        with certificate_pdf.open_pdf(cert.pdf) as doc:
-            digest = certificate_pdf.page_digest(doc)
-    except certificate_pdf.PdfRefused as error:
-        return not_valid(name, "certificate", INVALID, Reason.PDF_DAMAGED, str(error))
-    if digest != cert.embedded.page_sm3:
-        return not_valid(
-            name, "certificate", INVALID, Reason.PAGE_DIGEST_MISMATCH, "the pages are not the ones anchored",
-            page_sm3=digest.hex(),
-        )  # fmt: skip
-    return valid(name, "certificate", page_sm3=digest.hex())
-
-
-@coded_errors("CertificateAnchor", "certificate")
-def certificate_anchor(cert: Presented, chain: ChainReader) -> Fragment:
-    """The leaf of credential and page is under the root, and that root was anchored by the issuer, as a
-    certificate root: the RootAnchored event of the stated transaction, emitted by the ledger, names the
-    issuer as submitter and the certificate schema."""
-    name, e = "CertificateAnchor", cert.embedded
-    if not merkle.verify(certificate_leaf(e.credential_sm3, e.page_sm3), e.proof, e.root):
-        return not_valid(name, "certificate", INVALID, Reason.DIGEST_MISMATCH, "not the credential anchored")
-    issuer = _issuer_account(chain, e.issuer_did)
-    if issuer is None:
-        return not_valid(name, "certificate", INVALID, Reason.NOT_ANCHORED, "the issuer is not a member")
-    if int(chain.root_of(e.root, issuer)["anchored_at"]) == 0:
-        return not_valid(name, "certificate", INVALID, Reason.NOT_ANCHORED, "its root is not on chain")
-    try:
-        events = chain.anchor_events(e.tx_hash)
-    except TransactionNotFound:
-        events = []
-    mine = [
-        ev for ev in events
-        if ev["event"] == "RootAnchored" and _same_account(ev["submitter"], issuer) and ev["root"] == e.root
-    ]  # fmt: skip
-    if not mine:
-        return not_valid(
-            name, "certificate", INVALID, Reason.ANCHOR_TX_MISMATCH, "the transaction does not anchor this root"
-        )
-    if mine[0]["schema"] != CERTIFICATE_SCHEMA:
-        return not_valid(
-            name, "certificate", INVALID, Reason.CERTIFICATE_SCHEMA_MISMATCH,
-            f"the issuer anchored this root as another kind (schema {bytes(mine[0]['schema']).hex()})",
-        )  # fmt: skip
-    return valid(name, "certificate", root=e.root.hex(), tx_hash="0x" + e.tx_hash.hex())
-
-
-@coded_errors("CertificateTemplate", "certificate")
-def certificate_template(cert: Presented, chain: ChainReader) -> Fragment:
-    """The template digest is under the same root, anchored by the issuer."""
-    name, e = "CertificateTemplate", cert.embedded
-    issuer = _issuer_account(chain, e.issuer_did)
-    anchored = issuer is not None and int(chain.root_of(e.root, issuer)["anchored_at"]) > 0
-    if anchored and merkle.verify(e.template_sm3, e.template_proof, e.root):
-        return valid(name, "certificate", template_sm3=e.template_sm3.hex())
-    return not_valid(name, "certificate", INVALID, Reason.TEMPLATE_NOT_ANCHORED, "its template is not anchored")
-
-
-@coded_errors("CertificateRecord", "certificate")
-def certificate_record(cert: Presented, chain: ChainReader) -> Fragment:
-    """The embedded record is the one the credential names (its SM3 is the record id), public, and the
-    credential says of it exactly what `record_claims` derives from it: issuer, subject, evidence."""
-    name, e = "CertificateRecord", cert.embedded
-    if e.record_sm3.hex() != e.record_id:
-        return not_valid(
-            name, "certificate", INVALID, Reason.RECORD_DIGEST_MISMATCH,
-            f"the embedded record's SM3 is {e.record_sm3.hex()}, not the record id {e.record_id}",
-        )  # fmt: skip
-    lab = e.record.get("lab")
-    if not isinstance(lab, dict) or vc.member_of_did(e.issuer_did) != lab.get("member_id"):
-        return not_valid(
-            name, "certificate", INVALID, Reason.ISSUER_MISMATCH,
-            f"issued by {e.issuer_did}, not by the record's lab",
-        )  # fmt: skip
-    try:
-        claims = record_claims(e.record, e.issuer_did)
-    except (KeyError, TypeError, AttributeError) as error:
-        return not_valid(
-            name, "certificate", INVALID, Reason.CREDENTIAL_RECORD_MISMATCH,
-            f"the record lacks what a certificate shows ({type(error).__name__}: {error})",
-        )  # fmt: skip
-    if e.record.get("confidentiality") != "public":
-        return not_valid(
-            name, "certificate", INVALID, Reason.CREDENTIAL_RECORD_MISMATCH, "not a public record: no certificate"
-        )
-    if e.issuer_did != claims["issuer"]["id"]:
-        return not_valid(
-            name, "certificate", INVALID, Reason.ISSUER_MISMATCH,
-            f"issued by {e.issuer_did}, but the record is {claims['issuer']['id']}'s",
-        )  # fmt: skip
-    stated = {**e.credential, "issuer": {k: v for k, v in e.credential["issuer"].items() if k != "accreditation"}}
-    wrong = [k for k, v in claims.items() if canonical_json(stated[k]) != canonical_json(v)]
-    status = e.credential["credentialStatus"]
-    if not isinstance(status, list) or [s.get("statusPurpose") if isinstance(s, dict) else None for s in status] != [
-        *vc.PURPOSES
-    ]:
-        wrong.append("credentialStatus")
-    if wrong:
-        return not_valid(
-            name, "certificate", INVALID, Reason.CREDENTIAL_RECORD_MISMATCH,
-            f"the credential's {', '.join(wrong)} differ from what the record says", members=wrong,
-        )  # fmt: skip
-    return valid(name, "certificate", record_id=e.record_id)
-
-
-@coded_errors("CredentialProof", "certificate")
-def credential_proof(cert: Presented, chain: ChainReader) -> Fragment:
-    """The credential's Data Integrity proof (eddsa-jcs-2022) and its SM2 proof hold, with keys the issuer's
-    DID names and the issuer's chain account bound to it: the binding, signed by the account the registry
-    holds for the member, names this DID, this consortium and these keys (docs/formats.md section 9.1)."""
-    name, e, b = "CredentialProof", cert.embedded, cert.embedded.binding
-    deployment = chain.client.deployment
-    member = vc.member_of_did(e.issuer_did)
-    account = _issuer_account(chain, e.issuer_did)
-    try:
-        signer = vc.binding_signer(b)
-    except ValueError as error:
-        return not_valid(name, "certificate", INVALID, Reason.CREDENTIAL_KEY_UNBOUND, str(error))
-    if (
-        account is None or deployment is None or not _same_account(signer, account)
-        or b.get("did") != e.issuer_did or b.get("member") != member
-        or b.get("chainId") != deployment.chain_id or str(b.get("registry")).lower() != deployment.registry.lower()
-    ):  # fmt: skip
-        return not_valid(
-            name, "certificate", INVALID, Reason.CREDENTIAL_KEY_UNBOUND,
-            f"the keys of {e.issuer_did} are not bound to {member}'s registry account on this consortium",
-        )  # fmt: skip
-    problems = vc.proof_problems(e.credential, b["verificationMethods"])
-    if problems:
-        return not_valid(name, "certificate", INVALID, Reason.CREDENTIAL_PROOF_INVALID, problems[0], found=problems)
-    return valid(name, "certificate", did=e.issuer_did)
 
 
 RECALL_IN_FORCE: Final = 2  # RecallRegistry: confirmed and not closed
@@ -1035,62 +864,12 @@ def recalls_covering(chain: ChainReader, record: Mapping[str, Any], record_id: s
     return out
 
 
-@coded_errors("RecordStatus", "status")
-def record_status(cert: Presented, chain: ChainReader) -> Fragment:
-    """The certified record is anchored by the issuer, neither revoked nor superseded, and no recall in force
-    covers it (its lot, its product or the record itself: suspended, as its status list says), now."""
-    name, e = "RecordStatus", cert.embedded
-    issuer = _issuer_account(chain, e.issuer_did)
-    status = chain.status(bytes.fromhex(e.record_id), e.record_root, e.record_proof, issuer)
-    if status is OnChainStatus.ANCHORED:
-        recalls = recalls_covering(chain, e.record, e.record_id)
-        if recalls:
-            return not_valid(
-                name, "status", INVALID, Reason.SUSPENDED_BY_RECALL,
-                f"a recall in force covers the certified item (recall {recalls[0]})", recalls=recalls,
-            )  # fmt: skip
-        return valid(name, "status", record_id=e.record_id, recalls_checked=recalls is not None)
-    code = {OnChainStatus.NONE: Reason.NOT_ANCHORED, OnChainStatus.REVOKED: Reason.REVOKED}.get(
-        status, Reason.SUPERSEDED
-    )
-    return not_valid(name, "status", INVALID, code, f"the record is {status.name.lower()}")
-
-
-@coded_errors("VisibleText", "certificate")
-def page_text(cert: Presented, chain: ChainReader) -> Fragment:
-    """Belt and braces beside PageContent: the page's text (pdftotext) shows the identifiers and the
-    authoritative title."""
-    name = "VisibleText"
-    text = cert.text if cert.text is not None else visible_text(cert.pdf)
-    if text is None:
-        return not_valid(name, "certificate", Status.ERROR, Reason.NO_TEXT_EXTRACTOR, "no pdftotext (poppler)")
-    # pdftotext joins a word broken after a hyphen at a line's end without its hyphen (a long lot id wrapped
-    # there read "LOT-ATTACKproduct"), so hyphens count no more than white space on either side.
-    text = text.replace("-", "")
-    missing = [s for s in ("".join(str(x).split()) for x in cert.embedded.shown) if s.replace("-", "") not in text]
-    if missing:
-        return not_valid(name, "certificate", INVALID, Reason.VISIBLE_TEXT_MISMATCH, f"the page lacks {missing[0]!r}")
-    return valid(name, "certificate")
-
-
-CHECKS: Final[tuple[Check, ...]] = (
-    pdf_revisions,
-    pdf_active_content,
-    page_content,
-    certificate_anchor,
-    certificate_template,
-    certificate_record,
-    credential_proof,
-    record_status,
-    page_text,
-)
-
-
 def verify_pdf(chain: Web3ChainClient, pdf: bytes, reader: ChainReader | None = None) -> list[Fragment]:
     """Every check of a certificate PDF against the consortium's contracts on `chain` (no index needed), one
     fragment each, never an exception: the embedded credential; the PDF's revisions, document-level content
     and pages; the anchor of credential and page, and of the template; the credential against its record; the
-    record's status on chain; the visible text. `reader`: the chain reader of a sweep (verify_pdfs)."""
+    record's status on chain; the visible text (esg_reports/certificate_checks, one module each). `reader`:
+    the chain reader of a sweep (verify_pdfs)."""
     return verify_pdfs(chain, [pdf], reader)[0]
 
 
@@ -1100,34 +879,14 @@ def verify_pdfs(
     """`verify_pdf` for many certificates, with one chain reader for all (docs/architecture.md, "Certificates in
     a batch"): what certificates of one issue share (the issuer's account, its root, its transaction's events)
     is read once, and every record's status is read in one `statusesOf` call before the checks run."""
+    from esg_reports.certificate_checks import CERTIFICATE_CHECKS, prepare
+    from ledger_service.verification import CertificateTarget, Context, verification_builder
+
     reader = ChainReader(chain) if reader is None else reader
-    presented = [read_certificate(pdf) for pdf in pdfs]
-    if len(pdfs) > 1:  # pdftotext, one process per PDF, on every core while this one goes on
-        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-            texts = list(pool.map(visible_text, [c.pdf if isinstance(c, Presented) else b"" for c in presented]))
-        presented = [
-            replace(c, text=t) if isinstance(c, Presented) else c for c, t in zip(presented, texts, strict=True)
-        ]
-    queries = []
-    for cert in presented:
-        if isinstance(cert, Presented):
-            e = cert.embedded
-            try:
-                issuer = _issuer_account(reader, e.issuer_did)
-            except Exception:  # noqa: BLE001 - a node that does not answer: each check meets it and says ERROR
-                issuer = None
-            if issuer is not None:
-                queries.append((bytes.fromhex(e.record_id), e.record_root, list(e.record_proof), issuer))
-    if len(queries) > 1:
-        try:
-            reader.prefetch_statuses(queries)
-        except Exception:  # noqa: BLE001 - read one by one by the checks, which report what fails
-            pass
-    return [
-        [cert] if isinstance(cert, Fragment)
-        else [valid("CertificateCredential", "certificate"), *(check(cert, reader) for check in CHECKS)]
-        for cert in presented
-    ]  # fmt: skip
+    targets = [CertificateTarget(pdf) for pdf in pdfs]
+    prepare(targets, reader)
+    verifier, context = verification_builder(CERTIFICATE_CHECKS), Context(reader, chain.deployment)
+    return [verifier(target, context) for target in targets]
 
 
 def is_valid(fragments: Sequence[Fragment]) -> bool:

@@ -6,6 +6,7 @@ reason code, and none raises."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,16 +15,7 @@ from ledger_service.chain.web3_client import ChainReader
 from ledger_service.store import ContentStore
 from ledger_service.verification.builder import Check, Verifier, verification_builder
 from ledger_service.verification.bundle import BundleInvalid, make_bundle, read_bundle
-from ledger_service.verification.checks import (
-    RECORD_CHECKS,
-    calibration_validity,
-    certificate_contracts,
-    certificate_terms,
-    chain_anchor,
-    issuer_standing,
-    lab_account,
-    operator_signature,
-)
+from ledger_service.verification.checks import RECORD_CHECKS, certificate_contracts, lab_account
 from ledger_service.verification.context import (
     Context,
     TrustAnchor,
@@ -31,7 +23,7 @@ from ledger_service.verification.context import (
     genuine_deployment,
     read_trust_anchor,
 )
-from ledger_service.verification.fragment import Fragment, Reason, Status, error_fragment, is_valid, not_valid
+from ledger_service.verification.fragment import Fragment, Reason, Status, is_valid, not_valid
 from ledger_service.verification.target import (
     Anchor,
     CertificateTarget,
@@ -46,79 +38,30 @@ from ledger_service.verification.target import (
 verify_record = verification_builder(RECORD_CHECKS)
 
 
-verify_certificate_contracts = verification_builder([certificate_contracts.CHECK])
+@functools.cache
+def certificate_verifier() -> Verifier:
+    """The certificate verifier: CertificateContracts, the certificate's own checks and the record checks over
+    the record it certifies (esg_reports/certificate_checks, one module each; imported here lazily: ledger_service
+    does not depend on esg_reports at import time), composed by `verification_builder`."""
+    from esg_reports.certificate_checks import CERTIFICATE_CHECKS, CERTIFIED_RECORD_CHECKS
 
-# What a certificate states holds only if its record does: the record checks the certificate's own do not
-# cover (its anchor and header, its calibration then and now, its lab's accreditation at anchor time, its
-# signatures), run over the embedded record and the anchor its credential states. Without them a certificate
-# went on verifying after its record's calibration was withdrawn (docs/threat-model.md).
-verify_certified_record = verification_builder(
-    [chain_anchor.CHECK, calibration_validity.CHECK, certificate_terms.CHECK, issuer_standing.CHECK,
-     operator_signature.CHECK]
-)  # fmt: skip
-CERTIFIED_RECORD = "CertifiedRecord"
-
-
-def _certified_record(pdf: bytes) -> RecordTarget | Fragment | None:
-    """The record a certificate embeds, anchored as its credential's chainAnchor says; None where the PDF
-    carries no credential that parses (the certificate checks say why); an INVALID fragment where the anchor
-    stated is not one."""
-    from esg_reports.certificates import Presented, read_certificate
-
-    presented = read_certificate(pdf)
-    if not isinstance(presented, Presented):
-        return None
-    e = presented.embedded
-    stated = e.credential["chainAnchor"]
-    try:
-        tier, chain_id, ledger = str(stated["tier"]), stated["chainId"], str(stated["contract"])
-        block, tx_hash = stated["blockNumber"], stated["txHash"]
-        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (chain_id, block)):
-            raise TypeError("chainId and blockNumber must be integers")
-        if not (isinstance(tx_hash, str) and tx_hash.startswith("0x") and len(tx_hash) == 66):
-            raise TypeError("txHash must be 0x and 32 bytes of hex")
-        bytes.fromhex(tx_hash[2:])
-    except (KeyError, TypeError, ValueError) as error:
-        message = f"credential.chainAnchor does not state the record's anchor ({type(error).__name__}: {error})"
-        return not_valid(CERTIFIED_RECORD, "anchored", Status.INVALID, Reason.CREDENTIAL_MALFORMED, message)
-    root = None if e.record_root is None else e.record_root.hex()
-    anchor = Anchor(tier, chain_id, ledger, tx_hash, block, None, root,
-                    [p.hex() for p in e.record_proof])  # fmt: skip
-    return RecordTarget(Evidence(e.record, e.record_id, anchor), "bundle")
-
-
-def _verify_certificate(target: CertificateTarget, context: Context) -> list[Fragment]:
-    return verify_certificates([target], context)[0]
+    return verification_builder([certificate_contracts.CHECK, *CERTIFICATE_CHECKS, *CERTIFIED_RECORD_CHECKS])
 
 
 def verify_certificates(targets: Sequence[CertificateTarget], context: Context) -> list[list[Fragment]]:
     """`verify` for many certificate PDFs, on the context's one chain reader: what they share is read once and
-    their records' statuses in one call (esg_reports.certificates.verify_pdfs)."""
-    from esg_reports.certificates import verify_pdfs
+    their records' statuses in one call (esg_reports.certificate_checks.prepare), then one builder run each."""
+    from esg_reports.certificate_checks import prepare
 
-    try:
-        checks = verify_pdfs(context.chain.client, [t.pdf for t in targets], context.chain)
-    except Exception as error:  # a node down, or a bug: an ERROR fragment, never an exception
-        checks = [[error_fragment("CertificateCredential", "certificate", error)] for _ in targets]
-    out = []
-    for target, fragments in zip(targets, checks, strict=True):
-        own = list(fragments)
-        try:
-            record = _certified_record(target.pdf)
-        except Exception as error:  # noqa: BLE001 - never an exception out of verification
-            record = error_fragment(CERTIFIED_RECORD, "anchored", error)
-        if isinstance(record, Fragment):
-            own.append(record)
-        elif record is not None:
-            own += verify_certified_record(record, context)
-        out.append(verify_certificate_contracts(target, context) + own)
-    return out
+    prepare(targets, context.chain)
+    verifier = certificate_verifier()
+    return [verifier(target, context) for target in targets]
 
 
 def verify(target: Target, context: Context) -> list[Fragment]:
     """Every check over the target, in a fixed order."""
     if isinstance(target, CertificateTarget):
-        return _verify_certificate(target, context)
+        return verify_certificates([target], context)[0]
     return verify_record(_with_chain_anchor(target, context), context)
 
 
@@ -207,6 +150,7 @@ __all__ = [
     "read_bundle",
     "read_trust_anchor",
     "record_context",
+    "certificate_verifier",
     "verification_builder",
     "verify",
     "verify_bundles",

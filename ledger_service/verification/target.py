@@ -51,9 +51,12 @@ class RecordTarget:
 
 @dataclass(frozen=True)
 class CertificateTarget:
-    """A certificate PDF, as received: every byte of it is evidence."""
+    """A certificate PDF, as received: every byte of it is evidence. `memo` holds what the checks derive from
+    those bytes (the parsed attachment, the visible text, the certified record), computed once per target
+    however many checks read it (esg_reports/certificate_checks)."""
 
     pdf: bytes
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 Target = RecordTarget | CertificateTarget

@@ -112,6 +112,36 @@ def test_a_forgers_copy_of_the_contracts_verifies_only_for_whoever_believes_the_
     assert undetermined["valid"] is False
 
 
+def test_a_certificate_the_forgers_ledger_anchored_is_untrusted_emitter(chain: tuple[str, Member, Member]) -> None:
+    """The forger's copy of the contracts issues a certificate in the genuine lab's name (its member id) and
+    anchors its root: the RootAnchored event is the forger's ledger's, and CertificateAnchor says so
+    (UNTRUSTED_EMITTER, as ChainAnchor does of a record) rather than only NOT_ANCHORED."""
+    from esg_reports import certificates
+    from ledger_service.verification import CertificateTarget, passes
+
+    url, genuine, forger = chain
+    record_id, _, _ = _bundle(forger, "tensile_test", 41)
+    [cert] = certificates.issue(forger.runtime.service, [record_id], ["en"], "https://verify.lab.test",
+                                keys=forger.runtime.keys)  # fmt: skip
+    assert cert.embedded["record"]["lab"]["member_id"] == LAB
+    trusted, forged = genuine.runtime.service.chain.deployment, forger.runtime.service.chain.deployment
+    assert trusted is not None and forged is not None
+    client = JsonRpcChainClient(url)
+    client.attach(trusted)
+    target = CertificateTarget(cert.pdf)
+    fragments = verify(target, Context(ChainReader(client), trusted))
+    codes = _codes(fragments)
+    assert codes["CertificateAnchor"] == "UNTRUSTED_EMITTER", [f.to_json() for f in fragments]
+    anchor = next(f for f in fragments if f.name == "CertificateAnchor")
+    assert str(anchor.data["emitter"]).lower() == forged.ledger.lower()
+    assert codes["CertificateContracts"] == "UNTRUSTED_CONTRACTS" and not passes(target, fragments)
+    # Believing the forger's contracts, the same certificate verifies: the emitter is all that tells them apart.
+    believed = JsonRpcChainClient(url)
+    believed.attach(forged)
+    own = {f.name: f.status for f in verify(CertificateTarget(cert.pdf), Context(ChainReader(believed), None))}
+    assert own["CertificateAnchor"] == "VALID"
+
+
 def test_a_trust_file_that_does_not_lead_to_a_consortium_is_refused_naming_it(
     chain: tuple[str, Member, Member], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

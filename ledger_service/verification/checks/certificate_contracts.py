@@ -17,12 +17,17 @@ def applies(target: Target) -> bool:
 
 
 def verify(target: CertificateTarget, context: Context) -> Fragment:
-    from esg_reports.certificates import embedded_credential
+    from esg_reports.certificate_checks._support import presented
+    from esg_reports.certificates import Presented, embedded_credential
 
     trusted = context.trusted
     if trusted is None:
         return no_trust_anchor(NAME, "certificate")
-    anchor = ((embedded_credential(target.pdf) or {}).get("credential") or {}).get("chainAnchor")
+    found = presented(target)  # the target's one parse; a credential that does not parse is read as any JSON
+    if isinstance(found, Presented):
+        anchor = found.embedded.credential.get("chainAnchor")
+    else:
+        anchor = ((embedded_credential(target.pdf) or {}).get("credential") or {}).get("chainAnchor")
     if not isinstance(anchor, dict):
         return not_valid(NAME, "certificate", Status.INVALID, Reason.NO_CREDENTIAL, "no credential names a chain")
     if anchor.get("chainId") != trusted.chain_id:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger_service import merkle
-from ledger_service.ids import header_of, schema_key
+from ledger_service.ids import header_of, measured_at, schema_key
 from ledger_service.records import RECORD_TYPE_CODES
 from ledger_service.verification.builder import Check
 from ledger_service.verification.checks._support import is_record, lab_account, same_address
@@ -113,6 +113,17 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
             block_number=found["block_number"],
             block_hash="0x" + found["block_hash"].hex(),
         )
+    if a.tier == "C" and "measured_at" in ev.record:
+        # Tiers A and B carry the header, and the contract refuses a measured_at later than the block
+        # (MEASURED_IN_FUTURE); a tier C root carries none, so the record's date is compared with the root's
+        # anchoring here: an anchor cannot prove a measurement made after it (docs/threat-model.md).
+        anchored_at = chain.root_of(bytes.fromhex(a.root or ""), lab)["anchored_at"]
+        if measured_at(ev.record) > anchored_at:
+            return _invalid(
+                Reason.MEASURED_AFTER_ANCHOR,
+                "the record is dated later than the block that anchored its root",
+                anchored_at=anchored_at,
+            )
     return valid(NAME, "anchored", tier=a.tier, tx_hash=a.tx_hash, block_number=a.block_number)
 
 

@@ -1,0 +1,84 @@
+"""Second attack round on the merged main (issues 13 and 16): what the first two attackers did not try.
+
+Each test is an attack: a forged or false input that must never verify VALID (docs/threat-model.md)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from ledger_service import merkle
+from ledger_service.canonical import canonical_json
+from ledger_service.chain.web3_client import ChainReader
+from ledger_service.config import Settings
+from ledger_service.demo import LAB, Demo
+from ledger_service.digests import digest_bytes
+from ledger_service.ids import schema_key
+from ledger_service.runtime import Runtime, open_runtime
+from ledger_service.verification import Fragment, is_valid, read_bundle
+from ledger_service.verification.bundle import FORMAT
+from tests.utils.verifying import verify_target
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Demo]]:
+    runtime = open_runtime(Settings(data_dir=tmp_path_factory.mktemp("round2")))
+    demo = Demo(runtime.service, runtime.keys)
+    demo.found_consortium()
+    demo.calibrate_instruments()
+    yield runtime, demo
+    runtime.engine.dispose()
+
+
+def _rid(doc: dict[str, Any]) -> str:
+    return digest_bytes(canonical_json(doc)).sm3_hex
+
+
+def _codes(fragments: list[Fragment]) -> dict[str, str | None]:
+    return {f.name: (f.reason or {}).get("code") for f in fragments if f.status.value != "VALID"}
+
+
+def _iso(t: int) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _bundle(runtime: Runtime, doc: dict[str, Any], tier: str, receipt: Any, ids: list[bytes], i: int = 0) -> Any:
+    d = runtime.service.chain.deployment
+    assert d is not None
+    return {
+        "format": FORMAT, "record_id": _rid(doc), "sha256": digest_bytes(canonical_json(doc)).sha256_hex,
+        "record": doc,
+        "chain": {"chain_id": d.chain_id, "registry": d.registry, "ledger": d.ledger, "recalls": d.recalls},
+        "anchor": {"tier": tier, "tx_hash": "0x" + receipt.tx_hash.hex(), "block_number": receipt.block_number,
+                   "block_hash": "0x" + ChainReader(runtime.service.chain).block_hash(receipt.block_number).hex(),
+                   "root": merkle.root(ids).hex(), "leaf_index": i,
+                   "proof": [p.hex() for p in merkle.proof(ids, i)], "hash": ""},
+    }  # fmt: skip
+
+
+def _xrf(runtime: Runtime, demo: Demo, i: int) -> dict[str, Any]:
+    _, doc = runtime.service.record_document(demo.record("xrf_analysis", i)[0])
+    return copy.deepcopy(doc)
+
+
+def test_a_tier_c_record_measured_after_its_root_was_anchored_is_invalid(world: tuple[Runtime, Demo]) -> None:
+    """Tiers A and B refuse a measured_at later than the block (QualityLedgerMeasuredInFuture); a tier C root
+    carries no header, so the lab anchors today a root over an XRF analysis dated next week (inside its
+    calibration's window): the anchor then proves the record existed before the measurement it reports."""
+    runtime, demo = world
+    service, chain = runtime.service, runtime.service.chain
+    now = int(chain.w3.eth.get_block("latest")["timestamp"])
+    honest = _xrf(runtime, demo, 11)
+    future = copy.deepcopy(honest)
+    future["measured_at"] = _iso(now + 7 * 86400)
+    ids = [bytes.fromhex(_rid(honest)), bytes.fromhex(_rid(future))]
+    receipt = chain.anchor_root(service.accounts[LAB], ids, schema_key("xrf_analysis", "1"))
+    ok = verify_target(read_bundle(_bundle(runtime, honest, "C", receipt, ids, 0)), chain)
+    assert is_valid(ok), _codes(ok)  # the same root, the honest record: VALID
+    fragments = verify_target(read_bundle(_bundle(runtime, future, "C", receipt, ids, 1)), chain)
+    assert not is_valid(fragments), "a record measured after its anchor verified VALID"
+    assert _codes(fragments).get("ChainAnchor") == "MEASURED_AFTER_ANCHOR", _codes(fragments)

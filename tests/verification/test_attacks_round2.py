@@ -5,6 +5,7 @@ Each test is an attack: a forged or false input that must never verify VALID (do
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,9 +16,10 @@ from ledger_service import merkle
 from ledger_service.canonical import canonical_json
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.config import Settings
-from ledger_service.demo import LAB, Demo
+from ledger_service.demo import CAL, LAB, Demo
 from ledger_service.digests import digest_bytes
-from ledger_service.ids import schema_key
+from ledger_service.ids import header_of, instrument_key, schema_key
+from ledger_service.index import crud
 from ledger_service.runtime import Runtime, open_runtime
 from ledger_service.verification import Fragment, is_valid, read_bundle
 from ledger_service.verification.bundle import FORMAT
@@ -82,3 +84,47 @@ def test_a_tier_c_record_measured_after_its_root_was_anchored_is_invalid(world: 
     fragments = verify_target(read_bundle(_bundle(runtime, future, "C", receipt, ids, 1)), chain)
     assert not is_valid(fragments), "a record measured after its anchor verified VALID"
     assert _codes(fragments).get("ChainAnchor") == "MEASURED_AFTER_ANCHOR", _codes(fragments)
+
+
+def test_a_tier_c_record_whose_calibration_was_registered_after_its_root_is_invalid(
+    world: tuple[Runtime, Demo],
+) -> None:
+    """Tiers A and B are refused unless the calibration is registered on the lab's instrument when they are
+    anchored (QualityLedgerCalibrationNotRegistered); a tier C root is not. So a lab anchors an XRF analysis
+    citing a certificate nobody has anchored, and later has a calibration lab anchor one whose window reaches
+    back over it: the record, measured uncalibrated, turned VALID after the fact."""
+    runtime, demo = world
+    service, chain = runtime.service, runtime.service.chain
+    lab, cal = service.accounts[LAB], service.accounts[CAL]
+    now = int(chain.w3.eth.get_block("latest")["timestamp"])
+    with service.sessions() as session:
+        row = crud.get_record(session=session, record_id=demo.certificates["XRF-01"])
+        assert row is not None
+        certificate = json.loads(row.canonical)
+    certificate["report_id"] = "CAL-XRF-01-LATE"
+    certificate["measured_at"] = _iso(now - 10 * 86400)
+    certificate["results"]["valid_from"] = _iso(now - 10 * 86400)
+    certificate["results"]["valid_until"] = _iso(now + 300 * 86400)
+    cert_id = _rid(certificate)
+    doc = _xrf(runtime, demo, 12)
+    doc["measured_at"] = _iso(now - 86400)
+    doc["instrument"]["calibration"] = {
+        "certificate_record_id": cert_id,
+        "valid_from": certificate["results"]["valid_from"],
+        "valid_until": certificate["results"]["valid_until"],
+    }
+    ids = [bytes.fromhex(_rid(doc))]
+    receipt = chain.anchor_root(lab, ids, schema_key("xrf_analysis", "1"))  # no such calibration yet
+    before = verify_target(read_bundle(_bundle(runtime, doc, "C", receipt, ids)), chain)
+    assert _codes(before).get("CalibrationValidity") == "CALIBRATION_NOT_ANCHORED", _codes(before)
+    # The calibration lab anchors the certificate afterwards; the lab registers it on its instrument.
+    h = header_of(certificate, bytes.fromhex(cert_id))
+    terms = (instrument_key("XRF-01"), lab, now - 10 * 86400, now + 300 * 86400)
+    header = (h.record_id, h.instrument_id, h.calibration_digest, h.operator_id, h.measured_at)
+    chain._transact(cal, chain.ledger.functions.anchorCalibration(header, terms))
+    chain._transact(
+        lab, chain.ledger.functions.registerCalibration(instrument_key("XRF-01"), cal, bytes.fromhex(cert_id))
+    )
+    after = verify_target(read_bundle(_bundle(runtime, doc, "C", receipt, ids)), chain)
+    assert not is_valid(after), "a calibration registered after the record's anchoring made it VALID"
+    assert _codes(after).get("CalibrationValidity") == "CALIBRATION_NOT_ANCHORED", _codes(after)

@@ -26,6 +26,22 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
             Reason.CALIBRATION_NOT_ANCHORED,
             "no such calibration is registered",
         )
+    anchor = target.evidence.anchor
+    if anchor is not None and anchor.tier == "C" and anchor.root:
+        # Tiers A and B are refused on chain unless the calibration is registered when they are anchored; a tier
+        # C root carries no header, so the same holds here: a calibration registered after the root cannot
+        # make a record measured before it calibrated after the fact (docs/threat-model.md).
+        anchored_at = chain.root_of(bytes.fromhex(anchor.root), lab_account(target.evidence, chain))["anchored_at"]
+        if anchored_at and window["registered_at"] > anchored_at:
+            return not_valid(
+                NAME,
+                "calibration",
+                Status.INVALID,
+                Reason.CALIBRATION_NOT_ANCHORED,
+                "the calibration was registered after the record's root was anchored",
+                registered_at=window["registered_at"],
+                anchored_at=anchored_at,
+            )
     if window["withdrawn"]:
         # Set by the contract when the certificate's own issuer (or a regulator) revoked or superseded it.
         return not_valid(

@@ -128,3 +128,35 @@ def test_a_tier_c_record_whose_calibration_was_registered_after_its_root_is_inva
     after = verify_target(read_bundle(_bundle(runtime, doc, "C", receipt, ids)), chain)
     assert not is_valid(after), "a calibration registered after the record's anchoring made it VALID"
     assert _codes(after).get("CalibrationValidity") == "CALIBRATION_NOT_ANCHORED", _codes(after)
+
+
+def test_a_key_enrolled_after_the_record_was_anchored_does_not_sign_it(world: tuple[Runtime, Demo]) -> None:
+    """A signature is a person's only if their lab had enrolled the key when the record was anchored: a record
+    anchored with a key nobody enrolled (an impostor's, a leaked one) turned VALID once the lab enrolled that
+    key later, as a withdrawal's mirror image (SIGNER_WITHDRAWN)."""
+    from ledger_service import signatures
+
+    runtime, demo = world
+    service, chain = runtime.service, runtime.service.chain
+    raw, _ = demo.record("xrf_analysis", 13)
+    operator = raw["operator"]["id"]
+    runtime.keys.signer(LAB, operator)  # a key made, never enrolled
+    _, doc = service.record_document(demo.sign(raw, ("performed",)))
+    doc = copy.deepcopy(doc)
+    ids = [bytes.fromhex(_rid(doc))]
+    receipt = chain.anchor_root(service.accounts[LAB], ids, schema_key("xrf_analysis", "1"))
+    before = verify_target(read_bundle(_bundle(runtime, doc, "C", receipt, ids)), chain)
+    assert _codes(before).get("OperatorSignature") == "SIGNER_NOT_ENROLLED", _codes(before)
+    signatures.enrol(service, runtime.keys, lab=LAB, signer=operator, actor=LAB)  # afterwards
+    after = verify_target(read_bundle(_bundle(runtime, doc, "C", receipt, ids)), chain)
+    assert not is_valid(after), "a key enrolled after the record's anchoring signed it"
+    assert _codes(after).get("OperatorSignature") == "SIGNER_NOT_ENROLLED", _codes(after)
+    # Signed by the key now enrolled, a fresh record verifies.
+    again = next(
+        r for r in (demo.record("xrf_analysis", 14 + i)[0] for i in range(200)) if r["operator"]["id"] == operator
+    )
+    _, fresh = service.record_document(demo.sign(again, ("performed",)))
+    ids = [bytes.fromhex(_rid(fresh))]
+    receipt = chain.anchor_root(service.accounts[LAB], ids, schema_key("xrf_analysis", "1"))
+    ok = verify_target(read_bundle(_bundle(runtime, dict(fresh), "C", receipt, ids)), chain)
+    assert is_valid(ok), _codes(ok)

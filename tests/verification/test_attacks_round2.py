@@ -5,6 +5,7 @@ Each test is an attack: a forged or false input that must never verify VALID (do
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from ledger_service.demo import CAL, LAB, Demo
 from ledger_service.digests import digest_bytes
 from ledger_service.ids import header_of, instrument_key, schema_key
 from ledger_service.index import crud
+from ledger_service.records import RECORD_TYPE_CODES
 from ledger_service.runtime import Runtime, open_runtime
 from ledger_service.verification import Fragment, is_valid, read_bundle
 from ledger_service.verification.bundle import FORMAT
@@ -160,3 +162,53 @@ def test_a_key_enrolled_after_the_record_was_anchored_does_not_sign_it(world: tu
     receipt = chain.anchor_root(service.accounts[LAB], ids, schema_key("xrf_analysis", "1"))
     ok = verify_target(read_bundle(_bundle(runtime, dict(fresh), "C", receipt, ids)), chain)
     assert is_valid(ok), _codes(ok)
+
+
+def test_a_tier_b_batch_whose_headers_lie_about_the_record_is_invalid(world: tuple[Runtime, Demo]) -> None:
+    """Tier B's contract checks the headers in the transaction's calldata, but the chain keeps only the root:
+    nothing binds a header to the record its id is the SM3 of. A lab sends a header with a past measured_at and
+    a registered calibration for records that say otherwise: one dated next week, one citing a calibration
+    registered only later. Neither may verify VALID (the same rules as tier C)."""
+    runtime, demo = world
+    service, chain = runtime.service, runtime.service.chain
+    lab, cal = service.accounts[LAB], service.accounts[CAL]
+    now = int(chain.w3.eth.get_block("latest")["timestamp"])
+    honest = _xrf(runtime, demo, 31)
+    future = copy.deepcopy(honest)
+    future["measured_at"] = _iso(now + 7 * 86400)
+    late = copy.deepcopy(honest)
+    late["report_id"] = "XRF-LATE-CALIBRATION"
+    with service.sessions() as session:
+        row = crud.get_record(session=session, record_id=demo.certificates["XRF-01"])
+        assert row is not None
+        certificate = json.loads(row.canonical)
+    certificate["report_id"] = "CAL-XRF-01-LATE-B"
+    certificate["measured_at"] = _iso(now - 10 * 86400)
+    certificate["results"]["valid_from"] = _iso(now - 10 * 86400)
+    certificate["results"]["valid_until"] = _iso(now + 300 * 86400)
+    cert_id = _rid(certificate)
+    late["instrument"]["calibration"] = {
+        "certificate_record_id": cert_id,
+        "valid_from": certificate["results"]["valid_from"],
+        "valid_until": certificate["results"]["valid_until"],
+    }
+    docs = [honest, future, late]
+    truthful = header_of(honest, bytes.fromhex(_rid(honest)))  # what the contract is shown for each record
+    headers = [dataclasses.replace(truthful, record_id=bytes.fromhex(_rid(d))) for d in docs]
+    receipt = chain.anchor_batch(lab, RECORD_TYPE_CODES["xrf_analysis"], headers)
+    h = header_of(certificate, bytes.fromhex(cert_id))
+    terms = (instrument_key("XRF-01"), lab, now - 10 * 86400, now + 300 * 86400)
+    header = (h.record_id, h.instrument_id, h.calibration_digest, h.operator_id, h.measured_at)
+    chain._transact(cal, chain.ledger.functions.anchorCalibration(header, terms))
+    chain._transact(
+        lab, chain.ledger.functions.registerCalibration(instrument_key("XRF-01"), cal, bytes.fromhex(cert_id))
+    )
+    ids = sorted(bytes.fromhex(_rid(d)) for d in docs)
+
+    def fragments(doc: dict[str, Any]) -> list[Fragment]:
+        i = ids.index(bytes.fromhex(_rid(doc)))
+        return verify_target(read_bundle(_bundle(runtime, doc, "B", receipt, ids, i)), chain)
+
+    assert is_valid(fragments(honest)), _codes(fragments(honest))
+    assert _codes(fragments(future)).get("ChainAnchor") == "MEASURED_AFTER_ANCHOR", _codes(fragments(future))
+    assert _codes(fragments(late)).get("CalibrationValidity") == "CALIBRATION_NOT_ANCHORED", _codes(fragments(late))

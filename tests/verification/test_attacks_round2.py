@@ -212,3 +212,49 @@ def test_a_tier_b_batch_whose_headers_lie_about_the_record_is_invalid(world: tup
     assert is_valid(fragments(honest)), _codes(fragments(honest))
     assert _codes(fragments(future)).get("ChainAnchor") == "MEASURED_AFTER_ANCHOR", _codes(fragments(future))
     assert _codes(fragments(late)).get("CalibrationValidity") == "CALIBRATION_NOT_ANCHORED", _codes(fragments(late))
+
+
+def _signed(runtime: Runtime, demo: Demo, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    raw, files = demo.record("xrf_analysis", i)
+    runtime.keys.signer(LAB, raw["operator"]["id"])
+    return raw, demo.sign(runtime.service.with_attachments(raw, files), ("performed",))
+
+
+def test_the_signature_rule_at_ingest_takes_no_made_up_signature_entry(world: tuple[Runtime, Demo]) -> None:
+    """A lab whose profile requires its operators' signatures refused an unsigned record, but took any entry
+    that said `performed` by the operator, `{"signer": ..., "meaning": "performed"}` and nothing else: the
+    record was anchored carrying a signature that is none (21 CFR Part 11 11.70, gone at the ledger's door)."""
+    from ledger_service import rules
+
+    runtime, demo = world
+    raw, signed = _signed(runtime, demo, 15)
+    rules.check_signatures(signed, {"xrf_analysis"})  # a real signature: taken
+    made_up = {**copy.deepcopy(raw), "signatures": [{"signer": raw["operator"]["id"], "meaning": "performed"}]}
+    with pytest.raises(rules.Forbidden) as refused:
+        rules.check_signatures(made_up, {"xrf_analysis"})
+    assert refused.value.code == "SIGNATURE_REQUIRED" and refused.value.field == "signatures"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ingest checks only that a well-formed performed entry by the operator is there, not that its SM2 "
+    "value holds: the form signed is the stored one (attachments resolved, confidential CIDs made at "
+    "submission), so the check belongs in LedgerService.submit, not in rules (left to the lead)",
+)
+def test_the_signature_rule_at_ingest_takes_no_forged_signature(world: tuple[Runtime, Demo]) -> None:
+    """A well-formed entry with a made-up SM2 value, or a random key's signature, passes the rule at ingest
+    and is anchored (verification says SIGNATURE_INVALID / SIGNER_NOT_ENROLLED afterwards)."""
+    import base64
+
+    from ledger_service import rules
+    from ledger_service.crypto import sm2
+
+    runtime, demo = world
+    _, signed = _signed(runtime, demo, 16)
+    forged = copy.deepcopy(signed)
+    forged["signatures"][0]["value"] = base64.b64encode(b"\x30" + bytes(70)).decode()
+    other = copy.deepcopy(signed)
+    other["signatures"][0]["public_key"] = sm2.PrivateKey.generate().public_key.to_bytes().hex()
+    for fake in (forged, other):
+        with pytest.raises(rules.Forbidden):
+            rules.check_signatures(fake, {"xrf_analysis"})

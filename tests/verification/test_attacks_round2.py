@@ -258,3 +258,21 @@ def test_the_signature_rule_at_ingest_takes_no_forged_signature(world: tuple[Run
     for fake in (forged, other):
         with pytest.raises(rules.Forbidden):
             rules.check_signatures(fake, {"xrf_analysis"})
+
+
+def test_a_sweep_of_bundles_does_not_raise_on_a_record_whose_lab_is_not_an_object(
+    world: tuple[Runtime, Demo],
+) -> None:
+    """verify_many (the sweep of bundles) looked the lab up before any check ran: a bundle whose record says
+    `"lab": "LAB-SZ"` raised AttributeError out of verification instead of a verdict."""
+    from ledger_service.verification import record_context, verify_many
+
+    runtime, demo = world
+    service, chain = runtime.service, runtime.service.chain
+    doc = _xrf(runtime, demo, 17)
+    ids = [bytes.fromhex(_rid(doc))]
+    receipt = chain.anchor_root(service.accounts[LAB], ids, schema_key("xrf_analysis", "1"))
+    doc["lab"] = "LAB-SZ"
+    target = read_bundle(_bundle(runtime, doc, "C", receipt, [bytes.fromhex(_rid(doc))]))
+    [fragments] = verify_many([target], record_context(ChainReader(chain)))
+    assert not is_valid(fragments) and _codes(fragments).get("ChainAnchor") == "NOT_ANCHORED", _codes(fragments)

@@ -706,11 +706,8 @@ def verify_command(
         from ledger_service.verification import (
             Context,
             RecordTarget,
-            UntrustedAnchor,
-            genuine_deployment,
             load_target,
             passes,
-            read_trust_anchor,
             verify,
         )
 
@@ -751,18 +748,7 @@ def verify_command(
                         subject = RecordTarget(replace(evidence, record=subject.evidence.record), "file")
                     except LedgerError:  # not in this index: the checks say what the chain says
                         pass
-                trusted = rt.service.chain.deployment
-                if consortium is not None and trusted is not None:
-                    try:
-                        named = genuine_deployment(rt.service.chain, read_trust_anchor(consortium))
-                    except UntrustedAnchor as error:
-                        raise Failed(f"{consortium}: {error}") from None
-                    if (named.chain_id, named.ledger.lower()) != (trusted.chain_id, trusted.ledger.lower()):
-                        # This data directory reads its own consortium's contracts; another one's are checked by URL.
-                        raise Failed(
-                            f"{consortium}: names another consortium than {settings.data_dir}'s: "
-                            "verify against it with --rpc URL"
-                        )
+                trusted = _own_consortium(rt, consortium, settings.data_dir)
                 store = _ipfs_store(ipfs) or rt.service.store
                 context = Context(ChainReader(rt.service.chain), trusted, store, skip_content)
                 result["fragments"] = verify(subject, context)
@@ -781,6 +767,23 @@ def verify_command(
     verdict = _verdict(fragments, ok)
     if verdict is not Exit.OK:
         raise typer.Exit(code=verdict)
+
+
+def _own_consortium(rt: Any, consortium: Path | None, data_dir: Path) -> Any:
+    """The deployment a data directory verifies against: its own consortium's. A trust file naming another
+    consortium is refused naming the file, never ignored (docs/threat-model.md)."""
+    from ledger_service.verification import UntrustedAnchor, genuine_deployment, read_trust_anchor
+
+    trusted = rt.service.chain.deployment
+    if consortium is not None and trusted is not None:
+        try:
+            named = genuine_deployment(rt.service.chain, read_trust_anchor(consortium))
+        except UntrustedAnchor as error:
+            raise Failed(f"{consortium}: {error}") from None
+        if (named.chain_id, named.ledger.lower()) != (trusted.chain_id, trusted.ledger.lower()):
+            # This data directory reads its own consortium's contracts; another one's are checked by URL.
+            raise Failed(f"{consortium}: names another consortium than {data_dir}'s: verify against it with --rpc URL")
+    return trusted
 
 
 def _verify_certificates(paths: list[Path], rpc: str | None, consortium: Path | None, as_json: bool) -> None:
@@ -806,8 +809,8 @@ def _verify_certificates(paths: list[Path], rpc: str | None, consortium: Path | 
             with _direct_context(node, consortium, targets[0], None, False) as context:
                 checked = verify_certificates(targets, context)
         else:
-            with _runtime() as rt:
-                context = Context(ChainReader(rt.service.chain), rt.service.chain.deployment, None, False)
+            with _runtime() as rt:  # the trust file given is checked as for one PDF (it was ignored)
+                context = Context(ChainReader(rt.service.chain), _own_consortium(rt, consortium, settings.data_dir))
                 checked = verify_certificates(targets, context)
         results.extend((p, f, passes(t, f)) for p, t, f in zip(paths, targets, checked, strict=True))
 

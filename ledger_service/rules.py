@@ -53,7 +53,8 @@ def check_signatures(raw: Mapping[str, Any], signed_types: Collection[str]) -> N
     operator = raw.get("operator", {}).get("id") if isinstance(raw.get("operator"), Mapping) else None
     entries = raw.get("signatures")
     signed = isinstance(entries, list) and any(
-        isinstance(e, Mapping) and e.get("meaning") == "performed" and e.get("signer") == operator for e in entries
+        isinstance(e, Mapping) and e.get("meaning") == "performed" and e.get("signer") == operator and _parses(e)
+        for e in entries
     )
     if not signed:
         raise Forbidden(
@@ -62,6 +63,18 @@ def check_signatures(raw: Mapping[str, Any], signed_types: Collection[str]) -> N
             "with `qledger sign` first",
             "signatures",
         )
+
+
+def _parses(entry: Mapping[str, Any]) -> bool:
+    """Whether a signature entry is one at all (every field, a key and a value that decode): an entry that only
+    says `performed` by the operator was taken as the signature the rule asks for."""
+    from ledger_service import signatures
+
+    try:
+        signatures.parse(entry)
+    except ValueError:
+        return False
+    return True
 
 
 def check_revoke(member: str, roles: int, owner: str) -> None:

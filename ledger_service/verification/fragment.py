@@ -81,6 +81,7 @@ class Reason(StrEnum):
     CREDENTIAL_KEY_UNBOUND = "CREDENTIAL_KEY_UNBOUND"  # the issuer's DID keys are not bound to its registry account
     UNTRUSTED_EMITTER = "UNTRUSTED_EMITTER"  # the anchoring event was emitted by another contract than the ledger
     SUSPENDED_BY_RECALL = "SUSPENDED_BY_RECALL"  # a certificate whose item a recall in force covers
+    MEASURED_AFTER_ANCHOR = "MEASURED_AFTER_ANCHOR"  # a record dated later than the block that anchored it
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Codes whose negative test lives in another file (which must assert the code).
 ELSEWHERE = {
     "RECORD_TYPE_MISMATCH": "tests/verification/test_forgeries.py",
+    "MEASURED_AFTER_ANCHOR": "tests/verification/test_attacks_round2.py",
     "TIER_MISMATCH": "tests/verification/test_forgeries.py",
     "UNTRUSTED_CONTRACTS": "tests/verification/test_trust_and_content.py",
     "UNTRUSTED_EMITTER": "tests/verification/test_trust_and_content.py",

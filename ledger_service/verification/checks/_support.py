@@ -22,7 +22,8 @@ def lab_account(ev: Evidence, chain: ChainReader) -> str | None:
     """The account of the member the record names as its lab, from the consortium registry: the only
     submitter whose anchor and status count for this record (another member's anchor of the same digest is
     that member's record; docs/threat-model.md)."""
-    member_id = ev.record.get("lab", {}).get("member_id")
+    lab = ev.record.get("lab")
+    member_id = lab.get("member_id") if isinstance(lab, dict) else None  # a bundle's record is not validated
     return chain.member_account(str(member_id)) if member_id else None
 
 

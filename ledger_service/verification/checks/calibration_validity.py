@@ -26,6 +26,24 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
             Reason.CALIBRATION_NOT_ANCHORED,
             "no such calibration is registered",
         )
+    anchor = target.evidence.anchor
+    if anchor is not None and anchor.tier in ("B", "C") and anchor.root:
+        # Tier A is refused on chain unless the calibration its event names is registered when it is anchored.
+        # A tier C root carries no header, and tier B's headers are the calldata's, bound to no record (one
+        # can name a registered calibration for a record that cites another): so the record's own calibration
+        # must have been registered by its root's anchoring, else one registered later would calibrate a
+        # record measured before it after the fact (docs/threat-model.md).
+        anchored_at = chain.root_of(bytes.fromhex(anchor.root), lab_account(target.evidence, chain))["anchored_at"]
+        if anchored_at and window["registered_at"] > anchored_at:
+            return not_valid(
+                NAME,
+                "calibration",
+                Status.INVALID,
+                Reason.CALIBRATION_NOT_ANCHORED,
+                "the calibration was registered after the record's batch or root was anchored",
+                registered_at=window["registered_at"],
+                anchored_at=anchored_at,
+            )
     if window["withdrawn"]:
         # Set by the contract when the certificate's own issuer (or a regulator) revoked or superseded it.
         return not_valid(

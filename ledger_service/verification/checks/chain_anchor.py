@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger_service import merkle
-from ledger_service.ids import header_of, schema_key
+from ledger_service.ids import header_of, measured_at, schema_key
 from ledger_service.records import RECORD_TYPE_CODES
 from ledger_service.verification.builder import Check
 from ledger_service.verification.checks._support import is_record, lab_account, same_address
@@ -113,6 +113,18 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
             block_number=found["block_number"],
             block_hash="0x" + found["block_hash"].hex(),
         )
+    if a.tier in ("B", "C") and "measured_at" in ev.record:
+        # Tier A's event carries the header the contract checked (MEASURED_IN_FUTURE), compared above. A tier C
+        # root carries none, and tier B's headers are only the calldata's, bound to no record (a lab can show
+        # the contract a past date for a record that says next week): so the record's own date is compared with
+        # its root's anchoring here. An anchor cannot prove a measurement made after it (docs/threat-model.md).
+        anchored_at = chain.root_of(bytes.fromhex(a.root or ""), lab)["anchored_at"]
+        if measured_at(ev.record) > anchored_at:
+            return _invalid(
+                Reason.MEASURED_AFTER_ANCHOR,
+                "the record is dated later than the block that anchored its batch or root",
+                anchored_at=anchored_at,
+            )
     return valid(NAME, "anchored", tier=a.tier, tx_hash=a.tx_hash, block_number=a.block_number)
 
 

@@ -7,7 +7,7 @@ The enrolment and the withdrawal of a key are digests the lab anchored under its
 through the consortium registry: a key the lab never enrolled (a wrong key) or a key another member enrolled
 does not count. A signature dated at or after the withdrawal is INVALID (SIGNED_AFTER_WITHDRAWAL); so is one on a
 record anchored at or after the withdrawal, whatever date it states (SIGNER_WITHDRAWN: a withdrawn person's key
-could backdate)."""
+could backdate); so is one by a key enrolled only after the record was anchored (SIGNER_NOT_ENROLLED)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,16 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
             return _bad(
                 Reason.SIGNER_NOT_ENROLLED, f"signatures[{i}]: {lab_id} never enrolled this key of {s.signer}", index=i
             )
+        if anchored_at is None:
+            anchored_at = _record_anchored_at(target, chain, lab)
+        if anchored_at and int(enrolled["anchored_at"]) > anchored_at:
+            # A key enrolled only after the record was anchored did not sign it as an enrolled person's: else
+            # an impostor's (or a leaked) key made good after the fact, a withdrawal's mirror image.
+            return _bad(
+                Reason.SIGNER_NOT_ENROLLED,
+                f"signatures[{i}]: {lab_id} enrolled this key of {s.signer} after the record was anchored",
+                index=i, enrolled_at=int(enrolled["anchored_at"]), anchored_at=anchored_at,
+            )  # fmt: skip
         withdrawn = chain.root_of(signatures.anchored_root(signatures.withdrawal_digest(lab_id, s.signer, public)), lab)
         withdrawn_at = int(withdrawn["anchored_at"])
         if withdrawn_at:
@@ -92,8 +102,6 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
                     f"signatures[{i}] ({s.signer}) is dated after the key's withdrawal", index=i,
                     withdrawn_at=withdrawn_at,
                 )  # fmt: skip
-            if anchored_at is None:
-                anchored_at = _record_anchored_at(target, chain, lab)
             if anchored_at >= withdrawn_at:
                 return _bad(
                     Reason.SIGNER_WITHDRAWN,

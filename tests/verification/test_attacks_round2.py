@@ -22,28 +22,21 @@ from ledger_service.digests import digest_bytes
 from ledger_service.ids import header_of, instrument_key, schema_key
 from ledger_service.index import crud
 from ledger_service.records import RECORD_TYPE_CODES
-from ledger_service.runtime import Runtime, open_runtime
+from ledger_service.runtime import Runtime
 from ledger_service.verification import Fragment, is_valid, read_bundle
 from ledger_service.verification.bundle import FORMAT
-from tests.utils.verifying import verify_target
+from tests.utils.verifying import calibrated_consortium, failing_codes, record_id, verify_target
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Demo]]:
-    runtime = open_runtime(Settings(data_dir=tmp_path_factory.mktemp("round2")))
-    demo = Demo(runtime.service, runtime.keys)
-    demo.found_consortium()
-    demo.calibrate_instruments()
+    runtime, demo = calibrated_consortium(Settings(data_dir=tmp_path_factory.mktemp("round2")))
     yield runtime, demo
     runtime.engine.dispose()
 
 
-def _rid(doc: dict[str, Any]) -> str:
-    return digest_bytes(canonical_json(doc)).sm3_hex
-
-
-def _codes(fragments: list[Fragment]) -> dict[str, str | None]:
-    return {f.name: (f.reason or {}).get("code") for f in fragments if f.status.value != "VALID"}
+_rid = record_id
+_codes = failing_codes
 
 
 def _iso(t: int) -> str:

@@ -14,15 +14,13 @@ from esg_reports import certificates
 from ledger_service.cli import app
 from ledger_service.config import Settings
 from ledger_service.demo import LAB, Demo
-from ledger_service.runtime import Runtime, open_runtime, save_deployment, trust_document
+from ledger_service.runtime import Runtime, save_deployment, trust_document
 from tests.utils.anvil import anvil_node
+from tests.utils.verifying import calibrated_consortium
 
 
 def _consortium(url: str, data: Path) -> tuple[Runtime, Demo, Path]:
-    runtime = open_runtime(Settings(data_dir=data, chain_url=url))
-    demo = Demo(runtime.service, runtime.keys)
-    demo.found_consortium()
-    demo.calibrate_instruments()
+    runtime, demo = calibrated_consortium(Settings(data_dir=data, chain_url=url))
     deployment = runtime.service.chain.deployment
     assert deployment is not None
     trust = data / "consortium.json"

@@ -24,10 +24,11 @@ from ledger_service.chain.web3_client import ChainReader
 from ledger_service.cli import app
 from ledger_service.config import Settings
 from ledger_service.demo import LAB, Demo
-from ledger_service.runtime import Runtime, open_runtime, save_deployment, trust_document
+from ledger_service.runtime import Runtime, save_deployment, trust_document
 from ledger_service.verification import Context, Fragment, is_valid, read_bundle, verify
 from tests.utils.anvil import anvil_node, free_port
 from tests.utils.ipfs import ipfs_node
+from tests.utils.verifying import calibrated_consortium
 
 
 @dataclass
@@ -38,10 +39,7 @@ class Member:
 
 
 def _consortium(url: str, data: Path) -> Member:
-    runtime = open_runtime(Settings(data_dir=data, chain_url=url))
-    demo = Demo(runtime.service, runtime.keys)
-    demo.found_consortium()
-    demo.calibrate_instruments()
+    runtime, demo = calibrated_consortium(Settings(data_dir=data, chain_url=url))
     deployment = runtime.service.chain.deployment
     assert deployment is not None
     trust = data / "consortium.json"

@@ -24,6 +24,7 @@ from eth_keys.datatypes import PrivateKey
 
 from ledger_service.errors import ChainUnavailable, LedgerError
 from ledger_service.network.engines import geth_binary
+from ledger_service.network.processes import kill_and_wait
 
 GAS_LIMIT = 30_000_000
 EPOCH = 30_000
@@ -153,9 +154,10 @@ def prepare_node(node: NodeSpec, key: NodeKey, genesis: dict[str, Any], peers: S
         raise LedgerError(f"{node.dir / 'genesis.json'}: geth init failed: {out.stderr.strip().splitlines()[-1:]}")
 
 
-def node_command(node: NodeSpec, network_id: int) -> list[str]:
+def node_command(node: NodeSpec, network_id: int, mine: bool = True) -> list[str]:
     """geth as a clique signer on loopback: no discovery (static peers only), HTTP JSON-RPC with the admin API
-    (peers are managed through it), its signer key unlocked for sealing."""
+    (peers are managed through it), its signer key unlocked for sealing. With `mine` False it seals only once
+    `miner_start` is called (a new network: see start_sealing)."""
     data = node.dir / "data"
     return [
         str(geth_binary()),
@@ -166,24 +168,24 @@ def node_command(node: NodeSpec, network_id: int) -> list[str]:
         "--port", str(node.p2p_port),
         "--nodiscover", "--nat", "none", "--netrestrict", "127.0.0.0/8", "--maxpeers", "50",
         "--http", "--http.addr", "127.0.0.1", "--http.port", str(node.rpc_port),
-        "--http.api", "eth,net,web3,admin,clique,txpool",
+        "--http.api", "eth,net,web3,admin,clique,txpool,miner",
         "--authrpc.addr", "127.0.0.1", "--authrpc.port", str(node.auth_port),
         "--ipcdisable",
         "--unlock", node.address, "--password", str(node.dir / "password"), "--allow-insecure-unlock",
-        "--mine", "--miner.etherbase", node.address,
+        *(["--mine"] if mine else []), "--miner.etherbase", node.address,
         # New transactions join the block being sealed at each recommit: geth's shortest (1 s; default 2 s).
         "--miner.recommit", "1s",
         "--verbosity", "2",
     ]  # fmt: skip
 
 
-def start_node(node: NodeSpec, network_id: int, timeout_s: float = 60) -> int:
+def start_node(node: NodeSpec, network_id: int, timeout_s: float = 60, mine: bool = True) -> int:
     """Start a node detached (its own session: it outlives the command), wait for its RPC; returns its pid."""
     private_dir(node.dir)
     log = os.open(node.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         proc = subprocess.Popen(
-            node_command(node, network_id),
+            node_command(node, network_id, mine),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -235,30 +237,6 @@ def stop_node(node: NodeSpec, timeout_s: float = 20, sig: signal.Signals = signa
     if pid is None:
         node.pid_file.unlink(missing_ok=True)
         return False
-    os.kill(pid, sig)
-    deadline = time.monotonic() + timeout_s
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + timeout_s
-        time.sleep(0.05)
+    kill_and_wait(pid, timeout_s, sig)
     node.pid_file.unlink(missing_ok=True)
     return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    if stat.rsplit(")", 1)[1].split()[0] != "Z":
-        return True
-    try:  # a zombie is dead: reap it if it is this process's child (a node started by this process)
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-    return False

@@ -24,6 +24,7 @@ import httpx
 
 from ledger_service.errors import LedgerError
 from ledger_service.network.engines import cluster_service_binary, ipfs_binary
+from ledger_service.network.processes import alive, kill_and_wait
 
 START_TIMEOUT_S: Final = 90.0
 STOP_TIMEOUT_S: Final = 20.0
@@ -191,26 +192,12 @@ def _wait_until(check: Any, what: str, pids: list[int]) -> None:
                 return
         except httpx.HTTPError:
             pass
-        dead = [p for p in pids if not _alive(p)]
+        dead = [p for p in pids if not alive(p)]
         if dead:
             raise IpfsNetworkError(f"{what}: process {dead[0]} exited (see its log)")
         if time.monotonic() > deadline:
             raise IpfsNetworkError(f"{what}: not ready after {START_TIMEOUT_S:.0f} s")
         time.sleep(0.2)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (a child of ours that died) is gone for our purposes.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _ours(pid: int, directory: Path) -> bool:
@@ -220,7 +207,7 @@ def _ours(pid: int, directory: Path) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return str(directory).encode() in cmdline and _alive(pid)
+    return str(directory).encode() in cmdline and alive(pid)
 
 
 def _start_kubo(directory: Path) -> int:
@@ -412,8 +399,7 @@ def kill_member(root: Path, member: str) -> None:
     for name in ("cluster", "kubo"):
         pid = _pid(directory, name)
         if pid is not None and _ours(pid, directory / name):
-            os.kill(pid, signal.SIGKILL)
-            _reap(pid)
+            kill_and_wait(pid)
 
 
 def ipfs_peers_status(root: Path) -> list[dict[str, Any]]:

@@ -188,16 +188,17 @@ def plan(root: Path, members: int, period_s: int, ipfs: bool = False) -> tuple[N
     return Network(root, chain_id, period_s, CLIQUE_CONFIRMATIONS, tuple(nodes), () if ipfs else None), keys
 
 
-def wait_for_network(net: Network, timeout_s: float = 90) -> None:
-    """Until every node is connected to all the others and the chain has moved past block 1 on each."""
+def wait_for_network(net: Network, timeout_s: float = 90, blocks: int = 2) -> None:
+    """Until every node is connected to all the others and each has a block `blocks` deep, the same on every
+    node (with blocks=0: connected)."""
     deadline = time.monotonic() + timeout_s
     want = len(net.nodes) - 1
     while True:
         try:
-            ok = all(
-                int(rpc(n.rpc_url, "net_peerCount"), 16) >= want and int(rpc(n.rpc_url, "eth_blockNumber"), 16) >= 2
-                for n in net.nodes
-            )
+            ok = all(int(rpc(n.rpc_url, "net_peerCount"), 16) >= want for n in net.nodes)
+            if ok and blocks:
+                heads = [int(rpc(n.rpc_url, "eth_blockNumber"), 16) for n in net.nodes]
+                ok = min(heads) >= blocks and len({_block_hash(n.rpc_url, blocks) for n in net.nodes}) == 1
         except Exception:  # a node still starting
             ok = False
         if ok:
@@ -205,6 +206,38 @@ def wait_for_network(net: Network, timeout_s: float = 90) -> None:
         if time.monotonic() > deadline:
             raise ChainUnavailable(f"{net.root / DESCRIPTION_FILE}: the nodes did not connect and seal in time")
         time.sleep(0.3)
+
+
+def _block_hash(url: str, number: int) -> str:
+    return str(rpc(url, "eth_getBlockByNumber", hex(number), False)["hash"])
+
+
+def start_sealing(net: Network, nodes: Sequence[NodeSpec]) -> None:
+    """Let the signers of `nodes` seal, once every node is connected (see seal_first_block)."""
+    wait_for_network(net, blocks=0)
+    for node in nodes:
+        rpc(node.rpc_url, "miner_start")
+
+
+def seal_first_block(net: Network, timeout_s: float = 60) -> None:
+    """Block 1, sealed by the first signer alone, then copied into every other node's database. geth drops
+    the blocks its peers announce until it has synced once, which a node at genesis does only after seconds
+    or not at all; signers that seal before they see each other each make a block of their own at the same
+    heights, forks of equal difficulty on which clique stalls for good (each signer has "signed recently" on
+    its own fork; go-ethereum issue 18402). Nodes that start together from one block 1 do neither."""
+    first = net.nodes[0]
+    start_node(first, net.chain_id)  # no other node runs: it seals alone
+    deadline = time.monotonic() + timeout_s
+    while int(rpc(first.rpc_url, "eth_blockNumber"), 16) < 1:
+        if time.monotonic() > deadline:
+            raise ChainUnavailable(f"{first.log_file}: the first signer sealed no block")
+        time.sleep(0.1)
+    stop_node(first)
+    chaindata = first.dir / "data" / "geth" / "chaindata"
+    for node in net.nodes[1:]:
+        copy = node.dir / "data" / "geth" / "chaindata"
+        shutil.rmtree(copy)
+        shutil.copytree(chaindata, copy)
 
 
 def network_up(
@@ -217,10 +250,11 @@ def network_up(
     """Create and start a network in `root`, or start again the nodes of the one described there."""
     if (root / DESCRIPTION_FILE).exists():
         net = load_network(root)
-        for node in net.nodes:
-            if node_pid(node) is None:
-                say(f"starting {node.member}'s node")
-                start_node(node, net.chain_id)
+        stopped = [node for node in net.nodes if node_pid(node) is None]
+        for node in stopped:
+            say(f"starting {node.member}'s node")
+            start_node(node, net.chain_id, mine=False)
+        start_sealing(net, stopped)
         wait_for_network(net)
         if net.ipfs is not None and not all(
             p["kubo_running"] and p["cluster_running"] for p in ipfs_peers.ipfs_peers_status(root)
@@ -248,9 +282,11 @@ def _create(root: Path, members: int, period_s: int, ipfs: bool, say: Callable[[
     private_dir(root / "nodes")
     for node in net.nodes:
         prepare_node(node, keys[node.member], genesis, [n.enode for n in net.nodes if n is not node])
+    seal_first_block(net)
     for node in net.nodes:
-        start_node(node, net.chain_id)
+        start_node(node, net.chain_id, mine=False)
         say(f"{node.member}: geth clique signer {node.address} on {node.rpc_url}")
+    start_sealing(net, net.nodes)
     wait_for_network(net)
     say("founding the consortium on the network")
     found_consortium(net, "0x" + faucet.private.hex())

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger_service import confidential, merkle, rules
+from ledger_service import confidential, merkle, rules, signatures
 from ledger_service.canonical import canonical_json
 from ledger_service.chain import Header, Web3ChainClient
 from ledger_service.chain.types import BatchReceipt, PreparedTx, Receipt
@@ -39,7 +39,15 @@ from ledger_service.ids import header_of, instrument_key, schema_key, unix
 from ledger_service.index import audit as audit_chain
 from ledger_service.index import crud
 from ledger_service.index.models import DeadLetterRow, RecordRow
-from ledger_service.records import RECORD_TYPE_CODES, Fault, FaultCode, Record, RecordInvalid, validate_record
+from ledger_service.records import (
+    RECORD_TYPE_CODES,
+    Fault,
+    FaultCode,
+    Record,
+    RecordInvalid,
+    SignerStanding,
+    validate_record,
+)
 from ledger_service.records.types import CalibrationCertificate
 from ledger_service.records.validate import normalised_record
 from ledger_service.store import ContentStore, cid_of_bytes
@@ -222,7 +230,7 @@ class LedgerService:
         `all_or_nothing`, one refused record means nothing is written. `audit_entries` (access entries of the
         API), and the entries `audit_of_outcomes` makes of the outcomes, are appended in the same transaction."""
         with ExitStack() as gate, self.sessions.begin() as session:  # the gate is left after the commit
-            ctx = crud.IndexValidationContext(session)
+            ctx = crud.IndexValidationContext(session, self._signer_standing)
             outcomes: list[tuple[Record, bytes, str, bytes | None] | RecordInvalid] = []
             pending: list[list[tuple[Callable[[], str], str]]] = []  # per accepted record: its file writes
             for raw, files, actor in items:
@@ -403,7 +411,7 @@ class LedgerService:
         except AttachmentMismatch as mismatch:
             raise RecordInvalid([Fault("attachments", FaultCode.INVALID_VALUE, str(mismatch))]) from None
         with self.sessions() as session:
-            record = validate_record(envelope, crud.IndexValidationContext(session))
+            record = validate_record(envelope, crud.IndexValidationContext(session, self._signer_standing))
         return digest_bytes(canonical_json(record.model_dump(mode="json", exclude_none=True))).sm3_hex
 
     # ------------------------------------------------------------------ lookups and access
@@ -1275,6 +1283,9 @@ class LedgerService:
     def account_of(self, member: str) -> str:
         """The chain account of a consortium member."""
         return self._account(member)
+
+    def _signer_standing(self, lab: str, signer: str, public_key: bytes) -> SignerStanding:
+        return signatures.standing_on_chain(ChainReader(self.chain), lab, signer, public_key)
 
     def _account(self, member: str) -> str:
         try:

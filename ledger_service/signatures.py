@@ -25,8 +25,10 @@ from ledger_service.canonical import canonical_json
 from ledger_service.crypto import sm2
 from ledger_service.digests import sm3
 from ledger_service.errors import LedgerError
+from ledger_service.records.validate import SignerStanding
 
 if TYPE_CHECKING:
+    from ledger_service.chain.web3_client import ChainReader
     from ledger_service.keys import KeyStore
     from ledger_service.service import LedgerService
 
@@ -150,6 +152,22 @@ def expected_signer(record: Mapping[str, Any], meaning: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------- enrolment (application layer)
+
+
+def standing_on_chain(chain: ChainReader, lab: str, signer: str, public_key: bytes) -> SignerStanding:
+    """A key's standing now, from what the lab anchored under its own account (the registry names it): the
+    rule at ingest. Verification (OperatorSignature) also asks when each happened against the record's anchor."""
+    account = chain.member_account(lab)
+    if account is None:
+        return SignerStanding.NOT_ENROLLED
+    chain.prefetch_roots(
+        [(anchored_root(d(lab, signer, public_key)), account) for d in (enrolment_digest, withdrawal_digest)]
+    )
+    if int(chain.root_of(anchored_root(enrolment_digest(lab, signer, public_key)), account)["anchored_at"]) == 0:
+        return SignerStanding.NOT_ENROLLED
+    if int(chain.root_of(anchored_root(withdrawal_digest(lab, signer, public_key)), account)["anchored_at"]) > 0:
+        return SignerStanding.WITHDRAWN
+    return SignerStanding.IN_FORCE
 
 
 def enrol(service: LedgerService, keys: KeyStore, *, lab: str, signer: str, actor: str) -> sm2.PublicKey:

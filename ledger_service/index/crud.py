@@ -5,7 +5,7 @@ record's state writes its audit entry in the same transaction.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -33,7 +33,7 @@ from ledger_service.index.models import (
     RecordRow,
     RefusalRow,
 )
-from ledger_service.records import RECORD_TYPE_CODES, AnchoredCertificate
+from ledger_service.records import RECORD_TYPE_CODES, AnchoredCertificate, SignerStanding
 from ledger_service.store.cid import cid_of_bytes
 
 
@@ -720,12 +720,15 @@ _CERTIFICATE = (
 
 
 class IndexValidationContext:
-    """The ledger facts of the SQL index, as record validation asks for them."""
+    """The ledger facts of the SQL index, as record validation asks for them; a signer's standing is the
+    chain's (`signers`, from the service), which the index does not hold."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, signers: Callable[[str, str, bytes], SignerStanding] | None = None) -> None:
         self.session = session
+        self._signers = signers
         self._certificates: dict[str, AnchoredCertificate | None] = {}
         self._operators: dict[tuple[str, str], bool] = {}
+        self._standings: dict[tuple[str, str, bytes], SignerStanding] = {}
 
     def certificate(self, record_id: str) -> AnchoredCertificate | None:
         # Records of one batch share a handful of certificates and operators: look each up once.
@@ -739,6 +742,14 @@ class IndexValidationContext:
             found = self.session.execute(_IS_OPERATOR, {"lab": lab_member_id, "operator": operator_id})
             self._operators[key] = found.first() is not None  # Core: no identity map
         return self._operators[key]
+
+    def signer_standing(self, lab_member_id: str, signer: str, public_key: bytes) -> SignerStanding:
+        if self._signers is None:  # nothing to ask: no signature is taken on trust
+            return SignerStanding.NOT_ENROLLED
+        key = (lab_member_id, signer, public_key)
+        if key not in self._standings:
+            self._standings[key] = self._signers(*key)
+        return self._standings[key]
 
     def _certificate(self, record_id: str) -> AnchoredCertificate | None:
         row = self.session.execute(_CERTIFICATE, {"record_id": record_id}).first()  # the certificate, its status

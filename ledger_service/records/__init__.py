@@ -6,6 +6,7 @@ from ledger_service.records.validate import (
     Fault,
     FaultCode,
     RecordInvalid,
+    SignerStanding,
     ValidationContext,
     validate_record,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "FaultCode",
     "Record",
     "RecordInvalid",
+    "SignerStanding",
     "ValidationContext",
     "validate_record",
 ]

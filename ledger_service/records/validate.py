@@ -34,6 +34,10 @@ class FaultCode(StrEnum):
     MEASURED_IN_FUTURE = "MEASURED_IN_FUTURE"
     NOT_JSON = "NOT_JSON"  # a record file that is not a JSON object
     FILE_NOT_FOUND = "FILE_NOT_FOUND"  # an attachment file a record file names is not there
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"  # an SM2 value that is not its key's signature of this record
+    SIGNER_MISMATCH = "SIGNER_MISMATCH"  # signed as performer (reviewer) by someone the record does not name
+    SIGNER_NOT_ENROLLED = "SIGNER_NOT_ENROLLED"  # a key the record's lab never enrolled for that person
+    SIGNER_WITHDRAWN = "SIGNER_WITHDRAWN"  # a key the lab has withdrawn
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,14 @@ class AnchoredCertificate:
     valid_until: datetime
 
 
+class SignerStanding(StrEnum):
+    """A signer's key as the record's lab anchored it (docs/formats.md section 2.1)."""
+
+    IN_FORCE = "in_force"
+    NOT_ENROLLED = "not_enrolled"
+    WITHDRAWN = "withdrawn"
+
+
 class ValidationContext(Protocol):
     """The ledger's knowledge a record is checked against."""
 
@@ -73,6 +85,9 @@ class ValidationContext(Protocol):
 
     def is_operator(self, lab_member_id: str, operator_id: str) -> bool:
         """Whether `operator_id` is an authorised operator of the lab."""
+
+    def signer_standing(self, lab_member_id: str, signer: str, public_key: bytes) -> SignerStanding:
+        """Whether the lab enrolled this key of `signer` and has not withdrawn it (the chain's answer)."""
 
 
 RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
@@ -93,6 +108,8 @@ def validate_record(raw: Mapping[str, Any], ctx: ValidationContext, now: datetim
     except ValidationError as error:
         faults += [fault_from_pydantic(e) for e in error.errors(include_url=False)]
     faults += _ledger_faults(raw, ctx, now or datetime.now(UTC))
+    if record is not None and record.signatures:
+        faults += _signature_faults(record.model_dump(mode="json", exclude_none=True), ctx)
     if faults or record is None:
         raise RecordInvalid(faults)
     return record
@@ -201,4 +218,38 @@ def _ledger_faults(raw: Mapping[str, Any], ctx: ValidationContext, now: datetime
     operator = _get(raw, "operator", "id")
     if isinstance(lab, str) and isinstance(operator, str) and not ctx.is_operator(lab, operator):
         faults.append(Fault("operator.id", FaultCode.UNKNOWN_OPERATOR, f"not an operator of {lab}"))
+    return faults
+
+
+def _signature_faults(document: Mapping[str, Any], ctx: ValidationContext) -> list[Fault]:
+    """Every electronic signature the record carries, checked on the form the ledger stores (the one its
+    signers signed): a forged value, a key the lab never enrolled or has withdrawn, or a signer the record does
+    not name is refused here, not first found by a verifier after the record is anchored under the lab's
+    name. A record's signature rule (which types must be signed) is rules.check_signatures."""
+    from ledger_service import signatures
+
+    lab = str(_get(document, "lab", "member_id"))
+    faults: list[Fault] = []
+    for i, entry in enumerate(document.get("signatures") or []):
+        path = f"signatures[{i}]"
+        try:
+            s = signatures.parse(entry)
+        except ValueError as error:
+            faults.append(Fault(path, FaultCode.INVALID_VALUE, str(error)))
+            continue
+        expected = signatures.expected_signer(document, s.meaning)
+        if expected is not None and s.signer != expected:
+            message = f"signed as {s.meaning} by {s.signer}; the record names {expected}"
+            faults.append(Fault(f"{path}.signer", FaultCode.SIGNER_MISMATCH, message))
+        elif not signatures.holds(document, s):
+            message = f"not {s.signer}'s signature of this record (sign the stored form: `qledger sign`)"
+            faults.append(Fault(f"{path}.value", FaultCode.SIGNATURE_INVALID, message))
+        else:
+            standing = ctx.signer_standing(lab, s.signer, s.public_key.to_bytes())
+            if standing is SignerStanding.NOT_ENROLLED:
+                message = f"{lab} never enrolled this key of {s.signer} (`qledger operators enrol`)"
+                faults.append(Fault(f"{path}.public_key", FaultCode.SIGNER_NOT_ENROLLED, message))
+            elif standing is SignerStanding.WITHDRAWN:
+                message = f"{lab} withdrew this key of {s.signer}"
+                faults.append(Fault(f"{path}.public_key", FaultCode.SIGNER_WITHDRAWN, message))
     return faults

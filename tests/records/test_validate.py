@@ -130,3 +130,30 @@ def test_an_el_image_without_its_image_is_refused_whether_the_list_is_empty_or_a
     empty = {**valid_raw("el_image"), "attachments": []}
     for record in (raw, empty):
         assert {field for field, _ in faults_of(record)} == {"attachments"}
+
+
+def test_each_signature_is_checked_on_the_stored_form_against_the_labs_enrolment() -> None:
+    """A record's electronic signatures are checked at validation: the SM2 value over the stored form, the
+    signer the record names, and the key's standing as the lab anchored it (a fake ledger here; the service's
+    asks the chain). Each fault names the signature at fault."""
+    from ledger_service import signatures
+    from ledger_service.crypto import sm2
+    from ledger_service.records import SignerStanding
+    from ledger_service.records.validate import normalised_record
+
+    key = sm2.PrivateKey.generate()
+    _, stored = normalised_record(valid_raw("tensile_test"))
+    lab, operator = stored["lab"]["member_id"], stored["operator"]["id"]
+    signed = signatures.sign(stored, signer=operator, meaning="performed", key=key)
+    enrolled = FakeLedger(signers={(lab, operator, key.public_key.to_bytes()): SignerStanding.IN_FORCE})
+    assert validate_record(signed, enrolled, now=NOW).signatures is not None
+
+    assert faults_of(signed) == {("signatures[0].public_key", FaultCode.SIGNER_NOT_ENROLLED)}
+    withdrawn = FakeLedger(signers={(lab, operator, key.public_key.to_bytes()): SignerStanding.WITHDRAWN})
+    assert faults_of(signed, withdrawn) == {("signatures[0].public_key", FaultCode.SIGNER_WITHDRAWN)}
+    altered = {**signed, "title": signed["title"] + " (edited after signing)"}
+    assert faults_of(altered, enrolled) == {("signatures[0].value", FaultCode.SIGNATURE_INVALID)}
+    stranger = signatures.sign(stored, signer="op-mallory", meaning="performed", key=key)
+    assert faults_of(stranger, enrolled) == {("signatures[0].signer", FaultCode.SIGNER_MISMATCH)}
+    second = signatures.sign(signed, signer=stored["checker_id"], meaning="reviewed", key=sm2.PrivateKey.generate())
+    assert faults_of(second, enrolled) == {("signatures[1].public_key", FaultCode.SIGNER_NOT_ENROLLED)}

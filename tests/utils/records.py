@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ledger_service.records import AnchoredCertificate
+from ledger_service.records import AnchoredCertificate, SignerStanding
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 CERT_ID = "c" * 64
@@ -23,12 +23,16 @@ class FakeLedger:
         default_factory=lambda: {CERT_ID: AnchoredCertificate("EL-CAM-01", CAL_FROM, CAL_UNTIL)}
     )
     operators: set[tuple[str, str]] = field(default_factory=lambda: {("LAB-1", "op-alice")})
+    signers: dict[tuple[str, str, bytes], SignerStanding] = field(default_factory=dict)
 
     def certificate(self, record_id: str) -> AnchoredCertificate | None:
         return self.certificates.get(record_id)
 
     def is_operator(self, lab_member_id: str, operator_id: str) -> bool:
         return (lab_member_id, operator_id) in self.operators
+
+    def signer_standing(self, lab_member_id: str, signer: str, public_key: bytes) -> SignerStanding:
+        return self.signers.get((lab_member_id, signer, public_key), SignerStanding.NOT_ENROLLED)
 
 
 def _iso(moment: datetime) -> str:

@@ -228,29 +228,68 @@ def test_the_signature_rule_at_ingest_takes_no_made_up_signature_entry(world: tu
     assert refused.value.code == "SIGNATURE_REQUIRED" and refused.value.field == "signatures"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest checks only that a well-formed performed entry by the operator is there, not that its SM2 "
-    "value holds: the form signed is the stored one (attachments resolved, confidential CIDs made at "
-    "submission), so the check belongs in LedgerService.submit, not in rules (left to the lead)",
-)
 def test_the_signature_rule_at_ingest_takes_no_forged_signature(world: tuple[Runtime, Demo]) -> None:
-    """A well-formed entry with a made-up SM2 value, or a random key's signature, passes the rule at ingest
-    and is anchored (verification says SIGNATURE_INVALID / SIGNER_NOT_ENROLLED afterwards)."""
+    """A well-formed entry with a made-up SM2 value, another key put in a real entry, or the signature of a key
+    the lab never enrolled, was taken at ingest and anchored under the lab's name; only a verifier said
+    SIGNATURE_INVALID / SIGNER_NOT_ENROLLED afterwards. Ingest now checks every signature on the stored form,
+    and a refused record leaves nothing in the index."""
     import base64
 
-    from ledger_service import rules
+    from ledger_service import signatures
     from ledger_service.crypto import sm2
+    from ledger_service.records import RecordInvalid
 
     runtime, demo = world
-    _, signed = _signed(runtime, demo, 16)
-    forged = copy.deepcopy(signed)
-    forged["signatures"][0]["value"] = base64.b64encode(b"\x30" + bytes(70)).decode()
-    other = copy.deepcopy(signed)
-    other["signatures"][0]["public_key"] = sm2.PrivateKey.generate().public_key.to_bytes().hex()
-    for fake in (forged, other):
-        with pytest.raises(rules.Forbidden):
-            rules.check_signatures(fake, {"xrf_analysis"})
+    service = runtime.service
+    demo.enrol_signers()
+    raw, files = demo.record("xrf_analysis", 16)
+    signed = demo.sign(service.with_attachments(raw, files), ("performed",))
+    made_up = copy.deepcopy(signed)
+    made_up["signatures"][0]["value"] = base64.b64encode(b"\x30" + bytes(63)).decode()
+    swapped_key = copy.deepcopy(signed)
+    swapped_key["signatures"][0]["public_key"] = sm2.PrivateKey.generate().public_key.to_bytes().hex()
+    unsigned = {k: v for k, v in signed.items() if k != "signatures"}
+    stranger = signatures.sign(
+        unsigned, signer=raw["operator"]["id"], meaning="performed", key=sm2.PrivateKey.generate()
+    )
+    impostor = signatures.sign(unsigned, signer="someone-else", meaning="performed", key=sm2.PrivateKey.generate())
+    expected = {
+        "made-up value": (made_up, "signatures[0].value", "SIGNATURE_INVALID"),
+        "another key": (swapped_key, "signatures[0].value", "SIGNATURE_INVALID"),
+        "a key never enrolled": (stranger, "signatures[0].public_key", "SIGNER_NOT_ENROLLED"),
+        "not the operator": (impostor, "signatures[0].signer", "SIGNER_MISMATCH"),
+    }
+    for case, (fake, path, code) in expected.items():
+        with pytest.raises(RecordInvalid) as refused:
+            service.submit(fake, files)
+        assert [(f.path, str(f.code)) for f in refused.value.faults] == [(path, code)], case
+        with service.sessions() as session:
+            assert crud.get_record(session=session, record_id=_rid(fake)) is None, case
+    taken = service.submit(signed, files)  # the operator's own enrolled key: taken
+    assert taken.created and taken.record_id == _rid(signed)
+
+
+def test_a_withdrawn_signer_key_is_refused_at_ingest(world: tuple[Runtime, Demo]) -> None:
+    """A record signed with a key its lab withdrew was taken and anchored (a verifier found SIGNER_WITHDRAWN
+    later): the person left, the key stayed usable at the ledger's door."""
+    from ledger_service import signatures
+    from ledger_service.records import RecordInvalid
+
+    runtime, demo = world
+    service = runtime.service
+    demo.enrol_signers()
+    raw, files = demo.record("xrf_analysis", 18)
+    person = raw["operator"]["id"]
+    signed = demo.sign(service.with_attachments(raw, files), ("performed",))
+    signatures.withdraw(service, runtime.keys, lab=LAB, signer=person, actor="test", reason="left the lab")
+    try:
+        with pytest.raises(RecordInvalid) as refused:
+            service.submit(signed, files)
+        assert [(f.path, str(f.code)) for f in refused.value.faults] == [
+            ("signatures[0].public_key", "SIGNER_WITHDRAWN")
+        ]
+    finally:
+        signatures.enrol(service, runtime.keys, lab=LAB, signer=person, actor="test")  # a new key, for the rest
 
 
 def test_a_sweep_of_bundles_does_not_raise_on_a_record_whose_lab_is_not_an_object(

@@ -28,6 +28,7 @@ from ledger_service.chain.web3_client import ChainReader
 from ledger_service.crypto import sm4
 from ledger_service.digests import digest_bytes, digest_file
 from ledger_service.errors import (
+    ChainUnavailable,
     LedgerError,
     StoreError,
     TransactionAbandoned,
@@ -103,6 +104,9 @@ class Submitted:
     record_id: str
     created: bool
     cid: str
+
+
+Outcome = Submitted | RecordInvalid | ChainUnavailable  # one submission of a batch (submit_batch)
 
 
 class AmbiguousId(LedgerError, LookupError):
@@ -215,6 +219,9 @@ class LedgerService:
             ]
             if faults:
                 raise RecordInvalid(faults)
+            for r in results:
+                if isinstance(r, ChainUnavailable):
+                    raise r
             out += [r for r in results if isinstance(r, Submitted)]
         return out
 
@@ -223,15 +230,17 @@ class LedgerService:
         items: Sequence[tuple[Mapping[str, Any], Sequence[AttachmentFile], str]],
         all_or_nothing: bool = False,
         audit_entries: Sequence[Mapping[str, Any]] = (),
-        audit_of_outcomes: Callable[[Sequence[Submitted | RecordInvalid]], Sequence[Mapping[str, Any]]] | None = None,
-    ) -> list[Submitted | RecordInvalid]:
+        audit_of_outcomes: Callable[[Sequence[Outcome]], Sequence[Mapping[str, Any]]] | None = None,
+    ) -> list[Outcome]:
         """Validate every (record, files, actor); index the valid ones in one transaction (group commit) and
         pin them in one store request. Returns, per item, its Submitted or its RecordInvalid. With
         `all_or_nothing`, one refused record means nothing is written. `audit_entries` (access entries of the
-        API), and the entries `audit_of_outcomes` makes of the outcomes, are appended in the same transaction."""
+        API), and the entries `audit_of_outcomes` makes of the outcomes, are appended in the same transaction.
+        A signed record whose signers' standing the chain cannot tell now gets ChainUnavailable as its outcome
+        (to be sent again): the batch's other records are not held by it."""
         with ExitStack() as gate, self.sessions.begin() as session:  # the gate is left after the commit
             ctx = crud.IndexValidationContext(session, self._signer_standing)
-            outcomes: list[tuple[Record, bytes, str, bytes | None] | RecordInvalid] = []
+            outcomes: list[tuple[Record, bytes, str, bytes | None] | RecordInvalid | ChainUnavailable] = []
             pending: list[list[tuple[Callable[[], str], str]]] = []  # per accepted record: its file writes
             for raw, files, actor in items:
                 envelope = dict(raw)
@@ -247,6 +256,9 @@ class LedgerService:
                 except AttachmentMismatch as mismatch:
                     outcomes.append(RecordInvalid([Fault("attachments", FaultCode.INVALID_VALUE, str(mismatch))]))
                     continue
+                except ChainUnavailable as down:  # the signers' standing (records/validate.py) is the chain's
+                    outcomes.append(down)
+                    continue
                 canonical = canonical_json(record.model_dump(mode="json", exclude_none=True))
                 outcomes.append((record, canonical, actor, data_key))
                 pending.append(writes)
@@ -260,10 +272,10 @@ class LedgerService:
                     if isinstance(o, RecordInvalid)
                 ],
             )
-            valid = [o for o in outcomes if not isinstance(o, RecordInvalid)]
+            valid = [o for o in outcomes if isinstance(o, tuple)]
             if all_or_nothing and len(valid) < len(outcomes):
                 crud.audit_many(session=session, entries=[dict(e) for e in audit_entries])
-                return [o if isinstance(o, RecordInvalid) else Submitted("", False, "") for o in outcomes]
+                return [Submitted("", False, "") if isinstance(o, tuple) else o for o in outcomes]
             for writes in pending:
                 self._store_attachments(writes)
             public = [c for _, c, _, key in valid if key is None]
@@ -297,9 +309,9 @@ class LedgerService:
                         valid_until=r.valid_until,
                     )
             fresh = iter(new)
-            results: list[Submitted | RecordInvalid] = []
+            results: list[Outcome] = []
             for o in outcomes:
-                if isinstance(o, RecordInvalid):
+                if not isinstance(o, tuple):
                     results.append(o)
                 else:
                     n = next(fresh)

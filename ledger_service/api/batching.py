@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
+from ledger_service.errors import ChainUnavailable
 from ledger_service.index import crud
 from ledger_service.records import RecordInvalid
-from ledger_service.service import AttachmentFile, LedgerService, Submitted
+from ledger_service.service import AttachmentFile, LedgerService, Outcome, Submitted
 
 log = logging.getLogger("qledger.batching")
 Item = TypeVar("Item")
@@ -67,10 +68,13 @@ Submission = tuple[Mapping[str, Any], Sequence[AttachmentFile], str, Mapping[str
 AuditEntry = tuple[dict[str, Any], "Future[None]"]
 
 
-def submission_status(result: Submitted | RecordInvalid) -> int:
-    """The HTTP status a submission is answered with: 202 accepted, 409 submitted before, 422 refused."""
+def submission_status(result: Outcome) -> int:
+    """The HTTP status a submission is answered with: 202 accepted, 409 submitted before, 422 refused, 503
+    when its signers' standing could not be read from the chain (sent again later)."""
     if isinstance(result, RecordInvalid):
         return 422
+    if isinstance(result, ChainUnavailable):
+        return 503
     return 202 if result.created else 409
 
 
@@ -112,7 +116,7 @@ class IndexWriter:
         submissions = [item for item in batch if len(item) == 5]
         entries = [item for item in batch if len(item) == 2]
 
-        def answered(results: Sequence[Submitted | RecordInvalid]) -> list[dict[str, Any]]:
+        def answered(results: Sequence[Outcome]) -> list[dict[str, Any]]:
             return [
                 {**access, "new_value": str(submission_status(result))}
                 for (*_, access, _), result in zip(submissions, results, strict=True)
@@ -138,7 +142,7 @@ class IndexWriter:
             written.set_result(None)
         if submissions:
             for (*_, future), result in zip(submissions, results, strict=True):
-                if isinstance(result, RecordInvalid):
-                    future.set_exception(result)
-                else:
+                if isinstance(result, Submitted):
                     future.set_result(result)
+                else:
+                    future.set_exception(result)

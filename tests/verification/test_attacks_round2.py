@@ -308,3 +308,34 @@ def test_a_sweep_of_bundles_does_not_raise_on_a_record_whose_lab_is_not_an_objec
     target = read_bundle(_bundle(runtime, doc, "C", receipt, [bytes.fromhex(_rid(doc))]))
     [fragments] = verify_many([target], record_context(ChainReader(chain)))
     assert not is_valid(fragments) and _codes(fragments).get("ChainAnchor") == "NOT_ANCHORED", _codes(fragments)
+
+
+def test_a_signed_record_the_chain_cannot_vouch_for_now_waits_without_holding_its_batch(
+    world: tuple[Runtime, Demo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signers' standing is read from the chain at ingest. With the node down, the signed record is answered
+    ChainUnavailable (the API's 503: send it again) and stored nowhere, while the unsigned record written in the
+    same group commit is accepted; the CLI's submit raises it. Once the chain answers, the same record is taken."""
+    from ledger_service.errors import ChainUnavailable
+    from ledger_service.service import Submitted
+
+    runtime, demo = world
+    service = runtime.service
+    demo.enrol_signers()
+    raw, files = demo.record("xrf_analysis", 19)
+    signed = demo.sign(service.with_attachments(raw, files), ("performed",))
+    unsigned, unsigned_files = demo.record("xrf_analysis", 20)
+
+    def node_down(*_: object) -> None:
+        raise ChainUnavailable("http://127.0.0.1:1 does not answer")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service, "_signer_standing", node_down)
+        down, taken = service.submit_batch([(signed, files, LAB), (unsigned, unsigned_files, LAB)])
+        assert isinstance(down, ChainUnavailable) and isinstance(taken, Submitted) and taken.created
+        with pytest.raises(ChainUnavailable):
+            service.submit(signed, files)
+    with service.sessions() as session:
+        assert crud.get_record(session=session, record_id=_rid(signed)) is None
+        assert crud.get_record(session=session, record_id=taken.record_id) is not None
+    assert service.submit(signed, files).created

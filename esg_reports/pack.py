@@ -26,7 +26,7 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import Integer, String, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from esg_reports.mapping import HERE
@@ -148,23 +148,28 @@ def restatement_diff(anchored: dict[str, Any], now: Report) -> list[dict[str, An
     return out
 
 
-def _population_rows(session: Session, report: Report) -> Iterator[tuple[Any, ...]]:
-    """Every record of the report's scope (any status, any time) with the values the criteria read, as rows;
-    times as the database gives them (`_iso_any` reads both forms)."""
+def _population_rows(session: Session, report: Report) -> Iterator[Any]:
+    """Every record of the report's scope (any status, any time) with the values the criteria read, as rows
+    (tuples by position); times as the database gives them (`_iso_any` reads both forms), `crm` as its stored
+    JSON text where the database gives text (`_crm` decodes it), `external` as 0/1: a million rows per report
+    take no per-row conversion here."""
     scope = report.scope
-    visible = []  # members and products here; status and the viewer's visibility are read below
+    visible = []  # members, products and the viewer's visibility; status is read below
     if scope.members is not None:
         visible.append(F.lab_member.in_(scope.members))
     if scope.products is not None:
         visible.append(F.product.in_(scope.products))
+    if scope.viewer is not None:
+        visible.append(or_(RecordRow.confidentiality == "public", F.lab_member == scope.viewer))
     certificate = RecordRow.__table__.alias("certificate")
     raw = String()  # SQLite's stored text of a time, not a datetime per row
     query = (
         select(F.record_id, F.record_type, F.lab_member, F.product, F.lot, F.unit_id,
-               type_coerce(F.measured_at, raw), F.outcome, F.screening, F.test_stage, F.pmax_w, F.crm,
-               F.reviewed_record_id, RecordRow.status, RecordRow.superseded_by, RecordRow.confidentiality,
-               AnchorRow.tx_hash, type_coerce(CertificateRow.valid_from, raw),
-               type_coerce(CertificateRow.valid_until, raw), CertificateRow.external, certificate.c.status)
+               type_coerce(F.measured_at, raw), F.outcome, F.screening, F.test_stage, F.pmax_w,
+               type_coerce(F.crm, raw), F.reviewed_record_id, RecordRow.status, RecordRow.superseded_by,
+               RecordRow.confidentiality, AnchorRow.tx_hash, type_coerce(CertificateRow.valid_from, raw),
+               type_coerce(CertificateRow.valid_until, raw), type_coerce(CertificateRow.external, Integer()),
+               certificate.c.status)
         .join(RecordRow, RecordRow.id == F.record_id)
         .outerjoin(AnchorRow, AnchorRow.record_id == F.record_id)
         .outerjoin(CertificateRow, CertificateRow.record_id == F.calibration_id)
@@ -172,10 +177,13 @@ def _population_rows(session: Session, report: Report) -> Iterator[tuple[Any, ..
         .where(*visible)
         .order_by(F.record_id)
     )  # fmt: skip
-    for row in session.connection().execution_options(yield_per=20_000).execute(query):
-        if scope.viewer is not None and row[15] != "public" and row[2] != scope.viewer:
-            continue
-        yield tuple(row)
+    yield from session.connection().execution_options(yield_per=20_000).execute(query)
+
+
+def _crm(value: Any) -> Any:
+    """The critical raw materials of a row: stored JSON text decoded (a database that decodes JSON itself gives
+    the value)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def population(session: Session, report: Report) -> Iterator[dict[str, Any]]:
@@ -184,32 +192,50 @@ def population(session: Session, report: Report) -> Iterator[dict[str, Any]]:
          tx, cal_from, cal_until, external, cert_status) in _population_rows(session, report):  # fmt: skip
         yield {"id": rid, "type": kind, "member": member, "product": product, "lot": lot, "unit": unit,
                "at": _iso_any(at), "outcome": outcome, "screening": screening, "stage": stage, "pmax": pmax,
-               "crm": crm, "reviewed": reviewed, "status": status, "superseded_by": by, "anchored": tx is not None,
-               "cal_from": _iso_any(cal_from) if cal_from else None,
+               "crm": _crm(crm), "reviewed": reviewed, "status": status, "superseded_by": by,
+               "anchored": tx is not None, "cal_from": _iso_any(cal_from) if cal_from else None,
                "cal_until": _iso_any(cal_until) if cal_until else None,
                "cal_ok": bool(external or cert_status in COUNTED)}  # fmt: skip
 
 
 def population_lines(session: Session, report: Report) -> Iterator[str]:
     """`population` as values.jsonl lines, exactly `json.dumps(row, sort_keys=True)`, built from the columns
-    rather than through a dict and the generic encoder: a million lines per report."""
+    rather than through a dict and the generic encoder: a million lines per report. The runs of fields between
+    a row's own values (id, time, unit, Pmax, materials, review) take few distinct values (a lot, a product, a
+    status, a certificate), so each run is formatted once and looked up after."""
     text, number, dumps = encode_basestring_ascii, float.__repr__, json.dumps
 
     def s(v: Any) -> str:
         return "null" if v is None else text(v)
 
+    def memo(format_run: Any) -> Any:
+        runs: dict[Any, str] = {}
+
+        def get(*key: Any) -> str:
+            run = runs.get(key)
+            if run is None:
+                run = runs[key] = format_run(*key)
+            return run
+
+        return get
+
+    cal = memo(lambda cal_from, cal_until, ok: (
+        f', "cal_from": {text(_iso_any(cal_from)) if cal_from else "null"}, "cal_ok": {"true" if ok else "false"}, '
+        f'"cal_until": {text(_iso_any(cal_until)) if cal_until else "null"}, "crm": '))  # fmt: skip
+    middle = memo(lambda lot, member, outcome: f', "lot": {s(lot)}, "member": {s(member)}, "outcome": {s(outcome)}, '
+                  '"pmax": ')  # fmt: skip
+    product_run = memo(lambda product: f', "product": {s(product)}, "reviewed": ')
+    state = memo(lambda screening, stage, status: (
+        f', "screening": {s(screening)}, "stage": {s(stage)}, "status": {s(status)}, "superseded_by": '))  # fmt: skip
+    kind_run = memo(lambda kind: f', "type": {s(kind)}, "unit": ')
     for (rid, kind, member, product, lot, unit, at, outcome, screening, stage, pmax, crm, reviewed, status, by, _,
          tx, cal_from, cal_until, external, cert_status) in _population_rows(session, report):  # fmt: skip
         p = "null" if pmax is None else number(pmax) if type(pmax) is float and math.isfinite(pmax) else dumps(pmax)
-        yield (f'{{"anchored": {"false" if tx is None else "true"}, "at": {text(_iso_any(at))}, '
-               f'"cal_from": {text(_iso_any(cal_from)) if cal_from else "null"}, '
-               f'"cal_ok": {"true" if external or cert_status in COUNTED else "false"}, '
-               f'"cal_until": {text(_iso_any(cal_until)) if cal_until else "null"}, '
-               f'"crm": {"null" if crm is None else dumps(crm, sort_keys=True)}, '
-               f'"id": {s(rid)}, "lot": {s(lot)}, "member": {s(member)}, '
-               f'"outcome": {s(outcome)}, "pmax": {p}, "product": {s(product)}, "reviewed": {s(reviewed)}, '
-               f'"screening": {s(screening)}, "stage": {s(stage)}, "status": {s(status)}, '
-               f'"superseded_by": {s(by)}, "type": {s(kind)}, "unit": {s(unit)}}}\n')  # fmt: skip
+        c = "null" if crm is None else dumps(_crm(crm), sort_keys=True)
+        yield (f'{{"anchored": {"false" if tx is None else "true"}, "at": {text(_iso_any(at))}'
+               f'{cal(cal_from, cal_until, bool(external or cert_status in COUNTED))}{c}, "id": {s(rid)}'
+               f'{middle(lot, member, outcome)}{p}{product_run(product)}{s(reviewed)}'
+               f'{state(screening, stage, status)}{s(by)}{kind_run(kind)}{s(unit)}}}\n')  # fmt: skip
 
 
 def _iso(moment: Any) -> str:
@@ -278,13 +304,25 @@ def write_pack(
     with (out_dir / "pack.json").open("w") as f:
         f.write(before + "{")
         for i, (k, m) in enumerate(report.metrics.items()):
-            records = m.evidence.listing.decode().split("\n") if m.evidence.record_ids else []
             f.write(f"{', ' if i else ''}{json.dumps(k)}: ")
-            f.write(json.dumps({"value": m.value, "unit": m.unit, "records": records}))
+            f.write(json.dumps({"value": m.value, "unit": m.unit, "records": "RECORDS"}).split('"RECORDS"', 1)[0])
+            f.write(_id_list(m.evidence.listing) if m.evidence.record_ids else "[]")
+            f.write("}")
         f.write("}" + after)
     shutil.copyfile(Path(__file__).with_name("reperform.py"), out_dir / "reperform.py")
     shutil.copyfile(HERE / "mappings" / f"qledger-esg-{report.mapping.version}.json", out_dir / "criteria.json")
     return out_dir
+
+
+_PLAIN = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\n"
+
+
+def _id_list(listing: bytes) -> str:
+    """The record ids of an evidence listing (sorted, one per line) as `json.dumps` writes their list: built
+    from the listing in one piece when every id is plain (letters and digits: nothing to escape)."""
+    if not listing.translate(None, _PLAIN):
+        return '["' + listing.decode().replace("\n", '", "') + '"]'
+    return json.dumps(listing.decode().split("\n"))
 
 
 def _recalls(session: Session, report: Report) -> list[dict[str, Any]] | None:

@@ -253,34 +253,37 @@ def population_lines(session: Session, report: Report) -> Iterator[str]:
     def s(v: Any) -> str:
         return "null" if v is None else text(v)
 
-    def memo(format_run: Any) -> Any:
-        runs: dict[Any, str] = {}
+    def runs(format_run: Any) -> tuple[Any, Any]:
+        """A run's formatted text by its key: (lookup, make) over one memo."""
+        memo: dict[Any, str] = {}
 
-        def get(*key: Any) -> str:
-            run = runs.get(key)
-            if run is None:
-                run = runs[key] = format_run(*key)
-            return run
+        def make(key: tuple[Any, ...]) -> str:
+            memo[key] = format_run(*key)
+            return memo[key]
 
-        return get
+        return memo.get, make
 
-    cal = memo(lambda cal_from, cal_until, ok: (
+    cal, cal_new = runs(lambda cal_from, cal_until, ok: (
         f', "cal_from": {text(_iso_any(cal_from)) if cal_from else "null"}, "cal_ok": {"true" if ok else "false"}, '
         f'"cal_until": {text(_iso_any(cal_until)) if cal_until else "null"}, "crm": '))  # fmt: skip
-    middle = memo(lambda lot, member, outcome: f', "lot": {s(lot)}, "member": {s(member)}, "outcome": {s(outcome)}, '
-                  '"pmax": ')  # fmt: skip
-    product_run = memo(lambda product: f', "product": {s(product)}, "reviewed": ')
-    state = memo(lambda screening, stage, status: (
+    middle, middle_new = runs(lambda lot, member, outcome: (
+        f', "lot": {s(lot)}, "member": {s(member)}, "outcome": {s(outcome)}, "pmax": '))  # fmt: skip
+    product_run, product_new = runs(lambda product: f', "product": {s(product)}, "reviewed": ')
+    state, state_new = runs(lambda screening, stage, status: (
         f', "screening": {s(screening)}, "stage": {s(stage)}, "status": {s(status)}, "superseded_by": '))  # fmt: skip
-    kind_run = memo(lambda kind: f', "type": {s(kind)}, "unit": ')
+    kind_run, kind_new = runs(lambda kind: f', "type": {s(kind)}, "unit": ')
     for (rid, kind, member, product, lot, unit, at, outcome, screening, stage, pmax, crm, reviewed, status, by, _,
          tx, cal_from, cal_until, external, cert_status) in _population_rows(session, report):  # fmt: skip
         p = "null" if pmax is None else number(pmax) if type(pmax) is float and math.isfinite(pmax) else dumps(pmax)
         c = "null" if crm is None else dumps(json_of(crm), sort_keys=True)
-        yield (f'{{"anchored": {"false" if tx is None else "true"}, "at": {text(_iso_any(at))}'
-               f'{cal(cal_from, cal_until, bool(external or cert_status in COUNTED))}{c}, "id": {s(rid)}'
-               f'{middle(lot, member, outcome)}{p}{product_run(product)}{s(reviewed)}'
-               f'{state(screening, stage, status)}{s(by)}{kind_run(kind)}{s(unit)}}}\n')  # fmt: skip
+        when = f"{at[:10]}T{at[11:]}Z" if type(at) is str and len(at) == 26 and at[10] == " " else _iso_any(at)
+        k1 = (cal_from, cal_until, bool(external or cert_status in COUNTED))
+        k2 = (lot, member, outcome)
+        k4 = (screening, stage, status)
+        yield (f'{{"anchored": {"false" if tx is None else "true"}, "at": {text(when)}'
+               f'{cal(k1) or cal_new(k1)}{c}, "id": {s(rid)}{middle(k2) or middle_new(k2)}{p}'
+               f'{product_run((product,)) or product_new((product,))}{s(reviewed)}{state(k4) or state_new(k4)}'
+               f'{s(by)}{kind_run((kind,)) or kind_new((kind,))}{s(unit)}}}\n')  # fmt: skip
 
 
 def _iso(moment: Any) -> str:

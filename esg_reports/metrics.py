@@ -237,10 +237,10 @@ def view(session: Session, period: Period, scope: Scope) -> View:
     if wide:
         every: dict[str, int] = {}
         for r in raw_rows(session, select(AnchorRow.record_id, *_ANCHOR_COLUMNS)):
-            key = r[1:]
-            k = numbering.get(key)  # type: ignore[call-overload]
+            key: AnchorKey = r[1:]
+            k = numbering.get(key)
             if k is None:
-                k = numbering[key] = len(numbering)  # type: ignore[index]
+                k = numbering[key] = len(numbering)
             every[r[0]] = k
         for row in rows:
             if row[NOW] and (k := every.get(row[ID])) is not None:
@@ -252,13 +252,13 @@ def view(session: Session, period: Period, scope: Scope) -> View:
             of[rid] = renumber.setdefault(k, len(renumber))
         numbering = {keys[k]: i for k, i in renumber.items()}
     else:
-        for rid, *key in raw_rows(
+        for r in raw_rows(
             session,
             select(AnchorRow.record_id, *_ANCHOR_COLUMNS)
             .join(F, F.record_id == AnchorRow.record_id)
             .where(F.measured_at >= period.start, F.measured_at < period.end, *_scope(scope)),
         ):
-            of[rid] = numbering.setdefault(tuple(key), len(numbering))  # type: ignore[arg-type]
+            of[r[0]] = numbering.setdefault(r[1:], len(numbering))
     cache[(period, scope)] = View(rows, AnchorIndex(of, list(numbering)))
     return cache[(period, scope)]
 
@@ -277,7 +277,8 @@ def evidence(session: Session, record_ids: Sequence[str], period: Period, scope:
     # Not a record of the period (a recall's older units) or not anchored: looked up below.
     outside = [r for r, k in zip(ids, found, strict=True) if k is None] if numbers.pop(None, 0) else []
     for k, n in numbers.items():
-        counts[index.keys[k]] += n
+        if k is not None:  # popped above
+            counts[index.keys[k]] += n
     for i in range(0, len(outside), 30_000):  # keep IN lists within every database's parameter limits
         rows = session.execute(
             select(*_ANCHOR_COLUMNS, func.count())

@@ -208,7 +208,9 @@ def _certificate(session: Session, calibration_id: str) -> tuple[Any, Any, Any, 
                type_coerce(CertificateRow.external, Integer())).where(CertificateRow.record_id == calibration_id)
     ).first()  # fmt: skip
     status = session.scalar(select(RecordRow.status).where(RecordRow.id == calibration_id))
-    return (*(tuple(row) if row is not None else (None, None, None)), status)
+    if row is None:
+        return None, None, None, status
+    return row[0], row[1], row[2], status
 
 
 def _joined_rows(session: Session, facts: tuple[Any, ...], where: list[Any], scope: Any) -> Iterator[Any]:

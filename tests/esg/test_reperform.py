@@ -72,7 +72,7 @@ FIGURES = {  # by hand, from the criteria
 
 def write_pack(directory: Path, rows: list[dict[str, Any]], figures: dict[str, Any]) -> Path:
     directory.mkdir()
-    head = {
+    head: dict[str, Any] = {
         "format": "qledger-reperformance/1",
         "period": {"start": "2026-01-01T00:00:00.000000Z", "end": "2027-01-01T00:00:00.000000Z", "label": "2026",
                    "start_unix": 1767225600, "end_unix": 1798761600},

@@ -162,7 +162,7 @@ def _population_rows(session: Session, report: Report) -> Iterator[Any]:
     raw = String()  # SQLite's stored text of a time, not a datetime per row
     facts = (F.record_id, F.record_type, F.lab_member, F.product, F.lot, F.unit_id, type_coerce(F.measured_at, raw),
              F.outcome, F.screening, F.test_stage, F.pmax_w, type_coerce(F.crm, raw), F.reviewed_record_id)  # fmt: skip
-    if session.get_bind().dialect.name != "sqlite":
+    if not _merge_streams(session):
         yield from _joined_rows(session, facts, where, scope)
         return
     # On SQLite, a join reads records and anchors through their id index once per fact row, a random read each
@@ -197,6 +197,12 @@ def _population_rows(session: Session, report: Report) -> Iterator[Any]:
             cert = certificates[calibration] = _certificate(session, calibration)
         yield (*f[:13], record[1], record[2], record[3], rid if anchor is not None and anchor[0] == rid else None,
                *cert)  # fmt: skip
+
+
+def _merge_streams(session: Session) -> bool:
+    """Whether `_population_rows` merges id-ordered streams (SQLite) rather than join (where the database plans
+    the join)."""
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def _certificate(session: Session, calibration_id: str) -> tuple[Any, Any, Any, Any]:

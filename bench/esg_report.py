@@ -168,6 +168,7 @@ def main() -> int:
             return 0
         engine = engine_from_url(f"sqlite:///{path}")
         migrate(engine)
+        load_start = os.getloadavg()[0]
         sessions = session_factory(engine)
 
         start = time.perf_counter()
@@ -203,6 +204,7 @@ def main() -> int:
         )
         reperformed = time.perf_counter() - start
         calculator_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        load_end = os.getloadavg()[0]
         agreed = check.stdout.strip().splitlines()[-1] if check.stdout.strip() else check.stderr[-300:]
     peak_mb = peak_report_mb
     made = "reused from an earlier run's generation" if generated is None else f"generated in {generated:.0f} s"
@@ -228,6 +230,8 @@ def main() -> int:
             f"Reference calculator, run on the pack alone afterwards: {reperformed:.1f} s, max RSS "
             f"{calculator_mb:,.0f} MB;",
             f"it reports: {agreed}",
+            f"Load average (1 min) at the start and the end: {load_start:.1f}, {load_end:.1f} (the machine's cores are",
+            "shared: compare the ratio, not the seconds).",
             "",
             f"Result: {'met' if ok else 'NOT met'}.",
         ]

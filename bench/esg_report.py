@@ -154,6 +154,26 @@ def _index(d: Path, n: int, cached: Path | None) -> tuple[Path, float | None]:
     return path, generated
 
 
+# The calculator run with its own peak memory on stderr: a child's ru_maxrss counts the parent's memory it
+# started from (Linux keeps the high-water mark across exec), VmHWM is the calculator's own address space's.
+_PEAK = """import resource, runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    try:
+        kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"peak-kB {kb}", file=sys.stderr)
+"""
+
+
+def _peak_mb(stderr: str) -> float:
+    found = [line.split()[1] for line in stderr.splitlines() if line.startswith("peak-kB ")]
+    return int(found[-1]) / 1024 if found else float("nan")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("n", nargs="?", type=int, default=1_000_000)
@@ -200,10 +220,10 @@ def main() -> int:
         peak_report_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         start = time.perf_counter()
         check = subprocess.run(
-            [sys.executable, str(packed / "reperform.py"), str(packed)], capture_output=True, text=True
+            [sys.executable, "-c", _PEAK, str(packed / "reperform.py"), str(packed)], capture_output=True, text=True
         )
         reperformed = time.perf_counter() - start
-        calculator_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        calculator_mb = _peak_mb(check.stderr)
         load_end = os.getloadavg()[0]
         agreed = check.stdout.strip().splitlines()[-1] if check.stdout.strip() else check.stderr[-300:]
     peak_mb = peak_report_mb

@@ -149,6 +149,7 @@ def _index(d: Path, n: int, cached: Path | None) -> tuple[Path, float | None]:
     start = time.perf_counter()
     generate(fresh, n)
     generated = time.perf_counter() - start
+    fresh.chmod(0o600)  # data at rest (docs/threat-model.md), synthetic or not
     os.replace(fresh, path)  # only a complete index is ever reused
     _say(f"generated {n:,} records in {generated:.0f} s")
     return path, generated

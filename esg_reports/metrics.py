@@ -16,14 +16,14 @@ Run `facts.refresh` first: metrics read `record_facts`, one row of countable fac
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, exists, func, or_, select, type_coerce
+from sqlalchemy import ColumnElement, Integer, String, and_, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from esg_reports.facts import STRESS_STAGES
@@ -183,6 +183,24 @@ def _wide(session: Session, end: datetime) -> bool:
     return before * 4 > total
 
 
+def raw_rows(session: Session, query: Any, chunk: int = 20_000) -> Iterator[tuple[Any, ...]]:
+    """The rows of a query as the database driver gives them (plain tuples): no result processing per row, so
+    the query must select what needs none (`type_coerce` to String or Integer; JSON as its text, see `json_of`).
+    A million fact rows per report spend more in the ORM's row processing than in the database."""
+    result = session.connection().execute(query)
+    try:
+        cursor = result.cursor
+        while rows := cursor.fetchmany(chunk):
+            yield from rows
+    finally:
+        result.close()
+
+
+def json_of(value: Any) -> Any:
+    """A JSON column read raw: the stored text decoded (a driver that decodes JSON itself gives the value)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
 def view(session: Session, period: Period, scope: Scope) -> View:
     """One pass over the scope's facts before the period's end, shared by every metric (docs/architecture.md:
     metrics are aggregates over `record_facts`); cached on the session."""
@@ -198,7 +216,7 @@ def view(session: Session, period: Period, scope: Scope) -> View:
     at = func.coalesce(F.measured_at, F.measured_at) if wide else F.measured_at
     query = (
         select(F.record_id, F.record_type, F.unit_id, F.product, F.outcome, F.screening, F.test_stage, F.pmax_w,
-               F.crm, F.reviewed_record_id, type_coerce(F.measured_at >= period.start, Integer),
+               type_coerce(F.crm, String()), F.reviewed_record_id, type_coerce(F.measured_at >= period.start, Integer),
                type_coerce(valid, Integer))
         .select_from(F)
         .outerjoin(CertificateRow, CertificateRow.record_id == F.calibration_id)
@@ -209,16 +227,21 @@ def view(session: Session, period: Period, scope: Scope) -> View:
     pool: dict[Any, Any] = {}  # one object per distinct short value: a million rows share them
     rows: list[FactRow] = []
     add, share = rows.append, pool.setdefault
-    for r in session.connection().execution_options(yield_per=20_000).execute(query):
+    for r in raw_rows(session, query):
+        crm = r[8]
         add((r[0], share(r[1], r[1]), r[2], share(r[3], r[3]), share(r[4], r[4]), share(r[5], r[5]),
-             share(r[6], r[6]), r[7], r[8], r[9], bool(r[10]), bool(r[11])))  # fmt: skip
+             share(r[6], r[6]), r[7], None if crm is None else json_of(crm), r[9], bool(r[10]),
+             bool(r[11])))  # fmt: skip
     numbering: dict[AnchorKey, int] = {}
     of: dict[str, int] = {}
     if wide:
         every: dict[str, int] = {}
-        anchors = session.connection().execution_options(yield_per=20_000)
-        for rid, *key in anchors.execute(select(AnchorRow.record_id, *_ANCHOR_COLUMNS)):
-            every[rid] = numbering.setdefault(tuple(key), len(numbering))  # type: ignore[arg-type]
+        for r in raw_rows(session, select(AnchorRow.record_id, *_ANCHOR_COLUMNS)):
+            key: AnchorKey = r[1:]
+            k = numbering.get(key)
+            if k is None:
+                k = numbering[key] = len(numbering)
+            every[r[0]] = k
         for row in rows:
             if row[NOW] and (k := every.get(row[ID])) is not None:
                 of[row[ID]] = k
@@ -229,12 +252,13 @@ def view(session: Session, period: Period, scope: Scope) -> View:
             of[rid] = renumber.setdefault(k, len(renumber))
         numbering = {keys[k]: i for k, i in renumber.items()}
     else:
-        for rid, *key in session.connection().execute(
+        for r in raw_rows(
+            session,
             select(AnchorRow.record_id, *_ANCHOR_COLUMNS)
             .join(F, F.record_id == AnchorRow.record_id)
-            .where(F.measured_at >= period.start, F.measured_at < period.end, *_scope(scope))
+            .where(F.measured_at >= period.start, F.measured_at < period.end, *_scope(scope)),
         ):
-            of[rid] = numbering.setdefault(tuple(key), len(numbering))  # type: ignore[arg-type]
+            of[r[0]] = numbering.setdefault(r[1:], len(numbering))
     cache[(period, scope)] = View(rows, AnchorIndex(of, list(numbering)))
     return cache[(period, scope)]
 
@@ -247,14 +271,14 @@ def evidence(session: Session, record_ids: Sequence[str], period: Period, scope:
     """The anchors behind a set of records, one entry per anchoring transaction (or Merkle root)."""
     ids = list(record_ids)
     index = _anchor_index(session, period, scope)
+    found = list(map(index.of.get, ids))  # each record's transaction number, None when not in the index
+    numbers = Counter(found)  # in order of first use, as the anchors are listed below when blocks tie
     counts: dict[AnchorKey, int] = defaultdict(int)
-    outside = []
-    for record_id in ids:
-        k = index.of.get(record_id)
-        if k is None:
-            outside.append(record_id)  # not a record of the period (a recall's older units) or not anchored
-        else:
-            counts[index.keys[k]] += 1
+    # Not a record of the period (a recall's older units) or not anchored: looked up below.
+    outside = [r for r, k in zip(ids, found, strict=True) if k is None] if numbers.pop(None, 0) else []
+    for k, n in numbers.items():
+        if k is not None:  # popped above
+            counts[index.keys[k]] += n
     for i in range(0, len(outside), 30_000):  # keep IN lists within every database's parameter limits
         rows = session.execute(
             select(*_ANCHOR_COLUMNS, func.count())
@@ -369,7 +393,15 @@ def first_pass_yield(session: Session, period: Period, scope: Scope, inputs: Inp
 
 
 def non_conformities(session: Session, period: Period, scope: Scope, inputs: Inputs) -> Metric:
-    """Production units with at least one failing verdict in the period (qualification samples apart)."""
+    """Production units with at least one failing verdict in the period (qualification samples apart); cached on
+    the session, since the scrap mass is computed from it (it reads no inputs)."""
+    cache: dict[Any, Metric] = session.info.setdefault("qledger_non_conformities", {})
+    if (period, scope) not in cache:
+        cache[(period, scope)] = _non_conformities(session, period, scope)
+    return cache[(period, scope)]
+
+
+def _non_conformities(session: Session, period: Period, scope: Scope) -> Metric:
     u = units(session, period, scope)
     rows = [(r[ID], r[UNIT], r[PRODUCT], r[TYPE], r[OUTCOME]) for r in view(session, period, scope).now
             if r[TYPE] in VERDICTS]  # fmt: skip

@@ -124,6 +124,9 @@ def _csv_line(fields: tuple[Any, ...] | list[Any]) -> str:
     return buffer.getvalue()
 
 
+_PLAIN = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\n"  # what a CSV field never quotes
+
+
 def _write_csv(report: Report, out: Any, chunk: int = 50_000) -> None:
     """The rows of `export_rows`, written as the csv module writes them, built as strings: a metric's part of
     the line once, each anchoring transaction's once, so that millions of rows cost a join each."""
@@ -139,7 +142,7 @@ def _write_csv(report: Report, out: Any, chunk: int = 50_000) -> None:
             continue
         head = _csv_line((*base, "x"))[:-2]  # the metric's fields and the delimiter before the record id
         ids = m.evidence.listing.decode().split("\n")  # sorted
-        if not all(rid.isalnum() for rid in ids):  # not hex: let the csv module quote what needs it
+        if m.evidence.listing.translate(None, _PLAIN):  # not letters and digits: let the csv module quote them
             for rid in ids:
                 k = of.get(rid)
                 anchor = (None, None, None) if k is None or index is None else index.keys[k][:2] + index.keys[k][3:4]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,31 +36,180 @@ def ratio(a: int, b: int) -> float | None:
     return round(a / b, 6) if b else None
 
 
+_decoder = json.JSONDecoder()
+_WHITESPACE = " \t\n\r"  # JSON's whitespace (RFC 8259, section 2)
+Key = tuple[str, str]  # (at, id): the order in which "first" and "latest" are meant
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in _WHITESPACE:
+        i += 1
+    return i
+
+
+def _object(text: str, i: int, value: Callable[[str, int], tuple[Any, int]]) -> tuple[dict[str, Any], int]:
+    """The JSON object at `text[i:]` and where it ends, each member's value read by `value(key, position)`, so
+    that a caller can keep less of a large member than all of it."""
+    i = _skip(text, i)
+    if text[i : i + 1] != "{":
+        raise ValueError(f"expected an object at character {i}")
+    out: dict[str, Any] = {}
+    i = _skip(text, i + 1)
+    if text[i : i + 1] == "}":
+        return out, i + 1
+    while True:
+        key, i = _decoder.raw_decode(text, i)
+        i = _skip(text, i)
+        if not isinstance(key, str) or text[i : i + 1] != ":":
+            raise ValueError(f"expected a member name and ':' at character {i}")
+        out[key], i = value(key, _skip(text, i + 1))
+        i = _skip(text, i)
+        if text[i : i + 1] == "}":
+            return out, i + 1
+        if text[i : i + 1] != ",":
+            raise ValueError(f"expected ',' or '}}' at character {i}")
+        i = _skip(text, i + 1)
+
+
+def read_head(path: Path) -> dict[str, Any]:
+    """pack.json, with each figure's record list read one figure at a time and kept as its count only: a report
+    over a million records lists a million ids per figure, which the calculator does not need to hold."""
+    text = path.read_text()
+
+    def figure(key: str, i: int) -> tuple[Any, int]:
+        value, end = _decoder.raw_decode(text, i)
+        if isinstance(value, dict) and isinstance(value.get("records"), list):
+            value["records"] = len(value["records"])
+        return value, end
+
+    def member(key: str, i: int) -> tuple[Any, int]:
+        return _object(text, i, figure) if key == "figures" else _decoder.raw_decode(text, i)
+
+    head, end = _object(text, 0, member)
+    if _skip(text, end) != len(text):
+        raise ValueError(f"extra data after the pack's object at character {end}")
+    return head
+
+
+def rows_of(path: Path) -> Iterator[dict[str, Any]]:
+    """values.jsonl, one row at a time."""
+    with path.open() as lines:
+        for line in lines:
+            line = line.rstrip("\n")
+            if line:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError(f"{path.name}: a line is not an object")
+                yield row
+
+
 class Pack:
+    """The figures of a pack, recomputed in two streamed passes over values.jsonl (the file is in record id
+    order, so what depends on order is kept by its (at, id) key): the first finds the qualification samples and
+    the overrides people made of AI decisions, which the second needs to classify each record as it is read.
+    What is held is per unit and per figure, never a row per record."""
+
     def __init__(self, directory: Path) -> None:
         self.dir = directory
-        self.head = json.loads((directory / "pack.json").read_text())
-        self.rows = [json.loads(line) for line in (directory / "values.jsonl").read_text().splitlines() if line]
+        self.head = read_head(directory / "pack.json")
         self.start, self.end = self.head["period"]["start"], self.head["period"]["end"]
         self.mass = dict(self.head["inputs"]["unit_mass_kg"])
-        self.live = [r for r in self.rows if r["status"] in IN_FORCE and r["at"] < self.end]
-        self.now = [r for r in self.live if r["at"] >= self.start]
-        self.qualification = {r["unit"] for r in self.live if r["stage"] in STRESS}
-        self.overrides: dict[str, tuple[str, str]] = {}
-        for r in sorted(self.live, key=lambda r: (r["at"], r["id"])):
-            if r["type"] == "human_review" and r["reviewed"] and r["outcome"] in ("pass", "fail"):
-                self.overrides[r["reviewed"]] = (r["id"], r["outcome"])
-        self.units: dict[str, dict[str, Any]] = {}
-        for r in sorted(self.live, key=lambda r: (r["at"], r["id"])):
-            if r["type"] not in PRODUCTION or r["unit"] in self.qualification:
+        values = directory / "values.jsonl"
+        self.qualification: set[str] = set()
+        latest: dict[str, tuple[Key, str, str]] = {}  # reviewed id -> (key, review id, decision)
+        for r in rows_of(values):
+            if r["status"] in IN_FORCE and r["at"] < self.end:
+                if r["stage"] in STRESS:
+                    self.qualification.add(r["unit"])
+                if r["type"] == "human_review" and r["reviewed"] and r["outcome"] in ("pass", "fail"):
+                    key = (r["at"], r["id"])
+                    if r["reviewed"] not in latest or key >= latest[r["reviewed"]][0]:
+                        latest[r["reviewed"]] = (key, r["id"], r["outcome"])  # the latest review counts
+        self.overrides = {reviewed: (rid, decision) for reviewed, (_, rid, decision) in latest.items()}
+        self._second_pass(values)
+
+    def _second_pass(self, values: Path) -> None:
+        sampled = set(self.head["sample"]["record_ids"])
+        recalls = self._recalls_in_period()
+        hit = [False] * len(recalls or [])
+        # unit -> [first key, product, first at, inspection key, verdict, flash key, Pmax]
+        units: dict[str, list[Any]] = {}
+        initial: dict[str, tuple[Key, float]] = {}  # unit -> its first initial flash test, qualification or not
+        stressed: list[tuple[str, str, Any]] = []  # (unit, stage, Pmax) of flash tests after a sequence
+        self.failing: dict[str, str] = {}  # unit -> product, in the order the units are first met
+        self.assessed: set[str] = set()
+        self.over_limit: set[str] = set()
+        self.found: dict[tuple[str, str], list[float]] = defaultdict(list)
+        self.measured = self.calibrated = self.records_now = self.anchored = 0
+        self.sample_rows: dict[str, dict[str, Any]] = {}
+        for r in rows_of(values):
+            if r["id"] in sampled:
+                self.sample_rows[r["id"]] = r
+            in_force = r["status"] in IN_FORCE
+            if in_force:
+                for i, recall in enumerate(recalls or []):
+                    if not hit[i] and (r["id"] in recall[1] if recall[0] == "records" else r[recall[0]] == recall[1]):
+                        hit[i] = True
+            if not in_force or not r["at"] < self.end:
                 continue
-            u = self.units.setdefault(r["unit"], {"product": r["product"] or "(none)", "first_at": r["at"],
-                                                  "inspection": None, "flash": None})  # fmt: skip
-            if r["type"] in INSPECTIONS and u["inspection"] is None and r["stage"] in (None, "initial"):
-                u["inspection"] = self.verdict(r) or "inconclusive"
-            if r["type"] == "power_measurement" and u["flash"] is None and r["stage"] == "initial":
-                u["flash"] = r["pmax"]
-        self.produced = {k: u for k, u in self.units.items() if u["first_at"] >= self.start}
+            key = (r["at"], r["id"])
+            kind, unit = r["type"], r["unit"]
+            if kind == "power_measurement" and r["stage"] == "initial" and r["pmax"] is not None:
+                if unit not in initial or key < initial[unit][0]:
+                    initial[unit] = (key, r["pmax"])
+            if kind in PRODUCTION and unit not in self.qualification:
+                u = units.get(unit)
+                if u is None or key < u[0]:
+                    if u is None:
+                        u = units[unit] = [key, None, None, None, None, None, None]
+                    u[0], u[1], u[2] = key, r["product"] or "(none)", r["at"]
+                if kind in INSPECTIONS and r["stage"] in (None, "initial") and (u[3] is None or key < u[3]):
+                    u[3], u[4] = key, self.verdict(r) or "inconclusive"
+                if kind == "power_measurement" and r["stage"] == "initial" and r["pmax"] is not None:
+                    if u[5] is None or key < u[5]:
+                        u[5], u[6] = key, r["pmax"]
+            if r["at"] < self.start:
+                continue
+            # the period's records
+            self.records_now += 1
+            self.anchored += bool(r["anchored"])
+            if kind in VERDICTS and unit not in self.qualification and self.verdict(r) == "fail":
+                self.failing[unit] = r["product"] or "(none)"
+            if kind in ASSESSMENTS:
+                self.assessed.add(r["product"] or "(none)")
+            if r["screening"] == "OL":
+                self.over_limit.add(unit)
+            for element, pct in (r["crm"] or {}).items():
+                self.found[(r["product"] or "(none)", element)].append(pct)
+            if kind == "power_measurement" and r["stage"] in STRESS:
+                stressed.append((unit, r["stage"], r["pmax"]))
+            if kind not in ("calibration_certificate", "human_review"):
+                self.measured += 1
+                self.calibrated += bool(r["cal_from"] and r["cal_from"] <= r["at"] <= r["cal_until"] and r["cal_ok"])
+        self.recalls_hit = None if recalls is None else sum(hit)
+        # The units in the order of their first production record, as "first" reads them.
+        ordered = sorted(units.values(), key=lambda u: u[0])
+        self.produced = [{"product": u[1], "inspection": u[4], "flash": u[6]} for u in ordered if u[2] >= self.start]
+        self.losses: dict[str, list[float]] = defaultdict(list)
+        for unit, stage, pmax in stressed:
+            if unit in initial:
+                p0 = initial[unit][1]
+                self.losses[stage].append((p0 - pmax) / p0 * 100)
+
+    def _recalls_in_period(self) -> list[tuple[str, Any]] | None:
+        """The recalls opened in the period with a scope the pack names: (field or "records", value); None when
+        the report did not read the recall registry."""
+        if self.head["recalls"] is None:
+            return None
+        out: list[tuple[str, Any]] = []
+        for recall in self.head["recalls"]:
+            if not self.head["period"]["start_unix"] <= recall["opened_at"] < self.head["period"]["end_unix"]:
+                continue
+            if recall["kind"] not in ("lot", "product", "records") or recall["value"] is None:
+                continue
+            out.append(("records", set(recall["record_ids"])) if recall["kind"] == "records"
+                       else (recall["kind"], recall["value"]))  # fmt: skip
+        return out
 
     def verdict(self, r: dict[str, Any]) -> str | None:
         return self.overrides[r["id"]][1] if r["id"] in self.overrides else r["outcome"]
@@ -67,40 +217,29 @@ class Pack:
     # ------------------------------------------------------------ the figures, from the criteria
 
     def first_pass_yield(self) -> float | None:
-        return ratio(sum(u["inspection"] == "pass" for u in self.produced.values()), len(self.produced))
-
-    def failing_units(self) -> dict[str, str]:
-        out = {}
-        for r in self.now:
-            if r["type"] in VERDICTS and r["unit"] not in self.qualification and self.verdict(r) == "fail":
-                out[r["unit"]] = r["product"] or "(none)"
-        return out
+        return ratio(sum(u["inspection"] == "pass" for u in self.produced), len(self.produced))
 
     def non_conformities(self) -> int:
-        return len(self.failing_units())
+        return len(self.failing)
 
     def scrap_mass_kg(self) -> float | None:
-        products = list(self.failing_units().values())
+        products = list(self.failing.values())
         if any(p not in self.mass for p in products):
             return None
         return round(sum(float(self.mass[p]) for p in products), 6)
 
     def product_categories_assessed(self) -> float | None:
-        made = {u["product"] for u in self.produced.values()}
-        assessed = {r["product"] or "(none)" for r in self.now if r["type"] in ASSESSMENTS}
-        return ratio(len(made & assessed), len(made))
+        made = {u["product"] for u in self.produced}
+        return ratio(len(made & self.assessed), len(made))
 
     def substances_over_limit(self) -> int:
-        return len({r["unit"] for r in self.now if r["screening"] == "OL"})
+        return len(self.over_limit)
 
     def critical_raw_materials(self) -> float | None:
         made: dict[str, int] = defaultdict(int)
-        for u in self.produced.values():
+        for u in self.produced:
             made[u["product"]] += 1
-        found: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for r in self.now:
-            for element, pct in (r["crm"] or {}).items():
-                found[(r["product"] or "(none)", element)].append(pct)
+        found = self.found
         if not found or any(p not in self.mass for p, _ in found):
             return None
         total = sum(
@@ -112,50 +251,24 @@ class Pack:
         return None
 
     def durability_pmax_loss(self) -> float | None:
-        initial: dict[str, float] = {}
-        for r in sorted(self.live, key=lambda r: (r["at"], r["id"])):
-            if r["type"] == "power_measurement" and r["stage"] == "initial" and r["pmax"] is not None:
-                initial.setdefault(r["unit"], r["pmax"])
-        losses: dict[str, list[float]] = defaultdict(list)
-        for r in self.now:
-            if r["type"] == "power_measurement" and r["stage"] in STRESS and r["unit"] in initial:
-                p0 = initial[r["unit"]]
-                losses[r["stage"]].append((p0 - r["pmax"]) / p0 * 100)
-        return max((round(sum(v) / len(v), 4) for v in losses.values()), default=None)
+        return max((round(sum(v) / len(v), 4) for v in self.losses.values()), default=None)
 
     def production_mw(self) -> float | None:
-        flashes = [u["flash"] for u in self.produced.values() if u["flash"] is not None]
+        flashes = [u["flash"] for u in self.produced if u["flash"] is not None]
         return round(sum(flashes) / 1e6, 6) if flashes else None
 
     def recalls(self) -> int | None:
-        if self.head["recalls"] is None:
-            return None
-        n = 0
-        for recall in self.head["recalls"]:
-            if not self.head["period"]["start_unix"] <= recall["opened_at"] < self.head["period"]["end_unix"]:
-                continue
-            if recall["kind"] not in ("lot", "product", "records") or recall["value"] is None:
-                continue
-            if recall["kind"] == "records":
-                covered = set(recall["record_ids"])
-                hit = any(r["id"] in covered for r in self.rows if r["status"] in IN_FORCE)
-            else:
-                key = "lot" if recall["kind"] == "lot" else "product"
-                hit = any(r[key] == recall["value"] for r in self.rows if r["status"] in IN_FORCE)
-            n += hit
-        return n
+        return self.recalls_hit
 
     def calibration_coverage(self) -> float | None:
-        measured = [r for r in self.now if r["type"] not in ("calibration_certificate", "human_review")]
-        ok = [r for r in measured if r["cal_from"] and r["cal_from"] <= r["at"] <= r["cal_until"] and r["cal_ok"]]
-        return ratio(len(ok), len(measured))
+        return ratio(self.calibrated, self.measured)
 
     def data_completeness(self) -> float | None:
-        complete = [u for u in self.produced.values() if u["inspection"] is not None and u["flash"] is not None]
+        complete = [u for u in self.produced if u["inspection"] is not None and u["flash"] is not None]
         return ratio(len(complete), len(self.produced))
 
     def anchoring_coverage(self) -> float | None:
-        return ratio(sum(bool(r["anchored"]) for r in self.now), len(self.now))
+        return ratio(self.anchored, self.records_now)
 
     def restatements(self) -> int:
         return len(self.head["restatements"])
@@ -165,7 +278,7 @@ class Pack:
     def check_sample(self) -> list[str]:
         """Faults of the sampled records: values that do not follow from the record's JSON, ids that are not
         its SM3 (when SM3 is available)."""
-        faults, by_id = [], {r["id"]: r for r in self.rows}
+        faults, by_id = [], self.sample_rows
         sm3 = _sm3()
         for rid in self.head["sample"]["record_ids"]:
             path = self.dir / "sample" / f"{rid}.json"

@@ -94,6 +94,9 @@ class Authorization(Model):
 
 # An electronic signature of a person of the lab over the record's canonical digest (21 CFR 11.50, 11.70;
 # docs/formats.md section 2.1): who, with what meaning, when, with which enrolled key.
+MAX_SIGNATURES = 12  # a record's electronic signatures: performed, reviewed and approved, a few of each
+
+
 class Signature(Model):
     signer: NonEmpty
     meaning: Literal["performed", "reviewed", "approved"]
@@ -139,4 +142,6 @@ class EnvelopeBase(Model):
     attachments: list[Attachment] = Field(default_factory=list)  # a factory: a [] default is deep-copied
     links: list[Link] = Field(default_factory=list)
     confidentiality: Literal["public", "confidential"] = "public"
-    signatures: list[Signature] | None = None  # absent (not empty) when unsigned: older record ids are kept
+    # Absent (not empty) when unsigned: older record ids are kept. Bounded: each one costs an SM2 verification
+    # and chain reads at ingest (docs/formats.md section 2.1).
+    signatures: Annotated[list[Signature], Field(max_length=MAX_SIGNATURES)] | None = None

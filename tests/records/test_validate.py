@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ledger_service.records import RECORD_TYPE_CODES, FaultCode, RecordInvalid, validate_record
+from ledger_service.records import RECORD_TYPE_CODES, FaultCode, RecordInvalid, SignerStanding, validate_record
 from tests.utils.records import NOW, RESULTS, FakeLedger, valid_raw
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,3 +157,29 @@ def test_each_signature_is_checked_on_the_stored_form_against_the_labs_enrolment
     assert faults_of(stranger, enrolled) == {("signatures[0].signer", FaultCode.SIGNER_MISMATCH)}
     second = signatures.sign(signed, signer=stored["checker_id"], meaning="reviewed", key=sm2.PrivateKey.generate())
     assert faults_of(second, enrolled) == {("signatures[1].public_key", FaultCode.SIGNER_NOT_ENROLLED)}
+
+
+def test_a_record_with_more_signatures_than_the_limit_is_refused_before_any_is_checked() -> None:
+    """Each signature costs an SM2 verification and chain reads at ingest: a member's record carrying thousands
+    (a 1 MB body holds about 3,000) was seconds of CPU and thousands of reads per request. The schema bounds the
+    list, so the record is refused before any signature is looked at."""
+    from ledger_service import signatures
+    from ledger_service.crypto import sm2
+    from ledger_service.records.envelope import MAX_SIGNATURES
+    from ledger_service.records.validate import normalised_record
+
+    _, stored = normalised_record(valid_raw("tensile_test"))
+    entry = signatures.sign(stored, signer="op-alice", meaning="approved", key=sm2.PrivateKey.generate())
+    many = {**stored, "signatures": entry["signatures"] * (MAX_SIGNATURES + 1)}
+
+    class Counting(FakeLedger):
+        asked = 0
+
+        def signer_standing(self, lab_member_id: str, signer: str, public_key: bytes) -> SignerStanding:
+            Counting.asked += 1
+            return super().signer_standing(lab_member_id, signer, public_key)
+
+    assert faults_of(many, Counting()) == {("signatures", FaultCode.INVALID_VALUE)}
+    assert Counting.asked == 0
+    at_limit = {**stored, "signatures": entry["signatures"] * MAX_SIGNATURES}
+    assert {code for _, code in faults_of(at_limit, Counting())} == {FaultCode.SIGNER_NOT_ENROLLED}

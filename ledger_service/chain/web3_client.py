@@ -5,9 +5,11 @@ kept per account, and a refused call is decoded into its custom error before any
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar, cast
 
 from eth_abi.abi import decode as abi_decode
@@ -16,14 +18,16 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_types, get_abi_output_types
 from eth_utils.crypto import keccak
-from web3 import Web3
+from web3 import HTTPProvider, Web3
+from web3._utils.events import get_event_data
+from web3._utils.method_formatters import log_entry_formatter, receipt_formatter
 from web3._utils.transactions import fill_transaction_defaults
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import TransactionIndexingInProgress, TransactionNotFound
 from web3.logs import DISCARD
 from web3.logs import DISCARD as _DISCARD
-from web3.types import TxParams
+from web3.types import RPCEndpoint, TxParams
 
 from ledger_service import merkle
 from ledger_service.chain.artifacts import load_artifact
@@ -90,6 +94,28 @@ def _word(n: int) -> bytes:
 
 
 ZERO_ADDRESS: Final = "0x" + "00" * 20
+
+
+class _Refused:
+    """A request of a JSON-RPC batch that the node answered with an error (or not at all)."""
+
+    def __repr__(self) -> str:
+        return "REFUSED"
+
+
+REFUSED: Final = _Refused()
+
+
+@functools.cache
+def _view(contract: str, name: str) -> tuple[bytes, tuple[str, ...], tuple[str, ...]]:
+    """A view function of a consortium contract: its selector and its input and output ABI types (the ABI is the
+    same in both builds, docs/architecture.md section 10)."""
+    (abi,) = [e for e in load_artifact(contract).abi if e.get("type") == "function" and e.get("name") == name]
+    fn = cast(Any, abi)
+    return function_abi_to_4byte_selector(fn), tuple(get_abi_input_types(fn)), tuple(get_abi_output_types(fn))
+
+
+_STANDING_EVENTS: Final = ("MemberAdmitted", "MemberSuspended", "MemberReinstated", "AccreditationUpdated")
 
 
 def address_bytes(account: str | None) -> bytes:
@@ -414,6 +440,31 @@ class Web3ChainClient(ChainClient):
             return None
         account = str(self._call(self.registry.functions.accountOf(key)))
         return None if int(account, 16) == 0 else account
+
+    def batch_call(self, requests: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        """Send `requests` (method, params) as one JSON-RPC batch, one HTTP round trip, through the provider's
+        own request path (a FailoverHTTPProvider's failover included); each answer's raw `result` in order, or
+        REFUSED for a request the node answered with an error. ChainUnavailable when no node answers,
+        ChainError where the provider takes no batch (the in-process EVM) or the node answers it otherwise."""
+        provider = self.w3.provider
+        if not isinstance(provider, HTTPProvider):
+            raise ChainError("this chain's provider takes no JSON-RPC batch")
+        body = json.dumps(
+            [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(requests)]
+        ).encode()
+        raw = self._rpc(lambda: provider._make_request(RPCEndpoint("batch"), body))
+        try:
+            answers = json.loads(raw)
+        except ValueError:
+            raise ChainError("the node's answer to a JSON-RPC batch is not JSON") from None
+        if not isinstance(answers, list):
+            raise ChainError("the node answered a JSON-RPC batch with one error")
+        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+        out = []
+        for i in range(len(requests)):
+            answer = by_id.get(i)
+            out.append(REFUSED if answer is None or "error" in answer or "result" not in answer else answer["result"])
+        return out
 
     # ------------------------------------------------------------------ contracts
 
@@ -771,8 +822,22 @@ class ChainReader:
         return self._cached(("account", member_id), lambda: self.client.member_account(member_id))
 
     def record_of(self, record_id: bytes, submitter: str | None = None) -> dict[str, Any]:
-        s = self.client._call(self.client.ledger.functions.recordOf(_checksum(submitter), record_id))
+        ledger = self.client.ledger
+        s = self._cached(
+            ("record", submitter, record_id),
+            lambda: self.client._call(ledger.functions.recordOf(_checksum(submitter), record_id)),
+        )
         return {"submitter": s[0], "anchored_at": s[1], "tier": s[2], "status": s[3], "record_type": s[4]}
+
+    def certificate_of(self, issuer: str, certificate_id: bytes) -> dict[str, Any]:
+        """What `issuer`'s calibration certificate certifies, as Web3ChainClient.certificate_of says."""
+        ledger = self.client.ledger
+        t = self._cached(
+            ("certificate", issuer, certificate_id),
+            lambda: self.client._call(ledger.functions.certificateOf(_checksum(issuer), certificate_id)),
+        )
+        owner = None if int(t[1], 16) == 0 else str(t[1])
+        return {"instrument_id": bytes(t[0]), "owner": owner, "valid_from": int(t[2]), "valid_until": int(t[3])}
 
     def root_of(self, root: bytes, submitter: str | None = None) -> dict[str, Any]:
         ledger = self.client.ledger
@@ -828,6 +893,9 @@ class ChainReader:
             receipt = self.client._rpc(lambda: self.client.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
         except TransactionNotFound:
             return []  # not on this chain (never, or no more: a node that lost blocks)
+        return self._decoded_anchor_events(receipt)
+
+    def _decoded_anchor_events(self, receipt: Any) -> list[dict[str, Any]]:
         ledger = self.client.ledger
         out: list[dict[str, Any]] = []
         for event in (ledger.events.RecordAnchored, ledger.events.BatchAnchored, ledger.events.RootAnchored):
@@ -861,7 +929,7 @@ class ChainReader:
         registry, head = client.registry, client.block_number()
         start = 0  # the founders are admitted while the registry is deployed, before Deployment.block
         out: list[dict[str, Any]] = []
-        for name in ("MemberAdmitted", "MemberSuspended", "MemberReinstated", "AccreditationUpdated"):
+        for name in _STANDING_EVENTS:
             event = getattr(registry.events, name)
             logs = client._rpc(
                 lambda event=event: event().get_logs(  # type: ignore[misc]
@@ -884,3 +952,129 @@ class ChainReader:
 
     def block_hash(self, number: int) -> bytes:
         return bytes(self.client._rpc(lambda: self.client.w3.eth.get_block(number))["hash"])
+
+    # ------------------------------------------------------------------ one batch for many reads
+
+    def known(self, key: tuple[Any, ...]) -> tuple[bool, Any]:
+        """Whether this reader holds the read `key` (a `prefetch` key), and its value if it does; never reads."""
+        stored = key[:2] if key[0] == "standing" else key
+        return (True, self._cache[stored]) if stored in self._cache else (False, None)
+
+    def prefetch(self, keys: Iterable[tuple[Any, ...]]) -> int:
+        """Read every key of `keys` this reader does not hold yet in one JSON-RPC batch (one round trip), for
+        the readers above to serve from the cache; returns how many were read. A key names a read as the
+        readers' cache does: ("account", member_id), ("root", submitter, root), ("record", submitter,
+        record_id), ("status", submitter_bytes, record_id, root, proof), ("calibration", owner, instrument_id,
+        certificate_id), ("member", account), ("certificate", issuer, certificate_id), ("events", tx_hash),
+        ("head",) (the block number), ("standing", account, head) (standing_history read through `head`).
+        Best effort, so that every reader says what it would have said alone: where the provider takes no
+        batch or no node answers, nothing is kept; a request the node refuses, or whose answer does not decode,
+        is not kept; the reader then asks the node itself and meets the same answer (docs/architecture.md
+        section 7)."""
+        todo: list[tuple[tuple[Any, ...], list[tuple[str, list[Any]]]]] = []
+        for key in dict.fromkeys(keys):
+            if self.known(key)[0]:
+                continue
+            try:
+                todo.append((key, self._requests(key)))
+            except (ChainError, ValueError, TypeError, IndexError, OverflowError):
+                continue  # not a read this reader can make (a member id over 32 bytes): the reader will say
+        if not todo:
+            return 0
+        try:
+            answers = self.client.batch_call([r for _, requests in todo for r in requests])
+        except Exception:  # noqa: BLE001 - no batch here, or no node: the readers ask one by one
+            return 0
+        done, at = 0, 0
+        for key, requests in todo:
+            part, at = answers[at : at + len(requests)], at + len(requests)
+            if any(a is REFUSED for a in part):
+                continue
+            try:
+                value = self._decoded(key, part)
+            except Exception:  # noqa: BLE001 - an answer the reader would not take either: it asks itself
+                continue
+            self._cache[key[:2] if key[0] == "standing" else key] = value
+            done += 1
+        return done
+
+    def _eth_call(self, contract: str, name: str, *args: Any) -> tuple[str, list[Any]]:
+        selector, inputs, _ = _view(contract, name)
+        address = self.client.registry.address if contract == "ConsortiumRegistry" else self.client.ledger.address
+        data = "0x" + (selector + abi_encode(inputs, args)).hex()
+        return "eth_call", [{"to": str(address), "data": data}, "latest"]
+
+    def _requests(self, key: tuple[Any, ...]) -> list[tuple[str, list[Any]]]:
+        kind, args = key[0], key[1:]
+        if kind == "account":
+            return [self._eth_call("ConsortiumRegistry", "accountOf", _text32(str(args[0])))]
+        if kind == "member":
+            return [self._eth_call("ConsortiumRegistry", "memberOf", _checksum(args[0]))]
+        if kind in ("root", "record", "certificate"):
+            name = {"root": "rootOf", "record": "recordOf", "certificate": "certificateOf"}[kind]
+            return [self._eth_call("QualityLedger", name, _checksum(args[0]), args[1])]
+        if kind == "calibration":
+            return [self._eth_call("QualityLedger", "calibrationOf", _checksum(args[0]), args[1], args[2])]
+        if kind == "status":
+            who, record_id, root, proof = args
+            query = (_checksum("0x" + bytes(who).hex()), record_id, root, list(proof))
+            return [self._eth_call("QualityLedger", "statusOf", query)]
+        if kind == "events":
+            return [("eth_getTransactionReceipt", ["0x" + bytes(args[0]).hex()])]
+        if kind == "head":
+            return [("eth_blockNumber", [])]
+        if kind == "standing":
+            account, head = Web3.to_checksum_address(args[0]), int(args[1])
+            registry = self.client.registry
+            requests = []
+            for name in _STANDING_EVENTS:
+                event = getattr(registry.events, name)()
+                params = dict(event._get_event_filter_params(event.abi, {"account": account}, 0, head))
+                params.update(fromBlock=hex(0), toBlock=hex(head))
+                requests.append(("eth_getLogs", [params]))
+            return requests
+        raise ValueError(f"no such read {kind!r}")
+
+    def _decoded(self, key: tuple[Any, ...], answers: list[Any]) -> Any:
+        """A batch's answers to the requests of `key`, as the reader's own read caches them."""
+        kind = key[0]
+        if kind == "events":
+            return [] if answers[0] is None else self._decoded_anchor_events(receipt_formatter(answers[0]))
+        if kind == "head":
+            return int(answers[0], 16)
+        if kind == "standing":
+            return self._decoded_standing(Web3.to_checksum_address(key[1]), int(key[2]), answers)
+        contract = "ConsortiumRegistry" if kind in ("account", "member") else "QualityLedger"
+        name = {"account": "accountOf", "member": "memberOf", "root": "rootOf", "record": "recordOf",
+                "certificate": "certificateOf", "calibration": "calibrationOf", "status": "statusOf"}[kind]  # fmt: skip
+        (value,) = abi_decode(_view(contract, name)[2], bytes.fromhex(str(answers[0]).removeprefix("0x")))
+        if kind == "account":
+            account = Web3.to_checksum_address(value)
+            return None if int(account, 16) == 0 else str(account)
+        if kind == "status":
+            return OnChainStatus(value)
+        out = list(value)  # a struct, as web3's contract call gives it: addresses checksummed
+        slot = {"root": 0, "record": 0, "certificate": 1}.get(kind)
+        if slot is not None:
+            out[slot] = Web3.to_checksum_address(out[slot])
+        return tuple(out)
+
+    def _decoded_standing(self, account: str, head: int, answers: list[Any]) -> tuple[int, list[dict[str, Any]]]:
+        registry = self.client.registry
+        out: list[dict[str, Any]] = []
+        for name, logs in zip(_STANDING_EVENTS, answers, strict=True):
+            event_abi = getattr(registry.events, name)().abi
+            for raw in logs:
+                log = get_event_data(self.client.w3.codec, event_abi, log_entry_formatter(raw))
+                if str(log["address"]).lower() != str(registry.address).lower():
+                    continue
+                out.append(
+                    {
+                        "event": name,
+                        "block_number": int(log["blockNumber"]),
+                        "log_index": int(log["logIndex"]),
+                        **dict(log["args"]),
+                    }
+                )
+        out.sort(key=lambda e: (e["block_number"], e["log_index"]))
+        return head, out

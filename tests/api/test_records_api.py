@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -574,7 +575,8 @@ def test_odd_values_get_a_4xx_never_a_500(world: tuple[TestClient, Runtime, Demo
 
 def test_a_type_the_profile_signs_is_refused_unsigned(world: tuple[TestClient, Runtime, Demo, dict[str, str]]) -> None:
     """The lab's profile requires its operator's signature on XRF records (station.signed_record_types): the
-    API refuses one without (403, the rules module's SIGNATURE_REQUIRED naming the field), takes one signed."""
+    API refuses one without (403, the rules module's SIGNATURE_REQUIRED naming the field), and one whose value
+    is not the operator's signature of this record (422 SIGNATURE_INVALID at the field), takes one signed."""
     client, _, demo, keys = world
     state = client.app.state  # type: ignore[attr-defined]
     genuine = state.profile
@@ -587,6 +589,10 @@ def test_a_type_the_profile_signs_is_refused_unsigned(world: tuple[TestClient, R
         reviewed_only = demo.sign(raw, ("reviewed",))
         problem(client.post("/v1/records", json=reviewed_only, headers=auth(keys[LAB])), 403, "SIGNATURE_REQUIRED")
         signed, _ = demo.record("xrf_analysis", 41, signed=True)
+        forged = copy.deepcopy(signed)
+        forged["signatures"][0]["value"] = forged["signatures"][1]["value"]  # the reviewer's value, not the operator's
+        body = problem(client.post("/v1/records", json=forged, headers=auth(keys[LAB])), 422, "RECORD_INVALID")
+        assert [(e["field"], e["code"]) for e in body["errors"]] == [("signatures[0].value", "SIGNATURE_INVALID")]
         assert client.post("/v1/records", json=signed, headers=auth(keys[LAB])).status_code == 202
         tensile, _ = demo.record("tensile_test", 42)  # a type the profile does not name: unsigned is fine
         assert client.post("/v1/records", json=tensile, headers=auth(keys[LAB])).status_code == 202

@@ -3,6 +3,8 @@ trusted (the verifier beside the ledger)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ledger_service.canonical import canonical_json
@@ -48,3 +50,18 @@ def record_id(doc: dict[str, Any]) -> str:
 def failing_codes(fragments: list[Fragment]) -> dict[str, str | None]:
     """Each fragment that is not VALID, by check name, with its reason code."""
     return {f.name: (f.reason or {}).get("code") for f in fragments if f.status.value != "VALID"}
+
+
+@contextmanager
+def ingest_without_signature_checks() -> Iterator[None]:
+    """A lab that runs its own modified copy of the service: the signature checks at ingest are the lab's
+    own, so a hostile lab indexes and anchors what they refuse; verification is everyone's and must still
+    catch it (docs/threat-model.md)."""
+    from ledger_service.records import validate
+
+    original = validate._signature_faults
+    validate._signature_faults = lambda document, ctx: []  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        validate._signature_faults = original

@@ -22,9 +22,10 @@ from ledger_service.canonical import canonical_json
 from ledger_service.config import Settings
 from ledger_service.demo import CAL, DEMO_VERIFICATION_URL, LAB, REG, Demo
 from ledger_service.errors import TransactionReverted
+from ledger_service.records import RecordInvalid
 from ledger_service.runtime import Runtime, open_runtime
 from ledger_service.verification import Fragment, is_valid, load_target
-from tests.utils.verifying import verify_target
+from tests.utils.verifying import ingest_without_signature_checks, verify_target
 
 BASE = DEMO_VERIFICATION_URL
 
@@ -322,7 +323,10 @@ def test_a_backdated_signature_of_a_withdrawn_key_on_a_record_file_is_invalid(wo
 
     _, doc = normalised_record(raw)
     doc = signatures.sign(doc, signer="op-zed", meaning="approved", key=kept, at=demo.now)
-    record_id = service.submit(doc, files, actor=LAB).record_id
+    with pytest.raises(RecordInvalid, match="withdrew"):
+        service.submit(doc, files, actor=LAB)
+    with ingest_without_signature_checks():
+        record_id = service.submit(doc, files, actor=LAB).record_id
     service.pin_pending()
     service.anchor_pending()
     assert codes(service.verify(record_id))["OperatorSignature"] == "SIGNER_WITHDRAWN"
@@ -343,7 +347,10 @@ def test_a_certificate_whose_record_carries_a_forged_signature_is_not_valid(worl
     signed = demo.sign(service.with_attachments(raw, files))
     other = demo.sign(service.with_attachments(demo.record("xrf_analysis", 801)[0], files))
     signed["signatures"][1]["value"] = other["signatures"][1]["value"]  # the checker never signed this record
-    record_id = service.submit(signed, files, actor=LAB).record_id
+    with pytest.raises(RecordInvalid, match="signature of this record"):
+        service.submit(signed, files, actor=LAB)
+    with ingest_without_signature_checks():
+        record_id = service.submit(signed, files, actor=LAB).record_id
     service.pin_pending()
     service.anchor_pending()
     assert codes(service.verify(record_id))["OperatorSignature"] == "SIGNATURE_INVALID"
@@ -364,7 +371,10 @@ def test_a_certificate_of_a_record_signed_by_a_withdrawn_key_is_not_valid(world:
     raw, files = demo.record("xrf_analysis", 802)
     doc = signatures.sign(demo.sign(service.with_attachments(raw, files)), signer="op-yan", meaning="approved",
                           key=kept, at=demo.now)  # fmt: skip
-    record_id = service.submit(doc, files, actor=LAB).record_id
+    with pytest.raises(RecordInvalid, match="withdrew"):
+        service.submit(doc, files, actor=LAB)
+    with ingest_without_signature_checks():
+        record_id = service.submit(doc, files, actor=LAB).record_id
     service.pin_pending()
     service.anchor_pending()
     issued = certificates.issue(service, [record_id], ["en"], BASE, keys=keys)[0]

@@ -831,6 +831,7 @@ class ChainReader:
     def __init__(self, client: Web3ChainClient) -> None:
         self.client = client
         self._cache: dict[tuple[Any, ...], Any] = {}
+        self.batch_size = 500  # requests per JSON-RPC batch of `prefetch`
 
     def _cached(self, key: tuple[Any, ...], read: Callable[[], T]) -> T:
         if key not in self._cache:
@@ -1007,33 +1008,53 @@ class ChainReader:
         return list(cached[1])
 
     def _standing_history(self, account: str) -> tuple[int, list[dict[str, Any]]]:
-        client = self.client
-        registry, head = client.registry, client.block_number()
-        start = 0  # the founders are admitted while the registry is deployed, before Deployment.block
+        head = self.client.block_number()
+        logs = self.client._rpc(lambda: self.client.w3.eth.get_logs(self._standing_filter(account, head)))
+        return head, self._standing_events(logs)
+
+    def _standing_filter(self, account: str, head: int) -> Any:
+        """The eth_getLogs filter of the registry's four standing events of `account` (their one indexed
+        argument) from block 0 to `head`: one query (the topics OR-ed), one scan of the chain for the node.
+        From 0: the founders are admitted while the registry is deployed, before Deployment.block."""
+        topic = "0x" + bytes.fromhex(checksum_address(account)[2:]).rjust(32, b"\x00").hex()
+        return {
+            "address": str(self.client.registry.address),
+            "topics": [[_event("ConsortiumRegistry", name)[1] for name in _STANDING_EVENTS], topic],
+            "fromBlock": 0,
+            "toBlock": head,
+        }
+
+    def _standing_events(self, logs: Sequence[Any]) -> list[dict[str, Any]]:
+        """The standing events among `logs` (formatted as web3 gives them), decoded, oldest first."""
+        registry = self.client.registry
+        names = {_event("ConsortiumRegistry", name)[1]: name for name in _STANDING_EVENTS}
         out: list[dict[str, Any]] = []
-        for name in _STANDING_EVENTS:
-            event = getattr(registry.events, name)
-            logs = client._rpc(
-                lambda event=event: event().get_logs(  # type: ignore[misc]
-                    argument_filters={"account": account}, from_block=start, to_block=head
-                )
+        for log in logs:
+            name = names.get("0x" + bytes(log["topics"][0]).hex()) if log["topics"] else None
+            if name is None or str(log["address"]).lower() != str(registry.address).lower():
+                continue
+            decoded = get_event_data(self.client.w3.codec, _event("ConsortiumRegistry", name)[0], log)
+            out.append(
+                {
+                    "event": name,
+                    "block_number": int(decoded["blockNumber"]),
+                    "log_index": int(decoded["logIndex"]),
+                    **dict(decoded["args"]),
+                }
             )
-            for log in logs:
-                if str(log["address"]).lower() != str(registry.address).lower():
-                    continue
-                out.append(
-                    {
-                        "event": name,
-                        "block_number": int(log["blockNumber"]),
-                        "log_index": int(log["logIndex"]),
-                        **dict(log["args"]),
-                    }
-                )
         out.sort(key=lambda e: (e["block_number"], e["log_index"]))
-        return head, out
+        return out
 
     def block_hash(self, number: int) -> bytes:
         return bytes(self.client._rpc(lambda: self.client.w3.eth.get_block(number))["hash"])
+
+    def recall_count(self) -> int:
+        """How many recalls the RecallRegistry holds, read once per reader (a batch of certificates asks it
+        for every certificate)."""
+        return self._cached(("recall_count",), self.client.recall_count)
+
+    def recall_of(self, recall_id: int) -> RecallView:
+        return self._cached(("recall", recall_id), lambda: self.client.recall_of(recall_id))
 
     # ------------------------------------------------------------------ one batch for many reads
 
@@ -1061,8 +1082,17 @@ class ChainReader:
                 todo.append((key, self._requests(key)))
             except (ChainError, ValueError, TypeError, IndexError, OverflowError):
                 continue  # not a read this reader can make (a member id over 32 bytes): the reader will say
-        if not todo:
-            return 0
+        done = 0
+        while todo:
+            chunk: list[tuple[tuple[Any, ...], list[tuple[str, list[Any]]]]] = []
+            size = 0  # at most `batch_size` requests a batch: nodes cap them (geth and Besu at 1000)
+            while todo and (not chunk or size + len(todo[0][1]) <= self.batch_size):
+                chunk.append(todo.pop(0))
+                size += len(chunk[-1][1])
+            done += self._fetch(chunk)
+        return done
+
+    def _fetch(self, todo: list[tuple[tuple[Any, ...], list[tuple[str, list[Any]]]]]) -> int:
         try:
             answers = self.client.batch_call([r for _, requests in todo for r in requests])
         except Exception:  # noqa: BLE001 - no batch here, or no node: the readers ask one by one
@@ -1107,22 +1137,9 @@ class ChainReader:
         if kind == "head":
             return [("eth_blockNumber", [])]
         if kind == "standing":
-            account, head = bytes.fromhex(checksum_address(args[0])[2:]), int(args[1])
-            topic = "0x" + account.rjust(32, b"\x00").hex()  # `account`, the events' one indexed argument
-            return [
-                (
-                    "eth_getLogs",
-                    [
-                        {
-                            "address": str(self.client.registry.address),
-                            "topics": [_event("ConsortiumRegistry", name)[1], topic],
-                            "fromBlock": hex(0),
-                            "toBlock": hex(head),
-                        }
-                    ],
-                )
-                for name in _STANDING_EVENTS
-            ]
+            params = dict(self._standing_filter(str(args[0]), int(args[1])))
+            params.update(fromBlock=hex(params["fromBlock"]), toBlock=hex(params["toBlock"]))
+            return [("eth_getLogs", [params])]
         raise ValueError(f"no such read {kind!r}")
 
     def _decoded(self, key: tuple[Any, ...], answers: list[Any]) -> Any:
@@ -1133,7 +1150,7 @@ class ChainReader:
         if kind == "head":
             return int(answers[0], 16)
         if kind == "standing":
-            return self._decoded_standing(int(key[2]), answers)
+            return int(key[2]), self._standing_events([log_entry_formatter(log) for log in answers[0]])
         contract = "ConsortiumRegistry" if kind in ("account", "member") else "QualityLedger"
         name = {"account": "accountOf", "member": "memberOf", "root": "rootOf", "record": "recordOf",
                 "certificate": "certificateOf", "calibration": "calibrationOf", "status": "statusOf"}[kind]  # fmt: skip
@@ -1148,23 +1165,3 @@ class ChainReader:
         if slot is not None:
             out[slot] = checksum_address(out[slot])
         return tuple(out)
-
-    def _decoded_standing(self, head: int, answers: list[Any]) -> tuple[int, list[dict[str, Any]]]:
-        registry = self.client.registry
-        out: list[dict[str, Any]] = []
-        for name, logs in zip(_STANDING_EVENTS, answers, strict=True):
-            event_abi = _event("ConsortiumRegistry", name)[0]
-            for raw in logs:
-                log = get_event_data(self.client.w3.codec, event_abi, log_entry_formatter(raw))
-                if str(log["address"]).lower() != str(registry.address).lower():
-                    continue
-                out.append(
-                    {
-                        "event": name,
-                        "block_number": int(log["blockNumber"]),
-                        "log_index": int(log["logIndex"]),
-                        **dict(log["args"]),
-                    }
-                )
-        out.sort(key=lambda e: (e["block_number"], e["log_index"]))
-        return head, out

@@ -24,7 +24,7 @@ from ledger_service.verification.context import (
     read_trust_anchor,
 )
 from ledger_service.verification.fragment import Fragment, Reason, Status, is_valid, not_valid
-from ledger_service.verification.prefetch import prefetch_record
+from ledger_service.verification.prefetch import prefetch_record, prefetch_records
 from ledger_service.verification.target import (
     Anchor,
     CertificateTarget,
@@ -105,6 +105,7 @@ def verify_many(targets: Sequence[RecordTarget], context: Context) -> list[list[
             root = bytes.fromhex(e.anchor.root) if e.anchor.root else None
             items.append((bytes.fromhex(e.record_id), root, [bytes.fromhex(p) for p in e.anchor.proof], lab))
     chain.prefetch_statuses(items)
+    prefetch_records(targets, chain)  # the rest of every record's reads, in two rounds of batches for them all
     return [verify(t, context) for t in targets]
 
 

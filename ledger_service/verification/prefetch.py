@@ -7,6 +7,7 @@ they make themselves, so a check says exactly what it says without this. Nothing
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ledger_service import signatures
@@ -85,17 +86,21 @@ def lab_reads(target: RecordTarget, lab: str, head: int | None) -> list[tuple[An
 def prefetch_record(target: RecordTarget, chain: ChainReader) -> None:
     """Fill `chain`'s cache with what the record checks will read for `target`, in two batches at most (none
     where the reader holds everything already, as in a sweep)."""
+    prefetch_records([target], chain)
+
+
+def prefetch_records(targets: Sequence[RecordTarget], chain: ChainReader) -> None:
+    """`prefetch_record` for many records at once (a sweep, a batch of certificates): two rounds of batches for
+    them all, whatever their number (ChainReader.prefetch cuts a round into batches a node takes)."""
     try:
-        _prefetch(target, chain)
+        chain.prefetch([k for t in targets for k in first_reads(t)])
+        has_head, head = chain.known(("head",))
+        keys = []
+        for target in targets:
+            member = _lab_member(target.evidence.record)
+            found, lab = chain.known(("account", member)) if member else (False, None)
+            if found and lab is not None:  # else the lab is not known, or not a member: the checks say so
+                keys += lab_reads(target, str(lab), int(head) if has_head else None)
+        chain.prefetch(keys)
     except Exception:  # noqa: BLE001 - a record of an odd shape: the checks say what is wrong with it
         return
-
-
-def _prefetch(target: RecordTarget, chain: ChainReader) -> None:
-    chain.prefetch(first_reads(target))
-    member = _lab_member(target.evidence.record)
-    found, lab = chain.known(("account", member)) if member else (False, None)
-    if not found or lab is None:
-        return  # the lab is not known (or not a member): the checks read what they need, or stop at it
-    has_head, head = chain.known(("head",))
-    chain.prefetch(lab_reads(target, str(lab), int(head) if has_head else None))

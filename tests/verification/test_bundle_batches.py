@@ -13,23 +13,28 @@ from typing import Any
 
 import pytest
 
+from esg_reports import certificates
 from ledger_service.chain.jsonrpc import JsonRpcChainClient
 from ledger_service.chain.web3_client import REFUSED, ChainReader, _view
 from ledger_service.config import Settings
 from ledger_service.demo import LAB, Demo
 from ledger_service.runtime import Runtime, open_runtime
 from ledger_service.verification import (
+    CertificateTarget,
+    Fragment,
     RecordTarget,
     is_valid,
     read_bundle,
     record_context,
     verify,
+    verify_certificates,
     verify_record,
 )
 from ledger_service.verification.prefetch import first_reads, lab_reads
 from tests.utils.anvil import anvil_node, free_port
 
 World = tuple[Runtime, str, dict[str, dict[str, Any]]]
+BASE = "https://verify.lab.test"
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +60,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             bundles = {name: service.proof_bundle(record_id) for name, record_id in ids.items()}
             certificate = next(iter(demo.station.certificates.values()))
             bundles["calibration"] = service.proof_bundle(certificate)
+            issued = certificates.issue(service, [ids[t] for t in "ABC"], ["en", "zh-Hans"], BASE, keys=runtime.keys)
+            bundles["pdfs"] = {"pdfs": [c.pdf for c in issued]}
             yield runtime, url, bundles
         finally:
             runtime.engine.dispose()
@@ -122,7 +129,7 @@ def test_a_valid_bundles_reads_come_in_two_batches_and_nothing_else(
         set(second) <= {"eth_call", "eth_getLogs"} and len(second) >= 5
     )  # member, state, status, calibration, 2 per signature
     if name == "C":
-        assert second.count("eth_getLogs") == 4  # the lab's standing history: the registry's four events
+        assert second.count("eth_getLogs") == 1  # the standing history: the registry's four events, one query
     if name == "calibration":
         checks = {f.name: f.status.value for f in fragments}
         assert checks["CertificateTerms"] == "VALID"
@@ -217,6 +224,31 @@ def test_a_refused_read_in_a_batch_is_read_again_alone(world: World, monkeypatch
     assert posts.batches == [] and posts.singles == ["eth_call"]  # the status, alone
     monkeypatch.undo()
     assert fragments == _both(target, client)[1]
+
+
+def test_a_batch_of_certificates_reads_its_records_in_two_rounds_and_says_what_it_says_alone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify_certificates: the certified records' reads of the whole batch in two rounds of batches
+    (esg_reports/certificate_checks prepare), the same fragments as reading one request at a time."""
+    runtime, url, bundles = world
+    client = _client(runtime, url)
+    pdfs = bundles["pdfs"]["pdfs"]
+    posts = Posts(client, monkeypatch)
+    verdicts = _certificates(pdfs, client)
+    assert all(certificates.is_valid(fs) for fs in verdicts)
+    batched = [[f.to_json() for f in fs] for fs in verdicts]
+    record_batches = [b for b in posts.batches if "eth_getTransactionReceipt" in b or len(b) >= 5]
+    assert len(record_batches) == 2 and sum(len(b) for b in record_batches) >= 3 * 6
+    monkeypatch.undo()
+    with monkeypatch.context() as alone:
+        alone.setattr(ChainReader, "prefetch", lambda self, keys: 0)
+        single = [[f.to_json() for f in fs] for fs in _certificates(pdfs, client)]
+    assert batched == single
+
+
+def _certificates(pdfs: list[bytes], client: JsonRpcChainClient) -> list[list[Fragment]]:
+    return verify_certificates([CertificateTarget(p) for p in pdfs], record_context(ChainReader(client)))
 
 
 def test_the_in_process_evm_takes_no_batch_and_verifies_as_before(tmp_path: Path) -> None:

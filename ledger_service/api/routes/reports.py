@@ -181,7 +181,7 @@ PDF_BODY = {"required": True, "content": {"application/pdf": {"schema": {"type":
 async def verify_certificate(request: Request, service: ServiceDep) -> JSONResponse:
     """Verify a certificate PDF (application/pdf) or a proof bundle (application/json), sent as the body: one
     fragment per check, and the verdict. Several at once: multipart/form-data with one `files` part each
-    (application/pdf or application/json), answered in order as `results` (docs/formats.md section 12)."""
+    (application/pdf or application/json), answered in order as `results` (docs/formats.md section 9)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "multipart/form-data":
         return await _verify_batch(request, service)

@@ -857,8 +857,8 @@ def recalls_covering(chain: ChainReader, record: Mapping[str, Any], record_id: s
         ),
     }
     out = []
-    for recall_id in range(client.recall_count(), 0, -1):
-        view = client.recall_of(recall_id)
+    for recall_id in range(chain.recall_count(), 0, -1):
+        view = chain.recall_of(recall_id)
         if view.status == RECALL_IN_FORCE and scopes.get(view.scope_kind) == view.scope:
             out.append(recall_id)
     return out

@@ -1218,6 +1218,26 @@ class LedgerService:
 
         return verify_certificates([CertificateTarget(p) for p in pdfs], record_context(ChainReader(self.chain)))
 
+    def verify_documents(self, documents: Sequence[bytes]) -> list[tuple[list[Fragment], bool]]:
+        """Every fragment and the verdict for each of many documents, in order: certificate PDFs (by their
+        `%PDF-` header) verified as one batch (verify_certificates: what they share read once, their records'
+        reads in two rounds of batches), proof bundles each with its own reader. DocumentInvalid naming the
+        document (its index) for one that is neither."""
+        from ledger_service.verification import passes
+
+        pdfs = [i for i, d in enumerate(documents) if d.startswith(b"%PDF-")]
+        out: list[tuple[list[Fragment], bool] | None] = [None] * len(documents)
+        for i, d in enumerate(documents):
+            if i not in pdfs:
+                try:
+                    out[i] = self.verify_bundle(d)
+                except LedgerError as error:
+                    raise DocumentInvalid(i, str(error)) from None
+        batch = self.verify_certificates([documents[i] for i in pdfs])
+        for i, fragments in zip(pdfs, batch, strict=True):
+            out[i] = (fragments, passes(CertificateTarget(documents[i]), fragments))
+        return [r for r in out if r is not None]
+
     def verify_bundle(self, data: bytes) -> tuple[list[Fragment], bool]:
         """Every fragment for a proof bundle (JSON bytes) against this consortium's contracts, and the verdict;
         LedgerError naming the field for one that is not a bundle."""
@@ -1304,6 +1324,14 @@ class LedgerService:
             return self.accounts[member]
         except KeyError:
             raise LedgerError(f"no chain account for member {member!r}") from None
+
+
+class DocumentInvalid(LedgerError, ValueError):
+    """One document of many (`verify_documents`) is neither a certificate PDF nor a proof bundle."""
+
+    def __init__(self, index: int, message: str) -> None:
+        self.index = index
+        super().__init__(f"document {index}: {message}")
 
 
 def _load(canonical: bytes) -> dict[str, Any]:

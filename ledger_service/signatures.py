@@ -15,6 +15,7 @@ record id covers the signatures: anchoring the record anchors them.
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -92,14 +93,17 @@ def sign(
     return {**record, "signatures": [*record.get("signatures", []), entry]}
 
 
+@functools.lru_cache(maxsize=4096)  # pure; a verification asks for each twice (prefetch, check)
 def enrolment_digest(lab: str, signer: str, public_key: bytes) -> bytes:
     return sm3(_ENROL_TAG + canonical_json({"lab": lab, "signer": signer, "public_key": public_key.hex()}))
 
 
+@functools.lru_cache(maxsize=4096)  # pure; a verification asks for each twice (prefetch, check)
 def withdrawal_digest(lab: str, signer: str, public_key: bytes) -> bytes:
     return sm3(_WITHDRAW_TAG + canonical_json({"lab": lab, "signer": signer, "public_key": public_key.hex()}))
 
 
+@functools.lru_cache(maxsize=4096)  # pure; a verification asks for each twice (prefetch, check)
 def anchored_root(digest: bytes) -> bytes:
     """The tier C root of one anchored digest (a tree of one leaf)."""
     return merkle.root([digest])

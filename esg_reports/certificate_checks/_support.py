@@ -11,7 +11,7 @@ from dataclasses import replace
 from esg_reports.certificates import Presented, issuer_account, read_certificate, visible_text
 from ledger_service.chain.web3_client import ChainReader
 from ledger_service.verification.fragment import Fragment
-from ledger_service.verification.target import CertificateTarget, Target
+from ledger_service.verification.target import CertificateTarget, RecordTarget, Target
 
 _PRESENTED = "presented"
 
@@ -72,3 +72,9 @@ def prepare(targets: Sequence[CertificateTarget], reader: ChainReader) -> None:
             reader.prefetch_statuses(queries)
         except Exception:  # noqa: BLE001 - read one by one by the checks, which report what fails
             pass
+    # The certified records' own reads (anchor, calibration, standing, signatures), in two rounds of JSON-RPC
+    # batches for the whole batch of certificates (ledger_service/verification/prefetch.py).
+    from esg_reports.certificate_checks.certified_record import certified_record
+    from ledger_service.verification.prefetch import prefetch_records
+
+    prefetch_records([r for r in map(certified_record, targets) if isinstance(r, RecordTarget)], reader)

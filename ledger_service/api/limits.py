@@ -14,6 +14,8 @@ from ledger_service.api.problems import BodyTooLarge, problem_response, too_larg
 
 MAX_JSON_BYTES: Final = 1 << 20  # a record, a recall, a review: far below this
 MAX_PDF_BYTES: Final = 16 << 20  # a certificate is a few hundred KiB
+MAX_BATCH_BYTES: Final = 64 << 20  # a batch of them, each part at most MAX_PDF_BYTES
+MAX_BATCH_FILES: Final = 200
 
 
 @dataclass(frozen=True)
@@ -21,12 +23,13 @@ class BodyLimits:
     json_bytes: int = MAX_JSON_BYTES
     upload_bytes: int = 64 << 20  # a multipart submission with its attachments
     pdf_bytes: int = MAX_PDF_BYTES
+    batch_bytes: int = MAX_BATCH_BYTES  # several certificates or bundles in one multipart request
 
     def for_request(self, method: str, path: str, media: str) -> int:
         if method == "POST" and path == "/v1/records" and media == "multipart/form-data":
             return self.upload_bytes
         if method == "POST" and path == "/v1/certificates/verify":
-            return self.pdf_bytes
+            return self.batch_bytes if media == "multipart/form-data" else self.pdf_bytes
         return self.json_bytes
 
 

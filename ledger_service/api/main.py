@@ -104,6 +104,8 @@ def create_app(
     app.state.service = service
     app.state.worker = anchor_worker
     app.state.max_upload_bytes = max_upload_bytes
+    limits = BodyLimits(upload_bytes=max_upload_bytes)
+    app.state.max_pdf_bytes = limits.pdf_bytes  # each part of a batch of certificates (routes/reports.py)
     app.state.keys = keys  # members' SM2 keys held by this service (a regulator's, for recall unlocks)
     app.state.certificates = certificates  # instrument -> calibration certificate (the inspection station)
     app.state.profile = profile  # the stations, reporting entity and verification URL of profile.json
@@ -111,7 +113,7 @@ def create_app(
     app.state.member_cache = RefreshingCache[str, Member | None](STANDING_TTL_S)
     app.state.accreditation_cache = RefreshingCache[tuple[str, int], bool](STANDING_TTL_S)
     problems.install(app)
-    app.add_middleware(RequestLimits, limits=BodyLimits(upload_bytes=max_upload_bytes))  # inside the access audit
+    app.add_middleware(RequestLimits, limits=limits)  # inside the access audit
     observability.install(app, service, metrics)
     routers = (
         records.router,

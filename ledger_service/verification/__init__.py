@@ -24,6 +24,7 @@ from ledger_service.verification.context import (
     read_trust_anchor,
 )
 from ledger_service.verification.fragment import Fragment, Reason, Status, is_valid, not_valid
+from ledger_service.verification.prefetch import prefetch_record, prefetch_records
 from ledger_service.verification.target import (
     Anchor,
     CertificateTarget,
@@ -62,7 +63,9 @@ def verify(target: Target, context: Context) -> list[Fragment]:
     """Every check over the target, in a fixed order."""
     if isinstance(target, CertificateTarget):
         return verify_certificates([target], context)[0]
-    return verify_record(_with_chain_anchor(target, context), context)
+    target = _with_chain_anchor(target, context)
+    prefetch_record(target, context.chain)  # every read of the checks in two JSON-RPC batches
+    return verify_record(target, context)
 
 
 def _with_chain_anchor(target: RecordTarget, context: Context) -> RecordTarget:
@@ -102,6 +105,7 @@ def verify_many(targets: Sequence[RecordTarget], context: Context) -> list[list[
             root = bytes.fromhex(e.anchor.root) if e.anchor.root else None
             items.append((bytes.fromhex(e.record_id), root, [bytes.fromhex(p) for p in e.anchor.proof], lab))
     chain.prefetch_statuses(items)
+    prefetch_records(targets, chain)  # the rest of every record's reads, in two rounds of batches for them all
     return [verify(t, context) for t in targets]
 
 

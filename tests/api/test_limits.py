@@ -170,3 +170,12 @@ def test_200_mb_bodies_are_refused_while_they_stream(server: tuple[str, int, str
     assert alive(base)
     assert rss(pid) - before < 64 * MB, (before, rss(pid))
     assert os.path.exists(f"/proc/{pid}")
+
+
+def test_a_batch_of_certificates_has_its_own_body_limit_and_one_certificate_keeps_its_own() -> None:
+    from ledger_service.api.limits import MAX_BATCH_BYTES, MAX_PDF_BYTES, BodyLimits
+
+    limits = BodyLimits()
+    assert limits.for_request("POST", "/v1/certificates/verify", "multipart/form-data") == MAX_BATCH_BYTES
+    assert limits.for_request("POST", "/v1/certificates/verify", "application/pdf") == MAX_PDF_BYTES
+    assert limits.for_request("POST", "/v1/certificates/verify", "application/json") == MAX_PDF_BYTES

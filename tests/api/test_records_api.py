@@ -598,3 +598,55 @@ def test_a_type_the_profile_signs_is_refused_unsigned(world: tuple[TestClient, R
         assert client.post("/v1/records", json=tensile, headers=auth(keys[LAB])).status_code == 202
     finally:
         state.profile = genuine
+
+
+def test_several_certificates_and_bundles_verified_in_one_multipart_request(
+    world: tuple[TestClient, Runtime, Demo, dict[str, str]],
+) -> None:
+    """POST /v1/certificates/verify with multipart `files` parts: each certificate or bundle answered in order
+    (the PDFs verified as one batch); a part that is neither, or a bundle that is not one, is refused naming it."""
+    client, runtime, demo, keys = world
+    ids = []
+    for i in (91, 92):
+        raw, _ = demo.record("xrf_analysis", i)
+        ids.append(client.post("/v1/records", json=raw, headers=auth(keys[LAB])).json()["record_id"])
+    client.app.state.worker.run_once()  # type: ignore[attr-defined]
+    pdfs = [
+        client.post("/v1/certificates", json={"target": r, "languages": ["vi"]}, headers=auth(keys[LAB])).content
+        for r in ids
+    ]
+    bundle = client.get(f"/v1/records/{ids[0]}/proof", headers=auth(keys[LAB])).content
+    tampered = b"%PDF-1.7 nonsense"  # no credential: NO_CREDENTIAL
+    files = [
+        ("files", ("a.pdf", pdfs[0], "application/pdf")),
+        ("files", ("bundle.json", bundle, "application/json")),
+        ("files", ("b.pdf", pdfs[1], "application/pdf")),
+        ("files", ("tampered.pdf", tampered, "application/pdf")),
+    ]
+    answer = client.post("/v1/certificates/verify", files=files)  # anonymous, as the one-document form
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["file"] for r in results] == ["a.pdf", "bundle.json", "b.pdf", "tampered.pdf"]
+    assert [r["valid"] for r in results] == [True, True, True, False] and answer.json()["valid"] is False
+    one = client.post("/v1/certificates/verify", content=tampered, headers={"content-type": "application/pdf"})
+
+    def codes(fragments: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
+        return [(f["name"], f["status"], (f["reason"] or {}).get("code")) for f in fragments]
+
+    assert codes(results[3]["fragments"]) == codes(one.json()["fragments"])  # what the one-document form says
+
+    bad = problem(client.post("/v1/certificates/verify", files=[files[0], ("files", ("x.txt", b"hi", "text/plain"))]),
+                  415, "UNSUPPORTED_MEDIA_TYPE")  # fmt: skip
+    assert bad["errors"][0]["field"] == "files[1]" and "x.txt" in bad["errors"][0]["message"]
+    not_bundle = [files[0], ("files", ("b.json", b'{"format": "nope"}', "application/json"))]
+    bad = problem(client.post("/v1/certificates/verify", files=not_bundle), 422, "BUNDLE_INVALID")
+    assert bad["errors"][0]["field"] == "files[1]" and "b.json" in bad["errors"][0]["message"]
+    mislabelled = [("files", ("c.pdf", b'{"a": 1}', "application/pdf"))]
+    bad = problem(client.post("/v1/certificates/verify", files=mislabelled), 422, "REQUEST_INVALID")
+    assert bad["errors"][0]["field"] == "files[0]"
+    bad = problem(client.post("/v1/certificates/verify", files=[("other", ("a.pdf", pdfs[0], "application/pdf"))]),
+                  422, "REQUEST_INVALID")  # fmt: skip
+    assert bad["errors"][0]["field"] == "other"
+    huge = [("files", ("big.pdf", b"%PDF-" + b"0" * (client.app.state.max_pdf_bytes + 1), "application/pdf"))]  # type: ignore[attr-defined]
+    bad = problem(client.post("/v1/certificates/verify", files=[files[0], *huge]), 413, "TOO_LARGE")
+    assert bad["errors"][0]["field"] == "files[1]" and "big.pdf" in bad["errors"][0]["message"]

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.formparsers import MultiPartException
 
 from esg_reports import certificate_status as certificate_status_
 from esg_reports import certificates, i18n, mapping, render, verify_page
@@ -20,9 +21,11 @@ from esg_reports.mapping import FRAMEWORKS
 from esg_reports.metrics import Inputs, Period, Scope
 from esg_reports.report import Entity, build, recalls_on_chain
 from ledger_service.api.deps import ActiveMemberDep, MemberDep, ServiceDep
+from ledger_service.api.limits import MAX_BATCH_FILES
 from ledger_service.api.problems import Problem
 from ledger_service.api.routes.records import RecordId, readable
 from ledger_service.errors import LedgerError, UnknownEntry
+from ledger_service.service import DocumentInvalid
 
 router = APIRouter(tags=["reports"])
 MEDIA = {"json": "application/json", "html": "text/html", "pdf": "application/pdf", "ixbrl": "application/zip",
@@ -177,11 +180,16 @@ PDF_BODY = {"required": True, "content": {"application/pdf": {"schema": {"type":
 @router.post("/v1/certificates/verify", openapi_extra={"requestBody": PDF_BODY})
 async def verify_certificate(request: Request, service: ServiceDep) -> JSONResponse:
     """Verify a certificate PDF (application/pdf) or a proof bundle (application/json), sent as the body: one
-    fragment per check, and the verdict."""
+    fragment per check, and the verdict. Several at once: multipart/form-data with one `files` part each
+    (application/pdf or application/json), answered in order as `results` (docs/formats.md section 9)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        return await _verify_batch(request, service)
     if media not in ("application/pdf", "application/json"):
         raise Problem(
-            415, "UNSUPPORTED_MEDIA_TYPE", "Send a certificate as application/pdf or a bundle as application/json"
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Send a certificate as application/pdf, a bundle as application/json, several as multipart/form-data",
         )
     data = await request.body()
     if len(data) > request.app.state.max_upload_bytes:
@@ -196,3 +204,64 @@ async def verify_certificate(request: Request, service: ServiceDep) -> JSONRespo
             raise Problem(422, "BUNDLE_INVALID", "Not a proof bundle", str(error)) from None
     body: dict[str, Any] = {"valid": valid, "fragments": [f.to_json() for f in fragments]}
     return JSONResponse(body)
+
+
+async def _verify_batch(request: Request, service: ServiceDep) -> JSONResponse:
+    """Several certificates or bundles in one multipart request: the body's size is counted while it streams
+    in (api/limits.py), each part is held to one certificate's limit, and a part that is not a PDF or a bundle
+    is refused naming it (`files[i]` and its file name)."""
+    limit = request.app.state.max_pdf_bytes
+    try:
+        form = await request.form(max_files=MAX_BATCH_FILES, max_fields=MAX_BATCH_FILES, max_part_size=limit)
+    except MultiPartException as error:
+        too_large = "maximum size" in str(error).lower()
+        raise Problem(
+            413 if too_large else 422,
+            "TOO_LARGE" if too_large else "REQUEST_INVALID",
+            "A part of the batch is too large" if too_large else "The multipart body is refused",
+            str(error),
+            errors=[{"field": "files", "code": "TOO_LARGE" if too_large else "INVALID_VALUE", "message": str(error)}],
+        ) from None
+    parts = form.getlist("files")
+    unknown = [k for k in form if k != "files"]
+    if not parts or unknown:
+        field = unknown[0] if unknown else "files"
+        message = f"unknown part {field!r}: send the documents as `files` parts" if unknown else "no `files` part"
+        code = "UNKNOWN_FIELD" if unknown else "MISSING_FIELD"
+        raise Problem(422, "REQUEST_INVALID", "The batch needs `files` parts", message,
+                      errors=[{"field": field, "code": code, "message": message}])  # fmt: skip
+    documents = []
+    for i, part in enumerate(parts):
+        name = getattr(part, "filename", None) or f"files[{i}]"
+        kind = (getattr(part, "content_type", None) or "").split(";")[0].strip().lower()
+        if isinstance(part, str) or kind not in ("application/pdf", "application/json"):
+            message = f"{name}: send a file as application/pdf (a certificate) or application/json (a bundle)"
+            raise _bad_part(415, "UNSUPPORTED_MEDIA_TYPE", "A part is neither a certificate nor a bundle", i, message)
+        size = part.size if part.size is not None else 0
+        if size > limit:  # the body as a whole was counted while it streamed in; each part is one certificate
+            message = f"{name}: {size} bytes, over a certificate's {limit}"
+            raise _bad_part(413, "TOO_LARGE", "A part of the batch is too large", i, message)
+        data = await part.read(limit + 1)
+        if len(data) > limit:
+            raise _bad_part(413, "TOO_LARGE", "A part of the batch is too large", i, f"{name}: over {limit} bytes")
+        if (kind == "application/pdf") != data.startswith(b"%PDF-"):
+            message = f"{name}: a {kind} part whose content is {'a PDF' if data.startswith(b'%PDF-') else 'not a PDF'}"
+            raise _bad_part(422, "REQUEST_INVALID", "A part's content is not its type", i, message, "INVALID_VALUE")
+        documents.append(data)
+    try:
+        verdicts = await run_in_threadpool(service.verify_documents, documents)
+    except DocumentInvalid as error:
+        name = getattr(parts[error.index], "filename", None) or f"files[{error.index}]"
+        message = f"{name}: {error}"
+        raise _bad_part(422, "BUNDLE_INVALID", "Not a proof bundle", error.index, message) from None
+    results = [
+        {"file": getattr(part, "filename", None), "valid": valid, "fragments": [f.to_json() for f in fragments]}
+        for part, (fragments, valid) in zip(parts, verdicts, strict=True)
+    ]
+    return JSONResponse({"valid": all(r["valid"] for r in results), "results": results})
+
+
+def _bad_part(status: int, code: str, title: str, index: int, message: str, field_code: str | None = None) -> Problem:
+    """The problem of one part of a batch, naming it: `files[index]` (and its file name in the message)."""
+    return Problem(status, code, title, message, errors=[{"field": f"files[{index}]", "code": field_code or code,
+                                                          "message": message}])  # fmt: skip

@@ -22,7 +22,7 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
     lab = lab_account(ev, context.chain)
     if lab is None:
         return not_valid(NAME, "calibration", Status.INVALID, Reason.NOT_ANCHORED, "the record's lab is not a member")
-    terms = context.chain.client.certificate_of(lab, bytes.fromhex(ev.record_id))
+    terms = context.chain.certificate_of(lab, bytes.fromhex(ev.record_id))
     results = ev.record["results"]
     stated = (
         instrument_key(results["calibrated_instrument"]["id"]),

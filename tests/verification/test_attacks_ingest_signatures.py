@@ -24,6 +24,7 @@ from ledger_service.api.main import create_app
 from ledger_service.config import Settings
 from ledger_service.crypto import sm2
 from ledger_service.demo import CAL, LAB, Demo
+from ledger_service.errors import LedgerError
 from ledger_service.index import crud
 from ledger_service.records import RecordInvalid
 from ledger_service.runtime import Runtime
@@ -272,3 +273,36 @@ def test_the_cli_signs_and_ingests_a_record_file_with_an_attachment_file(
     rid = json.loads(ingested.stdout.splitlines()[0])["record_id"]
     state = json.loads(runner.invoke(app, ["status", rid, "--json"]).stdout)
     assert {f["name"]: f["status"] for f in state["fragments"]}["OperatorSignature"] == "VALID"
+
+
+def test_a_signed_confidential_record_without_files_is_taken(world: World) -> None:
+    """A confidential record is stored sealed; its signature is checked on the plaintext form before sealing:
+    a genuine one is taken, an altered one refused."""
+    _, runtime, demo, _ = world
+    raw, files = demo.record("xrf_analysis", 112)
+    assert not files
+    signed = demo.sign({**raw, "confidentiality": "confidential"})
+    altered = copy.deepcopy(signed)
+    altered["subject"]["lot"] = "LOT-ELSEWHERE"
+    assert _refusal(runtime, altered, files) == [(f"signatures[{i}].value", "SIGNATURE_INVALID") for i in (0, 1)]
+    assert runtime.service.submit(signed, files).created
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=LedgerError,
+    reason="a confidential record's attachment CIDs are those of ciphertext under a data key drawn at submission "
+    "(service._attachments), so no signer can know the form the ledger stores: a signed confidential record with "
+    "an attachment file can never be taken (with_attachments refuses; a signature over the plaintext CIDs is "
+    "SIGNATURE_INVALID), and a lab whose profile requires signatures cannot ingest such records at all",
+)
+def test_a_signed_confidential_record_with_an_attachment_file_is_taken(world: World) -> None:
+    _, runtime, demo, _ = world
+    raw, files = demo.record("el_image", 113)
+    assert files
+    confidential = {**raw, "confidentiality": "confidential"}
+    over_plaintext = demo.sign({**runtime.service.with_attachments(raw, files), "confidentiality": "confidential"})
+    faults = _refusal(runtime, over_plaintext, files)  # signed over the plaintext's CIDs: not the stored form
+    assert {code for _, code in faults} == {"SIGNATURE_INVALID"}, faults
+    signed = demo.sign(runtime.service.with_attachments(confidential, files))  # LedgerError: no form to sign
+    assert runtime.service.submit(signed, files).created

@@ -28,6 +28,7 @@ from ledger_service.chain.web3_client import ChainReader
 from ledger_service.crypto import sm4
 from ledger_service.digests import digest_bytes, digest_file
 from ledger_service.errors import (
+    ChainError,
     ChainUnavailable,
     LedgerError,
     StoreError,
@@ -1323,7 +1324,13 @@ class LedgerService:
         return self._account(member)
 
     def _signer_standing(self, lab: str, signer: str, public_key: bytes) -> SignerStanding:
-        return signatures.standing_on_chain(ChainReader(self.chain), lab, signer, public_key)
+        try:
+            return signatures.standing_on_chain(ChainReader(self.chain), lab, signer, public_key)
+        except ChainUnavailable:
+            raise
+        except ChainError as error:  # a node that answers an error (a rate limit, say) tells no standing either:
+            # this record waits (503, send again), the rest of its group commit is written (docs/formats.md 2.1)
+            raise ChainUnavailable(f"the signers' standing could not be read from the chain: {error}") from error
 
     def _account(self, member: str) -> str:
         try:

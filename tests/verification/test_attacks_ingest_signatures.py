@@ -344,3 +344,72 @@ def test_a_stream_of_fresh_keys_does_not_make_each_verification_build_a_table(
     for _ in range(16):
         assert public.verify(message, value)
     assert len([x for x in builds[before:] if x != curve.gx]) <= 1
+
+
+def test_a_node_that_answers_an_error_holds_back_the_signed_record_alone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only an unreachable node was ChainUnavailable: a node that answers the standing read with a JSON-RPC
+    error (a provider's rate limit, a request timeout inside the node) raised ChainError out of the group
+    commit, so every submission written with the signed record failed, none written (the API answered all of
+    them 400 REQUEST_REFUSED, a client's fault, for the node's). Fixed
+    (service._signer_standing): a standing the chain does not tell is ChainUnavailable for that record alone."""
+    from ledger_service.chain.web3_client import Web3ChainClient
+    from ledger_service.errors import ChainError, ChainUnavailable
+
+    _, runtime, demo, _ = world
+    service = runtime.service
+    signed, files = _signed(world, "xrf_analysis", 114)
+    unsigned, unsigned_files = demo.record("xrf_analysis", 115)
+
+    def answers_an_error(self: Web3ChainClient, member_id: str) -> str | None:
+        raise ChainError("chain call failed: {'code': -32005, 'message': 'rate limit exceeded'}")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Web3ChainClient, "member_account", answers_an_error)
+        held, taken = service.submit_batch([(signed, files, LAB), (unsigned, unsigned_files, LAB)])
+    assert isinstance(held, ChainUnavailable), held
+    assert isinstance(taken, Submitted) and taken.created
+    assert not _stored(runtime, signed)
+    assert service.submit(signed, files).created
+
+
+def test_the_same_signature_twice_is_not_a_second_record_of_it(world: World) -> None:
+    """The record id covers `signatures`: the lab's record carrying its operator's entry twice (or an empty list
+    where an unsigned record has none) hashed to another id, so anyone holding the lab's API key could submit
+    a signed record again as a new record, the operator's signature holding on it, without their key; and an
+    unsigned record again with `"signatures": []`. Fixed: an entry repeated is INVALID_VALUE (records/validate.py),
+    and so is an empty list (records/envelope.py, at least one entry)."""
+    _, runtime, demo, _ = world
+    signed, files = _signed(world, "xrf_analysis", 116)
+    assert runtime.service.submit(signed, files).created
+    twice = {**signed, "signatures": signed["signatures"] * 2}
+    assert _refusal(runtime, twice, files) == [("signatures[1]", "INVALID_VALUE")]
+    assert not _stored(runtime, twice)
+    unsigned, unsigned_files = demo.record("xrf_analysis", 117)
+    empty = {**unsigned, "signatures": []}
+    assert [code for _, code in _refusal(runtime, empty, unsigned_files)] == ["INVALID_VALUE"]
+
+
+def test_a_record_taken_just_before_its_signers_withdrawal_is_invalid_once_anchored(world: World) -> None:
+    """A withdrawal and a submission at the same moment: the standing read at ingest came first, so the record
+    is taken; the withdrawal is anchored before the record is. Verification then says SIGNER_WITHDRAWN (a
+    withdrawn key could backdate), so the race gives the key's holder nothing that verifies VALID."""
+    from ledger_service.verification import is_valid
+
+    _, runtime, demo, _ = world
+    service = runtime.service
+    raw, files = demo.record("tensile_test", 118)
+    person = raw["checker_id"]
+    signed = demo.sign(service.with_attachments(raw, files), ("reviewed",))
+    taken = service.submit(signed, files)
+    assert taken.created
+    signatures.withdraw(service, runtime.keys, lab=LAB, signer=person, actor="test", reason="left the lab")
+    try:
+        assert service.anchor_pending() >= 1
+        fragments = service.verify(taken.record_id)
+        assert not is_valid(fragments)
+        codes = {f.name: (f.reason or {}).get("code") for f in fragments if f.status.value == "INVALID"}
+        assert codes == {"OperatorSignature": "SIGNER_WITHDRAWN"}, codes
+    finally:
+        signatures.enrol(service, runtime.keys, lab=LAB, signer=person, actor="test")  # a new key, for the rest

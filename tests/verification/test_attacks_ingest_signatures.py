@@ -268,6 +268,15 @@ def test_the_cli_signs_and_ingests_a_record_file_with_an_attachment_file(
     assert any("file" in a for a in json.loads(path.read_text())["attachments"])
     signed = runner.invoke(app, ["sign", str(path)])
     assert signed.exit_code == 0, signed.output
+    # The dry run checks signatures as ingest does: the file altered after signing is refused, naming it.
+    altered = path.with_name("altered.json")
+    document = json.loads(path.read_text())
+    document["subject"]["lot"] = "LOT-ELSEWHERE"
+    altered.write_text(json.dumps(document))
+    dry = runner.invoke(app, ["ingest", "--dry-run", str(altered)])
+    assert dry.exit_code == 1 and f"{altered}: signatures[0].value: SIGNATURE_INVALID - " in dry.stderr, dry.output
+    assert runner.invoke(app, ["ingest", "--dry-run", str(path)]).exit_code == 0
+    altered.unlink()
     ingested = runner.invoke(app, ["ingest", str(path), "--json"])
     assert ingested.exit_code == 0, ingested.output
     rid = json.loads(ingested.stdout.splitlines()[0])["record_id"]
@@ -413,3 +422,34 @@ def test_a_record_taken_just_before_its_signers_withdrawal_is_invalid_once_ancho
         assert codes == {"OperatorSignature": "SIGNER_WITHDRAWN"}, codes
     finally:
         signatures.enrol(service, runtime.keys, lab=LAB, signer=person, actor="test")  # a new key, for the rest
+
+
+def test_a_lab_id_spelt_otherwise_borrows_no_enrolment(world: World) -> None:
+    """The registry keys members by their id as 32 bytes, NUL-padded: `LAB-SZ\\0` reads LAB-SZ's account. A record
+    naming its lab `lab-sz`, `LAB-SZ\\0` or with a Unicode look-alike, signed by LAB-SZ's operator over that lab,
+    must find no enrolment (the enrolment digest binds the lab's exact id) and, over HTTP, is not the caller's."""
+    client, runtime, demo, key = world
+    raw, files = demo.record("xrf_analysis", 119)
+    operator = raw["operator"]["id"]
+    own_key = runtime.keys.signer(LAB, operator, create=False)
+    for spelling in ("lab-sz", LAB + "\x00", LAB.replace("-", "\u2010")):
+        _, doc = runtime.service.record_document({**raw, "lab": {**raw["lab"], "member_id": spelling}})
+        forged = signatures.sign(doc, signer=operator, meaning="performed", key=own_key, at=demo.now)
+        faults = _refusal(runtime, forged, files)
+        assert ("signatures[0].public_key", "SIGNER_NOT_ENROLLED") in faults, (spelling, faults)
+        assert not _stored(runtime, forged)
+        answer = client.post("/v1/records", json=forged, headers=_auth(key))
+        assert answer.status_code == 403 and answer.json()["code"] == "WRONG_MEMBER", (spelling, answer.text)
+
+
+def test_an_enrolled_key_signs_only_for_the_person_it_was_enrolled_for(world: World) -> None:
+    """The enrolment binds lab, person and key: the operator's own in-force key used to sign as the checker
+    (reviewed) or as another person approving is SIGNER_NOT_ENROLLED, though the SM2 value holds."""
+    _, runtime, demo, _ = world
+    raw, files = demo.record("xrf_analysis", 120)
+    _, doc = runtime.service.record_document(raw)
+    operator_key = runtime.keys.signer(LAB, raw["operator"]["id"], create=False)
+    for person, meaning in ((raw["checker_id"], "reviewed"), (raw["checker_id"], "approved")):
+        forged = signatures.sign(doc, signer=person, meaning=meaning, key=operator_key, at=demo.now)  # type: ignore[arg-type]
+        assert _refusal(runtime, forged, files) == [("signatures[0].public_key", "SIGNER_NOT_ENROLLED")], meaning
+        assert not _stored(runtime, forged)

@@ -1097,17 +1097,38 @@ def sign_command(
 
         keys = KeyStore(_settings().data_dir)
         try:
-            signed = signatures.sign_with(keys, raw, [(person, meaning)])  # type: ignore[list-item]
+            # Sign the form ingest stores: attachment files beside the record resolved to their digests and
+            # CIDs as `ingest` will send them; each such entry keeps its "file" so `ingest` sends it again.
+            read, files = _read_record(path)
+            if files and read.get("confidentiality") == "confidential":
+                raise LedgerError("a confidential record's attachments are known only once it is submitted")
+            named = {_attachment_name(e): e["file"] for e in raw.get("attachments", []) if _names_file(e)}
+            stored = {**read, "attachments": attachments_as_stored(read.get("attachments", []), files)}
+            signed = signatures.sign_with(keys, stored, [(person, meaning)])  # type: ignore[list-item]
         except LedgerError as error:
             raise Failed(f"{path}: {error}") from None
+        signed["attachments"] = [
+            {**a, "file": named[a["name"]]} if a["name"] in named else a for a in signed["attachments"]
+        ]
         temporary = path.with_name(path.name + ".signing")
         temporary.write_text(json.dumps(signed, ensure_ascii=False, indent=1) + "\n")
         temporary.replace(path)
         console.print(f"{path}: signed by {person} ({meaning})")
 
     from ledger_service.errors import LedgerError
+    from ledger_service.service import attachments_as_stored
 
     _guard(run)
+
+
+def _names_file(entry: Any) -> bool:
+    """An attachment entry of a record file that names a file beside it."""
+    return isinstance(entry, dict) and "file" in entry
+
+
+def _attachment_name(entry: dict[str, Any]) -> str:
+    """The name such an entry's attachment gets (`_read_record`: its own, else the file's)."""
+    return str(entry.get("name", Path(str(entry["file"])).name))
 
 
 # ---------------------------------------------------------------------------------------------- recalls

@@ -28,6 +28,7 @@ from ledger_service.chain.web3_client import ChainReader
 from ledger_service.crypto import sm4
 from ledger_service.digests import digest_bytes, digest_file
 from ledger_service.errors import (
+    ChainError,
     ChainUnavailable,
     LedgerError,
     StoreError,
@@ -97,6 +98,33 @@ class AttachmentFile:
     media_type: str
     path: Path | None = None
     data: bytes | None = None
+
+
+def attachments_as_stored(declared: Iterable[Mapping[str, Any]], files: Sequence[AttachmentFile]) -> list[Any]:
+    """A public record's `attachments` as `submit` stores them, nothing written: each file sent, digested, with
+    the CID the store will give it (in the order sent), then the entries declared but not sent, as declared.
+    What its signers sign (docs/formats.md section 2.1); `LedgerService._attachments` is the same at ingest."""
+    declared_by_name = {d.get("name"): d for d in declared if isinstance(d, Mapping)}
+    out: list[Any] = []
+    for f in files:
+        if f.path is not None:
+            d = digest_file(f.path)
+            with open(f.path, "rb") as stream:
+                cid = cid_of_stream(stream)
+        else:
+            d = digest_bytes(f.data or b"")
+            cid = cid_of_bytes(f.data or b"")
+        claimed = declared_by_name.pop(f.name, None)
+        if claimed and (
+            claimed.get("sm3") not in (None, d.sm3_hex) or claimed.get("sha256") not in (None, d.sha256_hex)
+        ):
+            raise AttachmentMismatch(f"attachments.{f.name}: declared digest does not match the file")
+        out.append(
+            {"name": f.name, "media_type": f.media_type, "size": d.size, "sm3": d.sm3_hex, "sha256": d.sha256_hex}
+            | {"cid": cid}
+        )
+    out.extend(declared_by_name.values())
+    return out
 
 
 @dataclass(frozen=True)
@@ -1193,8 +1221,7 @@ class LedgerService:
         ciphertext made at submission."""
         if raw.get("confidentiality") == "confidential":
             raise LedgerError("a confidential record's attachments are known only once it is submitted")
-        attachments, _ = self._attachments(raw.get("attachments", []), files)
-        return {**raw, "attachments": attachments}
+        return {**raw, "attachments": attachments_as_stored(raw.get("attachments", []), files)}
 
     def record_document(self, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """A record file as the ledger stores it (schema-normalised) and the record id that form hashes to."""
@@ -1317,7 +1344,13 @@ class LedgerService:
         return self._account(member)
 
     def _signer_standing(self, lab: str, signer: str, public_key: bytes) -> SignerStanding:
-        return signatures.standing_on_chain(ChainReader(self.chain), lab, signer, public_key)
+        try:
+            return signatures.standing_on_chain(ChainReader(self.chain), lab, signer, public_key)
+        except ChainUnavailable:
+            raise
+        except ChainError as error:  # a node that answers an error (a rate limit, say) tells no standing either:
+            # this record waits (503, send again), the rest of its group commit is written (docs/formats.md 2.1)
+            raise ChainUnavailable(f"the signers' standing could not be read from the chain: {error}") from error
 
     def _account(self, member: str) -> str:
         try:

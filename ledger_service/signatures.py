@@ -131,6 +131,8 @@ def parse(entry: Any) -> Parsed:
     try:
         key = sm2.PublicKey.from_bytes(bytes.fromhex(str(entry["public_key"])))
         value = base64.b64decode(str(entry["value"]), validate=True)
+        if base64.b64encode(value).decode() != entry["value"]:  # the unused bits of the last digit: one spelling
+            raise ValueError("the value is not in canonical base64 (its last digit's unused bits are set)")
         signed_at = datetime.fromisoformat(str(entry["signed_at"]).replace("Z", "+00:00"))
     except (ValueError, sm2.Sm2Error) as error:
         raise ValueError(f"a signature field is malformed ({error})") from None

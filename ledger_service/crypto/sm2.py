@@ -11,8 +11,10 @@ are not constant-time, so private-key operations belong on machines the key's ow
 from __future__ import annotations
 
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from ledger_service.digests import sm3
 
@@ -153,7 +155,8 @@ class Curve:
             if len(_SEEN) > 4096:
                 _SEEN.clear()
             _SEEN[(x, y)] = seen
-            q = self._multiply_table(v, _point_table(self, x, y)) if seen > 1 else self.multiply(v, x, y)
+            table = _point_table(self, x, y, seen)
+            q = self._multiply_table(v, table) if table is not None else self.multiply(v, x, y)
         if g is None or q is None:
             single = g or q
             if single is None:
@@ -163,11 +166,30 @@ class Curve:
 
 
 _SEEN: dict[tuple[int, int], int] = {}  # public point -> verifications seen (bounded)
+_TABLES: OrderedDict[tuple[Curve, int, int], list[list[Jacobian]]] = OrderedDict()  # least recently used first
+_TABLES_MAX = 32  # about 0.3 MB each
+_TABLES_LOCK = threading.Lock()
 
 
-@lru_cache(maxsize=32)  # about 0.3 MB each
-def _point_table(curve: Curve, x: int, y: int) -> list[list[Jacobian]]:
-    return curve._table(x, y)
+def _point_table(curve: Curve, x: int, y: int, seen: int) -> list[list[Jacobian]] | None:
+    """The key's table if one is kept; else one is built only on its 2nd, 4th, 8th... verification. A table
+    costs about three plain multiplications: built on every repeat, a stream of more keys than are kept (each
+    seen twice) made each verification cost four times the plain one, and pushed the enrolled keys' out; built
+    at powers of two only, a key's table costs at most about log2 of its verifications."""
+    key = (curve, x, y)
+    with _TABLES_LOCK:
+        table = _TABLES.get(key)
+        if table is not None:
+            _TABLES.move_to_end(key)
+            return table
+    if seen < 2 or seen & (seen - 1):
+        return None
+    table = curve._table(x, y)
+    with _TABLES_LOCK:
+        _TABLES[key] = table
+        while len(_TABLES) > _TABLES_MAX:
+            _TABLES.popitem(last=False)
+    return table
 
 
 # GB/T 32918.5-2017: the recommended curve parameters.

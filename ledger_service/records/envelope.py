@@ -142,6 +142,7 @@ class EnvelopeBase(Model):
     attachments: list[Attachment] = Field(default_factory=list)  # a factory: a [] default is deep-copied
     links: list[Link] = Field(default_factory=list)
     confidentiality: Literal["public", "confidential"] = "public"
-    # Absent (not empty) when unsigned: older record ids are kept. Bounded: each one costs an SM2 verification
-    # and chain reads at ingest (docs/formats.md section 2.1).
-    signatures: Annotated[list[Signature], Field(max_length=MAX_SIGNATURES)] | None = None
+    # Absent (not empty) when unsigned: older record ids are kept, and `[]` would be a second record id for an
+    # unsigned record. Bounded: each one costs an SM2 verification and chain reads at ingest (docs/formats.md
+    # section 2.1).
+    signatures: Annotated[list[Signature], Field(min_length=1, max_length=MAX_SIGNATURES)] | None = None

@@ -230,8 +230,15 @@ def _signature_faults(document: Mapping[str, Any], ctx: ValidationContext) -> li
 
     lab = str(_get(document, "lab", "member_id"))
     faults: list[Fault] = []
+    seen: dict[str, int] = {}
     for i, entry in enumerate(document.get("signatures") or []):
         path = f"signatures[{i}]"
+        # The record id covers `signatures`: an entry repeated would be another record id for the same signed
+        # record, made without the signer's key (docs/formats.md section 2.1).
+        again = seen.setdefault(canonical_json(entry).decode(), i)
+        if again != i:
+            faults.append(Fault(path, FaultCode.INVALID_VALUE, f"the same signature as signatures[{again}]"))
+            continue
         try:
             s = signatures.parse(entry)
         except ValueError as error:

@@ -38,6 +38,7 @@ class FaultCode(StrEnum):
     SIGNER_MISMATCH = "SIGNER_MISMATCH"  # signed as performer (reviewer) by someone the record does not name
     SIGNER_NOT_ENROLLED = "SIGNER_NOT_ENROLLED"  # a key the record's lab never enrolled for that person
     SIGNER_WITHDRAWN = "SIGNER_WITHDRAWN"  # a key the lab has withdrawn
+    SIGNED_IN_FUTURE = "SIGNED_IN_FUTURE"  # a signature dated later than its submission
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def validate_record(raw: Mapping[str, Any], ctx: ValidationContext, now: datetim
         faults += [fault_from_pydantic(e) for e in error.errors(include_url=False)]
     faults += _ledger_faults(raw, ctx, now or datetime.now(UTC))
     if record is not None and record.signatures:
-        faults += _signature_faults(record.model_dump(mode="json", exclude_none=True), ctx)
+        faults += _signature_faults(record.model_dump(mode="json", exclude_none=True), ctx, now or datetime.now(UTC))
     if faults or record is None:
         raise RecordInvalid(faults)
     return record
@@ -221,7 +222,7 @@ def _ledger_faults(raw: Mapping[str, Any], ctx: ValidationContext, now: datetime
     return faults
 
 
-def _signature_faults(document: Mapping[str, Any], ctx: ValidationContext) -> list[Fault]:
+def _signature_faults(document: Mapping[str, Any], ctx: ValidationContext, now: datetime) -> list[Fault]:
     """Every electronic signature the record carries, checked on the form the ledger stores (the one its
     signers signed): a forged value, a key the lab never enrolled or has withdrawn, or a signer the record does
     not name is refused here, not first found by a verifier after the record is anchored under the lab's
@@ -245,7 +246,9 @@ def _signature_faults(document: Mapping[str, Any], ctx: ValidationContext) -> li
             faults.append(Fault(path, FaultCode.INVALID_VALUE, str(error)))
             continue
         expected = signatures.expected_signer(document, s.meaning)
-        if expected is not None and s.signer != expected:
+        if s.signed_at > now:  # the time of signing is part of what is signed (11.50): a later one is false
+            faults.append(Fault(f"{path}.signed_at", FaultCode.SIGNED_IN_FUTURE, "signed_at is later than now"))
+        elif expected is not None and s.signer != expected:
             message = f"signed as {s.meaning} by {s.signer}; the record names {expected}"
             faults.append(Fault(f"{path}.signer", FaultCode.SIGNER_MISMATCH, message))
         elif not signatures.holds(document, s):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from ledger_service.records import RECORD_TYPE_CODES, FaultCode, RecordInvalid, 
 from tests.utils.records import NOW, RESULTS, FakeLedger, valid_raw
 
 ROOT = Path(__file__).resolve().parents[2]
+SIGNED = NOW - timedelta(minutes=1)  # signatures are dated before validation
 
 
 def faults_of(raw: dict[str, Any], ledger: FakeLedger | None = None) -> set[tuple[str, FaultCode]]:
@@ -144,7 +146,7 @@ def test_each_signature_is_checked_on_the_stored_form_against_the_labs_enrolment
     key = sm2.PrivateKey.generate()
     _, stored = normalised_record(valid_raw("tensile_test"))
     lab, operator = stored["lab"]["member_id"], stored["operator"]["id"]
-    signed = signatures.sign(stored, signer=operator, meaning="performed", key=key)
+    signed = signatures.sign(stored, signer=operator, meaning="performed", key=key, at=SIGNED)
     enrolled = FakeLedger(signers={(lab, operator, key.public_key.to_bytes()): SignerStanding.IN_FORCE})
     assert validate_record(signed, enrolled, now=NOW).signatures is not None
 
@@ -153,9 +155,10 @@ def test_each_signature_is_checked_on_the_stored_form_against_the_labs_enrolment
     assert faults_of(signed, withdrawn) == {("signatures[0].public_key", FaultCode.SIGNER_WITHDRAWN)}
     altered = {**signed, "title": signed["title"] + " (edited after signing)"}
     assert faults_of(altered, enrolled) == {("signatures[0].value", FaultCode.SIGNATURE_INVALID)}
-    stranger = signatures.sign(stored, signer="op-mallory", meaning="performed", key=key)
+    stranger = signatures.sign(stored, signer="op-mallory", meaning="performed", key=key, at=SIGNED)
     assert faults_of(stranger, enrolled) == {("signatures[0].signer", FaultCode.SIGNER_MISMATCH)}
-    second = signatures.sign(signed, signer=stored["checker_id"], meaning="reviewed", key=sm2.PrivateKey.generate())
+    other_key = sm2.PrivateKey.generate()
+    second = signatures.sign(signed, signer=stored["checker_id"], meaning="reviewed", key=other_key, at=SIGNED)
     assert faults_of(second, enrolled) == {("signatures[1].public_key", FaultCode.SIGNER_NOT_ENROLLED)}
 
 
@@ -169,7 +172,7 @@ def test_a_record_with_more_signatures_than_the_limit_is_refused_before_any_is_c
     from ledger_service.records.validate import normalised_record
 
     _, stored = normalised_record(valid_raw("tensile_test"))
-    entry = signatures.sign(stored, signer="op-alice", meaning="approved", key=sm2.PrivateKey.generate())
+    entry = signatures.sign(stored, signer="op-alice", meaning="approved", key=sm2.PrivateKey.generate(), at=SIGNED)
     many = {**stored, "signatures": entry["signatures"] * (MAX_SIGNATURES + 1)}
 
     class Counting(FakeLedger):
@@ -183,5 +186,25 @@ def test_a_record_with_more_signatures_than_the_limit_is_refused_before_any_is_c
     assert Counting.asked == 0
     at_limit = stored  # 12 distinct entries (one repeated is INVALID_VALUE, test_attacks_ingest_signatures.py)
     for _ in range(MAX_SIGNATURES):
-        at_limit = signatures.sign(at_limit, signer="op-alice", meaning="approved", key=sm2.PrivateKey.generate())
+        fresh = sm2.PrivateKey.generate()
+        at_limit = signatures.sign(at_limit, signer="op-alice", meaning="approved", key=fresh, at=SIGNED)
     assert {code for _, code in faults_of(at_limit, Counting())} == {FaultCode.SIGNER_NOT_ENROLLED}
+
+
+def test_a_signature_dated_later_than_its_submission_is_refused() -> None:
+    """The time of signing is part of what is signed (21 CFR 11.50): a signature dated tomorrow was taken at
+    ingest (an attacker's finding, left open then)."""
+    from datetime import timedelta
+
+    from ledger_service import signatures
+    from ledger_service.crypto import sm2
+    from ledger_service.records.validate import normalised_record
+
+    key = sm2.PrivateKey.generate()
+    _, stored = normalised_record(valid_raw("tensile_test"))
+    lab, operator = stored["lab"]["member_id"], stored["operator"]["id"]
+    enrolled = FakeLedger(signers={(lab, operator, key.public_key.to_bytes()): SignerStanding.IN_FORCE})
+    tomorrow = signatures.sign(stored, signer=operator, meaning="performed", key=key, at=NOW + timedelta(days=1))
+    assert faults_of(tomorrow, enrolled) == {("signatures[0].signed_at", FaultCode.SIGNED_IN_FUTURE)}
+    earlier = signatures.sign(stored, signer=operator, meaning="performed", key=key, at=NOW - timedelta(minutes=1))
+    assert validate_record(earlier, enrolled, now=NOW).signatures is not None

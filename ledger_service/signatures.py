@@ -109,6 +109,14 @@ def anchored_root(digest: bytes) -> bytes:
     return merkle.root([digest])
 
 
+def standing_roots(lab: str, signer: str, public_key: bytes) -> tuple[bytes, bytes]:
+    """The tier C roots whose anchoring by the lab enrols and withdraws this key: (enrolment, withdrawal)."""
+    return (
+        anchored_root(enrolment_digest(lab, signer, public_key)),
+        anchored_root(withdrawal_digest(lab, signer, public_key)),
+    )
+
+
 @dataclass(frozen=True)
 class Parsed:
     signer: str
@@ -166,12 +174,11 @@ def standing_on_chain(chain: ChainReader, lab: str, signer: str, public_key: byt
     account = chain.member_account(lab)
     if account is None:
         return SignerStanding.NOT_ENROLLED
-    chain.prefetch_roots(
-        [(anchored_root(d(lab, signer, public_key)), account) for d in (enrolment_digest, withdrawal_digest)]
-    )
-    if int(chain.root_of(anchored_root(enrolment_digest(lab, signer, public_key)), account)["anchored_at"]) == 0:
+    enrolment, withdrawal = standing_roots(lab, signer, public_key)
+    chain.prefetch_roots([(enrolment, account), (withdrawal, account)])
+    if int(chain.root_of(enrolment, account)["anchored_at"]) == 0:
         return SignerStanding.NOT_ENROLLED
-    if int(chain.root_of(anchored_root(withdrawal_digest(lab, signer, public_key)), account)["anchored_at"]) > 0:
+    if int(chain.root_of(withdrawal, account)["anchored_at"]) > 0:
         return SignerStanding.WITHDRAWN
     return SignerStanding.IN_FORCE
 

@@ -77,9 +77,8 @@ def lab_reads(target: RecordTarget, lab: str, head: int | None) -> list[tuple[An
                 s = signatures.parse(entry)
             except ValueError:
                 continue
-            key = s.public_key.to_bytes()
-            for digest in (signatures.enrolment_digest, signatures.withdrawal_digest):
-                keys.append(("root", lab, signatures.anchored_root(digest(lab_id, s.signer, key))))
+            for root in signatures.standing_roots(lab_id, s.signer, s.public_key.to_bytes()):
+                keys.append(("root", lab, root))
     return keys
 
 

@@ -60,9 +60,7 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
             s = signatures.parse(entry)
         except ValueError:
             continue
-        key = s.public_key.to_bytes()
-        for digest in (signatures.enrolment_digest, signatures.withdrawal_digest):
-            queries.append((signatures.anchored_root(digest(lab_id, s.signer, key)), lab))
+        queries += [(root, lab) for root in signatures.standing_roots(lab_id, s.signer, s.public_key.to_bytes())]
     chain.prefetch_roots(queries)
     for i, entry in enumerate(entries):
         try:
@@ -77,8 +75,8 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
             )  # fmt: skip
         if not signatures.holds(record, s):
             return _bad(Reason.SIGNATURE_INVALID, f"signatures[{i}] ({s.signer}) does not sign this record", index=i)
-        public = s.public_key.to_bytes()
-        enrolled = chain.root_of(signatures.anchored_root(signatures.enrolment_digest(lab_id, s.signer, public)), lab)
+        enrolment, withdrawal = signatures.standing_roots(lab_id, s.signer, s.public_key.to_bytes())
+        enrolled = chain.root_of(enrolment, lab)
         if int(enrolled["anchored_at"]) == 0:
             return _bad(
                 Reason.SIGNER_NOT_ENROLLED, f"signatures[{i}]: {lab_id} never enrolled this key of {s.signer}", index=i
@@ -93,7 +91,7 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
                 f"signatures[{i}]: {lab_id} enrolled this key of {s.signer} after the record was anchored",
                 index=i, enrolled_at=int(enrolled["anchored_at"]), anchored_at=anchored_at,
             )  # fmt: skip
-        withdrawn = chain.root_of(signatures.anchored_root(signatures.withdrawal_digest(lab_id, s.signer, public)), lab)
+        withdrawn = chain.root_of(withdrawal, lab)
         withdrawn_at = int(withdrawn["anchored_at"])
         if withdrawn_at:
             if s.signed_at.timestamp() >= withdrawn_at:

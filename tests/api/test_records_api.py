@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger_service.api.main import create_app
 from ledger_service.config import Settings
 from ledger_service.demo import CAL, LAB, MFR, REG, Demo
 from ledger_service.index import crud
 from ledger_service.runtime import Runtime, open_runtime
+from tests.utils.api import api_keys, demo_app
 
 
 @pytest.fixture(scope="module")
@@ -26,21 +26,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
     demo.calibrate_instruments()
     demo.configure_escrow()
     demo.enrol_signers()
-    keys = {}
-    with runtime.service.sessions.begin() as session:
-        for member in (LAB, CAL, MFR, REG):
-            keys[member] = crud.issue_api_key(
-                session=session, member=member, account=runtime.service.accounts[member], actor="admin"
-            )
-    app = create_app(
-        runtime.service,
-        max_upload_bytes=1 << 20,
-        worker=False,
-        keys=runtime.keys,
-        certificates=demo.certificates,
-        profile=demo.profile,
-    )
-    with TestClient(app) as client:
+    keys = api_keys(runtime, (LAB, CAL, MFR, REG))
+    with TestClient(demo_app(runtime, demo)) as client:
         yield client, runtime, demo, keys
 
 

@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from web3 import HTTPProvider
 
 from ledger_service import signatures
-from ledger_service.api.main import create_app
 from ledger_service.config import Settings
 from ledger_service.crypto import sm2
 from ledger_service.demo import CAL, LAB, Demo
@@ -29,6 +28,7 @@ from ledger_service.index import crud
 from ledger_service.records import RecordInvalid
 from ledger_service.runtime import Runtime
 from ledger_service.service import AttachmentFile, Submitted
+from tests.utils.api import api_keys, demo_app
 from tests.utils.verifying import calibrated_consortium, record_id
 
 World = tuple[TestClient, Runtime, Demo, str]
@@ -39,17 +39,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     runtime, demo = calibrated_consortium(Settings(data_dir=tmp_path_factory.mktemp("ingest-signatures")))
     demo.configure_escrow()
     demo.enrol_signers()
-    with runtime.service.sessions.begin() as session:
-        key = crud.issue_api_key(session=session, member=LAB, account=runtime.service.accounts[LAB], actor="admin")
-    app = create_app(
-        runtime.service,
-        max_upload_bytes=1 << 20,
-        worker=False,
-        keys=runtime.keys,
-        certificates=demo.certificates,
-        profile=demo.profile,
-    )
-    with TestClient(app) as client:
+    key = api_keys(runtime, [LAB])[LAB]
+    with TestClient(demo_app(runtime, demo)) as client:
         yield client, runtime, demo, key
     runtime.engine.dispose()
 

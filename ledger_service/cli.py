@@ -1549,7 +1549,9 @@ NetworkDir = Annotated[Path, typer.Option("--dir", help="The network's directory
 def network_up(
     members: Annotated[int, typer.Option(min=1, help="Members, each with its node (a clique signer).")] = 4,
     directory: NetworkDir = Path("qledger-network"),
-    period: Annotated[int, typer.Option(min=1, help="Clique block period in seconds.")] = 1,
+    period: Annotated[
+        int | None, typer.Option(min=1, help="Block period in seconds (default 2, as the Besu configuration).")
+    ] = None,
     ipfs: Annotated[bool, typer.Option("--ipfs/--no-ipfs", help="One Kubo node and cluster peer per member.")] = True,
 ) -> None:
     """Create and start the network (or start again the stopped nodes of the one in --dir); print each
@@ -1558,9 +1560,10 @@ def network_up(
     def run() -> None:
         from rich.table import Table
 
+        from ledger_service.network.local import DEFAULT_PERIOD_S
         from ledger_service.network.local import network_up as up
 
-        net = up(directory, members=members, period_s=period, ipfs=ipfs, say=console.print)
+        net = up(directory, members=members, period_s=period or DEFAULT_PERIOD_S, ipfs=ipfs, say=console.print)
         endpoints = net.endpoints()
         table = Table(title=f"network {net.chain_id} in {directory} (clique, {net.period_s} s blocks)")
         for column in ("member", "validator", "chain RPC", "Kubo API", "cluster API"):

@@ -19,6 +19,8 @@ bash static-analysis/run.sh
 
 echo "== python: lint, types, tests"
 cd "$root"
+# pytest's fault handler ends with its session; this one also prints the stack of a crash at interpreter exit.
+export PYTHONFAULTHANDLER=1
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

@@ -22,7 +22,6 @@ from ledger_service.network.clique import NodeKey, private_dir, private_file
 if TYPE_CHECKING:
     from ledger_service.network.local import Network
 
-BLOCK_PERIOD_S = 2  # QBFT seals a final block every period; 2 s suits 4 validators on a WAN
 REQUEST_TIMEOUT_S = 10
 EPOCH = 30_000
 GAS_LIMIT = 0x1FFFFFFFFFFFFF  # QBFT networks usually run free gas (min-gas-price 0) and a large gas limit
@@ -49,7 +48,8 @@ def decode_qbft_extra_data(extra: str) -> dict[str, Any]:
     }
 
 
-def qbft_genesis(chain_id: int, validators: Sequence[str], alloc: Mapping[str, int]) -> dict[str, Any]:
+def qbft_genesis(chain_id: int, period_s: int, validators: Sequence[str], alloc: Mapping[str, int]) -> dict[str, Any]:
+    """QBFT seals a final block every `period_s` (the network description's block period)."""
     return {
         "config": {
             "chainId": chain_id,
@@ -59,7 +59,7 @@ def qbft_genesis(chain_id: int, validators: Sequence[str], alloc: Mapping[str, i
             "cancunTime": 0,
             "zeroBaseFee": True,
             "qbft": {
-                "blockperiodseconds": BLOCK_PERIOD_S,
+                "blockperiodseconds": period_s,
                 "epochlength": EPOCH,
                 "requesttimeoutseconds": REQUEST_TIMEOUT_S,
             },
@@ -121,7 +121,7 @@ def write_config(net: Network, out: Path, keys: Mapping[str, NodeKey], accounts:
     enodes = [f"enode://{keys[n.member].public_hex}@{h}:{n.p2p_port}" for n, h in zip(net.nodes, hosts, strict=True)]
     members_accounts = _member_accounts(net)
     allowed = sorted({*validators, *members_accounts, *accounts}, key=str.lower)
-    genesis = qbft_genesis(net.chain_id, validators, {})
+    genesis = qbft_genesis(net.chain_id, net.period_s, validators, {})
     private_file(out / "genesis.json", json.dumps(genesis, indent=2) + "\n")
     private_file(out / "permissions_config.toml", permissions_toml(enodes, allowed))
     for node, enode, host in zip(net.nodes, enodes, hosts, strict=True):

@@ -51,6 +51,10 @@ MEMBERS = (
 # Blocks on an anchor's block before it counts as final on this network: clique can reorganise while a signer
 # is cut off and rejoins (out-of-turn blocks lose to in-turn ones); a few periods cover it.
 CLIQUE_CONFIRMATIONS = 6
+# The block period unless `--period` says otherwise: the production Besu QBFT configuration generated from the
+# same description seals at it too, and at 1 s the finality target (depth + 2 periods) leaves the anchoring
+# pipeline's own fixed delays no room on geth clique (bench/RESULTS.md, "Anchoring on a 4-signer network").
+DEFAULT_PERIOD_S = 2
 FAUCET_WEI = 10**27
 
 
@@ -220,11 +224,14 @@ def start_sealing(net: Network, nodes: Sequence[NodeSpec]) -> None:
 
 
 def seal_first_block(net: Network, timeout_s: float = 60) -> None:
-    """Block 1, sealed by the first signer alone, then copied into every other node's database. geth drops
-    the blocks its peers announce until it has synced once, which a node at genesis does only after seconds
-    or not at all; signers that seal before they see each other each make a block of their own at the same
-    heights, forks of equal difficulty on which clique stalls for good (each signer has "signed recently" on
-    its own fork; go-ethereum issue 18402). Nodes that start together from one block 1 do neither."""
+    """Block 1, sealed by the first signer alone, which then stops sealing and keeps running: the other nodes
+    start from genesis and download block 1 from it (`start_other_nodes`). geth drops the blocks its peers
+    announce until it has synced once: a completed download from a peer ahead of it, or `miner_start`, marks it
+    synced (go-ethereum eth/handler.go). Signers that seal while some node is not yet synced each make a block of
+    their own at the same height, forks of equal difficulty on which clique stalls for good (each signer has
+    "signed recently" on its own fork; go-ethereum issue 18402). A copy of block 1 in every database, tried
+    before, left the nodes unsynced: the first block 2 was dropped by the nodes not yet sealing, about one
+    network in five under load. Nodes that have downloaded block 1 accept whichever block 2 comes first."""
     first = net.nodes[0]
     start_node(first, net.chain_id)  # no other node runs: it seals alone
     deadline = time.monotonic() + timeout_s
@@ -232,18 +239,23 @@ def seal_first_block(net: Network, timeout_s: float = 60) -> None:
         if time.monotonic() > deadline:
             raise ChainUnavailable(f"{first.log_file}: the first signer sealed no block")
         time.sleep(0.1)
-    stop_node(first)
-    chaindata = first.dir / "data" / "geth" / "chaindata"
+    rpc(first.rpc_url, "miner_stop")  # synced already (it sealed): it seals again with the others
+
+
+def start_other_nodes(net: Network, say: Callable[[str], None]) -> None:
+    """Start every node but the first (which holds block 1, see seal_first_block) without sealing, and wait
+    until each has downloaded block 1 from it: each is then synced and accepts the blocks its peers seal."""
     for node in net.nodes[1:]:
-        copy = node.dir / "data" / "geth" / "chaindata"
-        shutil.rmtree(copy)
-        shutil.copytree(chaindata, copy)
+        start_node(node, net.chain_id, mine=False)
+    for node in net.nodes:
+        say(f"{node.member}: geth clique signer {node.address} on {node.rpc_url}")
+    wait_for_network(net, blocks=1)  # geth starts a download from fewer than 5 peers only after 10 s
 
 
 def network_up(
     root: Path,
     members: int = 4,
-    period_s: int = 1,
+    period_s: int = DEFAULT_PERIOD_S,
     ipfs: bool = True,
     say: Callable[[str], None] = lambda _: None,
 ) -> Network:
@@ -283,9 +295,7 @@ def _create(root: Path, members: int, period_s: int, ipfs: bool, say: Callable[[
     for node in net.nodes:
         prepare_node(node, keys[node.member], genesis, [n.enode for n in net.nodes if n is not node])
     seal_first_block(net)
-    for node in net.nodes:
-        start_node(node, net.chain_id, mine=False)
-        say(f"{node.member}: geth clique signer {node.address} on {node.rpc_url}")
+    start_other_nodes(net, say)
     start_sealing(net, net.nodes)
     wait_for_network(net)
     say("founding the consortium on the network")

@@ -53,7 +53,7 @@ def test_a_validator_that_is_not_an_address_is_refused() -> None:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Generated:
     root = tmp_path_factory.mktemp("net")
-    net, keys = plan(root, members=4, period_s=1)
+    net, keys = plan(root, members=4, period_s=3)  # not the default: the configuration must take the description's
     write_config(net, root / "besu", keys, accounts=["0x00000000000000000000000000000000000000aa"])
     return root / "besu", net, dict(keys)
 
@@ -63,6 +63,7 @@ def test_genesis_names_the_members_validators(generated: Generated) -> None:
     genesis = json.loads((out / "genesis.json").read_text())
     assert genesis["config"]["chainId"] == net.chain_id
     assert set(genesis["config"]["qbft"]) == {"blockperiodseconds", "epochlength", "requesttimeoutseconds"}
+    assert genesis["config"]["qbft"]["blockperiodseconds"] == net.period_s == 3  # one description, one period
     assert bytes.fromhex(genesis["mixHash"][2:]) == b"ctical byzantine fault tolerance"  # Besu's fixed one
     decoded = decode_qbft_extra_data(genesis["extraData"])
     addresses = [n.address.lower() for n in net.nodes]

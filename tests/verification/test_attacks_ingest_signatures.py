@@ -345,6 +345,14 @@ def test_a_signed_confidential_record_with_an_attachment_file_is_taken(world: Wo
     raw, files = demo.record("el_image", 114)
     public_form = demo.sign({**runtime.service.with_attachments(raw, files), "confidentiality": "confidential"})
     assert runtime.service.submit(public_form, files).created
+    # Over HTTP (multipart, the image a part of its own), as a client that only speaks the API: 202.
+    client, key = world[0], world[3]
+    signed, files = _sealed_signed(world, 119)
+    parts: list[tuple[str, tuple[str | None, Any, str]]] = [("record", (None, json.dumps(signed), "application/json"))]
+    parts += [("attachments", (f.name, f.data, f.media_type)) for f in files]
+    answer = client.post("/v1/records", files=parts, headers=_auth(key))
+    assert answer.status_code == 202, answer.text
+    assert _stored_document(runtime, answer.json()["record_id"])["signatures"] == signed["signatures"]
 
 
 def test_a_confidential_records_signature_fails_for_a_swapped_or_changed_file_or_field(world: World) -> None:

@@ -1,7 +1,8 @@
 """The page at a certificate's QR code (docs/formats.md section 9.2): what a foreign importer sees on a phone,
 in their language: whether to trust the certificate now (valid, revoked, superseded, suspended by a recall with
 its notice), what it certifies, who issued it and their accreditation, and its anchor; and a drop zone that
-sends a certificate PDF or proof bundle to the anonymous verify endpoint and lists every check.
+sends the certificate PDFs or proof bundles dropped or chosen to the anonymous verify endpoint, several as one
+batch request, and shows one row per file with every check.
 
 Everything ships in the package: the template, its script and style (esg_reports/page) and the fonts
 (esg_reports/fonts, loaded per script through unicode-range, so a page downloads only the fonts its text uses)."""
@@ -83,6 +84,8 @@ def render(state: dict[str, Any] | None, lang: str, root: str = "") -> str:
         "checking": t("Checking…"),
         "all_passed": t("Every check passed."),
         "a_check_failed": t("A check failed: do not rely on this file."),
+        "all_files_passed": t("Every file passed every check."),
+        "some_files_failed": t("Some files did not pass: do not rely on them."),
         "could_not_check": t("Could not check"),
         "status": {"VALID": t("passed"), "INVALID": t("failed"), "ERROR": t("could not tell"), "SKIPPED": t("skipped")},
     }
@@ -139,5 +142,6 @@ def strings() -> list[str]:
         out += list(_headline(state))
     out += list(CONFORMITY.values())
     out += ["Checking…", "Every check passed.", "A check failed: do not rely on this file.", "Could not check",
+            "Every file passed every check.", "Some files did not pass: do not rely on them.",
             "passed", "failed", "could not tell", "skipped"]  # fmt: skip
     return list(dict.fromkeys(out))

@@ -1098,12 +1098,12 @@ def sign_command(
         keys = KeyStore(_settings().data_dir)
         try:
             # Sign the form ingest stores: attachment files beside the record resolved to their digests and
-            # CIDs as `ingest` will send them; each such entry keeps its "file" so `ingest` sends it again.
+            # CIDs as `ingest` will send them (a confidential record's to their plaintext digests alone: the
+            # ciphertext's CID is made at ingest and not signed); each such entry keeps its "file" so `ingest`
+            # sends it again.
             read, files = _read_record(path)
-            if files and read.get("confidentiality") == "confidential":
-                raise LedgerError("a confidential record's attachments are known only once it is submitted")
             named = {_attachment_name(e): e["file"] for e in raw.get("attachments", []) if _names_file(e)}
-            stored = {**read, "attachments": attachments_as_stored(read.get("attachments", []), files)}
+            stored = {**read, "attachments": attachments_as_signed(read, files)}
             signed = signatures.sign_with(keys, stored, [(person, meaning)])  # type: ignore[list-item]
         except LedgerError as error:
             raise Failed(f"{path}: {error}") from None
@@ -1116,7 +1116,7 @@ def sign_command(
         console.print(f"{path}: signed by {person} ({meaning})")
 
     from ledger_service.errors import LedgerError
-    from ledger_service.service import attachments_as_stored
+    from ledger_service.service import attachments_as_signed
 
     _guard(run)
 

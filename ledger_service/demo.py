@@ -333,8 +333,9 @@ def inspection_story(demo: Demo, report: DemoReport, images: int) -> None:
 
 
 def regulators_story(demo: Demo, report: DemoReport, confidential_count: int) -> None:
-    """A confidential lot is anchored; the regulator recalls it; two agents' releases open nothing, the third
-    opens every record of the lot, each verified against its anchor; a confidential record outside the lot
+    """A confidential lot is anchored, each record signed by its operator and checker; the regulator recalls it;
+    two agents' releases open nothing, the third opens every record of the lot, each verified against its anchor
+    (its signatures on the decrypted record and image included); a confidential record outside the lot
     stays closed."""
     from consortium.agent import EscrowAgent
     from consortium.recall import decrypt_recall, open_recall
@@ -346,6 +347,7 @@ def regulators_story(demo: Demo, report: DemoReport, confidential_count: int) ->
         raw, files = demo.record("el_image", 2 * 10**6 + i)
         raw["subject"]["lot"] = RECALL_LOT if i < confidential_count else "LOT-2026-KEPT"
         raw["confidentiality"] = "confidential"
+        raw = demo.sign(service.with_attachments(raw, files))  # over the image's plaintext digests
         record_id = service.submit(raw, files, actor=LAB).record_id
         if i < confidential_count:
             lot.append(record_id)

@@ -100,6 +100,16 @@ class AttachmentFile:
     data: bytes | None = None
 
 
+def attachments_as_signed(raw: Mapping[str, Any], files: Sequence[AttachmentFile]) -> list[Any]:
+    """A record's `attachments` as its signers sign them: as stored (`attachments_as_stored`) for a public
+    record; for a confidential one the files sent without a CID (the ciphertext's, made at submission, is not
+    signed: signatures.signed_form)."""
+    out = attachments_as_stored(raw.get("attachments", []), files)
+    if raw.get("confidentiality") != "confidential":
+        return out
+    return [{k: v for k, v in a.items() if k != "cid"} if i < len(files) else a for i, a in enumerate(out)]
+
+
 def attachments_as_stored(declared: Iterable[Mapping[str, Any]], files: Sequence[AttachmentFile]) -> list[Any]:
     """A public record's `attachments` as `submit` stores them, nothing written: each file sent, digested, with
     the CID the store will give it (in the order sent), then the entries declared but not sent, as declared.
@@ -1216,12 +1226,10 @@ class LedgerService:
             return _load(crud.canonical(session=session, row=row))
 
     def with_attachments(self, raw: Mapping[str, Any], files: Sequence[AttachmentFile]) -> dict[str, Any]:
-        """The record with its files' metadata (digests, CIDs) as `submit` will store it, nothing written: what
-        its signers sign (docs/formats.md section 2.1). Not for a confidential record, whose CIDs are those of
-        ciphertext made at submission."""
-        if raw.get("confidentiality") == "confidential":
-            raise LedgerError("a confidential record's attachments are known only once it is submitted")
-        return {**raw, "attachments": attachments_as_stored(raw.get("attachments", []), files)}
+        """The record with its files' metadata as `submit` will store it, nothing written: what its signers
+        sign (docs/formats.md section 2.1). A confidential record's files are named by their plaintext digests
+        alone: `submit` adds the CID of the ciphertext it makes, which its signers do not sign."""
+        return {**raw, "attachments": attachments_as_signed(raw, files)}
 
     def record_document(self, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """A record file as the ledger stores it (schema-normalised) and the record id that form hashes to."""

@@ -8,8 +8,9 @@ a second digest the same way. Both are written to the audit trail as well.
 
 A signature is an entry of the record's `signatures` list: signer, meaning (performed, reviewed, approved), the
 time of signing and the public key, and the SM2 signature (r||s, user id 1234567812345678) over a canonical
-statement of those and of the SM3 of the record without its `signatures` (the record's canonical digest). The
-record id covers the signatures: anchoring the record anchors them.
+statement of those and of the SM3 of the record without its `signatures` (the record's canonical digest; a
+confidential record's attachments named by their plaintext digests, without the ciphertext's CID: `signed_form`).
+The record id covers the signatures: anchoring the record anchors them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from ledger_service import merkle
 from ledger_service.canonical import canonical_json
 from ledger_service.crypto import sm2
-from ledger_service.digests import sm3
+from ledger_service.digests import digest_bytes, sm3
 from ledger_service.errors import LedgerError
 from ledger_service.records.validate import SignerStanding
 
@@ -43,9 +44,40 @@ _ENROL_TAG: Final = b"qledger-signer-enrolment/1\x00"
 _WITHDRAW_TAG: Final = b"qledger-signer-withdrawal/1\x00"
 
 
+def signed_form(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a record's signers sign (docs/formats.md section 2.1): the record without its `signatures`; for a
+    confidential record, each attachment entry also without its `cid`. That CID names ciphertext under a data
+    key drawn at submission, which no signer can know; the entry still names the plaintext by its `sm3`,
+    `sha256` and `size` (required members), and the ciphertext is bound to that `sm3` by its SM4-GCM associated
+    data (docs/formats.md section 10), checked wherever it is decrypted. A public record's form is unchanged:
+    its signers sign its attachments' CIDs."""
+    form = {k: v for k, v in record.items() if k != "signatures"}
+    if form.get("confidentiality") == "confidential" and isinstance(form.get("attachments"), list):
+        form["attachments"] = [
+            {k: v for k, v in a.items() if k != "cid"} if isinstance(a, Mapping) else a for a in form["attachments"]
+        ]
+    return form
+
+
 def unsigned_digest(record: Mapping[str, Any]) -> bytes:
-    """SM3 of the record's canonical JSON without its signatures: what every signature signs."""
-    return sm3(canonical_json({k: v for k, v in record.items() if k != "signatures"}))
+    """SM3 of the canonical JSON of the record's signed form (`signed_form`): what every signature signs."""
+    return sm3(canonical_json(signed_form(record)))
+
+
+def unsigned_content(record: Mapping[str, Any], content: Mapping[str, bytes]) -> list[str]:
+    """The names of a confidential record's attachments whose decrypted `content` (by name, as a recall opens
+    them) is not the plaintext its signers signed (its `sm3` and `sha256`); [] for a public record, whose
+    signers signed the CIDs themselves."""
+    if record.get("confidentiality") != "confidential":
+        return []
+    out = []
+    for a in record.get("attachments") or []:
+        if not isinstance(a, Mapping) or a.get("name") not in content:
+            continue
+        d = digest_bytes(content[str(a["name"])])
+        if d.sm3_hex != a.get("sm3") or d.sha256_hex != a.get("sha256"):
+            out.append(str(a["name"]))
+    return out
 
 
 def statement(record_digest: bytes, lab: str, signature: Mapping[str, Any]) -> bytes:

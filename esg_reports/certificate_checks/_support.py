@@ -43,10 +43,10 @@ def has_credential(target: Target) -> bool:
 
 
 def prepare(targets: Sequence[CertificateTarget], reader: ChainReader) -> None:
-    """Before the checks of a batch run: every PDF parsed, its visible text extracted by pdftotext (one process
-    per PDF, on every core while this one goes on), and every record's status read in one `statusesOf` call
-    (docs/architecture.md, "Certificates in a batch"). Never raises: a node that does not answer is met again
-    by each check, which says ERROR."""
+    """Before the checks of a batch run: every PDF parsed, its visible text extracted (PDFium in this process,
+    one PDF at a time; a pdftotext process, on every core, for a PDF PDFium does not open), and every record's
+    status read in one `statusesOf` call (docs/architecture.md, "Certificates in a batch"). Never raises: a node
+    that does not answer is met again by each check, which says ERROR."""
     parsed = [presented(t) for t in targets]
     if len(targets) > 1:
         try:

@@ -1,5 +1,5 @@
-"""VisibleText: belt and braces beside PageContent: the page's text (pdftotext) shows the identifiers and the
-authoritative title."""
+"""VisibleText: belt and braces beside PageContent: the page's text (PDFium's, else pdftotext's) shows the
+identifiers and the authoritative title."""
 
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ def verify(target: CertificateTarget, context: Context) -> Fragment:
     cert = cert_of(target)
     text = cert.text if cert.text is not None else certificates.visible_text(cert.pdf)
     if text is None:
-        return not_valid(NAME, "certificate", Status.ERROR, Reason.NO_TEXT_EXTRACTOR, "no pdftotext (poppler)")
+        return not_valid(
+            NAME,
+            "certificate",
+            Status.ERROR,
+            Reason.NO_TEXT_EXTRACTOR,
+            "no text extractor (pypdfium2 or poppler's pdftotext)",
+        )
     # pdftotext joins a word broken after a hyphen at a line's end without its hyphen (a long lot id wrapped
     # there read "LOT-ATTACKproduct"), so hyphens count no more than white space on either side.
     text = text.replace("-", "")

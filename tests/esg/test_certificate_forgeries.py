@@ -568,6 +568,7 @@ def test_without_a_text_extractor_the_visible_text_check_cannot_tell(
 ) -> None:
     runtime, _, _ = world
     monkeypatch.setattr(certificates.shutil, "which", lambda _: None)
+    monkeypatch.setattr(certificates, "_pdfium_text", lambda _: None)  # neither pypdfium2 nor poppler
     fragments = verify(runtime, genuine.pdf)
     assert failing(fragments) == {"VisibleText": "NO_TEXT_EXTRACTOR"}
     assert fragments["VisibleText"].status is Status.ERROR and not certificates.is_valid(list(fragments.values()))

@@ -5,6 +5,7 @@ drawn by a shipped font (no missing glyph) at a phone's width, and no request le
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -16,7 +17,7 @@ import pytest
 import uvicorn
 from babel.messages.pofile import read_po
 from fontTools.ttLib import TTFont
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Locator, Page
 
 from consortium import recall
 from esg_reports import certificate_pdf, certificates, i18n, verify_page
@@ -93,8 +94,13 @@ def _home(page: Page, traffic: Traffic) -> None:
 def _drop(page: Page, path: Path) -> dict[str, str]:
     page.locator("#file").set_input_files(str(path))
     page.locator("#outcome.pass, #outcome.fail").wait_for(timeout=30_000)  # (CSP: no string evaluated as script)
+    assert page.locator("#results > li").count() == 1
+    return _checks(page.locator("#results > li").first)
+
+
+def _checks(row: Locator) -> dict[str, str]:
     return {
-        li.get_attribute("data-check") or "": li.get_attribute("class") or "" for li in page.locator("#checks li").all()
+        li.get_attribute("data-check") or "": li.get_attribute("class") or "" for li in row.locator(".checks li").all()
     }
 
 
@@ -128,7 +134,101 @@ def test_a_tampered_certificate_fails_in_the_page(world: World, browser: Browser
     checks = _drop(page, path)
     assert page.locator("#outcome").get_attribute("class") == "fail"
     assert checks["CredentialProof"] == "INVALID" and checks["CertificateAnchor"] == "INVALID"
-    assert "CREDENTIAL_PROOF_INVALID" in page.locator("#checks").inner_text()
+    assert "CREDENTIAL_PROOF_INVALID" in page.locator("#results").inner_text()
+    _home(page, traffic)
+    page.context.close()
+
+
+def _forged(world: World) -> bytes:
+    embedded = json.loads(json.dumps(world.valid.embedded))
+    embedded["credential"]["credentialSubject"]["item"]["lot"] = "LOT-FORGED"
+    return certificate_pdf.replace_attachment(world.valid.pdf, certificates.ATTACHMENT, json.dumps(embedded).encode())
+
+
+def _verify_requests(page: Page) -> list[str]:
+    sent: list[str] = []
+    page.on(
+        "request", lambda r: sent.append(r.headers.get("content-type", "")) if "/certificates/verify" in r.url else None
+    )
+    return sent
+
+
+def _rows(page: Page) -> list[tuple[str, str, str]]:
+    page.locator("#outcome.pass, #outcome.fail").wait_for(timeout=60_000)
+    return [
+        (li.get_attribute("data-file") or "", li.get_attribute("class") or "", li.locator(".verdict-line").inner_text())
+        for li in page.locator("#results > li").all()
+    ]
+
+
+def test_three_files_dropped_at_once_are_one_request_and_three_rows(world: World, browser: Browser) -> None:
+    """A genuine PDF, a genuine proof bundle and a forged PDF dropped together (a real drop event carrying three
+    files) go to the service as one multipart request; the page shows one row per file, in the order dropped,
+    with its verdict in the page's language and the forged file's failing check on its row."""
+    page, traffic = _open(browser, f"{world.base}/v1/certificates/{world.valid.record_id}?lang=vi")
+    sent = _verify_requests(page)
+    bundle = json.dumps(world.runtime.service.proof_bundle(world.valid.record_id)).encode()
+    files = [("genuine.pdf", world.valid.pdf, "application/pdf"), ("genuine-bundle.json", bundle, "application/json"),
+             ("forged.pdf", _forged(world), "application/pdf")]  # fmt: skip
+    transfer = page.evaluate_handle(
+        """files => { const transfer = new DataTransfer();
+          for (const [name, data, type] of files) {
+            transfer.items.add(new File([Uint8Array.from(atob(data), c => c.charCodeAt(0))], name, {type}));
+          }
+          return transfer; }""",
+        [[name, base64.b64encode(data).decode(), kind] for name, data, kind in files],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+    rows = _rows(page)
+
+    def vi(message: str) -> str:
+        return i18n.gettext("vi", message, "verify")
+
+    assert rows == [
+        ("genuine.pdf", "file pass", vi("Every check passed.")),
+        ("genuine-bundle.json", "file pass", vi("Every check passed.")),
+        ("forged.pdf", "file fail", vi("A check failed: do not rely on this file.")),
+    ]
+    assert len(sent) == 1 and sent[0].startswith("multipart/form-data"), sent
+    forged = page.locator("#results > li").nth(2)
+    assert _checks(forged)["CredentialProof"] == "INVALID" and "CREDENTIAL_PROOF_INVALID" in forged.inner_text()
+    assert _checks(page.locator("#results > li").first)["PageContent"] == "VALID"
+    assert "INVALID" not in _checks(page.locator("#results > li").nth(1)).values()
+    outcome = page.locator("#outcome")
+    assert outcome.get_attribute("class") == "fail"
+    assert outcome.inner_text() == vi("Some files did not pass: do not rely on them.")
+    assert vi("Some files did not pass: do not rely on them.") != "Some files did not pass: do not rely on them."
+    _home(page, traffic)
+    page.context.close()
+
+
+def test_a_file_the_service_refuses_shows_its_problem_on_its_row(
+    world: World, browser: Browser, tmp_path: Path
+) -> None:
+    """Chosen with the file input: a file that is neither a certificate nor a bundle is refused by the service
+    naming it; its row says why and the files around it are still checked; all passing says so for every file."""
+    names = ["a.pdf", "notes.txt", "b.pdf"]
+    (tmp_path / "a.pdf").write_bytes(world.valid.pdf)
+    (tmp_path / "notes.txt").write_bytes(b"not a certificate")
+    (tmp_path / "b.pdf").write_bytes(world.valid.pdf)
+    page, traffic = _open(browser, f"{world.base}/v1/certificates/{world.valid.record_id}")
+    page.locator("#file").set_input_files([str(tmp_path / n) for n in names])
+    rows = _rows(page)
+    assert [(name, kind) for name, kind, _ in rows] == [("a.pdf", "file pass"), ("notes.txt", "file error"),
+                                                        ("b.pdf", "file pass")]  # fmt: skip
+    assert (
+        rows[1][2].startswith("Could not check: ") and "not JSON or PDF" in rows[1][2] and "notes.txt" not in rows[1][2]
+    )
+    assert page.locator("#outcome").get_attribute("class") == "fail"
+    page.locator("#file").set_input_files([str(tmp_path / "a.pdf"), str(tmp_path / "b.pdf")])
+    page.locator("#outcome.pass").wait_for(timeout=60_000)  # (it said fail for the earlier files)
+    assert page.locator("#results > li").count() == 2
+    assert page.locator("#outcome").inner_text() == "Every file passed every check."
+    assert page.locator("#outcome").get_attribute("class") == "pass"
+    assert [u.rsplit(" ", 1)[1] for u in traffic.failed] == ["422"]  # the refusal, and nothing else failed
+    assert len(traffic.console_errors) == 1 and "422" in traffic.console_errors[0], traffic.console_errors
+    traffic.failed.clear()
+    traffic.console_errors.clear()
     _home(page, traffic)
     page.context.close()
 

@@ -23,11 +23,12 @@ from ledger_service import signatures
 from ledger_service.config import Settings
 from ledger_service.crypto import sm2
 from ledger_service.demo import CAL, LAB, Demo
-from ledger_service.errors import LedgerError
 from ledger_service.index import crud
 from ledger_service.records import RecordInvalid
 from ledger_service.runtime import Runtime
 from ledger_service.service import AttachmentFile, Submitted
+from ledger_service.store import cid_of_bytes
+from ledger_service.verification.fragment import Status
 from tests.utils.api import api_keys, demo_app
 from tests.utils.verifying import calibrated_consortium, record_id
 
@@ -243,7 +244,8 @@ def test_the_cli_signs_and_ingests_a_record_file_with_an_attachment_file(
 ) -> None:
     """`qledger example el_image` writes a record whose image is an attachment entry naming a file beside it,
     the form `qledger ingest` reads. `qledger sign` on that file must sign the form ingest will store (the image
-    resolved to its digests and CID) so that the genuine record is taken, signature VALID."""
+    resolved to its digests and CID; a confidential record's to its digests alone) so that the genuine record is
+    taken, signature VALID."""
     from typer.testing import CliRunner
 
     from ledger_service.cli import app
@@ -273,6 +275,19 @@ def test_the_cli_signs_and_ingests_a_record_file_with_an_attachment_file(
     rid = json.loads(ingested.stdout.splitlines()[0])["record_id"]
     state = json.loads(runner.invoke(app, ["status", rid, "--json"]).stdout)
     assert {f["name"]: f["status"] for f in state["fragments"]}["OperatorSignature"] == "VALID"
+    # A confidential one: signed over the image's plaintext digests (no CID), ingested with its file, VALID.
+    sealed = tmp_path / "sealed"
+    made = runner.invoke(app, ["example", "el_image", "--confidential", "--out-dir", str(sealed)])
+    assert made.exit_code == 0, made.output
+    (path,) = sealed.glob("*.json")
+    assert runner.invoke(app, ["sign", str(path)]).exit_code == 0
+    entry = next(a for a in json.loads(path.read_text())["attachments"] if "file" in a)
+    assert "cid" not in entry and entry["sm3"], entry
+    ingested = runner.invoke(app, ["ingest", str(path), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    rid = json.loads(ingested.stdout.splitlines()[0])["record_id"]
+    state = json.loads(runner.invoke(app, ["status", rid, "--json"]).stdout)
+    assert {f["name"]: f["status"] for f in state["fragments"]}["OperatorSignature"] == "VALID", state
 
 
 def test_a_signed_confidential_record_without_files_is_taken(world: World) -> None:
@@ -288,24 +303,141 @@ def test_a_signed_confidential_record_without_files_is_taken(world: World) -> No
     assert runtime.service.submit(signed, files).created
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=LedgerError,
-    reason="a confidential record's attachment CIDs are those of ciphertext under a data key drawn at submission "
-    "(service._attachments), so no signer can know the form the ledger stores: a signed confidential record with "
-    "an attachment file can never be taken (with_attachments refuses; a signature over the plaintext CIDs is "
-    "SIGNATURE_INVALID), and a lab whose profile requires signatures cannot ingest such records at all",
-)
-def test_a_signed_confidential_record_with_an_attachment_file_is_taken(world: World) -> None:
+def _sealed_signed(world: World, i: int, lot: str | None = None) -> tuple[dict[str, Any], list[AttachmentFile]]:
+    """A confidential EL image record signed over the form its signers can know (`with_attachments`: the image
+    named by its plaintext digests; the ciphertext's CID is made at submission, docs/formats.md section 2.1)."""
     _, runtime, demo, _ = world
-    raw, files = demo.record("el_image", 113)
+    raw, files = demo.record("el_image", i)
     assert files
-    confidential = {**raw, "confidentiality": "confidential"}
-    over_plaintext = demo.sign({**runtime.service.with_attachments(raw, files), "confidentiality": "confidential"})
-    faults = _refusal(runtime, over_plaintext, files)  # signed over the plaintext's CIDs: not the stored form
-    assert {code for _, code in faults} == {"SIGNATURE_INVALID"}, faults
-    signed = demo.sign(runtime.service.with_attachments(confidential, files))  # LedgerError: no form to sign
-    assert runtime.service.submit(signed, files).created
+    raw["confidentiality"] = "confidential"
+    if lot is not None:
+        raw["subject"]["lot"] = lot
+    return demo.sign(runtime.service.with_attachments(raw, files)), files
+
+
+def _stored_document(runtime: Runtime, rid: str) -> dict[str, Any]:
+    with runtime.service.sessions() as session:
+        row = crud.get_record(session=session, record_id=rid)
+        assert row is not None
+        document: dict[str, Any] = json.loads(crud.canonical(session=session, row=row))
+    return document
+
+
+def test_a_signed_confidential_record_with_an_attachment_file_is_taken(world: World) -> None:
+    """Its signers sign the image's plaintext digests (no CID: the one stored names ciphertext under a data key
+    drawn at submission); the service adds the ciphertext's CID, the signatures hold on the stored form, and the
+    anchored record's OperatorSignature is VALID. The record as signed over its plaintext CIDs (the public form)
+    names the same content: it holds as well."""
+    _, runtime, demo, _ = world
+    signed, files = _sealed_signed(world, 113)
+    assert all("cid" not in a for a in signed["attachments"]) and signed["attachments"][0]["sm3"]
+    taken = runtime.service.submit(signed, files)
+    assert taken.created
+    stored = _stored_document(runtime, taken.record_id)
+    (image,) = stored["attachments"]
+    plaintext = files[0].data if files[0].data is not None else Path(str(files[0].path)).read_bytes()
+    assert image["cid"] and image["cid"] != cid_of_bytes(plaintext)  # the ciphertext's
+    assert b"PNG" not in runtime.service.store.get(image["cid"])[:64]
+    assert runtime.service.anchor_pending() >= 1
+    fragments = {f.name: f for f in runtime.service.verify(taken.record_id)}
+    assert fragments["OperatorSignature"].status is Status.VALID, fragments["OperatorSignature"]
+    assert fragments["Sm3AttachmentHash"].reason["code"] == "CONFIDENTIAL"  # not opened: only the owner's index
+    raw, files = demo.record("el_image", 114)
+    public_form = demo.sign({**runtime.service.with_attachments(raw, files), "confidentiality": "confidential"})
+    assert runtime.service.submit(public_form, files).created
+    # Over HTTP (multipart, the image a part of its own), as a client that only speaks the API: 202.
+    client, key = world[0], world[3]
+    signed, files = _sealed_signed(world, 119)
+    parts: list[tuple[str, tuple[str | None, Any, str]]] = [("record", (None, json.dumps(signed), "application/json"))]
+    parts += [("attachments", (f.name, f.data, f.media_type)) for f in files]
+    answer = client.post("/v1/records", files=parts, headers=_auth(key))
+    assert answer.status_code == 202, answer.text
+    assert _stored_document(runtime, answer.json()["record_id"])["signatures"] == signed["signatures"]
+
+
+def test_a_confidential_records_signature_fails_for_a_swapped_or_changed_file_or_field(world: World) -> None:
+    """Signed over the plaintext digests, a confidential record is refused at ingest when: another file is sent
+    under the signed entry (its digest is not the declared one); the entry is rewritten to another file's
+    digests (sent with that file); another field is changed; or it is submitted as public (the confidentiality is
+    signed, so the CID rule cannot be switched off or on). Nothing is stored."""
+    _, runtime, _, _ = world
+    signed, files = _sealed_signed(world, 115)
+    other = AttachmentFile(files[0].name, files[0].media_type, data=b"\x89PNG another image entirely")
+    faults = _refusal(runtime, signed, [other])
+    assert faults == [("attachments", "INVALID_VALUE")], faults
+    rewritten = copy.deepcopy(signed)
+    rewritten["attachments"] = runtime.service.with_attachments({**signed, "attachments": []}, [other])["attachments"]
+    assert {code for _, code in _refusal(runtime, rewritten, [other])} == {"SIGNATURE_INVALID"}
+    altered = copy.deepcopy(signed)
+    altered["subject"]["lot"] = "LOT-ELSEWHERE"
+    assert {code for _, code in _refusal(runtime, altered, files)} == {"SIGNATURE_INVALID"}
+    public = {**copy.deepcopy(signed), "confidentiality": "public"}
+    assert {code for _, code in _refusal(runtime, public, files)} == {"SIGNATURE_INVALID"}
+    for doc in (rewritten, altered, public):
+        assert not _stored(runtime, doc)
+
+
+def test_a_swapped_ciphertext_fails_the_signature_and_a_recall_shows_it_valid(world: World) -> None:
+    """A regulator who opens a recall decrypts the signed confidential records it covers: the signatures are
+    VALID on the decrypted record with its decrypted image (the plaintext its signers signed). A record whose
+    attachment CID was swapped for another ciphertext (a lab's modified service anchoring it, or a copy handed
+    on) is not the anchored record; where its ciphertext decrypts (the same data key, another plaintext) the
+    signature is INVALID for whoever decrypts it, and the image's digest check fails with it; a re-encryption
+    of the very plaintext signed is what they signed (the signature holds) but still not what was anchored."""
+    from consortium.agent import EscrowAgent
+    from consortium.recall import decrypt_recall, open_recall
+    from ledger_service.chain.web3_client import ChainReader
+    from ledger_service.demo import AGENTS, ESCROW_K, REG
+    from ledger_service.verification import is_valid, record_context, verify
+    from ledger_service.verification.target import load_target
+
+    _, runtime, demo, _ = world
+    service = runtime.service
+    lot = "LOT-SIGNED-SEALED"
+    ids = []
+    for i in (117, 118):
+        signed, files = _sealed_signed(world, i, lot)
+        ids.append(service.submit(signed, files).record_id)
+    service.pin_pending()
+    service.anchor_pending()
+    recall_id = open_recall(service, regulator=REG, kind="lot", scope=lot, reason="hot spots in the field")
+    for name in AGENTS[:ESCROW_K]:
+        EscrowAgent(service, name, runtime.keys.sm2(name)).run_once()
+    unlock = decrypt_recall(service, recall_id=recall_id, regulator=REG, key=runtime.keys.sm2(REG))
+    assert set(ids) <= set(unlock.verified), unlock.refused
+    genuine, second = (json.loads(unlock.decrypted[r]) for r in ids)
+    name = genuine["attachments"][0]["name"]
+    image = unlock.attachments[ids[0]][name]
+    fragments = {f.name: f for f in service.verify(ids[0], attachment_content={name: image})}
+    assert fragments["OperatorSignature"].status is Status.VALID, fragments["OperatorSignature"]
+    assert fragments["OperatorSignature"].data["plaintext_checked"] == [name]
+    assert fragments["Sm3AttachmentHash"].status is Status.VALID
+    assert {s["meaning"] for s in fragments["OperatorSignature"].data["signatures"]} == {"performed", "reviewed"}
+
+    other_image = unlock.attachments[ids[1]][second["attachments"][0]["name"]]
+    assert other_image != image
+    # Decrypted content that is not the signed plaintext (a swapped ciphertext that opened): INVALID.
+    swapped = {f.name: f for f in service.verify(ids[0], attachment_content={name: other_image})}
+    assert swapped["OperatorSignature"].status is Status.INVALID
+    assert swapped["OperatorSignature"].reason["code"] == "SIGNATURE_INVALID"
+    assert swapped["OperatorSignature"].data["attachments"] == [name]
+    assert swapped["Sm3AttachmentHash"].reason["code"] == "ATTACHMENT_DIGEST_MISMATCH"
+
+    def check(document: dict[str, Any], content: bytes) -> dict[str, Any]:
+        """The record's proof bundle carrying `document` as its record, verified with `content` as its image."""
+        bundle = {**service.proof_bundle(ids[0]), "record": document}
+        target = load_target(json.dumps(bundle).encode(), {name: content})
+        return {f.name: f for f in verify(target, record_context(ChainReader(service.chain), service.store))}
+
+    assert is_valid(list(check(genuine, image).values()))  # the regulator's decrypted record and image
+    forged = copy.deepcopy(genuine)
+    forged["attachments"][0]["cid"] = second["attachments"][0]["cid"]  # the other record's ciphertext
+    opened_other = check(forged, other_image)
+    assert opened_other["OperatorSignature"].reason["code"] == "SIGNATURE_INVALID"
+    assert opened_other["Sm3RecordHash"].status is Status.INVALID  # and it is not the record anchored
+    re_encrypted = check(forged, image)  # the very plaintext signed, under another ciphertext
+    assert re_encrypted["OperatorSignature"].status is Status.VALID
+    assert re_encrypted["Sm3RecordHash"].status is Status.INVALID and not is_valid(list(re_encrypted.values()))
 
 
 def test_a_stream_of_fresh_keys_does_not_make_each_verification_build_a_table(

@@ -1,7 +1,8 @@
 """OperatorSignature: every electronic signature on the record (docs/formats.md section 2.1) is the SM2
 signature of a person the record's lab enrolled, over this record, with the meaning and time it states, and
-made while their key was in force. VALID or INVALID for a signed record; SKIPPED (OPERATOR_NOT_SIGNED) only
-for a record that carries no signature at all.
+made while their key was in force (a confidential record's signers sign its attachments' plaintext digests: a
+decrypted attachment given to the verifier must be that plaintext). VALID or INVALID for a signed record;
+SKIPPED (OPERATOR_NOT_SIGNED) only for a record that carries no signature at all.
 
 The enrolment and the withdrawal of a key are digests the lab anchored under its own chain account, found
 through the consortium registry: a key the lab never enrolled (a wrong key) or a key another member enrolled
@@ -107,6 +108,20 @@ def verify(target: RecordTarget, context: Context) -> Fragment:
                     withdrawn_at=withdrawn_at,
                 )  # fmt: skip
         signed.append({"signer": s.signer, "meaning": s.meaning, "signed_at": s.entry["signed_at"]})
+    # A confidential record's signers signed its attachments' plaintext digests, not the ciphertext's CID
+    # (signatures.signed_form): where the verifier holds the decrypted content (a regulator in a recall), it
+    # must be that plaintext, or what they signed is not what the ledger holds (a swapped ciphertext).
+    swapped = signatures.unsigned_content(record, target.evidence.attachment_content)
+    if swapped:
+        return _bad(
+            Reason.SIGNATURE_INVALID,
+            f"the decrypted content of {', '.join(swapped)} is not the plaintext its signers signed",
+            attachments=swapped,
+        )
+    if record.get("confidentiality") == "confidential":  # which decrypted attachments were held to the signature
+        given = target.evidence.attachment_content
+        opened = [str(a["name"]) for a in record.get("attachments") or [] if a.get("name") in given]
+        return valid(NAME, "operator", signatures=signed, plaintext_checked=opened)
     return valid(NAME, "operator", signatures=signed)
 
 

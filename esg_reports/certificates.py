@@ -527,14 +527,14 @@ b, th { font-weight: bold } i { font-style: italic } code { font-family: monospa
 br::before { content: "\\A"; white-space: pre-line }
 svg { overflow: hidden }
 """
-_style_local = threading.local()
 
 
 def _sheets() -> tuple[Any, Any]:
     """The certificate's user-agent and author style sheets, parsed once per thread with that thread's font
     configuration (the shipped fonts' @font-face rules are registered into it once): every certificate of a
     batch reuses them, where a style sheet inside each page was parsed and its selectors compiled every time."""
-    sheets = getattr(_style_local, "sheets", None)
+    cache = i18n.rendering_cache()
+    sheets = getattr(cache, "sheets", None)
     if sheets is None:
         from weasyprint import CSS
 
@@ -542,7 +542,7 @@ def _sheets() -> tuple[Any, Any]:
             font_faces=i18n.font_faces(), font=i18n.FONT, mono=i18n.MONO, fonts=i18n.FONTS
         )
         config = i18n.font_config()
-        sheets = _style_local.sheets = (CSS(string=_UA, font_config=config), CSS(string=text, font_config=config))
+        sheets = cache.sheets = (CSS(string=_UA, font_config=config), CSS(string=text, font_config=config))
     return sheets
 
 

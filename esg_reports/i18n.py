@@ -4,6 +4,8 @@ and is always present."""
 
 from __future__ import annotations
 
+import atexit
+import gc
 import io
 import threading
 import warnings
@@ -65,6 +67,21 @@ def font_faces() -> str:
 
 
 _local = threading.local()
+
+
+def rendering_cache() -> threading.local:
+    """What this thread keeps for rendering (its font configuration, the style sheets parsed with it): native
+    Pango, fontconfig and HarfBuzz objects, released at exit (`_release_rendering_cache`)."""
+    return _local
+
+
+@atexit.register
+def _release_rendering_cache() -> None:
+    """Free the main thread's rendering objects while the interpreter is whole. Left to its teardown they are
+    freed in no set order, after modules their destructors call into are gone (WeasyPrint's FontConfiguration
+    then fails in `__del__`); a worker thread's go when the thread ends."""
+    _local.__dict__.clear()
+    gc.collect()
 
 
 def font_config() -> Any:

@@ -296,7 +296,7 @@ def main() -> int:
             "",
             f"Peak memory {peak_mb:,.0f} MB (target < {TARGET_MB:,}): the larger of this process's max RSS"
             f" ({peak_report_mb:,.0f} MB) and the peak summed PSS of it and its children ({pss_mb:,.0f} MB, sampled"
-            f" every 0.25 s); the children's own peaks (VmHWM, counting the pages they share with the parent) {peaks} MB.",
+            f" every 0.25 s); the children's own peaks (VmHWM, counting pages shared with the parent) {peaks} MB.",
             "Baseline in the same run: one scan of",
             f"the period's facts {baseline:.1f} s; the report takes {total / baseline:.1f}x that.",
             f"Outputs: PDF {sizes['pdf'] / 1e3:,.0f} kB, iXBRL {sizes['ixbrl'] / 1e3:,.0f} kB, JSON "

@@ -343,7 +343,7 @@ def start_values(sessions: Any, scope: Scope, out_dir: Path) -> PendingValues | 
     the scope alone, not of the figures; docs/architecture.md). Start it after the index's facts are refreshed
     and committed (`facts.refresh`): the child reads what is committed. None where no child can read the index
     (an in-memory database) or the platform cannot fork: `write_pack` then writes the values itself."""
-    engine = sessions.kw.get("bind")
+    engine = getattr(sessions, "kw", {}).get("bind")
     if engine is None or "fork" not in multiprocessing.get_all_start_methods():
         return None
     if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):

@@ -1373,12 +1373,21 @@ def report(
                 entity_name, entity_lei = entity or reporting.name, lei or reporting.lei
             else:
                 entity_name, entity_lei = entity, lei
+            scope = Scope(tuple(member) if member else None, tuple(product) if product else None)
+            values = None
+            if pack is not None:  # the pack's values, written by a child while the report is computed
+                from esg_reports import facts
+                from esg_reports import pack as packs
+
+                with rt.service.sessions.begin() as session:  # what the child reads is committed
+                    facts.refresh(session)
+                values = packs.start_values(rt.service.sessions, scope, pack)
             with rt.service.sessions.begin() as session:  # committed before the packs below anchor and write
                 built = build(
                     session,
                     entity=Entity(entity_name, entity_lei, sasb_industry),
                     period=Period.year(period),
-                    scope=Scope(tuple(member) if member else None, tuple(product) if product else None),
+                    scope=scope,
                     frameworks=[f.strip() for f in framework.split(",") if f.strip()],
                     inputs=Inputs(recalls=recalls_on_chain(rt.service.chain), product_mass_kg=tuple(masses)),
                 )
@@ -1392,7 +1401,9 @@ def report(
                 from esg_reports import pack as packs
 
                 local = _settings().chain_url is None  # the data directory's own anvil: it mines on demand
-                packed = packs.anchored_pack(rt.service, built, pack, member=signer, wait_s=sample_wait, mine=local)
+                packed = packs.anchored_pack(
+                    rt.service, built, pack, member=signer, wait_s=sample_wait, mine=local, values=values
+                )
             if customer_pack is not None:
                 from esg_reports import customer as customers
 

@@ -238,6 +238,7 @@ def main() -> int:
         baseline = time.perf_counter() - start
 
         memory = _Memory()
+        cpu_start = time.process_time()
         start = time.perf_counter()
         with sessions.begin() as session:
             facts.refresh(session)  # committed before the pack's values are read apart (none to add here)
@@ -263,6 +264,9 @@ def main() -> int:
         evidence_mb = sum(f.stat().st_size for f in (Path(d) / "out" / "evidence").iterdir()) / 1e6
         values_mb = (packed / "values.jsonl").stat().st_size / 1e6
         peak_report_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        cpu_parent = time.process_time() - cpu_start
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pack's and the CSV's children (and `git`)
+        cpu_children = reaped.ru_utime + reaped.ru_stime
         memory.stop()
         pss_mb = memory.pss_kb / 1024
         children_mb = sorted((kb / 1024 for kb in memory.child_hwm_kb.values()), reverse=True)
@@ -297,6 +301,8 @@ def main() -> int:
             f"Peak memory {peak_mb:,.0f} MB (target < {TARGET_MB:,}): the larger of this process's max RSS"
             f" ({peak_report_mb:,.0f} MB) and the peak summed PSS of it and its children ({pss_mb:,.0f} MB, sampled"
             f" every 0.25 s); the children's own peaks (VmHWM, counting pages shared with the parent) {peaks} MB.",
+            f"CPU time: this process {cpu_parent:.1f} s, its children {cpu_children:.1f} s (the seconds above are wall"
+            " clock).",
             "Baseline in the same run: one scan of",
             f"the period's facts {baseline:.1f} s; the report takes {total / baseline:.1f}x that.",
             f"Outputs: PDF {sizes['pdf'] / 1e3:,.0f} kB, iXBRL {sizes['ixbrl'] / 1e3:,.0f} kB, JSON "

@@ -126,11 +126,16 @@ def anchored_pack(
     sample seeded from the block after that anchor (drawn when that block exists within `wait_s`), and the pack
     written into `out_dir`; `mine`: ask a dev chain (anvil) to mine that block; `values`: as `write_pack`.
     Returns what was done: the pack's path, the anchor and the sample's seed (or None)."""
-    anchor = anchor_report(service, report, member=member)
-    if mine:
-        service.chain.w3.provider.make_request("evm_mine", [])
-    seed = seed_when_mined(service.chain, anchor, wait_s)
-    path = write_pack(service, report, out_dir, anchor=anchor, seed=seed, values=values)
+    try:
+        anchor = anchor_report(service, report, member=member)
+        if mine:
+            service.chain.w3.provider.make_request("evm_mine", [])
+        seed = seed_when_mined(service.chain, anchor, wait_s)
+        path = write_pack(service, report, out_dir, anchor=anchor, seed=seed, values=values)
+    except BaseException:
+        if values is not None:
+            values.cancel()
+        raise
     return {"path": path, "anchor": anchor, "seed": seed}
 
 
@@ -335,6 +340,13 @@ class PendingValues:
         if self.process.exitcode != 0:
             self.path.unlink(missing_ok=True)
             raise LedgerError(f"{self.path}: the process writing the values failed (exit {self.process.exitcode})")
+
+    def cancel(self) -> None:
+        """Stop the child and remove what it wrote: the report it was for failed."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+        self.path.unlink(missing_ok=True)
 
 
 def start_values(sessions: Any, scope: Scope, out_dir: Path) -> PendingValues | None:

@@ -1382,20 +1382,26 @@ def report(
                 with rt.service.sessions.begin() as session:  # what the child reads is committed
                     facts.refresh(session)
                 values = packs.start_values(rt.service.sessions, scope, pack)
-            with rt.service.sessions.begin() as session:  # committed before the packs below anchor and write
-                built = build(
-                    session,
-                    entity=Entity(entity_name, entity_lei, sasb_industry),
-                    period=Period.year(period),
-                    scope=scope,
-                    frameworks=[f.strip() for f in framework.split(",") if f.strip()],
-                    inputs=Inputs(recalls=recalls_on_chain(rt.service.chain), product_mass_kg=tuple(masses)),
-                )
-                from esg_reports import packages
+            try:
+                with rt.service.sessions.begin() as session:  # committed before the packs below anchor and write
+                    built = build(
+                        session,
+                        entity=Entity(entity_name, entity_lei, sasb_industry),
+                        period=Period.year(period),
+                        scope=scope,
+                        frameworks=[f.strip() for f in framework.split(",") if f.strip()],
+                        inputs=Inputs(recalls=recalls_on_chain(rt.service.chain), product_mass_kg=tuple(masses)),
+                    )
+                    from esg_reports import packages
 
-                installed = packages.installed(_settings().data_dir / "taxonomies")
-                chosen = installed[-1] if installed else None
-                paths = render.write(built, out, [f.strip() for f in format.split(",") if f.strip()], package=chosen)
+                    installed = packages.installed(_settings().data_dir / "taxonomies")
+                    chosen = installed[-1] if installed else None
+                    formats = [f.strip() for f in format.split(",") if f.strip()]
+                    paths = render.write(built, out, formats, package=chosen)
+            except BaseException:
+                if values is not None:
+                    values.cancel()  # no pack for a report that failed
+                raise
             packed = signed = None
             if pack is not None:
                 from esg_reports import pack as packs

@@ -124,3 +124,17 @@ def test_values_of_another_scope_or_a_failing_child_are_refused(
 def test_no_child_reads_an_index_it_cannot_open() -> None:
     engine = engine_from_url("sqlite://")  # in memory: a child's own connection would see an empty database
     assert pack.start_values(session_factory(engine), Scope(), Path("unused")) is None
+
+
+def test_a_pack_that_fails_before_its_values_are_used_stops_the_child(sessions: Any, tmp_path: Path) -> None:
+    report = _report(sessions)
+
+    def unreachable_chain(**_: Any) -> Any:
+        raise LedgerError("CHAIN_UNAVAILABLE: the anchoring node does not answer")
+
+    service = SimpleNamespace(sessions=sessions, anchor_digests=unreachable_chain)
+    pending = pack.start_values(sessions, report.scope, tmp_path / "pack")
+    assert pending is not None
+    with pytest.raises(LedgerError, match="CHAIN_UNAVAILABLE"):
+        pack.anchored_pack(service, report, tmp_path / "pack", member="LAB-SZ", values=pending)
+    assert not pending.process.is_alive() and not (tmp_path / "pack" / "values.jsonl").exists()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import random
 import resource
@@ -194,9 +193,20 @@ class _Memory:
         except OSError:
             return 0  # a child that just ended
 
+    @staticmethod
+    def _children() -> list[int]:
+        """This process's children, from /proc (multiprocessing.active_children would reap them, racing the main
+        thread's join)."""
+        me = os.getpid()
+        try:
+            with open(f"/proc/{me}/task/{me}/children") as f:
+                return [int(pid) for pid in f.read().split()]
+        except OSError:
+            return []
+
     def _run(self, every: float) -> None:
         while not self._stop.wait(every):
-            children = [c.pid for c in multiprocessing.active_children() if c.pid is not None]
+            children = self._children()
             total = self._field(os.getpid(), "Pss:", "smaps_rollup")
             for pid in children:
                 total += self._field(pid, "Pss:", "smaps_rollup")

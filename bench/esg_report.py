@@ -279,7 +279,7 @@ def main() -> int:
         cpu_children = reaped.ru_utime + reaped.ru_stime
         memory.stop()
         pss_mb = memory.pss_kb / 1024
-        children_mb = sorted((kb / 1024 for kb in memory.child_hwm_kb.values()), reverse=True)
+        children_mb = sorted((kb / 1024 for kb in memory.child_hwm_kb.values() if kb), reverse=True)  # 0: ended
         start = time.perf_counter()
         check = subprocess.run(
             [sys.executable, "-c", _PEAK, str(packed / "reperform.py"), str(packed)], capture_output=True, text=True

@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -30,10 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.results import write_section  # noqa: E402
 from esg_reports import (
+    facts,  # noqa: E402
     pack,  # noqa: E402
     render,  # noqa: E402
 )
-from esg_reports.metrics import Inputs, Period  # noqa: E402
+from esg_reports.metrics import Inputs, Period, Scope  # noqa: E402
 from esg_reports.report import Entity, build  # noqa: E402
 from ledger_service.digests import sm3  # noqa: E402
 from ledger_service.index.db import engine_from_url, migrate, session_factory  # noqa: E402
@@ -170,6 +172,52 @@ finally:
 """
 
 
+class _Memory:
+    """The report's memory with its children (the pack's values and the CSV are written by forked children):
+    sampled every `every` s from /proc, the peak of the summed PSS (shared pages counted once, split between the
+    processes that share them) and each child's own peak (VmHWM, which counts the pages it shares with this
+    process copy-on-write)."""
+
+    def __init__(self, every: float = 0.25) -> None:
+        self.pss_kb = 0
+        self.child_hwm_kb: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _field(pid: int, name: str, file: str) -> int:
+        try:
+            with open(f"/proc/{pid}/{file}") as f:
+                return next((int(line.split()[1]) for line in f if line.startswith(name)), 0)
+        except OSError:
+            return 0  # a child that just ended
+
+    @staticmethod
+    def _children() -> list[int]:
+        """This process's children, from /proc (multiprocessing.active_children would reap them, racing the main
+        thread's join)."""
+        me = os.getpid()
+        try:
+            with open(f"/proc/{me}/task/{me}/children") as f:
+                return [int(pid) for pid in f.read().split()]
+        except OSError:
+            return []
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            children = self._children()
+            total = self._field(os.getpid(), "Pss:", "smaps_rollup")
+            for pid in children:
+                total += self._field(pid, "Pss:", "smaps_rollup")
+                self.child_hwm_kb[pid] = max(self.child_hwm_kb.get(pid, 0), self._field(pid, "VmHWM:", "status"))
+            self.pss_kb = max(self.pss_kb, total)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _peak_mb(stderr: str) -> float:
     found = [line.split()[1] for line in stderr.splitlines() if line.startswith("peak-kB ")]
     return int(found[-1]) / 1024 if found else float("nan")
@@ -199,7 +247,14 @@ def main() -> int:
                 (f"{YEAR}-01-01", f"{YEAR + 1}-01-01")))  # fmt: skip
         baseline = time.perf_counter() - start
 
+        memory = _Memory()
+        cpu_start = time.process_time()
         start = time.perf_counter()
+        with sessions.begin() as session:
+            facts.refresh(session)  # committed before the pack's values are read apart (none to add here)
+        # The pack's values.jsonl (a function of the index and the scope, not of the figures) is written by a
+        # child process on the other core while this one computes the metrics and renders.
+        pending = pack.start_values(sessions, Scope(), Path(d) / "pack")
         masses = tuple((p, 20.0 + k) for k, p in enumerate(PRODUCTS))
         with sessions.begin() as session:
             report = build(
@@ -213,12 +268,18 @@ def main() -> int:
         outputs = render.write(report, Path(d) / "out", ["pdf", "ixbrl", "json", "csv"])
         rendered = time.perf_counter() - start
         _say(f"rendered in {rendered - built:.1f} s")
-        packed = pack.write_pack(_Service(sessions), report, Path(d) / "pack")
+        packed = pack.write_pack(_Service(sessions), report, Path(d) / "pack", values=pending)
         total = time.perf_counter() - start
         sizes = {k: p.stat().st_size for k, p in outputs.items()}
         evidence_mb = sum(f.stat().st_size for f in (Path(d) / "out" / "evidence").iterdir()) / 1e6
         values_mb = (packed / "values.jsonl").stat().st_size / 1e6
         peak_report_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        cpu_parent = time.process_time() - cpu_start
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pack's and the CSV's children (and `git`)
+        cpu_children = reaped.ru_utime + reaped.ru_stime
+        memory.stop()
+        pss_mb = memory.pss_kb / 1024
+        children_mb = sorted((kb / 1024 for kb in memory.child_hwm_kb.values() if kb), reverse=True)  # 0: ended
         start = time.perf_counter()
         check = subprocess.run(
             [sys.executable, "-c", _PEAK, str(packed / "reperform.py"), str(packed)], capture_output=True, text=True
@@ -227,7 +288,8 @@ def main() -> int:
         calculator_mb = _peak_mb(check.stderr)
         load_end = os.getloadavg()[0]
         agreed = check.stdout.strip().splitlines()[-1] if check.stdout.strip() else check.stderr[-300:]
-    peak_mb = peak_report_mb
+    peak_mb = max(peak_report_mb, pss_mb)
+    peaks = ", ".join(f"{mb:,.0f}" for mb in children_mb) or "none"
     made = "reused from an earlier run's generation" if generated is None else f"generated in {generated:.0f} s"
     ok = total < TARGET_S and peak_mb < TARGET_MB and scanned == n + len(CALIBRATIONS) and check.returncode == 0
     body = "\n".join(
@@ -236,15 +298,22 @@ def main() -> int:
             "flash test, XRF analysis, AI inspection and tensile test per unit, one unit in 50 a qualification sample;",
             "all four frameworks, criteria, comparatives (prior year, empty) and exceptions; PDF + Inline XBRL + JSON",
             "with evidence files + CSV; the re-performance pack (no chain here: no anchor, no sample).",
+            "The pack's values.jsonl is written by a child process (reading the index apart) from the start, and the",
+            "CSV by a forked child while the other formats are written: the steps below overlap on two cores.",
             "",
             "| step | s |",
             "|---|---:|",
             f"| metrics with evidence, both periods (facts + anchor index) | {built:.1f} |",
             f"| rendering PDF, iXBRL, JSON, CSV, evidence files | {rendered - built:.1f} |",
-            f"| re-performance pack ({values_mb:,.0f} MB of values) | {total - rendered:.1f} |",
+            f"| re-performance pack ({values_mb:,.0f} MB of values), after the report | {total - rendered:.1f} |",
             f"| **total** | **{total:.1f}** (target < {TARGET_S:.0f}) |",
             "",
-            f"Peak memory (max RSS) {peak_mb:,.0f} MB (target < {TARGET_MB:,}). Baseline in the same run: one scan of",
+            f"Peak memory {peak_mb:,.0f} MB (target < {TARGET_MB:,}): the larger of this process's max RSS"
+            f" ({peak_report_mb:,.0f} MB) and the peak summed PSS of it and its children ({pss_mb:,.0f} MB, sampled"
+            f" every 0.25 s); the children's own peaks (VmHWM, counting pages shared with the parent) {peaks} MB.",
+            f"CPU time: this process {cpu_parent:.1f} s, its children {cpu_children:.1f} s (the seconds above are wall"
+            " clock).",
+            "Baseline in the same run: one scan of",
             f"the period's facts {baseline:.1f} s; the report takes {total / baseline:.1f}x that.",
             f"Outputs: PDF {sizes['pdf'] / 1e3:,.0f} kB, iXBRL {sizes['ixbrl'] / 1e3:,.0f} kB, JSON "
             f"{sizes['json'] / 1e3:,.0f} kB, evidence files {evidence_mb:,.0f} MB.",

@@ -235,22 +235,22 @@ def view(session: Session, period: Period, scope: Scope) -> View:
     numbering: dict[AnchorKey, int] = {}
     of: dict[str, int] = {}
     if wide:
-        every: dict[str, int] = {}
+        # The whole anchors table in its own order; the period's records kept, their transactions numbered as
+        # met (the numbers are only keys into `keys`). Consecutive rows mostly share a transaction (a batch is
+        # inserted at once): the last key is compared before any hashing.
+        # Keyed by the view's own id objects, which the metrics' lookups then find by identity.
+        period_ids = {row[ID]: row[ID] for row in rows if row[NOW]}
+        last: Any = None
+        k = -1
         for r in raw_rows(session, select(AnchorRow.record_id, *_ANCHOR_COLUMNS)):
-            key: AnchorKey = r[1:]
-            k = numbering.get(key)
-            if k is None:
-                k = numbering[key] = len(numbering)
-            every[r[0]] = k
-        for row in rows:
-            if row[NOW] and (k := every.get(row[ID])) is not None:
-                of[row[ID]] = k
-        del every
-        keys = list(numbering)
-        renumber: dict[int, int] = {}  # the period's transactions only, numbered in order of first use
-        for rid, k in of.items():
-            of[rid] = renumber.setdefault(k, len(renumber))
-        numbering = {keys[k]: i for k, i in renumber.items()}
+            rid = period_ids.get(r[0])
+            if rid is not None:
+                key: AnchorKey = r[1:]
+                if key != last:
+                    k = numbering.setdefault(key, len(numbering))
+                    last = key
+                of[rid] = k
+        del period_ids
     else:
         for r in raw_rows(
             session,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from sqlalchemy import Integer, String, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from esg_reports.mapping import HERE
-from esg_reports.metrics import COUNTED, json_of, raw_rows
+from esg_reports.metrics import COUNTED, Scope, json_of, raw_rows
 from esg_reports.report import Report
 from ledger_service.canonical import canonical_json
 from ledger_service.digests import sm3
@@ -113,17 +114,28 @@ def seed_when_mined(
 
 
 def anchored_pack(
-    service: Any, report: Report, out_dir: Path, member: str, wait_s: float = 0.0, mine: bool = False
+    service: Any,
+    report: Report,
+    out_dir: Path,
+    member: str,
+    wait_s: float = 0.0,
+    mine: bool = False,
+    values: PendingValues | None = None,
 ) -> dict[str, Any]:
     """The re-performance pack as an auditor receives it: the report's digest anchored by `member`, the audit
     sample seeded from the block after that anchor (drawn when that block exists within `wait_s`), and the pack
-    written into `out_dir`; `mine`: ask a dev chain (anvil) to mine that block. Returns what was done: the pack's
-    path, the anchor and the sample's seed (or None)."""
-    anchor = anchor_report(service, report, member=member)
-    if mine:
-        service.chain.w3.provider.make_request("evm_mine", [])
-    seed = seed_when_mined(service.chain, anchor, wait_s)
-    path = write_pack(service, report, out_dir, anchor=anchor, seed=seed)
+    written into `out_dir`; `mine`: ask a dev chain (anvil) to mine that block; `values`: as `write_pack`.
+    Returns what was done: the pack's path, the anchor and the sample's seed (or None)."""
+    try:
+        anchor = anchor_report(service, report, member=member)
+        if mine:
+            service.chain.w3.provider.make_request("evm_mine", [])
+        seed = seed_when_mined(service.chain, anchor, wait_s)
+        path = write_pack(service, report, out_dir, anchor=anchor, seed=seed, values=values)
+    except BaseException:
+        if values is not None:
+            values.cancel()
+        raise
     return {"path": path, "anchor": anchor, "seed": seed}
 
 
@@ -148,7 +160,7 @@ def restatement_diff(anchored: dict[str, Any], now: Report) -> list[dict[str, An
     return out
 
 
-def _population_rows(session: Session, report: Report) -> Iterator[Any]:
+def _population_rows(session: Session, report: Report | _Scoped) -> Iterator[Any]:
     """Every record of the report's scope (any status, any time) with the values the criteria read, as rows
     (tuples by position) in record id order; times as the database gives them (`_iso_any` reads both forms),
     `crm` as its stored JSON text where the database gives text (`metrics.json_of` decodes it), `external` as
@@ -251,7 +263,7 @@ def population(session: Session, report: Report) -> Iterator[dict[str, Any]]:
                "cal_ok": bool(external or cert_status in COUNTED)}  # fmt: skip
 
 
-def population_lines(session: Session, report: Report) -> Iterator[str]:
+def population_lines(session: Session, report: Report | _Scoped) -> Iterator[str]:
     """`population` as values.jsonl lines, exactly `json.dumps(row, sort_keys=True)`, built from the columns
     rather than through a dict and the generic encoder: a million lines per report. The runs of fields between
     a row's own values (id, time, unit, Pmax, materials, review) take few distinct values (a lot, a product, a
@@ -307,6 +319,69 @@ def _iso_any(moment: Any) -> str:
     return _iso(moment)
 
 
+@dataclass(frozen=True)
+class _Scoped:
+    """What `population_lines` reads of a report: its scope (the values do not depend on the figures)."""
+
+    scope: Scope
+
+
+@dataclass
+class PendingValues:
+    """values.jsonl being written by a child process (`start_values`)."""
+
+    path: Path
+    scope: Scope
+    process: Any  # multiprocessing.Process
+
+    def wait(self) -> None:
+        """Until the child is done; LedgerError if it failed (the file is then removed)."""
+        self.process.join()
+        if self.process.exitcode != 0:
+            self.path.unlink(missing_ok=True)
+            raise LedgerError(f"{self.path}: the process writing the values failed (exit {self.process.exitcode})")
+
+    def cancel(self) -> None:
+        """Stop the child and remove what it wrote: the report it was for failed."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+        self.path.unlink(missing_ok=True)
+
+
+def start_values(sessions: Any, scope: Scope, out_dir: Path) -> PendingValues | None:
+    """Start writing the pack's values.jsonl for `scope` into `out_dir` in a child process, so that it is written
+    on another core while this one computes and renders the report (the values are a function of the index and
+    the scope alone, not of the figures; docs/architecture.md). Start it after the index's facts are refreshed
+    and committed (`facts.refresh`): the child reads what is committed. None where no child can read the index
+    (an in-memory database) or the platform cannot fork: `write_pack` then writes the values itself."""
+    engine = getattr(sessions, "kw", {}).get("bind")
+    if engine is None or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "values.jsonl"
+    process = multiprocessing.get_context("fork").Process(
+        target=_write_values, args=(sessions, scope, path), name="qledger-pack-values", daemon=True
+    )
+    process.start()
+    return PendingValues(path, scope, process)
+
+
+def _write_values(sessions: Any, scope: Scope, path: Path) -> None:
+    """In the child: the values of `scope` into `path`, over connections of its own (the parent's pooled
+    connections are left to the parent, as SQLAlchemy's pooling documentation asks after a fork)."""
+    sessions.kw["bind"].dispose(close=False)
+    with sessions() as session, path.open("w") as values:
+        _write_lines(values, population_lines(session, _Scoped(scope)))
+
+
+def _write_lines(out: Any, lines: Iterator[str]) -> None:
+    while chunk := list(islice(lines, 20_000)):
+        out.write("".join(chunk))
+
+
 def write_pack(
     service: Any,
     report: Report,
@@ -314,14 +389,19 @@ def write_pack(
     *,
     anchor: ReportAnchor | None = None,
     seed: tuple[int, str] | None = None,
+    values: PendingValues | None = None,
 ) -> Path:
-    """Write the re-performance pack of `report` into `out_dir`; with `anchor` and `seed`, the audit sample too."""
+    """Write the re-performance pack of `report` into `out_dir`; with `anchor` and `seed`, the audit sample too;
+    with `values` (`start_values` of the report's scope into `out_dir`), its values.jsonl is the one that child
+    writes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "sample").mkdir(exist_ok=True)
-    with service.sessions() as session, (out_dir / "values.jsonl").open("w") as values:
-        lines = population_lines(session, report)  # streamed: a line per record of the scope
-        while chunk := list(islice(lines, 20_000)):
-            values.write("".join(chunk))
+    if values is not None and (values.scope != report.scope or values.path != out_dir / "values.jsonl"):
+        raise ValueError(f"{values.path}: values of another scope or pack than {out_dir}")
+    with service.sessions() as session:
+        if values is None:
+            with (out_dir / "values.jsonl").open("w") as out:
+                _write_lines(out, population_lines(session, report))  # streamed: a line per record of the scope
         restatements = report.metrics["restatements"].table if "restatements" in report.metrics else []
         recalls = _recalls(session, report)
         sample = draw_sample(report, seed[1]) if seed else []
@@ -367,6 +447,8 @@ def write_pack(
         f.write("}" + after)
     shutil.copyfile(Path(__file__).with_name("reperform.py"), out_dir / "reperform.py")
     shutil.copyfile(HERE / "mappings" / f"qledger-esg-{report.mapping.version}.json", out_dir / "criteria.json")
+    if values is not None:
+        values.wait()  # last: the child writes while this one writes the rest
     return out_dir
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import shutil
 from collections.abc import Iterator
 from datetime import timedelta
@@ -376,6 +377,10 @@ def write(
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"esg-{report.period.label}"
     paths: dict[str, Path] = {}
+    csv_child = None
+    if "csv" in formats:
+        paths["csv"] = out_dir / f"{stem}.csv"
+        csv_child = _csv_in_child(report, paths["csv"])
     if "json" in formats:
         paths["json"] = out_dir / f"{stem}.json"
         write_evidence(report, out_dir / "evidence")
@@ -386,10 +391,8 @@ def write(
     if "pdf" in formats:
         paths["pdf"] = out_dir / f"{stem}.pdf"
         paths["pdf"].write_bytes(to_pdf(report))
-    if "csv" in formats:
-        paths["csv"] = out_dir / f"{stem}.csv"
-        with paths["csv"].open("w", newline="") as f:  # streamed: millions of rows at a report over 1M records
-            _write_csv(report, f)
+    if "csv" in formats and csv_child is None:
+        _write_csv_file(report, paths["csv"])
     if "xlsx" in formats:
         paths["xlsx"] = out_dir / f"{stem}.xlsx"
         paths["xlsx"].write_bytes(to_xlsx(report))
@@ -408,4 +411,34 @@ def write(
         paths["ixbrl"].write_text(to_ixbrl(report, schema, package))
         paths["xbrl-json"] = out_dir / f"{stem}.xbrl.json"
         paths["xbrl-json"].write_bytes(to_xbrl_json(report, package))
+    if csv_child is not None:
+        csv_child.join()
+        if csv_child.exitcode != 0:
+            paths["csv"].unlink(missing_ok=True)
+            raise OSError(f"{paths['csv']}: the process writing it failed (exit {csv_child.exitcode})")
     return paths
+
+
+CSV_CHILD_MIN = 200_000  # evidence rows from which the CSV is written by a child process
+
+
+def _csv_in_child(report: Report, path: Path) -> Any:
+    """A forked child writing the CSV export of a large report (CSV_CHILD_MIN evidence rows or more) on another
+    core while this process writes the other formats (docs/architecture.md); None for a smaller report or where
+    the platform cannot fork: the caller writes it then. The listings are sorted first, here, so that the child
+    and the JSON share them rather than each sort them."""
+    rows = sum(len(m.evidence.record_ids) for m in report.metrics.values())
+    if rows < CSV_CHILD_MIN or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    for m in report.metrics.values():
+        _ = m.evidence.listing
+    child = multiprocessing.get_context("fork").Process(
+        target=_write_csv_file, args=(report, path), name="qledger-report-csv", daemon=True
+    )
+    child.start()
+    return child
+
+
+def _write_csv_file(report: Report, path: Path) -> None:
+    with path.open("w", newline="") as f:  # streamed: millions of rows at a report over 1M records
+        _write_csv(report, f)

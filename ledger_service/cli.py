@@ -1373,26 +1373,43 @@ def report(
                 entity_name, entity_lei = entity or reporting.name, lei or reporting.lei
             else:
                 entity_name, entity_lei = entity, lei
-            with rt.service.sessions.begin() as session:  # committed before the packs below anchor and write
-                built = build(
-                    session,
-                    entity=Entity(entity_name, entity_lei, sasb_industry),
-                    period=Period.year(period),
-                    scope=Scope(tuple(member) if member else None, tuple(product) if product else None),
-                    frameworks=[f.strip() for f in framework.split(",") if f.strip()],
-                    inputs=Inputs(recalls=recalls_on_chain(rt.service.chain), product_mass_kg=tuple(masses)),
-                )
-                from esg_reports import packages
+            scope = Scope(tuple(member) if member else None, tuple(product) if product else None)
+            values = None
+            if pack is not None:  # the pack's values, written by a child while the report is computed
+                from esg_reports import facts
+                from esg_reports import pack as packs
 
-                installed = packages.installed(_settings().data_dir / "taxonomies")
-                chosen = installed[-1] if installed else None
-                paths = render.write(built, out, [f.strip() for f in format.split(",") if f.strip()], package=chosen)
+                with rt.service.sessions.begin() as session:  # what the child reads is committed
+                    facts.refresh(session)
+                values = packs.start_values(rt.service.sessions, scope, pack)
+            try:
+                with rt.service.sessions.begin() as session:  # committed before the packs below anchor and write
+                    built = build(
+                        session,
+                        entity=Entity(entity_name, entity_lei, sasb_industry),
+                        period=Period.year(period),
+                        scope=scope,
+                        frameworks=[f.strip() for f in framework.split(",") if f.strip()],
+                        inputs=Inputs(recalls=recalls_on_chain(rt.service.chain), product_mass_kg=tuple(masses)),
+                    )
+                    from esg_reports import packages
+
+                    installed = packages.installed(_settings().data_dir / "taxonomies")
+                    chosen = installed[-1] if installed else None
+                    formats = [f.strip() for f in format.split(",") if f.strip()]
+                    paths = render.write(built, out, formats, package=chosen)
+            except BaseException:
+                if values is not None:
+                    values.cancel()  # no pack for a report that failed
+                raise
             packed = signed = None
             if pack is not None:
                 from esg_reports import pack as packs
 
                 local = _settings().chain_url is None  # the data directory's own anvil: it mines on demand
-                packed = packs.anchored_pack(rt.service, built, pack, member=signer, wait_s=sample_wait, mine=local)
+                packed = packs.anchored_pack(
+                    rt.service, built, pack, member=signer, wait_s=sample_wait, mine=local, values=values
+                )
             if customer_pack is not None:
                 from esg_reports import customer as customers
 

@@ -347,24 +347,16 @@ class WorkerProcess:
         make_wake_fifo(data_dir)
 
     def start(self) -> None:
-        """Start the worker process and wait until it has opened its runtime (or fail); then watch it."""
+        """Start the worker process and watch it. Its start-up (imports, the runtime) overlaps the API's: the
+        API does not wait for it, since what it accepts waits in the index until the worker's first pass."""
         ready_r, ready_w = os.pipe()
         try:
-            proc = self._spawn(ready_w)
+            self._spawn(ready_w)
         finally:
             os.close(ready_w)
-        try:
-            readable, _, _ = select.select([ready_r], [], [], READY_S)
-            got = os.read(ready_r, 1) if readable else b""
-        finally:
-            os.close(ready_r)
-        if got != b"1":
-            proc.kill()
-            raise RuntimeError(f"the anchoring worker process did not start (exit {proc.wait()})")
-        log.info("pin and anchor worker: process %d", proc.pid)
         # Restarts are started from the watching thread, which lives as long as they do (the parent-death
         # signal is tied to the thread that starts a child: localnode._die_with_parent).
-        self._watch = threading.Thread(target=self._keep_running, name="worker-watch", daemon=True)
+        self._watch = threading.Thread(target=self._keep_running, args=(ready_r,), name="worker-watch", daemon=True)
         self._watch.start()
 
     def _spawn(self, ready_fd: int | None) -> subprocess.Popen[bytes]:
@@ -383,7 +375,15 @@ class WorkerProcess:
             )
             return self.proc
 
-    def _keep_running(self) -> None:
+    def _keep_running(self, ready_fd: int) -> None:
+        proc = self.proc
+        assert proc is not None
+        try:
+            readable, _, _ = select.select([ready_fd], [], [], READY_S)
+            if readable and os.read(ready_fd, 1) == b"1":
+                log.info("pin and anchor worker: process %d", proc.pid)
+        finally:
+            os.close(ready_fd)
         wait_s = 1.0
         while True:
             proc = self.proc

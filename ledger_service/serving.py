@@ -1,5 +1,11 @@
 """`qledger serve`: the HTTP API and its anchoring worker until SIGTERM (systemd, containers) or SIGINT.
 
+The pin and anchor worker runs in a process of its own (`WorkerProcess`, `python -m ledger_service.serving
+anchor-worker`), never in an API process: its thread competed with the API's event loop for the interpreter's
+lock (bench/RESULTS.md, API ingest, run 7w). The API processes wake it through a FIFO and read its counts from
+a state file (api/worker.py); one that dies is started again (docs/architecture.md section 4, "Worker
+process"). Only an in-process chain (no chain URL), which cannot be shared, keeps the worker as a thread.
+
 On either signal the server stops accepting, finishes what it holds (bounded), stops the anchoring worker,
 then the runtime is closed, which stops the local chain node (if this process started it) and waits for it to
 write its state; the process then exits 0. A signal while the runtime is still starting unwinds the start the
@@ -9,12 +15,13 @@ runtime is closed.
 
 With `workers` > 1 (`qledger serve --workers N`), the API runs in N processes sharing one listening socket, so
 that the per-request work (parsing, validation, canonical JSON, hashing, the index write) uses N cores instead
-of one interpreter's lock. This process owns the runtime's start (the local chain node), the anchoring and
-pinning worker and the socket; the others (`python -m ledger_service.serving`) serve the same app without the
-worker, each with its own arrival journal, and commit to the same index: SQLite serialises the writers, and the
+of one interpreter's lock. This process owns the runtime's start (the local chain node), the worker process
+and the socket; the others (`python -m ledger_service.serving`) serve the same app, each with its own arrival
+journal, and commit to the same index: SQLite serialises the writers, and the
 audit chain's head is moved under that one write lock, so the trail stays one chain (docs/architecture.md,
 section 4, "Several API processes"). A stop signal stops this process's server, then the other processes (each
-answers what it holds), then the runtime; the kernel stops them if this process is killed.
+answers what it holds), then the worker process, then the runtime; the kernel stops them if this process is
+killed.
 """
 
 from __future__ import annotations

@@ -437,7 +437,12 @@ class WorkerProcess:
 
 def _run_worker(ready_fd: int) -> None:
     """The worker process: the AnchorWorker loop over the same runtime (settings from the environment serve gave
-    it), woken through the FIFO, its counts in the state file (api/worker.py); stops after its pass on SIGTERM."""
+    it), woken through the FIFO, its counts in the state file (api/worker.py); stops after its pass on SIGTERM.
+
+    The loop runs in a thread, and this one takes the stop signals with sigwait: a signal handler that stopped
+    the loop would take the lock of an Event that the interrupted thread may hold (a deadlock, seen once: the
+    worker outlived its killed serve). Blocked before any thread starts, so that every thread inherits it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     from ledger_service.api.observability import json_logging
     from ledger_service.api.worker import STATE_FILE, AnchorWorker, WakeListener, WorkerState, make_wake_fifo
     from ledger_service.config import Settings
@@ -456,15 +461,18 @@ def _run_worker(ready_fd: int) -> None:
         worker = AnchorWorker(rt.service, audit_member=next(iter(profile.stations), None) if profile else None)
         worker.anchored, worker.failures = int(before.get("anchored", 0)), int(before.get("failures", 0))
         worker.on_pass = lambda: state.write(anchored=worker.anchored, failures=worker.failures)
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, lambda signum, frame: worker.stop())
         WakeListener(make_wake_fifo(data_dir), worker.wake)
         state.write(anchored=worker.anchored, failures=worker.failures)
+        worker.start()
         if ready_fd >= 0:
             os.write(ready_fd, b"1")
             os.close(ready_fd)
-        worker.run()
-        log.info("the anchoring worker has stopped")
+        while worker.running():
+            if signal.sigtimedwait(STOP_SIGNALS, 1.0) is not None:
+                worker.stop()  # ends its pass
+                log.info("the anchoring worker has stopped")
+                return
+        raise RuntimeError("the anchoring worker's loop ended")  # exit 1: serve starts another
     finally:
         rt.engine.dispose()
 

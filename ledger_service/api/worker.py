@@ -64,9 +64,8 @@ class AnchorWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    def run(self) -> None:
-        """The worker's loop in the calling thread, until `stop` (the worker process of `serve`)."""
-        self._run()
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def run_once(self, wait: bool = True) -> int:
         """Pin, then anchor, what is pending; returns records anchored. Raises the first failure after both

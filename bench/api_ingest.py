@@ -138,8 +138,8 @@ def main() -> int:
         [
             f"{CLIENTS} keep-alive clients (bench/loadgen.py, one asyncio process) posting to `qledger serve --workers",
             f"{workers}` ({workers} API processes on one socket: uvicorn with uvloop/httptools, each with its group",
-            "commit into one SQLite index; the first also runs the pin and anchor worker) backed by anvil and a Kubo",
-            f"daemon, all on the same {os.cpu_count()} cores; tier C records as JSON, tier B records as multipart",
+            "commit into one SQLite index; the pin and anchor worker in a process of its own) backed by anvil and a",
+            f"Kubo daemon, all on the same {os.cpu_count()} cores; tier C records as JSON, tier B records as multipart",
             "with a PNG. A 202 means the record and its content are durable (index + local spool).",
             "Drain: time after the last 202 until both outboxes are empty (every record pinned and anchored).",
             "Baseline in the same run, just before each tier: the bare HTTP stack, `GET /healthz` with the same",

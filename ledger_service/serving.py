@@ -1,5 +1,11 @@
 """`qledger serve`: the HTTP API and its anchoring worker until SIGTERM (systemd, containers) or SIGINT.
 
+The pin and anchor worker runs in a process of its own (`WorkerProcess`, `python -m ledger_service.serving
+anchor-worker`), never in an API process: its thread competed with the API's event loop for the interpreter's
+lock (bench/RESULTS.md, API ingest, run 7w). The API processes wake it through a FIFO and read its counts from
+a state file (api/worker.py); one that dies is started again (docs/architecture.md section 4, "Worker
+process"). Only an in-process chain (no chain URL), which cannot be shared, keeps the worker as a thread.
+
 On either signal the server stops accepting, finishes what it holds (bounded), stops the anchoring worker,
 then the runtime is closed, which stops the local chain node (if this process started it) and waits for it to
 write its state; the process then exits 0. A signal while the runtime is still starting unwinds the start the
@@ -9,12 +15,13 @@ runtime is closed.
 
 With `workers` > 1 (`qledger serve --workers N`), the API runs in N processes sharing one listening socket, so
 that the per-request work (parsing, validation, canonical JSON, hashing, the index write) uses N cores instead
-of one interpreter's lock. This process owns the runtime's start (the local chain node), the anchoring and
-pinning worker and the socket; the others (`python -m ledger_service.serving`) serve the same app without the
-worker, each with its own arrival journal, and commit to the same index: SQLite serialises the writers, and the
+of one interpreter's lock. This process owns the runtime's start (the local chain node), the worker process
+and the socket; the others (`python -m ledger_service.serving`) serve the same app, each with its own arrival
+journal, and commit to the same index: SQLite serialises the writers, and the
 audit chain's head is moved under that one write lock, so the trail stays one chain (docs/architecture.md,
 section 4, "Several API processes"). A stop signal stops this process's server, then the other processes (each
-answers what it holds), then the runtime; the kernel stops them if this process is killed.
+answers what it holds), then the worker process, then the runtime; the kernel stops them if this process is
+killed.
 """
 
 from __future__ import annotations
@@ -83,6 +90,7 @@ def serve(
 
     from ledger_service.api.main import create_app, recover_journal
     from ledger_service.api.observability import json_logging
+    from ledger_service.api.worker import RemoteWorker
     from ledger_service.station import load_profile
 
     json_logging()
@@ -115,15 +123,22 @@ def serve(
                 recover_journal(rt.service, path)
                 path.unlink()
             profile = load_profile(rt.settings.data_dir)
+            # The pin and anchor worker in a process of its own, unless the chain is in this process (it cannot
+            # be shared; the app then runs the worker as a thread): docs/architecture.md section 4.
+            remote = rt.settings.chain_url is not None
+            anchoring = WorkerProcess(data_dir, _child_env(rt), graceful_s) if remote else None
             app = create_app(
                 rt.service,
                 keys=rt.keys,
                 certificates=rt.certificates,
                 profile=profile,
                 arrivals=worker_arrivals(data_dir, 0),
+                remote_worker=RemoteWorker(data_dir) if remote else None,
             )
             sockets = None
             try:
+                if anchoring is not None:
+                    anchoring.start()
                 if workers > 1:
                     rt.service.write_gate = WriteGate(data_dir / WRITE_GATE_FILE)
                     sockets = [_listen(host, port)]
@@ -140,6 +155,8 @@ def serve(
                 server.run(sockets=sockets)
             finally:
                 _stop_others(others, graceful_s)
+                if anchoring is not None:
+                    anchoring.stop()
                 if sockets:
                     sockets[0].close()
             log.info("the API and its worker have stopped; closing the runtime")
@@ -268,6 +285,7 @@ def _serve_other(index: int, fd: int, ready_fd: int, graceful_s: int) -> None:
 
     from ledger_service.api.main import create_app
     from ledger_service.api.observability import json_logging
+    from ledger_service.api.worker import RemoteWorker
     from ledger_service.config import Settings
     from ledger_service.runtime import load_deployment, open_runtime
     from ledger_service.station import load_profile
@@ -288,6 +306,7 @@ def _serve_other(index: int, fd: int, ready_fd: int, graceful_s: int) -> None:
             certificates=rt.certificates,
             profile=load_profile(rt.settings.data_dir),
             arrivals=worker_arrivals(rt.settings.data_dir, index),
+            remote_worker=RemoteWorker(rt.settings.data_dir),  # several processes: the chain is not in-process
         )
         config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=graceful_s)
         server = uvicorn.Server(config)
@@ -308,5 +327,158 @@ def _serve_other(index: int, fd: int, ready_fd: int, graceful_s: int) -> None:
         rt.engine.dispose()
 
 
-if __name__ == "__main__":  # API process 1 .. N-1 of `serve(workers=N)`
-    _serve_other(*(int(a) for a in sys.argv[1:5]))
+WORKER_ARG = "anchor-worker"  # argv[1] of the worker process
+RESTART_MAX_S = 30.0  # the longest wait before a worker process that died is started again
+STEADY_S = 60.0  # a worker process that ran this long before it died is started again at once
+# The worker process yields the CPU to the API processes where the cores are oversubscribed: a record's anchor
+# may wait seconds, a 202 has 100 ms (bench/RESULTS.md, API ingest, runs 9 and 10).
+WORKER_NICE = 10
+
+
+class WorkerProcess:
+    """The pin and anchor worker's process (`python -m ledger_service.serving anchor-worker`), started with the
+    first API process's resolved settings, and kept running: one that dies (a crash, the OOM killer, a SIGKILL)
+    is logged and started again, after a wait that doubles while it keeps dying (up to RESTART_MAX_S). What a
+    dead worker held is in the index (each transaction is written before it is sent), so the next one's first
+    pass resends or adopts it: nothing is lost or anchored twice (docs/architecture.md section 4)."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str], graceful_s: int) -> None:
+        from ledger_service.api.worker import STATE_FILE, make_wake_fifo
+
+        self.data_dir = data_dir
+        self.env = env
+        self.graceful_s = graceful_s
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._watch: threading.Thread | None = None
+        (data_dir / STATE_FILE).unlink(missing_ok=True)  # its counts start with this run of serve
+        make_wake_fifo(data_dir)
+
+    def start(self) -> None:
+        """Start the worker process and watch it. Its start-up (imports, the runtime) overlaps the API's: the
+        API does not wait for it, since what it accepts waits in the index until the worker's first pass."""
+        ready_r, ready_w = os.pipe()
+        try:
+            self._spawn(ready_w)
+        finally:
+            os.close(ready_w)
+        # Restarts are started from the watching thread, which lives as long as they do (the parent-death
+        # signal is tied to the thread that starts a child: localnode._die_with_parent).
+        self._watch = threading.Thread(target=self._keep_running, args=(ready_r,), name="worker-watch", daemon=True)
+        self._watch.start()
+
+    def _spawn(self, ready_fd: int | None) -> subprocess.Popen[bytes]:
+        from ledger_service.localnode import _die_with_parent
+
+        argv = [sys.executable, "-m", "ledger_service.serving", WORKER_ARG, str(-1 if ready_fd is None else ready_fd)]
+        with self._lock:
+            if self._stopping.is_set():
+                raise RuntimeError("stopping")
+            self.proc = subprocess.Popen(
+                argv,
+                env=self.env,
+                pass_fds=() if ready_fd is None else (ready_fd,),
+                preexec_fn=_die_with_parent(),  # a SIGKILLed serve takes its worker with it
+                process_group=0,  # a terminal's Ctrl-C reaches serve, which stops the worker after the API
+            )
+            return self.proc
+
+    def _keep_running(self, ready_fd: int) -> None:
+        proc = self.proc
+        assert proc is not None
+        try:
+            readable, _, _ = select.select([ready_fd], [], [], READY_S)
+            if readable and os.read(ready_fd, 1) == b"1":
+                log.info("pin and anchor worker: process %d", proc.pid)
+        finally:
+            os.close(ready_fd)
+        wait_s = 1.0
+        while True:
+            proc = self.proc
+            assert proc is not None
+            started = time.monotonic()
+            code = proc.wait()
+            if self._stopping.is_set():
+                return
+            ran = time.monotonic() - started
+            wait_s = 1.0 if ran > STEADY_S else wait_s
+            log.error(
+                "the anchoring worker process %d exited with %s; starting another in %.0f s", proc.pid, code, wait_s
+            )
+            if self._stopping.wait(wait_s):
+                return
+            try:
+                self._spawn(None)
+            except RuntimeError:
+                return
+            self.restarts += 1
+            wait_s = min(wait_s * 2, RESTART_MAX_S)
+
+    def stop(self) -> None:
+        """SIGTERM (it ends its pass), then wait; kill it if it overstays."""
+        with self._lock:
+            self._stopping.set()
+            proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=self.graceful_s + 10)
+        except subprocess.TimeoutExpired:
+            log.warning("the anchoring worker process %d did not stop in time: killed", proc.pid)
+            proc.kill()
+            proc.wait()
+        if self._watch is not None:
+            self._watch.join(timeout=5)
+
+
+def _run_worker(ready_fd: int) -> None:
+    """The worker process: the AnchorWorker loop over the same runtime (settings from the environment serve gave
+    it), woken through the FIFO, its counts in the state file (api/worker.py); stops after its pass on SIGTERM.
+
+    The loop runs in a thread, and this one takes the stop signals with sigwait: a signal handler that stopped
+    the loop would take the lock of an Event that the interrupted thread may hold (a deadlock, seen once: the
+    worker outlived its killed serve). Blocked before any thread starts, so that every thread inherits it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    from ledger_service.api.observability import json_logging
+    from ledger_service.api.worker import STATE_FILE, AnchorWorker, WakeListener, WorkerState, make_wake_fifo
+    from ledger_service.config import Settings
+    from ledger_service.runtime import load_deployment, open_runtime
+    from ledger_service.station import load_profile
+
+    json_logging()
+    os.nice(WORKER_NICE)
+    rt = open_runtime(Settings())
+    try:
+        load_deployment(rt)
+        data_dir = rt.settings.data_dir
+        profile = load_profile(data_dir)
+        state = WorkerState(data_dir / STATE_FILE)
+        before = state.read()  # a worker process before this one, in this run of serve
+        worker = AnchorWorker(rt.service, audit_member=next(iter(profile.stations), None) if profile else None)
+        worker.anchored, worker.failures = int(before.get("anchored", 0)), int(before.get("failures", 0))
+        worker.on_pass = lambda: state.write(anchored=worker.anchored, failures=worker.failures)
+        WakeListener(make_wake_fifo(data_dir), worker.wake)
+        state.write(anchored=worker.anchored, failures=worker.failures)
+        worker.start()
+        if ready_fd >= 0:
+            os.write(ready_fd, b"1")
+            os.close(ready_fd)
+        while worker.running():
+            if signal.sigtimedwait(STOP_SIGNALS, 1.0) is not None:
+                worker.stop()  # ends its pass
+                log.info("the anchoring worker has stopped")
+                return
+        raise RuntimeError("the anchoring worker's loop ended")  # exit 1: serve starts another
+    finally:
+        rt.engine.dispose()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == WORKER_ARG:  # the pin and anchor worker of `serve`
+        _run_worker(int(sys.argv[2]))
+    else:  # API process 1 .. N-1 of `serve(workers=N)`
+        _serve_other(*(int(a) for a in sys.argv[1:5]))

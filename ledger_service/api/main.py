@@ -37,7 +37,7 @@ from ledger_service.api.routes import (
     reports,
     reviews,
 )
-from ledger_service.api.worker import AnchorWorker
+from ledger_service.api.worker import AnchorWorker, RemoteWorker
 from ledger_service.index import crud
 from ledger_service.index.models import AuditRow
 from ledger_service.keys import KeyStore
@@ -67,15 +67,25 @@ def create_app(
     certificates: dict[str, str] | None = None,
     profile: Profile | None = None,
     arrivals: Path | None = None,
+    remote_worker: RemoteWorker | None = None,
 ) -> FastAPI:
     """The API over `service`. With `arrivals` (a file in the data directory), requests are journalled on
-    arrival so that one the process never answered still reaches the audit trail (api/arrivals.py)."""
+    arrival so that one the process never answered still reaches the audit trail (api/arrivals.py).
+
+    The pin and anchor worker: a thread of this process when `worker` (tests, the in-process demo), none when
+    not; with `remote_worker`, the worker process of `qledger serve` (api/worker.py), woken and read from here,
+    and no thread here whatever `worker` says."""
     # py_ecc raises the recursion limit to 100,000 on import, beyond what the C stack honours (a deep enough
     # structure would then crash the process instead of raising); py-evm's in-process EVM needs 12,288.
     sys.setrecursionlimit(min(sys.getrecursionlimit(), RECURSION_LIMIT))
     metrics = Metrics()
     operator = next(iter(profile.stations), None) if profile is not None else None  # anchors the audit head
-    anchor_worker = AnchorWorker(service, on_anchored=metrics.anchored.inc, audit_member=operator)
+    anchor_worker = AnchorWorker(service, audit_member=operator)
+    if remote_worker is not None:
+        worker = False
+        metrics.worker.source = remote_worker.counts
+    else:
+        metrics.worker.source = lambda: (anchor_worker.anchored, anchor_worker.failures)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +99,8 @@ def create_app(
             anchor_worker.start()
         yield
         anchor_worker.stop()
+        if remote_worker is not None:
+            remote_worker.close()
         app.state.submissions.close()
         if arrivals is not None:
             app.state.arrivals.close()
@@ -102,7 +114,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
-    app.state.worker = anchor_worker
+    app.state.worker = remote_worker if remote_worker is not None else anchor_worker
     app.state.max_upload_bytes = max_upload_bytes
     limits = BodyLimits(upload_bytes=max_upload_bytes)
     app.state.max_pdf_bytes = limits.pdf_bytes  # each part of a batch of certificates (routes/reports.py)

@@ -6,11 +6,14 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,18 +24,34 @@ from ledger_service.service import LedgerService
 log = logging.getLogger("qledger.api")
 
 
+class WorkerCounts(Collector):
+    """The pin and anchor worker's counters (records anchored, failed passes), read when scraped from the worker:
+    its thread in this process, or the state file of the worker process of `serve` (api/worker.py)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], tuple[int, int]] = lambda: (0, 0)
+
+    def collect(self) -> Iterator[Metric]:
+        anchored, failures = self.source()
+        yield CounterMetricFamily("qledger_records_anchored", "Records anchored", value=anchored)
+        yield CounterMetricFamily(
+            "qledger_anchor_failures", "Pin or anchor passes that failed (retried with backoff)", value=failures
+        )
+
+
 class Metrics:
     """The service's Prometheus metrics, in their own registry (one per app)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.worker = WorkerCounts()
+        self.registry.register(self.worker)
         self.requests = Counter(
             "qledger_http_requests_total", "HTTP requests", ["method", "status"], registry=self.registry
         )
         self.accepted = Counter(
             "qledger_records_accepted_total", "Records accepted for anchoring", registry=self.registry
         )
-        self.anchored = Counter("qledger_records_anchored_total", "Records anchored", registry=self.registry)
         self.queue = Gauge("qledger_outbox_depth", "Records accepted but not yet anchored", registry=self.registry)
         self.dead_letters = Gauge(
             "qledger_dead_letters",

@@ -10,10 +10,15 @@ at start-up, compares the anchors not final yet with the chain and anchors again
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import select
+import stat
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ledger_service.errors import ChainUnavailable, StoreUnavailable
 from ledger_service.service import LedgerService
@@ -30,12 +35,14 @@ class AnchorWorker:
         on_anchored: Callable[[int], object] | None = None,
         audit_member: str | None = None,
         audit_every_s: float = 60.0,
+        on_pass: Callable[[], object] | None = None,
     ) -> None:
         self.service = service
         self.audit_member = audit_member  # who anchors the audit trail's head (None: nobody here does)
         self.audit_every_s = audit_every_s
         self._audit_due = time.monotonic() + audit_every_s
         self.on_anchored = on_anchored
+        self.on_pass = on_pass  # after every pass, whatever its outcome (the worker process writes its state)
         self.interval_s = interval_s
         self.max_backoff_s = max_backoff_s
         self._wake = threading.Event()
@@ -56,6 +63,9 @@ class AnchorWorker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def run_once(self, wait: bool = True) -> int:
         """Pin, then anchor, what is pending; returns records anchored. Raises the first failure after both
@@ -100,3 +110,102 @@ class AnchorWorker:
                 self.failures += 1
                 backoff = min(self.max_backoff_s, backoff * 2)
                 log.exception("pinning or anchoring failed; retrying in %.1f s", backoff)
+            if self.on_pass is not None:
+                self.on_pass()
+
+
+# ---------------------------------------------------------------- the worker in a process of its own (`serve`)
+# docs/architecture.md section 4, "Worker process": the API processes wake it through a FIFO in the data
+# directory and read its counts from a state file it rewrites; neither side ever waits on the other.
+WAKE_FILE = "worker.wake"  # a FIFO, 0600: one byte per wake-up
+STATE_FILE = "worker.state.json"  # 0600, rewritten atomically after every pass
+
+
+def make_wake_fifo(data_dir: Path) -> Path:
+    """The wake-up FIFO of `data_dir` (made 0600 if missing; a file of that name that is not a FIFO is replaced)."""
+    path = data_dir / WAKE_FILE
+    try:
+        if stat.S_ISFIFO(path.lstat().st_mode):
+            os.chmod(path, 0o600)
+            return path
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    os.mkfifo(path, 0o600)
+    return path
+
+
+class WakeListener:
+    """In the worker process: a daemon thread that calls `wake` whenever an API process wrote to the FIFO. It
+    holds a write end of its own, so that the FIFO never reads end-of-file while no API process has it open."""
+
+    def __init__(self, path: Path, wake: Callable[[], object]) -> None:
+        self._read = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        self._keep = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        self._wake = wake
+        threading.Thread(target=self._listen, name="worker-wake", daemon=True).start()
+
+    def _listen(self) -> None:
+        while True:
+            select.select([self._read], [], [])
+            try:
+                if os.read(self._read, 4096):
+                    self._wake()
+            except BlockingIOError:
+                continue
+
+
+class WorkerState:
+    """The worker process's counts (records anchored, failures) and the time of its last pass, in the state
+    file: written by the worker, read by every API process for /metrics."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, *, anchored: int, failures: int) -> None:
+        doc = {"pid": os.getpid(), "anchored": anchored, "failures": failures, "at": time.time()}
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(doc, out)
+        os.replace(tmp, self.path)
+
+    def read(self) -> dict[str, float]:
+        try:
+            doc = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {k: float(v) for k, v in doc.items() if isinstance(v, int | float)}
+
+
+class RemoteWorker:
+    """In an API process of `serve`: the worker process as the routes and /metrics see it. `wake` never blocks:
+    a FIFO without a reader (the worker is restarting) or a full one (it has wake-ups pending) drops the byte;
+    the worker also runs every second, and its first pass after a restart takes everything pending."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._path = data_dir / WAKE_FILE
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+        self.state = WorkerState(data_dir / STATE_FILE)
+
+    def wake(self) -> None:
+        with self._lock:
+            try:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_WRONLY | os.O_NONBLOCK)
+                os.write(self._fd, b"w")
+            except BlockingIOError:
+                pass  # full: the worker has wake-ups enough
+            except OSError:  # no reader (ENXIO), a reader gone (EPIPE), no FIFO yet: open again next time
+                self.close()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def counts(self) -> tuple[int, int]:
+        """Records anchored and failed passes since `serve` started (a restarted worker process counts on)."""
+        state = self.state.read()
+        return int(state.get("anchored", 0)), int(state.get("failures", 0))

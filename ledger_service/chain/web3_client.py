@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import threading
 import time
@@ -53,7 +54,10 @@ from ledger_service.chain.types import (
 from ledger_service.errors import ChainError, ChainUnavailable, TransactionAbandoned, TransactionFailed
 
 T = TypeVar("T")
+log = logging.getLogger("qledger.chain")
 _GAS_MARGIN = 1.25
+# A new transaction is signed again this often at most when another process took its cached nonce (_send_new).
+NONCE_RETRIES = 4
 _STATUSES_OF = keccak(text="statusesOf((address,bytes32,bytes32,bytes32[])[])")[
     :4
 ]  # estimates are exact on a quiet chain; the margin covers state changing in between
@@ -468,7 +472,7 @@ class Web3ChainClient(ChainClient):
 
     def anchor_root(self, sender: str, record_ids: Sequence[bytes], schema: bytes) -> BatchReceipt:
         ids = tuple(record_ids)
-        return self._batch_receipt(self.send_prepared(self.prepare_anchor_root(sender, ids, schema)), ids)
+        return self._batch_receipt(self._send_new(lambda: self.prepare_anchor_root(sender, ids, schema)), ids)
 
     def prepare_anchor_root(self, sender: str, record_ids: Sequence[bytes], schema: bytes) -> PreparedTx:
         ids = tuple(record_ids)
@@ -770,7 +774,22 @@ class Web3ChainClient(ChainClient):
         return Receipt(tx_hash, number, block["timestamp"], receipt["gasUsed"], block_hash)
 
     def _send(self, account: LocalAccount, tx: dict[str, Any]) -> Receipt:
-        return self.send_prepared(self._sign(account, tx))
+        return self._send_new(lambda: self._sign(account, tx))
+
+    def _send_new(self, prepare: Callable[[], PreparedTx]) -> Receipt:
+        """Sign and send a transaction made for this call (not one the index keeps: the outbox resends those,
+        service.recover). Another process that sends from the same account with a nonce cache of its own (the
+        worker process of `qledger serve`, another API process, a CLI command) may have taken the nonce this
+        one's cache holds: the node refuses it (TransactionAbandoned, the cached nonce forgotten), nothing of
+        it is on chain, and it is signed again with the account's next nonce, NONCE_RETRIES times at most."""
+        for attempt in range(NONCE_RETRIES):
+            try:
+                return self.send_prepared(prepare())
+            except TransactionAbandoned:
+                if attempt == NONCE_RETRIES - 1:
+                    raise
+                log.info("a nonce of this account went to another process's transaction; signing again")
+        raise AssertionError("unreachable")
 
     def prepare(self, sender: str, fn: ContractFunction) -> PreparedTx:
         """Check a call against the chain (refusals raise TransactionReverted), then sign it; nothing is sent."""
@@ -786,7 +805,7 @@ class Web3ChainClient(ChainClient):
         return self._sign(account, dict(self._rpc(lambda: fill_transaction_defaults(self.w3, cast(TxParams, tx)))))
 
     def _transact(self, sender: str, fn: ContractFunction) -> Receipt:
-        return self.send_prepared(self.prepare(sender, fn))
+        return self._send_new(lambda: self.prepare(sender, fn))
 
     def chain_evm(self) -> str:
         """The contracts' build for this chain: `evm_version` if set, else "cancun" when the chain's head has

@@ -23,6 +23,7 @@ from ledger_service.demo import LAB, Demo
 from ledger_service.index.models import AnchorRow, AttemptRow, RecordRow
 from ledger_service.localnode import anvil
 from ledger_service.runtime import load_deployment, open_runtime
+from ledger_service.serving import WORKER_ARG
 from ledger_service.store.ipfs_rpc import IpfsRpcStore
 from ledger_service.verification import is_valid, verify_bundles
 from tests.utils.anvil import free_port
@@ -52,6 +53,20 @@ def service(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def worker_processes(parent: int) -> list[int]:
+    """The pin and anchor worker processes that serve `parent` started (ledger_service/serving.py)."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True, text=True).stdout
+    found = []
+    for pid in map(int, out.split()):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if WORKER_ARG.encode() in argv:
+            found.append(pid)
+    return found
 
 
 def gauge(port: int, name: str) -> float:
@@ -165,8 +180,14 @@ def test_nothing_lost_nothing_twice_under_faults(tmp_path: Path) -> None:
         ipfs = ExitStack()
         ipfs.enter_context(ipfs_node(repo, ipfs_port))
         when(3 * N // 5)
+        workers = worker_processes(server_proc.pid)
+        assert len(workers) == 1, "no pin and anchor worker process"
         server_proc.send_signal(signal.SIGKILL)  # the service dies mid-batch, no clean-up
         server_proc.wait(timeout=30)
+        deadline = time.monotonic() + 30  # its worker process, mid-pass or waiting, stops with it
+        while any(Path(f"/proc/{pid}").exists() for pid in workers):
+            assert time.monotonic() < deadline, "the worker process outlived its SIGKILLed serve"
+            time.sleep(0.1)
         gates[1][1].set()
         server.close()
         server = ExitStack()

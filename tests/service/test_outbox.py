@@ -189,3 +189,30 @@ def test_a_group_the_contract_refuses_is_dead_lettered_and_never_blocks_the_othe
     assert service.anchor_pending() == 1 and service.record_state(refused_id).status == "anchored"
     assert service.dead_letters() == [] and service.anchor_pending() == 0
     runtime.engine.dispose()
+
+
+def test_a_new_transaction_whose_cached_nonce_another_process_took_is_signed_again(tmp_path: Path) -> None:
+    """`qledger serve` anchors in a worker process while its API process sends a member's own transactions
+    (instruments, revocations, recalls), each process with its own nonce cache: the API's transaction whose
+    cached nonce the worker took is refused by the node, then signed again with the account's next nonce and
+    mined, once, instead of failing the request."""
+    from ledger_service.chain.auto import chain_from_url
+    from ledger_service.ids import instrument_key
+    from tests.utils.anvil import DEV_KEY, anvil_node
+
+    with anvil_node("--hardfork", "cancun") as url:
+        runtime = open_runtime(Settings(data_dir=tmp_path, chain_url=url))
+        Demo(runtime.service, runtime.keys).found_consortium()
+        service = runtime.service
+        service.register_instrument(member=LAB, instrument_id="XRF-97", model="a")  # LAB's next nonce: cached
+        other = chain_from_url(url, faucet_key=DEV_KEY)  # the other process
+        deployment = service.chain.deployment
+        assert deployment is not None
+        other.attach(deployment)
+        lab = other.add_account(runtime.keys.get_or_create(LAB))
+        taken = lab_nonce(runtime)
+        other.register_instrument(lab, instrument_key("XRF-98"), bytes(32))  # takes the nonce this cache holds
+        assert taken in service.chain._nonces.values()  # the stale one
+        service.register_instrument(member=LAB, instrument_id="XRF-99", model="c")
+        assert lab_nonce(runtime) == taken + 2  # both mined, the second signed again once
+        runtime.engine.dispose()

@@ -23,7 +23,7 @@ from ledger_service.api.arrivals import NO_ANSWER_VALUE
 from ledger_service.cli import app
 from ledger_service.index.models import AuditRow
 from ledger_service.localnode import STATE_FILE, free_port
-from ledger_service.serving import ARRIVALS_FILE
+from ledger_service.serving import ARRIVALS_FILE, WORKER_ARG
 from tests.service.test_localnode import anvil_pids, rpc, state_block
 
 QLEDGER = str(Path(sys.executable).with_name("qledger"))
@@ -149,17 +149,36 @@ def test_a_stop_signal_stops_api_worker_and_anvil_and_exits_0(
     assert '"stopped"' in s.output()
 
 
-def _is_api_process(pid: int) -> bool:
+def _cmdline(pid: int) -> list[bytes]:
     try:
-        return b"ledger_service.serving" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:  # gone
-        return False
+        return []
+
+
+def _is_api_process(pid: int) -> bool:
+    argv = _cmdline(pid)
+    return b"ledger_service.serving" in argv and WORKER_ARG.encode() not in argv
+
+
+def _is_worker_process(pid: int) -> bool:
+    argv = _cmdline(pid)
+    return b"ledger_service.serving" in argv and WORKER_ARG.encode() in argv
+
+
+def _children(s: Served) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(s.proc.pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
 
 
 def api_processes(s: Served) -> list[int]:
     """The API processes `serve --workers` started (python -m ledger_service.serving), by their parent."""
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(s.proc.pid)], capture_output=True, text=True).stdout
-    return [pid for pid in map(int, out.split()) if _is_api_process(pid)]
+    return [pid for pid in _children(s) if _is_api_process(pid)]
+
+
+def worker_processes(s: Served) -> list[int]:
+    """The pin and anchor worker processes of serve (python -m ledger_service.serving anchor-worker)."""
+    return [pid for pid in _children(s) if _is_worker_process(pid)]
 
 
 def test_two_api_processes_write_one_audit_chain_and_lose_nothing(serving: Callable[[str], Served]) -> None:
@@ -218,16 +237,17 @@ def test_two_api_processes_write_one_audit_chain_and_lose_nothing(serving: Calla
     assert verdict.exit_code == 0, verdict.output
 
 
-def test_a_killed_server_takes_its_api_processes_with_it(serving: Callable[[str], Served]) -> None:
+def test_a_killed_server_takes_its_api_and_worker_processes_with_it(serving: Callable[[str], Served]) -> None:
     s = serving("workers")
     s.wait_healthy()
     others = api_processes(s)
-    assert len(others) == 1
+    workers = worker_processes(s)
+    assert len(others) == 1 and len(workers) == 1
     s.proc.kill()
     s.proc.wait()
     deadline = time.monotonic() + 20
-    while any(_is_api_process(p) for p in others):
-        assert time.monotonic() < deadline, "an API process outlived its killed parent"
+    while any(_is_api_process(p) or _is_worker_process(p) for p in others + workers):
+        assert time.monotonic() < deadline, "an API or worker process outlived its killed parent"
         time.sleep(0.05)
 
 
@@ -294,3 +314,98 @@ def test_a_request_the_server_never_answered_reaches_the_audit_trail_once(servin
     assert not any(e[1] == "GET /v1/members/me" and e[2] == NO_ANSWER_VALUE for e in entries)  # answered ones: none
     verdict = CliRunner().invoke(app, ["audit", "verify"], env={"QLEDGER_DATA_DIR": str(s.data)})
     assert verdict.exit_code == 0, verdict.output  # the chain still fits
+
+
+def _metric(s: Served, name: str) -> float:
+    for line in httpx.get(f"http://127.0.0.1:{s.port}/metrics", timeout=5).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no {name} in /metrics")
+
+
+def _wait_anchored(s: Served, headers: dict[str, str], ids: list[str], within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    waiting = list(ids)
+    while waiting:
+        answer = httpx.get(f"http://127.0.0.1:{s.port}/v1/records/{waiting[0]}/status", headers=headers, timeout=5)
+        assert answer.status_code == 200, answer.text
+        if answer.json()["status"] == "anchored":
+            waiting.pop(0)
+            continue
+        assert time.monotonic() < deadline, f"{len(waiting)} records not anchored in {within} s:\n{s.output()}"
+        time.sleep(0.2)
+
+
+def test_the_worker_runs_in_a_process_of_its_own_and_a_sigkilled_one_is_replaced_losing_nothing(
+    serving: Callable[[str], Served],
+) -> None:
+    """`serve` runs the pin and anchor worker in a process that no API process is; what HTTP accepted, that
+    process anchors (status anchored, counted in /metrics of the API process). Killed (SIGKILL) while records
+    are arriving and being anchored, it is replaced by a new process, and every record is anchored exactly
+    once: one anchor each, in one transaction that went through, none in two."""
+    import threading
+
+    from ledger_service.cli import _runtime
+    from ledger_service.demo import LAB, Demo
+    from ledger_service.index.models import AnchorRow, AttemptRow
+
+    s = serving("cli")
+    s.wait_healthy()
+    (worker,) = worker_processes(s)
+    assert worker != s.proc.pid and worker not in api_processes(s)
+    env = {"QLEDGER_DATA_DIR": str(s.data)}
+    key = CliRunner().invoke(app, ["keys", "issue", LAB], env=env).output.strip()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QLEDGER_DATA_DIR", str(s.data))
+        with _runtime() as rt:
+            demo = Demo(rt.service, rt.keys, seed=5)
+            demo.load_calibrations(rt.certificates)
+            records = [json.dumps(demo.record("xrf_analysis", i)[0]).encode() for i in range(36)]
+    url = f"http://127.0.0.1:{s.port}/v1/records"
+    headers = {"Authorization": f"Bearer {key}"}
+    posting = {**headers, "Content-Type": "application/json"}
+
+    def post(body: bytes) -> str:
+        answer = httpx.post(url, content=body, headers=posting, timeout=30)
+        assert answer.status_code == 202, answer.text
+        return str(answer.json()["record_id"])
+
+    first = [post(body) for body in records[:6]]
+    _wait_anchored(s, headers, first, within=30)  # woken by the API process (it would also run within 1 s)
+    assert _metric(s, "qledger_records_anchored_total") >= len(first)
+
+    # Killed mid-run: records keep arriving while the worker anchors the ones before them.
+    later: list[str] = []
+    sender = threading.Thread(target=lambda: later.extend(post(body) for body in records[6:]))
+    sender.start()
+    deadline = time.monotonic() + 30
+    while len(later) < 12:
+        assert time.monotonic() < deadline and sender.is_alive(), "records stopped arriving"
+        time.sleep(0.01)
+    os.kill(worker, signal.SIGKILL)
+    sender.join(timeout=60)
+    assert len(later) == 30
+    deadline = time.monotonic() + 30
+    while not (replaced := [p for p in worker_processes(s) if p != worker]):
+        assert time.monotonic() < deadline, f"no new worker process:\n{s.output()}"
+        time.sleep(0.1)
+    assert replaced[0] not in [s.proc.pid, *api_processes(s)]
+    _wait_anchored(s, headers, first + later)
+    assert _metric(s, "qledger_outbox_depth") == 0
+    assert f"the anchoring worker process {worker} exited with -9" in s.log.read_text()  # its death is logged
+    assert s.stop(signal.SIGTERM) == 0, s.output()
+    assert not worker_processes(s)
+
+    engine = create_engine(f"sqlite:///{s.data / 'index.db'}")
+    with engine.connect() as db:
+        anchors = {row[0]: row[1] for row in db.execute(select(AnchorRow.record_id, AnchorRow.tx_hash))}
+        done = db.execute(select(AttemptRow.tx_hash, AttemptRow.record_ids).where(AttemptRow.state == "done")).all()
+    engine.dispose()
+    ours = first + later
+    assert len(set(ours)) == 36 and all(r in anchors for r in ours)
+    in_done = [r for _, ids in done for r in ids if r in set(ours)]
+    assert sorted(in_done) == sorted(ours), "a record anchored in no transaction, or in two"
+    done_tx = {tx for tx, _ in done}
+    assert all(anchors[r] in done_tx for r in ours)
+    verdict = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    assert verdict.exit_code == 0, verdict.output

@@ -6,16 +6,30 @@ safe behaviour: what a signature holds for is exactly what its signer signed, th
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledger_service import signatures
 from ledger_service.canonical import canonical_json
+from ledger_service.chain.web3_client import ChainReader
+from ledger_service.config import Settings
 from ledger_service.crypto import sm2
+from ledger_service.demo import Demo
 from ledger_service.digests import digest_bytes, sm3
+from ledger_service.index import crud
+from ledger_service.records import RecordInvalid
 from ledger_service.records.validate import normalised_record
+from ledger_service.runtime import Runtime
+from ledger_service.service import AttachmentFile
+from ledger_service.verification import record_context
+from ledger_service.verification.checks import operator_signature
+from ledger_service.verification.fragment import Status
+from ledger_service.verification.target import Evidence, RecordTarget
 from tests.utils.records import valid_raw
+from tests.utils.verifying import calibrated_consortium, record_id
 
 PLAIN_A = b"\x89PNG plaintext the operator looked at"
 PLAIN_B = b"\x89PNG another image entirely"
@@ -145,3 +159,78 @@ def test_decrypted_content_is_held_to_the_signed_plaintext_by_name() -> None:
     assert signatures.unsigned_content(record, {"a.png": PLAIN_A + b"\0"}) == ["a.png"]
     public = _record("public", [_entry("a.png", PLAIN_A, "bafy-1")])
     assert signatures.unsigned_content(public, {"a.png": PLAIN_B}) == []
+
+
+# ---------------------------------------------------------------- against the chain: ingest and OperatorSignature
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Demo]]:
+    runtime, demo = calibrated_consortium(Settings(data_dir=tmp_path_factory.mktemp("attacks-s22")))
+    demo.configure_escrow()
+    demo.enrol_signers()
+    yield runtime, demo
+    runtime.engine.dispose()
+
+
+def _twice(world: tuple[Runtime, Demo], i: int) -> tuple[dict[str, Any], list[AttachmentFile]]:
+    """A confidential EL image record whose one image is attached twice under one name, signed as the
+    service would store it (both entries name the same plaintext)."""
+    runtime, demo = world
+    raw, files = demo.record("el_image", i)
+    raw["confidentiality"] = "confidential"
+    files = [files[0], files[0]]
+    signed = demo.sign(runtime.service.with_attachments({**raw, "attachments": []}, files))
+    assert [a["name"] for a in signed["attachments"]] == [files[0].name] * 2
+    return signed, files
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="HOLE: a confidential record may name one attachment on two entries; a recall gives decrypted content by name (consortium/recall._open_record keeps the last), so one entry's ciphertext is never held to the signed plaintext, and OperatorSignature says VALID with plaintext_checked listing the name twice",
+)
+def test_a_confidential_record_naming_an_attachment_twice_is_refused_at_ingest(world: tuple[Runtime, Demo]) -> None:
+    """Decrypted content is held to the signed plaintext by name (a recall gives one content per name): with
+    one name on two entries, the ciphertext of one of them is never held to what was signed (a lab's service
+    could store another plaintext under it). Such a record is refused; nothing is stored."""
+    runtime, _ = world
+    signed, files = _twice(world, 201)
+    with pytest.raises(RecordInvalid) as refused:
+        runtime.service.submit(signed, files)
+    assert [(f.path, str(f.code)) for f in refused.value.faults] == [("attachments[1].name", "INVALID_VALUE")]
+    with runtime.service.sessions() as session:
+        assert crud.get_record(session=session, record_id=record_id(signed)) is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="HOLE: a confidential record may name one attachment on two entries; a recall gives decrypted content by name (consortium/recall._open_record keeps the last), so one entry's ciphertext is never held to the signed plaintext, and OperatorSignature says VALID with plaintext_checked listing the name twice",
+)
+def test_one_decrypted_content_does_not_vouch_for_two_entries_of_one_name(world: tuple[Runtime, Demo]) -> None:
+    """A record a lab's modified service anchored with one name on two entries: a verifier given the decrypted
+    content by name (a recall's) cannot hold each entry's ciphertext to it, so OperatorSignature is not VALID
+    (SIGNATURE_INVALID naming the attachment); the same record with the name once is VALID with its content."""
+    runtime, _ = world
+    signed, files = _twice(world, 202)
+    name = files[0].name
+    content = files[0].data if files[0].data is not None else Path(str(files[0].path)).read_bytes()
+    context = record_context(ChainReader(runtime.service.chain), runtime.service.store)
+    doc = {**signed, "attachments": [{**a, "cid": f"bafy-ciphertext-{i}"} for i, a in enumerate(signed["attachments"])]}
+    target = RecordTarget(Evidence(doc, record_id(doc), None, {name: content}), "index")
+    fragment = operator_signature.verify(target, context)
+    assert fragment.status is Status.INVALID, fragment
+    assert fragment.reason["code"] == "SIGNATURE_INVALID" and fragment.data["attachments"] == [name]
+    once, files = _sealed(world, 203)
+    doc = {**once, "attachments": [{**a, "cid": "bafy-ciphertext"} for a in once["attachments"]]}
+    content = files[0].data if files[0].data is not None else Path(str(files[0].path)).read_bytes()
+    fragment = operator_signature.verify(
+        RecordTarget(Evidence(doc, record_id(doc), None, {name: content}), "x"), context
+    )
+    assert fragment.status is Status.VALID and fragment.data["plaintext_checked"] == [name], fragment
+
+
+def _sealed(world: tuple[Runtime, Demo], i: int) -> tuple[dict[str, Any], list[AttachmentFile]]:
+    runtime, demo = world
+    raw, files = demo.record("el_image", i)
+    raw["confidentiality"] = "confidential"
+    return demo.sign(runtime.service.with_attachments(raw, files)), files

@@ -185,10 +185,6 @@ def _twice(world: tuple[Runtime, Demo], i: int) -> tuple[dict[str, Any], list[At
     return signed, files
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: a confidential record may name one attachment on two entries; a recall gives decrypted content by name (consortium/recall._open_record keeps the last), so one entry's ciphertext is never held to the signed plaintext, and OperatorSignature says VALID with plaintext_checked listing the name twice",
-)
 def test_a_confidential_record_naming_an_attachment_twice_is_refused_at_ingest(world: tuple[Runtime, Demo]) -> None:
     """Decrypted content is held to the signed plaintext by name (a recall gives one content per name): with
     one name on two entries, the ciphertext of one of them is never held to what was signed (a lab's service
@@ -202,10 +198,6 @@ def test_a_confidential_record_naming_an_attachment_twice_is_refused_at_ingest(w
         assert crud.get_record(session=session, record_id=record_id(signed)) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: a confidential record may name one attachment on two entries; a recall gives decrypted content by name (consortium/recall._open_record keeps the last), so one entry's ciphertext is never held to the signed plaintext, and OperatorSignature says VALID with plaintext_checked listing the name twice",
-)
 def test_one_decrypted_content_does_not_vouch_for_two_entries_of_one_name(world: tuple[Runtime, Demo]) -> None:
     """A record a lab's modified service anchored with one name on two entries: a verifier given the decrypted
     content by name (a recall's) cannot hold each entry's ciphertext to it, so OperatorSignature is not VALID
@@ -219,12 +211,17 @@ def test_one_decrypted_content_does_not_vouch_for_two_entries_of_one_name(world:
     target = RecordTarget(Evidence(doc, record_id(doc), None, {name: content}), "index")
     fragment = operator_signature.verify(target, context)
     assert fragment.status is Status.INVALID, fragment
-    assert fragment.reason["code"] == "SIGNATURE_INVALID" and fragment.data["attachments"] == [name]
+    assert (
+        fragment.reason is not None
+        and fragment.reason["code"] == "SIGNATURE_INVALID"
+        and fragment.data["attachments"] == [name]
+    )
     once, files = _sealed(world, 203)
     doc = {**once, "attachments": [{**a, "cid": "bafy-ciphertext"} for a in once["attachments"]]}
+    name = files[0].name
     content = files[0].data if files[0].data is not None else Path(str(files[0].path)).read_bytes()
     fragment = operator_signature.verify(
-        RecordTarget(Evidence(doc, record_id(doc), None, {name: content}), "x"), context
+        RecordTarget(Evidence(doc, record_id(doc), None, {name: content}), "index"), context
     )
     assert fragment.status is Status.VALID and fragment.data["plaintext_checked"] == [name], fragment
 
@@ -234,3 +231,11 @@ def _sealed(world: tuple[Runtime, Demo], i: int) -> tuple[dict[str, Any], list[A
     raw, files = demo.record("el_image", i)
     raw["confidentiality"] = "confidential"
     return demo.sign(runtime.service.with_attachments(raw, files)), files
+
+
+def test_one_content_given_for_a_name_on_two_entries_is_not_taken_as_checking_both() -> None:
+    """unsigned_content names an attachment that two entries of a confidential record share (the content a
+    verifier holds by name cannot be held to each entry's ciphertext), even where it is the plaintext signed."""
+    record = _record("confidential", [_entry("a.png", PLAIN_A, "bafy-1"), _entry("a.png", PLAIN_A, "bafy-2")])
+    assert signatures.unsigned_content(record, {"a.png": PLAIN_A}) == ["a.png"]
+    assert signatures.unsigned_content(record, {}) == []

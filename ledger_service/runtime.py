@@ -63,6 +63,9 @@ def load_deployment(runtime: Runtime) -> bool:
     return True
 
 
+ANCHOR_GATE_FILE = "anchor.lock"  # flock: one anchoring pass at a time per data directory (LedgerService.anchor_gate)
+
+
 def open_runtime(settings: Settings, faucet_key: str | None = None) -> Runtime:
     """The service for `settings`. `faucet_key` pays for funding members on a development network of one's
     own (`qledger network up`); anvil's development key otherwise."""
@@ -85,4 +88,7 @@ def open_runtime(settings: Settings, faucet_key: str | None = None) -> Runtime:
     service = LedgerService(
         chain=chain, store=store, sessions=sessions, accounts={}, confirmations=settings.confirmations
     )
+    from ledger_service.serving import WriteGate  # serving imports this module
+
+    service.anchor_gate = WriteGate(settings.data_dir / ANCHOR_GATE_FILE)
     return Runtime(settings, service, keys, engine)

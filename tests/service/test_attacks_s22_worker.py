@@ -6,6 +6,7 @@ the state nor fail; a record is anchored once."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -18,9 +19,9 @@ from ledger_service.api.worker import STATE_FILE, WAKE_FILE, RemoteWorker, Worke
 from ledger_service.config import Settings
 from ledger_service.demo import Demo
 from ledger_service.index.models import RecordRow
-from ledger_service.runtime import ANCHOR_GATE_FILE, Runtime, open_runtime
+from ledger_service.runtime import ANCHOR_GATE_FILE, Runtime, file_lock, open_runtime
 from ledger_service.service import LedgerService
-from ledger_service.serving import WorkerProcess, WriteGate
+from ledger_service.serving import WorkerProcess
 
 
 def _mode(path: Path) -> int:
@@ -144,7 +145,7 @@ def test_a_pass_that_starts_while_another_reads_the_queue_anchors_nothing_twice(
     service = runtime.service
     ids = [s.record_id for s in service.submit_many([demo.record(kind, 300 + i) for i in range(3)])]
     other = _other_process(runtime)
-    other.anchor_gate = WriteGate(tmp_path / ANCHOR_GATE_FILE)  # its own open file: flock keeps the two apart
+    other.anchor_gate = functools.partial(file_lock, tmp_path / ANCHOR_GATE_FILE)  # as its open_runtime sets it
     prepare = service._prepare_or_dead_letter
     ran: list[int] = []
     started: list[threading.Thread] = []

@@ -166,3 +166,48 @@ def test_a_pass_that_starts_while_another_reads_the_queue_anchors_nothing_twice(
         for record_id in ids:
             assert session.get(RecordRow, record_id).status == "anchored"  # type: ignore[union-attr]
     runtime.engine.dispose()
+
+
+# ------------------------------------------------------------------ the nonce race (chain/web3_client.py)
+
+
+def test_a_nonce_race_neither_duplicates_nor_loses_an_anchor(tmp_path: Path) -> None:
+    """Two processes sending from one account, each with its own nonce cache (serve's worker and an API or CLI
+    process): the one whose cached nonce the other took signs again with the next nonce. Every root is on
+    chain once; sending one again is refused by the contract, not a second anchor."""
+    from web3 import Web3
+
+    from ledger_service import merkle
+    from ledger_service.chain.auto import chain_from_url
+    from ledger_service.chain.web3_client import ChainReader
+    from ledger_service.demo import LAB
+    from ledger_service.digests import sm3
+    from ledger_service.errors import TransactionReverted
+    from tests.utils.anvil import DEV_KEY, anvil_node
+
+    with anvil_node("--hardfork", "cancun") as url:
+        runtime = open_runtime(Settings(data_dir=tmp_path, chain_url=url))
+        Demo(runtime.service, runtime.keys).found_consortium()
+        chain, account = runtime.service.chain, runtime.service.accounts[LAB]
+
+        def sent() -> int:
+            return int(chain.w3.eth.get_transaction_count(Web3.to_checksum_address(account)))
+
+        first, second, third = ([sm3(tag)] for tag in (b"first", b"second", b"third"))
+        chain.anchor_root(account, first, bytes(32))  # this process caches the account's next nonce
+        stale = sent()
+        other = chain_from_url(url, faucet_key=DEV_KEY)
+        assert chain.deployment is not None
+        other.attach(chain.deployment)
+        other.anchor_root(other.add_account(runtime.keys.get_or_create(LAB)), second, bytes(32))  # takes it
+        before = sent()
+        assert before == stale + 1 and stale in chain._nonces.values()  # this cache still holds the taken one
+        chain.anchor_root(account, third, bytes(32))  # refused with the stale nonce, then signed again
+        assert sent() == before + 1
+        reader = ChainReader(chain)
+        for ids in (first, second, third):
+            assert int(reader.root_of(merkle.root(ids), account)["anchored_at"]) > 0
+        with pytest.raises(TransactionReverted):
+            chain.anchor_root(account, third, bytes(32))
+        assert sent() == before + 1
+        runtime.engine.dispose()

@@ -211,3 +211,20 @@ def test_a_nonce_race_neither_duplicates_nor_loses_an_anchor(tmp_path: Path) -> 
             chain.anchor_root(account, third, bytes(32))
         assert sent() == before + 1
         runtime.engine.dispose()
+
+
+def test_a_local_user_without_the_services_uid_cannot_reach_the_worker_files(tmp_path: Path) -> None:
+    """A data directory left open to everyone is made the owner's alone when the service opens it, before any
+    FIFO, state or lock file exists in it; the anchoring lock is 0600 (a wake-up byte, a forged state or a
+    held lock would need the service's uid)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o777)
+    runtime = open_runtime(Settings(data_dir=data))
+    try:
+        assert _mode(data) == 0o700
+        runtime.service.anchor_pending()
+        assert _mode(data / ANCHOR_GATE_FILE) == 0o600
+        assert _mode(make_wake_fifo(data)) == 0o600
+    finally:
+        runtime.engine.dispose()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -63,6 +68,21 @@ def load_deployment(runtime: Runtime) -> bool:
     return True
 
 
+ANCHOR_GATE_FILE = "anchor.lock"  # flock: one anchoring pass at a time per data directory (LedgerService.anchor_gate)
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path` (made 0600), on a file opened for this holder alone: other processes and
+    other threads of this one wait for it; the kernel releases it if the holder dies."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def open_runtime(settings: Settings, faucet_key: str | None = None) -> Runtime:
     """The service for `settings`. `faucet_key` pays for funding members on a development network of one's
     own (`qledger network up`); anvil's development key otherwise."""
@@ -85,4 +105,5 @@ def open_runtime(settings: Settings, faucet_key: str | None = None) -> Runtime:
     service = LedgerService(
         chain=chain, store=store, sessions=sessions, accounts={}, confirmations=settings.confirmations
     )
+    service.anchor_gate = functools.partial(file_lock, settings.data_dir / ANCHOR_GATE_FILE)
     return Runtime(settings, service, keys, engine)

@@ -11,7 +11,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -233,6 +233,10 @@ class LedgerService:
         # Taken by a submission batch before its first write, released after its commit: several API processes
         # (serving.py) queue on it in the kernel instead of polling SQLite's lock (busy_timeout sleeps).
         self.write_gate: Callable[[], AbstractContextManager[object]] | None = None
+        # Held by an anchoring pass from its read of the queue to its end: the worker process of `serve` and a
+        # `qledger ingest` (or another worker) on the same data directory take turns, or each would batch the
+        # records the other is anchoring (docs/architecture.md section 4). open_runtime sets it.
+        self.anchor_gate: Callable[[], AbstractContextManager[object]] | None = None
 
     # ------------------------------------------------------------------ ingest
 
@@ -704,7 +708,13 @@ class LedgerService:
         worker's passes: the next pass finds them mined and indexes them, so a batch that fills while one is
         in flight is sent at once). Tier A transactions are awaited one by one either way: a calibration
         certificate must be on chain before the records measured with it are checked against it.
+
+        One pass at a time per data directory (`anchor_gate`): another process's pass waits for this one.
         """
+        with self.anchor_gate() if self.anchor_gate is not None else nullcontext():
+            return self._anchor_pending(actor, progress, wait)
+
+    def _anchor_pending(self, actor: str, progress: Any, wait: bool) -> int:
         self.check_anchors(actor)
         done = self.recover(actor, wait=wait)
         with self.sessions() as session:

@@ -66,17 +66,18 @@ def unsigned_digest(record: Mapping[str, Any]) -> bytes:
 
 def unsigned_content(record: Mapping[str, Any], content: Mapping[str, bytes]) -> list[str]:
     """The names of a confidential record's attachments whose decrypted `content` (by name, as a recall opens
-    them) is not the plaintext its signers signed (its `sm3` and `sha256`); [] for a public record, whose
-    signers signed the CIDs themselves."""
+    them) is not the plaintext its signers signed (its `sm3` and `sha256`), or that name two entries (one
+    content cannot be held to each entry's ciphertext; ingest refuses such a record); [] for a public record,
+    whose signers signed the CIDs themselves."""
     if record.get("confidentiality") != "confidential":
         return []
-    out = []
-    for a in record.get("attachments") or []:
-        if not isinstance(a, Mapping) or a.get("name") not in content:
-            continue
-        d = digest_bytes(content[str(a["name"])])
-        if d.sm3_hex != a.get("sm3") or d.sha256_hex != a.get("sha256"):
-            out.append(str(a["name"]))
+    out: list[str] = []
+    entries = [a for a in record.get("attachments") or [] if isinstance(a, Mapping) and a.get("name") in content]
+    names = [str(a["name"]) for a in entries]
+    for a, name in zip(entries, names, strict=True):
+        d = digest_bytes(content[name])
+        if (d.sm3_hex != a.get("sm3") or d.sha256_hex != a.get("sha256") or names.count(name) > 1) and name not in out:
+            out.append(name)
     return out
 
 

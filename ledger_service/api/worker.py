@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import select
 import stat
@@ -165,17 +166,37 @@ class WorkerState:
     def write(self, *, anchored: int, failures: int) -> None:
         doc = {"pid": os.getpid(), "anchored": anchored, "failures": failures, "at": time.time()}
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # A file of its name left by a killed worker with this pid, or a link planted there, is removed first:
+        # the counts go into a file of this process's own, never into what a link names.
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as out:
             json.dump(doc, out)
         os.replace(tmp, self.path)
 
     def read(self) -> dict[str, float]:
+        """The counts, {} for a state file that is not the worker's: not a regular file (a FIFO would block the
+        API process), a link, not a JSON object; members that are not finite numbers are left out (/metrics
+        never fails on them)."""
         try:
-            doc = json.loads(self.path.read_text())
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        except OSError:
+            return {}
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return {}
+            doc = json.loads(os.read(fd, 1 << 16))
         except (OSError, ValueError):
             return {}
-        return {k: float(v) for k, v in doc.items() if isinstance(v, int | float)}
+        finally:
+            os.close(fd)
+        if not isinstance(doc, dict):
+            return {}
+        return {
+            k: float(v)
+            for k, v in doc.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        }
 
 
 class RemoteWorker:
@@ -193,7 +214,12 @@ class RemoteWorker:
         with self._lock:
             try:
                 if self._fd is None:
-                    self._fd = os.open(self._path, os.O_WRONLY | os.O_NONBLOCK)
+                    # The FIFO itself, never what a link in its place names, nor a file of its name.
+                    fd = os.open(self._path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+                    if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                        os.close(fd)
+                        return
+                    self._fd = fd
                 os.write(self._fd, b"w")
             except BlockingIOError:
                 pass  # full: the worker has wake-ups enough

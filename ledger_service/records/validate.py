@@ -109,6 +109,7 @@ def validate_record(raw: Mapping[str, Any], ctx: ValidationContext, now: datetim
     except ValidationError as error:
         faults += [fault_from_pydantic(e) for e in error.errors(include_url=False)]
     faults += _ledger_faults(raw, ctx, now or datetime.now(UTC))
+    faults += _repeated_attachment_names(raw)
     if record is not None and record.signatures:
         faults += _signature_faults(record.model_dump(mode="json", exclude_none=True), ctx, now or datetime.now(UTC))
     if faults or record is None:
@@ -164,6 +165,23 @@ def _when(value: Any) -> datetime | None:
     else:
         return None
     return moment.astimezone(UTC) if moment.tzinfo else None
+
+
+def _repeated_attachment_names(raw: Mapping[str, Any]) -> list[Fault]:
+    """A confidential record naming one attachment on two entries: decrypted content is held to the plaintext
+    its signers signed by name (docs/formats.md section 2.1), so one entry's ciphertext would never be."""
+    attachments = raw.get("attachments")
+    if raw.get("confidentiality") != "confidential" or not isinstance(attachments, list):
+        return []
+    faults, seen = [], set()
+    for i, a in enumerate(attachments):
+        name = a.get("name") if isinstance(a, Mapping) else None
+        if name in seen:
+            message = f"a confidential record names {name!r} once (its decrypted content is checked by name)"
+            faults.append(Fault(f"attachments[{i}].name", FaultCode.INVALID_VALUE, message))
+        elif name is not None:
+            seen.add(name)
+    return faults
 
 
 def _ledger_faults(raw: Mapping[str, Any], ctx: ValidationContext, now: datetime) -> list[Fault]:

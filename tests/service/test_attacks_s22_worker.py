@@ -118,15 +118,6 @@ def test_a_stale_state_file_of_an_earlier_serve_is_not_read_as_this_ones(tmp_pat
 # ------------------------------------------------------------------ two anchoring passes over one index
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> tuple[Runtime, Demo]:
-    runtime = open_runtime(Settings(data_dir=tmp_path))
-    demo = Demo(runtime.service, runtime.keys)
-    demo.found_consortium()
-    demo.calibrate_instruments()
-    return runtime, demo
-
-
 def _other_process(runtime: Runtime) -> LedgerService:
     """Another process's service over the same index, store and chain (no memory of this one's work)."""
     s = runtime.service

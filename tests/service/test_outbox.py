@@ -31,15 +31,6 @@ def crash_at(point: str):  # type: ignore[no-untyped-def]
     return inject
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> tuple[Runtime, Demo]:
-    runtime = open_runtime(Settings(data_dir=tmp_path))
-    demo = Demo(runtime.service, runtime.keys)
-    demo.found_consortium()
-    demo.calibrate_instruments()
-    return runtime, demo
-
-
 def restarted(runtime: Runtime) -> LedgerService:
     """A new service process: same chain, store and index; no memory of nonces or work in flight."""
     s = runtime.service

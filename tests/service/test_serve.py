@@ -181,26 +181,32 @@ def worker_processes(s: Served) -> list[int]:
     return [pid for pid in _children(s) if _is_worker_process(pid)]
 
 
+def lab_key_and_records(data: Path, seed: int, n: int) -> tuple[str, list[bytes]]:
+    """An API key of the demo lab issued by the CLI, and `n` tier C records of its, as request bodies."""
+    from ledger_service.cli import _runtime
+    from ledger_service.demo import LAB, Demo
+
+    env = {"QLEDGER_DATA_DIR": str(data)}
+    key = CliRunner().invoke(app, ["keys", "issue", LAB], env=env).output.strip()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QLEDGER_DATA_DIR", str(data))
+        with _runtime() as rt:
+            demo = Demo(rt.service, rt.keys, seed=seed)
+            demo.load_calibrations(rt.certificates)
+            return key, [json.dumps(demo.record("xrf_analysis", i)[0]).encode() for i in range(n)]
+
+
 def test_two_api_processes_write_one_audit_chain_and_lose_nothing(serving: Callable[[str], Served]) -> None:
     """Records sent over many connections reach both API processes (each journals its own arrivals); each is
     indexed once, a record sent to both at once is created once (the other answer is 409), and the audit trail
     written by both processes is one chain that `qledger audit verify` accepts."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from ledger_service.cli import _runtime
-    from ledger_service.demo import LAB, Demo
-
     s = serving("workers")
     s.wait_healthy()
     assert len(api_processes(s)) == 1
     env = {"QLEDGER_DATA_DIR": str(s.data)}
-    key = CliRunner().invoke(app, ["keys", "issue", LAB], env=env).output.strip()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("QLEDGER_DATA_DIR", str(s.data))
-        with _runtime() as rt:
-            demo = Demo(rt.service, rt.keys, seed=3)
-            demo.load_calibrations(rt.certificates)
-            records = [json.dumps(demo.record("xrf_analysis", i)[0]).encode() for i in range(64)]
+    key, records = lab_key_and_records(s.data, seed=3, n=64)
     url = f"http://127.0.0.1:{s.port}/v1/records"
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
@@ -345,8 +351,6 @@ def test_the_worker_runs_in_a_process_of_its_own_and_a_sigkilled_one_is_replaced
     once: one anchor each, in one transaction that went through, none in two."""
     import threading
 
-    from ledger_service.cli import _runtime
-    from ledger_service.demo import LAB, Demo
     from ledger_service.index.models import AnchorRow, AttemptRow
 
     s = serving("cli")
@@ -354,13 +358,7 @@ def test_the_worker_runs_in_a_process_of_its_own_and_a_sigkilled_one_is_replaced
     (worker,) = worker_processes(s)
     assert worker != s.proc.pid and worker not in api_processes(s)
     env = {"QLEDGER_DATA_DIR": str(s.data)}
-    key = CliRunner().invoke(app, ["keys", "issue", LAB], env=env).output.strip()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("QLEDGER_DATA_DIR", str(s.data))
-        with _runtime() as rt:
-            demo = Demo(rt.service, rt.keys, seed=5)
-            demo.load_calibrations(rt.certificates)
-            records = [json.dumps(demo.record("xrf_analysis", i)[0]).encode() for i in range(36)]
+    key, records = lab_key_and_records(s.data, seed=5, n=36)
     url = f"http://127.0.0.1:{s.port}/v1/records"
     headers = {"Authorization": f"Bearer {key}"}
     posting = {**headers, "Content-Type": "application/json"}

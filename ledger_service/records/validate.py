@@ -170,17 +170,21 @@ def _when(value: Any) -> datetime | None:
 def _repeated_attachment_names(raw: Mapping[str, Any]) -> list[Fault]:
     """A confidential record naming one attachment on two entries: decrypted content is held to the plaintext
     its signers signed by name (docs/formats.md section 2.1), so one entry's ciphertext would never be."""
+    if not isinstance(raw, Mapping) or raw.get("confidentiality") != "confidential":
+        return []  # anything else unreadable is the schema's fault, reported beside
     attachments = raw.get("attachments")
-    if raw.get("confidentiality") != "confidential" or not isinstance(attachments, list):
+    if not isinstance(attachments, list):
         return []
-    faults, seen = [], set()
+    faults: list[Fault] = []
+    seen: set[str] = set()
     for i, a in enumerate(attachments):
         name = a.get("name") if isinstance(a, Mapping) else None
+        if not isinstance(name, str):
+            continue  # a name that is not text is the schema's fault
         if name in seen:
             message = f"a confidential record names {name!r} once (its decrypted content is checked by name)"
             faults.append(Fault(f"attachments[{i}].name", FaultCode.INVALID_VALUE, message))
-        elif name is not None:
-            seen.add(name)
+        seen.add(name)
     return faults
 
 

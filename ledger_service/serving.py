@@ -27,7 +27,7 @@ killed.
 from __future__ import annotations
 
 import asyncio
-import fcntl
+import functools
 import logging
 import os
 import select
@@ -37,12 +37,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
 
-from ledger_service.runtime import Runtime
+from ledger_service.runtime import Runtime, file_lock
 
 log = logging.getLogger("qledger.serve")
 
@@ -140,7 +140,7 @@ def serve(
                 if anchoring is not None:
                     anchoring.start()
                 if workers > 1:
-                    rt.service.write_gate = WriteGate(data_dir / WRITE_GATE_FILE)
+                    rt.service.write_gate = functools.partial(file_lock, data_dir / WRITE_GATE_FILE)
                     sockets = [_listen(host, port)]
                     others = _start_others(sockets[0], workers, _child_env(rt), graceful_s)
                 config = uvicorn.Config(
@@ -169,27 +169,6 @@ def serve(
 
 
 WRITE_GATE_FILE = "index.write.lock"
-
-
-class WriteGate:
-    """An exclusive lock on a file of the data directory (flock), shared by the API processes: a submission batch
-    holds it from its first write to its commit (LedgerService.write_gate). A process waiting for it sleeps in
-    the kernel and wakes when it is released, where one waiting for SQLite's own lock polls with growing sleeps
-    (bench/RESULTS.md, API ingest). A threading lock keeps two threads of one process apart too (flock is held
-    per open file, not per thread)."""
-
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        self._threads = threading.Lock()
-
-    @contextmanager
-    def __call__(self) -> Iterator[object]:
-        with self._threads:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                yield self
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 def _stale_journals(data_dir: Path, workers: int) -> list[Path]:
@@ -298,7 +277,7 @@ def _serve_other(index: int, fd: int, ready_fd: int, graceful_s: int) -> None:
     rt = open_runtime(Settings())
     try:
         load_deployment(rt)
-        rt.service.write_gate = WriteGate(rt.settings.data_dir / WRITE_GATE_FILE)
+        rt.service.write_gate = functools.partial(file_lock, rt.settings.data_dir / WRITE_GATE_FILE)
         app = create_app(
             rt.service,
             worker=False,
